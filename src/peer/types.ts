@@ -1,0 +1,108 @@
+/**
+ * The contract between the signaling master and one viewer's media session.
+ *
+ * @module
+ */
+import type { IceServer } from "../aws/types.ts";
+import type { Logger } from "../log.ts";
+import type { EncodedFrame } from "../media/types.ts";
+
+/** A trickled ICE candidate in the browser's `RTCIceCandidateInit` shape. */
+export interface IceCandidateInit {
+  /** `candidate:…` line (no `a=`), empty string for end-of-candidates. */
+  candidate: string;
+  sdpMid?: string | null;
+  sdpMLineIndex?: number | null;
+}
+
+/** Connection state of a session, as browsers name `RTCPeerConnectionState`. */
+export type PeerConnectionState =
+  | "new"
+  | "connecting"
+  | "connected"
+  | "disconnected"
+  | "failed"
+  | "closed";
+
+/** Counters of one session. */
+export interface PeerStats {
+  state: PeerConnectionState;
+  bytesSent: number;
+  packetsSent: number;
+  framesSent: number;
+  nacksReceived: number;
+  packetsRetransmitted: number;
+  plisReceived: number;
+  firsReceived: number;
+  /** Round-trip time from RTCP RR, ms. */
+  rttMs?: number;
+  /** Selected candidate pair, e.g. `host udp 127.0.0.1:5000 -> prflx 127.0.0.1:6000`. */
+  selectedPair?: string;
+  /** Offer received → first RTP packet sent, ms. */
+  timeToFirstPacketMs?: number;
+}
+
+/** Callbacks a session uses to talk back to the master. */
+export interface PeerSessionCallbacks {
+  /** A local candidate to trickle to the viewer (`candidate: ""` means end of candidates). */
+  onLocalCandidate(candidate: IceCandidateInit): void;
+  /** State changes. */
+  onStateChange(state: PeerConnectionState): void;
+  /** The viewer sent PLI/FIR: it needs a keyframe. */
+  onKeyframeRequest(): void;
+  /** The session ended (ICE failure, consent loss, DTLS alert, trap, close()). */
+  onClosed(reason: string): void;
+}
+
+/** Options of {@link PeerSessionFactory.create}. */
+export interface PeerSessionOptions {
+  /** Viewer's client id (from `senderClientId`). */
+  viewerId: string;
+  /** ICE servers from `GetIceServerConfig` plus the region's STUN server. */
+  iceServers: IceServer[];
+  /** Session logger. */
+  logger: Logger;
+  /** Callbacks. */
+  callbacks: PeerSessionCallbacks;
+}
+
+/**
+ * One viewer's media session: SDP, ICE, DTLS-SRTP and RTP.
+ *
+ * @example
+ * ```ts
+ * import type { PeerSession } from "./types.ts";
+ * async function answer(session: PeerSession, offer: string) {
+ *   const sdp = await session.acceptOffer(offer);
+ *   return { type: "answer", sdp };
+ * }
+ * ```
+ */
+export interface PeerSession {
+  /** The viewer this session serves. */
+  readonly viewerId: string;
+  /** Apply the viewer's offer and return our answer SDP. Throws a clear error for bad SDP. */
+  acceptOffer(offerSdp: string): Promise<string>;
+  /** Add a remote trickled candidate. Bad candidates are reported, never thrown past here. */
+  addRemoteCandidate(candidate: IceCandidateInit): void;
+  /** Send one access unit (no-op until connected). */
+  writeFrame(frame: EncodedFrame): void;
+  /** Counters. */
+  stats(): PeerStats;
+  /** End the session, releasing sockets and WASM memory. */
+  close(reason?: string): void;
+}
+
+/**
+ * Creates sessions. The WASM media core provides the real one; tests may plug others.
+ *
+ * @example
+ * ```ts
+ * import type { PeerSessionFactory } from "./types.ts";
+ * declare const factory: PeerSessionFactory;
+ * ```
+ */
+export interface PeerSessionFactory {
+  /** Make a session for one viewer. */
+  create(options: PeerSessionOptions): Promise<PeerSession>;
+}
