@@ -1,0 +1,25 @@
+/**
+ * Media sources: H.264 Annex-B scanning, a paced looping file source, a byte-stream source for
+ * external encoders, and the per-viewer keyframe gate.
+ *
+ * @example
+ * ```ts
+ * import { FileVideoSource, KeyframeGate } from "./mod.ts";
+ * const source = await FileVideoSource.open({ dir: "samples/h264" });
+ * const gate = new KeyframeGate();
+ * source.start((frame) => {
+ *   if (gate.pass(frame)) console.log("send", frame.data.length);
+ * });
+ * setTimeout(() => source.stop(), 500);
+ * ```
+ *
+ * @module
+ */
+export type * from "./types.ts";
+export * from "./h264.ts";
+export * from "./access_unit_splitter.ts";
+export * from "./errors.ts";
+export * from "./pacer.ts";
+export * from "./file_source.ts";
+export * from "./stream_source.ts";
+export * from "./keyframe_gate.ts";
