@@ -1,0 +1,226 @@
+/**
+ * Headless Chromium for tests: opens the viewer page (`web/`) and reads its status.
+ *
+ * Drives the system's `/usr/bin/chromium` with `npm:playwright-core` (no browser download).
+ * Every wait is bounded, and every browser is closed by `close()` or, at the latest, by a
+ * watchdog after `maxLifetimeMs`.
+ *
+ * @module
+ */
+import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
+import { viewerPageUrl } from "../../web/serve.ts";
+
+/** What the viewer page reports in `window.viewerState` / `#status`. */
+export interface ViewerStatus {
+  state: string;
+  framesDecoded: number;
+  codec: string | null;
+  width: number;
+  height: number;
+  ttffMs: number | null;
+  error: string | null;
+  step?: string | null;
+  clientId?: string | null;
+  signaling?: string;
+  connectionState?: string;
+  iceConnectionState?: string;
+  selectedPair?: string | null;
+  localCandidateType?: string | null;
+  remoteCandidateType?: string | null;
+  bitrateKbps?: number;
+  sdkVersion?: string | null;
+  [key: string]: unknown;
+}
+
+/** Chromium flags for WebRTC on loopback in a container. */
+export const CHROMIUM_ARGS: readonly string[] = [
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--disable-background-networking",
+  "--allow-loopback-in-peer-connection",
+  "--disable-features=LocalNetworkAccessChecks",
+  "--ignore-certificate-errors",
+  "--use-fake-ui-for-media-stream",
+  "--autoplay-policy=no-user-gesture-required",
+];
+
+/** Options of {@link launchBrowser}. */
+export interface LaunchOptions {
+  /** Chromium binary (default `/usr/bin/chromium` or `$CHROMIUM_PATH`). */
+  executablePath?: string;
+  /** Extra flags. */
+  args?: string[];
+  /** Launch timeout, ms (default 30 000). */
+  launchTimeoutMs?: number;
+  /** Kill the browser after this long even if nobody closed it, ms (default 180 000). */
+  maxLifetimeMs?: number;
+}
+
+/** Options of {@link TestBrowser.openViewer}. */
+export interface OpenViewerOptions {
+  /** Base URL of the viewer server (`serveViewer().url`). */
+  pageUrl: string;
+  /** Query parameters; omitted ones keep the page's defaults. */
+  params?: Record<string, string | boolean | undefined>;
+  /** Page load timeout, ms (default 15 000). */
+  loadTimeoutMs?: number;
+}
+
+/** One open viewer page. */
+export interface ViewerPage {
+  /** The Playwright page (for screenshots or evaluation). */
+  page: Page;
+  /** Console lines the page printed (`type: text`). */
+  console: string[];
+  /** The page's current status. */
+  status(): Promise<ViewerStatus>;
+  /**
+   * Poll the status until `pred` holds; throws after `timeoutMs` with the last status, or at
+   * once if the page reports an error state and `pred` does not accept it.
+   */
+  waitFor(
+    pred: (s: ViewerStatus) => boolean,
+    timeoutMs: number,
+    what?: string,
+  ): Promise<ViewerStatus>;
+  /** Close this page (and its browser context). */
+  close(): Promise<void>;
+}
+
+/** A launched Chromium. */
+export interface TestBrowser {
+  /** Playwright's browser. */
+  browser: Browser;
+  /** Open the viewer page in a fresh context with camera/microphone allowed. */
+  openViewer(options: OpenViewerOptions): Promise<ViewerPage>;
+  /** Close the browser and every page. */
+  close(): Promise<void>;
+}
+
+/**
+ * Launch headless Chromium with the WebRTC loopback flags.
+ *
+ * @example
+ * ```ts
+ * import { launchBrowser } from "./browser.ts";
+ * const browser = await launchBrowser();
+ * try {
+ *   const viewer = await browser.openViewer({ pageUrl: "http://127.0.0.1:8080/" });
+ *   console.log((await viewer.status()).state);
+ * } finally {
+ *   await browser.close();
+ * }
+ * ```
+ */
+export async function launchBrowser(options: LaunchOptions = {}): Promise<TestBrowser> {
+  const browser = await chromium.launch({
+    executablePath: options.executablePath ?? Deno.env.get("CHROMIUM_PATH") ?? "/usr/bin/chromium",
+    args: [...CHROMIUM_ARGS, ...(options.args ?? [])],
+    timeout: options.launchTimeoutMs ?? 30_000,
+    headless: true,
+  });
+  const contexts = new Set<BrowserContext>();
+  let closed = false;
+  const close = async () => {
+    if (closed) return;
+    closed = true;
+    clearTimeout(watchdog);
+    for (const c of contexts) await c.close().catch(() => {});
+    await browser.close().catch(() => {});
+  };
+  const watchdog = setTimeout(() => {
+    console.error("test browser outlived its maximum lifetime: closing it");
+    close();
+  }, options.maxLifetimeMs ?? 180_000);
+  Deno.unrefTimer(watchdog);
+
+  const openViewer = async (o: OpenViewerOptions): Promise<ViewerPage> => {
+    const context = await browser.newContext();
+    contexts.add(context);
+    const origin = new URL(o.pageUrl).origin;
+    await context.grantPermissions(["camera", "microphone"], { origin });
+    const page = await context.newPage();
+    const lines: string[] = [];
+    page.on("console", (m) => lines.push(`${m.type()}: ${m.text()}`));
+    page.on("pageerror", (e) => lines.push(`pageerror: ${e.message}`));
+    const params: Record<string, string | boolean> = {};
+    for (const [k, v] of Object.entries(o.params ?? {})) if (v !== undefined) params[k] = v;
+    const url = viewerPageUrl(o.pageUrl, params as never);
+    await page.goto(url, { timeout: o.loadTimeoutMs ?? 15_000, waitUntil: "load" });
+    const status = async () =>
+      await page.evaluate(() => {
+        const s = (globalThis as unknown as { viewerState?: unknown }).viewerState;
+        return JSON.parse(JSON.stringify(s ?? null));
+      }) as ViewerStatus;
+    return {
+      page,
+      console: lines,
+      status,
+      waitFor: async (pred, timeoutMs, what = "condition") => {
+        const deadline = performance.now() + timeoutMs;
+        let last: ViewerStatus | null = null;
+        for (;;) {
+          last = await status();
+          if (last && pred(last)) return last;
+          if (last?.state === "error") {
+            throw new Error(`viewer page error while waiting for ${what}: ${last.error}`);
+          }
+          if (performance.now() > deadline) {
+            throw new Error(
+              `timed out after ${timeoutMs} ms waiting for ${what}; last status: ${
+                JSON.stringify(last)
+              }`,
+            );
+          }
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      },
+      close: async () => {
+        contexts.delete(context);
+        await context.close().catch(() => {});
+      },
+    };
+  };
+  return { browser, openViewer, close };
+}
+
+/** A viewer page with its own browser; `close()` closes both. */
+export interface StandaloneViewer extends ViewerPage {
+  /** The browser it runs in. */
+  browser: TestBrowser;
+}
+
+/**
+ * Launch a browser and open one viewer page in it.
+ *
+ * @example
+ * ```ts
+ * import { openViewer } from "./browser.ts";
+ * const viewer = await openViewer({ pageUrl: "http://127.0.0.1:8080/", params: { autostart: "1" } });
+ * try {
+ *   await viewer.waitFor((s) => s.framesDecoded > 0, 10_000, "first frames");
+ * } finally {
+ *   await viewer.close();
+ * }
+ * ```
+ */
+export async function openViewer(
+  options: OpenViewerOptions & LaunchOptions,
+): Promise<StandaloneViewer> {
+  const browser = await launchBrowser(options);
+  try {
+    const viewer = await browser.openViewer(options);
+    return {
+      ...viewer,
+      browser,
+      close: async () => {
+        await viewer.close();
+        await browser.close();
+      },
+    };
+  } catch (e) {
+    await browser.close();
+    throw e;
+  }
+}
