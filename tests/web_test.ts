@@ -3,6 +3,8 @@ import { SignatureV4 } from "@smithy/signature-v4";
 import { Sha256 } from "@aws-crypto/sha256-js";
 import { serveViewer } from "../web/serve.ts";
 import { launchBrowser } from "./support/browser.ts";
+import type { EncodedFrame } from "../src/media/types.ts";
+import { Buffer } from "node:buffer";
 
 const SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
 const TOKEN = "FwoGZXIvYXdzEXAMPLETOKEN+/=";
@@ -197,4 +199,232 @@ Deno.test("viewer page in headless Chromium", async (t) => {
     await browser.close();
     await server.close();
   }
+});
+
+// --- Playback through a reference master --------------------------------------------------
+// Until the project's emulator and master are wired in, this checks the page's whole viewer
+// path (control plane, the official SDK's signaling, SDP, trickle ICE, H.264 decode, TTFF)
+// against werift, an independent WebRTC stack, streaming the committed sample frames from
+// FileVideoSource. The channel here only relays, it is no model of KVS.
+
+interface ReferenceChannel {
+  endpoint: string;
+  /** Viewers that reached "connected". */
+  connected: number;
+  /** Frames sent to each viewer, first frame keyframe flag. */
+  firstFrameKeyframe: boolean[];
+  close(): Promise<void>;
+}
+
+async function startReferenceChannel(dir: string): Promise<ReferenceChannel> {
+  const { RTCPeerConnection, RTCRtpCodecParameters, H264Packetizer } = await import("werift");
+  const { FileVideoSource, KeyframeGate } = await import("../src/media/mod.ts");
+  const source = await FileVideoSource.open({ dir, fps: 25 });
+  const sinks = new Set<(f: EncodedFrame) => void>();
+  source.start((f) => {
+    for (const s of sinks) s(f);
+  });
+  const arn = "arn:aws:kinesisvideo:eu-west-1:123456789012:channel/ref/1";
+  const pcs = new Set<InstanceType<typeof RTCPeerConnection>>();
+  const state: ReferenceChannel = {
+    endpoint: "",
+    connected: 0,
+    firstFrameKeyframe: [],
+    close: async () => {},
+  };
+  const b64 = (o: unknown) => btoa(JSON.stringify(o));
+  const cors = {
+    "access-control-allow-origin": "*",
+    "access-control-allow-headers": "*",
+    "access-control-allow-methods": "POST",
+  };
+  const json = (o: unknown, status = 200) =>
+    new Response(JSON.stringify(o), {
+      status,
+      headers: { ...cors, "content-type": "application/json" },
+    });
+
+  const onSocket = (ws: WebSocket, viewerId: string) => {
+    const pc = new RTCPeerConnection({
+      codecs: {
+        video: [
+          new RTCRtpCodecParameters({
+            mimeType: "video/H264",
+            clockRate: 90000,
+            rtcpFeedback: [{ type: "nack" }, { type: "nack", parameter: "pli" }],
+            parameters: "profile-level-id=42e01f;packetization-mode=1;level-asymmetry-allowed=1",
+          }),
+        ],
+      },
+      iceAdditionalHostAddresses: ["127.0.0.1"],
+    });
+    pcs.add(pc);
+    const send = (messageType: string, payload: unknown) => {
+      if (ws.readyState === WebSocket.OPEN) {
+        ws.send(
+          JSON.stringify({ senderClientId: "", messageType, messagePayload: b64(payload) }),
+        );
+      }
+    };
+    // Network tests stay on loopback: only 127.0.0.1 candidates are exchanged.
+    const loopback = (c: { candidate?: string }) => / 127\.0\.0\.1 /.test(c.candidate ?? "");
+    pc.onIceCandidate.subscribe((c) => {
+      if (c && loopback(c)) send("ICE_CANDIDATE", c.toJSON());
+    });
+    let early: unknown[] | null = [];
+    ws.onmessage = async (ev) => {
+      const msg = JSON.parse(ev.data);
+      const payload = JSON.parse(atob(msg.messagePayload));
+      if (msg.action === "SDP_OFFER") {
+        await pc.setRemoteDescription(payload);
+        const transceiver = pc.getTransceivers()[0];
+        transceiver.setDirection("sendonly");
+        const answer = await pc.createAnswer();
+        await pc.setLocalDescription(answer);
+        const sdp = pc.localDescription!.sdp.split("\r\n")
+          .filter((l) => !l.startsWith("a=candidate:") || / 127\.0\.0\.1 /.test(l))
+          .join("\r\n");
+        send("SDP_ANSWER", { type: "answer", sdp });
+        for (const c of early ?? []) await pc.addIceCandidate(c as never);
+        early = null;
+        pc.connectionStateChange.subscribe((s) => {
+          if (s !== "connected") return;
+          state.connected++;
+          const packetizer = new H264Packetizer({ payloadType: 96 });
+          const gate = new KeyframeGate();
+          let first = true;
+          const sink = (f: EncodedFrame) => {
+            if (!gate.pass(f)) return;
+            if (first) state.firstFrameKeyframe.push(f.keyframe);
+            first = false;
+            const ts = Math.round(f.timestampUs * 0.09) >>> 0;
+            for (const p of packetizer.packetize(Buffer.from(f.data), ts)) {
+              transceiver.sender.sendRtp(p).catch(() => {});
+            }
+          };
+          sinks.add(sink);
+          pc.connectionStateChange.subscribe((s2) => {
+            if (s2 === "closed" || s2 === "failed" || s2 === "disconnected") sinks.delete(sink);
+          });
+        });
+      } else if (msg.action === "ICE_CANDIDATE") {
+        if (!loopback(payload)) return;
+        if (early) early.push(payload);
+        else await pc.addIceCandidate(payload);
+      }
+    };
+    ws.onclose = () => {
+      // Media keeps flowing after signaling closes, as with KVS.
+      void viewerId;
+    };
+  };
+
+  let port = 0;
+  const server: Deno.HttpServer<Deno.NetAddr> = Deno.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    onListen() {},
+  }, async (req): Promise<Response> => {
+    const url = new URL(req.url);
+    if (req.headers.get("upgrade") === "websocket") {
+      const viewerId = url.searchParams.get("X-Amz-ClientId");
+      if (!viewerId || !url.searchParams.get("X-Amz-Signature")) {
+        return new Response("unsigned", { status: 403 });
+      }
+      const { socket, response } = Deno.upgradeWebSocket(req);
+      onSocket(socket, viewerId);
+      return response;
+    }
+    if (req.method === "OPTIONS") return new Response(null, { status: 204, headers: cors });
+    const body = await req.text();
+    const problem = await verifySigV4(req, body);
+    if (problem) return json({ message: problem }, 403);
+    switch (url.pathname) {
+      case "/describeSignalingChannel":
+        return json({
+          ChannelInfo: {
+            ChannelARN: arn,
+            ChannelName: JSON.parse(body).ChannelName,
+            ChannelStatus: "ACTIVE",
+            ChannelType: "SINGLE_MASTER",
+            Version: "1",
+          },
+        });
+      case "/getSignalingChannelEndpoint":
+        return json({
+          ResourceEndpointList: [
+            { Protocol: "HTTPS", ResourceEndpoint: `http://127.0.0.1:${port}` },
+            { Protocol: "WSS", ResourceEndpoint: `ws://127.0.0.1:${port}` },
+          ],
+        });
+      case "/v1/get-ice-server-config":
+        return json({ IceServerList: [] });
+      default:
+        return json({ message: "unknown path" }, 404);
+    }
+  });
+  port = server.addr.port;
+  state.endpoint = `http://127.0.0.1:${port}`;
+  state.close = async () => {
+    source.stop();
+    sinks.clear();
+    for (const pc of pcs) await pc.close().catch(() => {});
+    await server.shutdown();
+  };
+  return state;
+}
+
+Deno.test({
+  name: "viewer page plays the sample H.264 from a reference master",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async (t) => {
+    const server = await serveViewer();
+    const channel = await startReferenceChannel(
+      new URL("../samples/h264/", import.meta.url).pathname,
+    );
+    const browser = await launchBrowser();
+    try {
+      await t.step("decodes 1280×720 H.264, reports TTFF and stats", async () => {
+        const viewer = await browser.openViewer({
+          pageUrl: server.url,
+          params: {
+            channel: "ref",
+            region: "eu-west-1",
+            endpoint: channel.endpoint,
+            accessKeyId: "AKIDEXAMPLE",
+            secretAccessKey: SECRET,
+            sessionToken: TOKEN,
+            autostart: "1",
+          },
+        });
+        const s = await viewer.waitFor(
+          (s) => s.framesDecoded >= 25 && s.width > 0,
+          20_000,
+          "25 decoded frames",
+        );
+        assert.equal(s.state, "playing");
+        assert.equal(s.codec, "H264");
+        assert.equal(s.width, 1280);
+        assert.equal(s.height, 720);
+        assert.ok(s.ttffMs !== null && s.ttffMs > 0 && s.ttffMs < 5000, `ttff ${s.ttffMs}`);
+        // Chrome may send from any of this host's addresses to the master's 127.0.0.1 candidate
+        // (seen by the master as peer-reflexive): all of it stays inside the machine.
+        assert.match(s.selectedPair ?? "", /^host udp \S+ -> (host|prflx) \S*$/);
+        assert.deepEqual(channel.firstFrameKeyframe, [true]);
+        const later = await viewer.waitFor(
+          (x) => x.framesDecoded >= s.framesDecoded + 20,
+          5_000,
+          "frames keep coming",
+        );
+        assert.ok((later.bitrateKbps ?? 0) > 300, `bitrate ${later.bitrateKbps} kbit/s`);
+        console.log(`TTFF ${s.ttffMs?.toFixed(0)} ms, ${later.bitrateKbps?.toFixed(0)} kbit/s`);
+        await viewer.close();
+      });
+    } finally {
+      await browser.close();
+      await channel.close();
+      await server.close();
+    }
+  },
 });
