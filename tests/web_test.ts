@@ -419,6 +419,35 @@ Deno.test({
         );
         assert.ok((later.bitrateKbps ?? 0) > 300, `bitrate ${later.bitrateKbps} kbit/s`);
         console.log(`TTFF ${s.ttffMs?.toFixed(0)} ms, ${later.bitrateKbps?.toFixed(0)} kbit/s`);
+        await viewer.page.evaluate(() =>
+          (globalThis as unknown as { viewer: { stop(): void } }).viewer.stop()
+        );
+        const stopped = await viewer.waitFor((x) => x.state === "closed", 5_000, "closed");
+        await new Promise((r) => setTimeout(r, 600));
+        assert.equal((await viewer.status()).framesDecoded, stopped.framesDecoded);
+        await viewer.close();
+      });
+
+      await t.step("forceTurn without any TURN server: a clear error", async () => {
+        const viewer = await browser.openViewer({
+          pageUrl: server.url,
+          params: {
+            channel: "ref",
+            region: "eu-west-1",
+            endpoint: channel.endpoint,
+            accessKeyId: "AKIDEXAMPLE",
+            secretAccessKey: SECRET,
+            sessionToken: TOKEN,
+            forceTurn: "1",
+            autostart: "1",
+          },
+        });
+        const s = await viewer.waitFor((s) => s.state === "error", 10_000, "error state");
+        assert.equal(s.forceTurn, true);
+        assert.match(
+          s.error ?? "",
+          /forceTurn is set but GetIceServerConfig returned no TURN server/,
+        );
         await viewer.close();
       });
     } finally {
