@@ -211,6 +211,8 @@ interface ReferenceChannel {
   endpoint: string;
   /** Viewers that reached "connected". */
   connected: number;
+  /** What GetIceServerConfig returns (KVS shape); empty by default. */
+  iceServerList: { Uris: string[]; Username: string; Password: string; Ttl: number }[];
   /** Frames sent to each viewer, first frame keyframe flag. */
   firstFrameKeyframe: boolean[];
   close(): Promise<void>;
@@ -230,6 +232,7 @@ async function startReferenceChannel(dir: string): Promise<ReferenceChannel> {
     endpoint: "",
     connected: 0,
     firstFrameKeyframe: [],
+    iceServerList: [],
     close: async () => {},
   };
   const b64 = (o: unknown) => btoa(JSON.stringify(o));
@@ -272,6 +275,31 @@ async function startReferenceChannel(dir: string): Promise<ReferenceChannel> {
       if (c && loopback(c)) send("ICE_CANDIDATE", c.toJSON());
     });
     let early: unknown[] | null = [];
+    let sender: { sendRtp(p: unknown): Promise<unknown> } | null = null;
+    // Subscribe before the answer goes out: ICE and DTLS can complete while later candidates
+    // are still being added (the browser's checks reveal it as peer-reflexive).
+    pc.connectionStateChange.subscribe((s) => {
+      if (s !== "connected" || !sender) return;
+      const out = sender;
+      state.connected++;
+      const packetizer = new H264Packetizer({ payloadType: 96 });
+      const gate = new KeyframeGate();
+      let first = true;
+      const sink = (f: EncodedFrame) => {
+        if (!gate.pass(f)) return;
+        if (first) state.firstFrameKeyframe.push(f.keyframe);
+        first = false;
+        const ts = Math.round(f.timestampUs * 0.09) >>> 0;
+        for (const p of packetizer.packetize(Buffer.from(f.data), ts)) {
+          out.sendRtp(p).catch(() => {});
+        }
+      };
+      sinks.add(sink);
+      pc.connectionStateChange.subscribe((s2) => {
+        if (s2 === "closed" || s2 === "failed" || s2 === "disconnected") sinks.delete(sink);
+      });
+      ws.addEventListener("close", () => sinks.delete(sink));
+    });
     ws.onmessage = async (ev) => {
       const msg = JSON.parse(ev.data);
       const payload = JSON.parse(atob(msg.messagePayload));
@@ -279,6 +307,7 @@ async function startReferenceChannel(dir: string): Promise<ReferenceChannel> {
         await pc.setRemoteDescription(payload);
         const transceiver = pc.getTransceivers()[0];
         transceiver.setDirection("sendonly");
+        sender = transceiver.sender;
         const answer = await pc.createAnswer();
         await pc.setLocalDescription(answer);
         const sdp = pc.localDescription!.sdp.split("\r\n")
@@ -287,26 +316,6 @@ async function startReferenceChannel(dir: string): Promise<ReferenceChannel> {
         send("SDP_ANSWER", { type: "answer", sdp });
         for (const c of early ?? []) await pc.addIceCandidate(c as never);
         early = null;
-        pc.connectionStateChange.subscribe((s) => {
-          if (s !== "connected") return;
-          state.connected++;
-          const packetizer = new H264Packetizer({ payloadType: 96 });
-          const gate = new KeyframeGate();
-          let first = true;
-          const sink = (f: EncodedFrame) => {
-            if (!gate.pass(f)) return;
-            if (first) state.firstFrameKeyframe.push(f.keyframe);
-            first = false;
-            const ts = Math.round(f.timestampUs * 0.09) >>> 0;
-            for (const p of packetizer.packetize(Buffer.from(f.data), ts)) {
-              transceiver.sender.sendRtp(p).catch(() => {});
-            }
-          };
-          sinks.add(sink);
-          pc.connectionStateChange.subscribe((s2) => {
-            if (s2 === "closed" || s2 === "failed" || s2 === "disconnected") sinks.delete(sink);
-          });
-        });
       } else if (msg.action === "ICE_CANDIDATE") {
         if (!loopback(payload)) return;
         if (early) early.push(payload);
@@ -314,8 +323,10 @@ async function startReferenceChannel(dir: string): Promise<ReferenceChannel> {
       }
     };
     ws.onclose = () => {
-      // Media keeps flowing after signaling closes, as with KVS.
+      // The page closes signaling only when it stops (or is closed): end this viewer here.
       void viewerId;
+      pcs.delete(pc);
+      pc.close().catch(() => {});
     };
   };
 
@@ -358,7 +369,7 @@ async function startReferenceChannel(dir: string): Promise<ReferenceChannel> {
           ],
         });
       case "/v1/get-ice-server-config":
-        return json({ IceServerList: [] });
+        return json({ IceServerList: state.iceServerList });
       default:
         return json({ message: "unknown path" }, 404);
     }
@@ -372,6 +383,74 @@ async function startReferenceChannel(dir: string): Promise<ReferenceChannel> {
     await server.shutdown();
   };
   return state;
+}
+
+/** A real coturn with TURN REST credentials on 127.0.0.1 (UDP and TCP on one port). */
+async function startCoturn(): Promise<
+  { port: number; credentials(): [string, string]; close(): Promise<void> }
+> {
+  const dir = await Deno.makeTempDir({ prefix: "kvs-web-coturn-" });
+  const port = closedPort();
+  const secret = crypto.randomUUID();
+  const child = new Deno.Command("turnserver", {
+    args: [
+      "-n",
+      "--listening-ip=127.0.0.1",
+      `--listening-port=${port}`,
+      "--relay-ip=127.0.0.1",
+      "--min-port=49152",
+      "--max-port=65000",
+      "--use-auth-secret",
+      `--static-auth-secret=${secret}`,
+      "--realm=kvs.test",
+      "--no-tls",
+      "--no-dtls",
+      "--allow-loopback-peers",
+      "--no-cli",
+      "--no-software-attribute",
+      `--userdb=${dir}/turndb`,
+      `--pidfile=${dir}/turnserver.pid`,
+      "--log-file=stdout",
+      "--simple-log",
+    ],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  // Ready when the TCP listener accepts.
+  const deadline = performance.now() + 10_000;
+  for (;;) {
+    try {
+      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
+      break;
+    } catch {
+      if (performance.now() > deadline) {
+        child.kill();
+        await child.status;
+        throw new Error("coturn did not start listening within 10 s");
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  const key = await crypto.subtle.importKey(
+    "raw",
+    new TextEncoder().encode(secret),
+    { name: "HMAC", hash: "SHA-1" },
+    false,
+    ["sign"],
+  );
+  // TURN REST credentials: username "<expiry>:<id>", password base64(HMAC-SHA1(secret, username)).
+  const username = `${Math.floor(Date.now() / 1000) + 300}:viewer`;
+  const mac = await crypto.subtle.sign("HMAC", key, new TextEncoder().encode(username));
+  const password = btoa(String.fromCharCode(...new Uint8Array(mac)));
+  return {
+    port,
+    credentials: () => [username, password],
+    close: async () => {
+      child.kill();
+      await child.status;
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    },
+  };
 }
 
 Deno.test({
@@ -402,7 +481,13 @@ Deno.test({
           (s) => s.framesDecoded >= 25 && s.width > 0,
           20_000,
           "25 decoded frames",
-        );
+        ).catch((e) => {
+          throw new Error(
+            `${e.message}; master side: ${channel.connected} connected, first frames ${
+              JSON.stringify(channel.firstFrameKeyframe)
+            }; page console: ${viewer.console.slice(-5).join(" | ")}`,
+          );
+        });
         assert.equal(s.state, "playing");
         assert.equal(s.codec, "H264");
         assert.equal(s.width, 1280);
@@ -427,6 +512,47 @@ Deno.test({
         assert.equal((await viewer.status()).framesDecoded, stopped.framesDecoded);
         await viewer.close();
       });
+
+      for (const transport of ["udp", "tcp"]) {
+        await t.step(`forceTurn=1 plays through coturn, TURN over ${transport}`, async () => {
+          const turn = await startCoturn();
+          try {
+            const [Username, Password] = turn.credentials();
+            channel.iceServerList = [{
+              Uris: [`turn:127.0.0.1:${turn.port}?transport=${transport}`],
+              Username,
+              Password,
+              Ttl: 300,
+            }];
+            const viewer = await browser.openViewer({
+              pageUrl: server.url,
+              params: {
+                channel: "ref",
+                region: "eu-west-1",
+                endpoint: channel.endpoint,
+                accessKeyId: "AKIDEXAMPLE",
+                secretAccessKey: SECRET,
+                sessionToken: TOKEN,
+                forceTurn: "1",
+                autostart: "1",
+              },
+            });
+            const s = await viewer.waitFor(
+              (s) => s.framesDecoded >= 10,
+              20_000,
+              `frames through TURN/${transport}`,
+            );
+            assert.equal(s.localCandidateType, "relay");
+            assert.match(s.selectedPair ?? "", new RegExp(`^relay/${transport} `));
+            const text = (await viewer.page.content()) + viewer.console.join("\n");
+            assert.ok(!text.includes(Password), "TURN password not shown or logged");
+            await viewer.close();
+          } finally {
+            channel.iceServerList = [];
+            await turn.close();
+          }
+        });
+      }
 
       await t.step("forceTurn without any TURN server: a clear error", async () => {
         const viewer = await browser.openViewer({
