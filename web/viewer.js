@@ -284,16 +284,22 @@ async function start(p) {
 
     step = "DescribeSignalingChannel";
     setState("describing");
-    const described = await kvsPost(
-      ctx,
-      `${endpoint}/describeSignalingChannel`,
-      { ChannelName: channel },
-      step,
-    );
-    const info = described.ChannelInfo;
-    if (!info?.ChannelARN) throw new Error("response has no ChannelInfo.ChannelARN");
-    if (info.ChannelStatus && info.ChannelStatus !== "ACTIVE") {
-      throw new Error(`channel ${channel} is ${info.ChannelStatus}, not ACTIVE`);
+    let info;
+    // A channel still CREATING (or UPDATING) becomes ACTIVE shortly: describe again, bounded.
+    for (let attempt = 0;; attempt++) {
+      const described = await kvsPost(
+        ctx,
+        `${endpoint}/describeSignalingChannel`,
+        { ChannelName: channel },
+        step,
+      );
+      info = described.ChannelInfo;
+      if (!info?.ChannelARN) throw new Error("response has no ChannelInfo.ChannelARN");
+      if (!info.ChannelStatus || info.ChannelStatus === "ACTIVE") break;
+      if (attempt >= 10 || info.ChannelStatus === "DELETING" || stopped.value) {
+        throw new Error(`channel ${channel} is ${info.ChannelStatus}, not ACTIVE`);
+      }
+      await new Promise((r) => setTimeout(r, 1000));
     }
     viewerState.channelArn = info.ChannelARN;
     if (stopped.value) return;

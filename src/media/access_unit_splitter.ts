@@ -43,6 +43,7 @@ export class AccessUnitSplitter {
   readonly #source?: string;
   readonly #maxNal: number;
 
+  /** A splitter with an empty buffer. */
   constructor(options: AccessUnitSplitterOptions = {}) {
     this.#source = options.source;
     this.#maxNal = options.maxNalBytes ?? 8 * 1024 * 1024;

@@ -19,6 +19,7 @@ import { KvsError } from "../errors.ts";
 export class MediaSourceError extends KvsError {
   /** Folder, file or stream name at fault, when known. */
   readonly path?: string;
+  /** Make the error; `path` (folder, file or stream) prefixes the message. */
   constructor(message: string, path?: string, options?: ErrorOptions) {
     super("MEDIA_SOURCE", path ? `${path}: ${message}` : message, options);
     this.path = path;

@@ -48,6 +48,7 @@ export const NalType = {
 export class H264Error extends KvsError {
   /** File path or stream name the bad data came from, when known. */
   readonly source?: string;
+  /** Make the error; `source` (file or stream name) prefixes the message. */
   constructor(message: string, source?: string, options?: ErrorOptions) {
     super("H264_INVALID", source ? `${source}: ${message}` : message, options);
     this.source = source;

@@ -36,6 +36,7 @@ export class KeyframeGate {
   #passed = 0;
   #requests = 0;
 
+  /** A closed gate: calls `onKeyframeNeeded` once right away. */
   constructor(options: KeyframeGateOptions = {}) {
     this.#onKeyframeNeeded = options.onKeyframeNeeded;
     this.#onKeyframeNeeded?.();

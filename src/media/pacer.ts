@@ -90,6 +90,7 @@ export class Pacer {
   #running = false;
   #stalls = 0;
 
+  /** Validate `fps` (a `RangeError` outside (0, 1000]); ticking begins at {@link Pacer.start}. */
   constructor(options: PacerOptions) {
     if (!Number.isFinite(options.fps) || options.fps <= 0 || options.fps > 1000) {
       throw new RangeError(`fps must be a number in (0, 1000], got ${options.fps}`);

@@ -75,6 +75,7 @@ export class StreamVideoSource implements VideoSource {
   #firstArrival = 0;
   #resolveDone!: () => void;
 
+  /** Wrap a byte stream; nothing is read before {@link StreamVideoSource.start}. */
   constructor(options: StreamVideoSourceOptions) {
     if (options.fps !== undefined && !(options.fps > 0 && options.fps <= 240)) {
       throw new MediaSourceError(`fps must be in (0, 240], got ${options.fps}`, options.name);
