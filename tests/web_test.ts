@@ -260,6 +260,10 @@ async function startReferenceChannel(dir: string): Promise<ReferenceChannel> {
         ],
       },
       iceAdditionalHostAddresses: ["127.0.0.1"],
+      // Bind every socket to loopback, so replies to the browser's checks (which may come from
+      // any local address) leave from the address the browser sent to.
+      iceInterfaceAddresses: { udp4: "127.0.0.1" },
+      iceUseIpv6: false,
     });
     pcs.add(pc);
     const send = (messageType: string, payload: unknown) => {
@@ -511,6 +515,32 @@ Deno.test({
         await new Promise((r) => setTimeout(r, 600));
         assert.equal((await viewer.status()).framesDecoded, stopped.framesDecoded);
         await viewer.close();
+      });
+
+      await t.step("a viewer joining mid-stream starts at an IDR; both keep playing", async () => {
+        const params = {
+          channel: "ref",
+          region: "eu-west-1",
+          endpoint: channel.endpoint,
+          accessKeyId: "AKIDEXAMPLE",
+          secretAccessKey: SECRET,
+          sessionToken: TOKEN,
+          autostart: "1",
+        };
+        const before = channel.firstFrameKeyframe.length;
+        const first = await browser.openViewer({ pageUrl: server.url, params });
+        await first.waitFor((s) => s.framesDecoded >= 10, 20_000, "first viewer playing");
+        // Join at a random point of the GOP.
+        await new Promise((r) => setTimeout(r, 200 + Math.random() * 800));
+        const second = await browser.openViewer({ pageUrl: server.url, params });
+        const s2 = await second.waitFor((s) => s.framesDecoded >= 10, 20_000, "second viewer");
+        const s1 = await first.status();
+        assert.ok(s1.framesDecoded > s2.framesDecoded, "the first viewer kept playing");
+        assert.notEqual(s1.clientId, s2.clientId);
+        assert.deepEqual(channel.firstFrameKeyframe.slice(before), [true, true]);
+        assert.ok(s2.ttffMs !== null && s2.ttffMs < 5000);
+        await second.close();
+        await first.close();
       });
 
       for (const transport of ["udp", "tcp"]) {
