@@ -1,0 +1,871 @@
+/**
+ * The master's signaling client: a state machine over the KVS control plane and the signaling
+ * WebSocket, with the C SDK's state names and error routing.
+ *
+ * Cold start takes at most four sequential round trips to Connected: credentials → Describe →
+ * Get Endpoint → (ICE config ∥ WebSocket open). With a fresh endpoint cache entry, Describe and
+ * Get Endpoint are skipped.
+ *
+ * Keep-alive: Deno's `WebSocket` has no ping API and the KVS signaling protocol has no
+ * application-level ping action (an unknown action only earns an error reply), so the client
+ * sends no keep-alive frames. Pings the service sends are answered by the runtime. Every
+ * `keepAliveIntervalMs` (10 s) the client checks the socket is still open, and a connection that
+ * carried no message for `idleReconnectMs` (9 min, under the service's 10 min idle limit) is
+ * replaced proactively, make-before-break, as is every connection at `maxConnectionAgeMs`
+ * (55 min, under the 1 h limit). A new master connection replaces the old one on the service.
+ *
+ * @module
+ */
+import type { IceServer, SignalingControlPlane, SignalingEndpoints } from "../aws/types.ts";
+import type { CredentialProvider } from "../credentials/types.ts";
+import { KvsError } from "../errors.ts";
+import { type Logger, redact, silentLogger } from "../log.ts";
+import type { IceCandidateInit } from "../peer/types.ts";
+import { Backoff } from "./backoff.ts";
+import { EndpointCache } from "./endpoint_cache.ts";
+import { classifyControlPlaneError, SignalingConnectError, SignalingError } from "./errors.ts";
+import {
+  decodeSignalingMessage,
+  encodeAnswer,
+  encodeCandidate,
+  type ReceivedSignalingMessage,
+  type SignalingStatusResponse,
+} from "./messages.ts";
+import { type SignalingState, stateLogLine } from "./states.ts";
+
+/** The part of a WebSocket the client uses (the global `WebSocket` satisfies it). */
+export interface WebSocketLike {
+  readonly readyState: number;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+  addEventListener(
+    type: "open" | "message" | "close" | "error",
+    listener: (ev: Event) => void,
+  ): void;
+}
+
+/** Opens a WebSocket to a presigned URL. */
+export type WebSocketFactory = (url: string) => WebSocketLike;
+
+/** Events of {@link SignalingClient} and their payloads. */
+export interface SignalingEventMap {
+  /** A state transition. */
+  state: { state: SignalingState; previous: SignalingState };
+  /** A viewer's offer. Its early candidates follow as `candidate` events. */
+  offer: { viewerId: string; sdp: string };
+  /** A viewer's trickled candidate (never before that viewer's offer). */
+  candidate: { viewerId: string; candidate: IceCandidateInit };
+  /** The service rejected a message we sent. */
+  status: { viewerId?: string; statusResponse: SignalingStatusResponse };
+  /** New ICE servers (after a refresh or RECONNECT_ICE_SERVER). */
+  iceServers: { iceServers: IceServer[] };
+  /** Something failed; the client retries on its own. */
+  error: { error: KvsError; state: SignalingState };
+}
+
+/** Options of {@link SignalingClient}. */
+export interface SignalingClientOptions {
+  /** Channel name. */
+  channelName: string;
+  /** AWS region (for the STUN server and the endpoint cache key). */
+  region: string;
+  /** Control plane, e.g. `KvsClient`. */
+  controlPlane: SignalingControlPlane;
+  /** Credentials, refreshed in Get Security Credentials (forced after a 401/403). */
+  credentials?: CredentialProvider;
+  /** ClientId for Get ICE Server Configuration. Default `ProducerMaster`. */
+  clientId?: string;
+  /** Logger; state transitions at info. Default silent. */
+  logger?: Logger;
+  /** Log SDP bodies at debug (`DEBUG_LOG_SDP`). */
+  logSdp?: boolean;
+  /** WebSocket factory. Default: the global `WebSocket`, with `caCerts` when given. */
+  webSocketFactory?: WebSocketFactory;
+  /** Extra CA certificates (PEM) for the default WebSocket factory (`AWS_KVS_CACERT_PATH`). */
+  caCerts?: string[];
+  /** Endpoint cache, or `false` to disable. Default: `.SignalingCache_v0` in the cwd. */
+  endpointCache?: EndpointCache | false;
+  /** Create the channel when Describe says it does not exist. Default true. */
+  createChannel?: boolean;
+  /** STUN URL added to the ICE servers, or `false`. Default the region's KVS STUN server. */
+  stunUrl?: string | false;
+  /** Replace the connection after this long (ms). Default 55 min. */
+  maxConnectionAgeMs?: number;
+  /** Replace a connection that carried no message for this long (ms). Default 9 min. */
+  idleReconnectMs?: number;
+  /** Socket liveness check period (ms). Default 10 s. */
+  keepAliveIntervalMs?: number;
+  /** Give up opening a WebSocket after this long (ms). Default 10 s. */
+  connectTimeoutMs?: number;
+  /** Wait between Describe calls while the channel is not ACTIVE (ms). Default 1 s. */
+  describePollMs?: number;
+  /** Reconnect backoff: base, cap, healthy period (ms). Defaults 100, 10 000, 30 000. */
+  backoff?: { baseMs?: number; capMs?: number; healthyMs?: number };
+  /** Candidates queued per viewer before its offer. Default 64. */
+  maxQueuedCandidates?: number;
+  /** Viewers with queued candidates. Default 32 (oldest dropped). */
+  maxQueuedViewers?: number;
+  /** Outgoing messages held while reconnecting. Default 256. */
+  maxOutbox?: number;
+  /** Random source in [0, 1). */
+  random?: () => number;
+}
+
+type Listener<K extends keyof SignalingEventMap> = (detail: SignalingEventMap[K]) => void;
+type Wake = "closed" | "goaway" | "ice" | "maxage" | "idle" | "shutdown";
+
+const OPEN = 1;
+
+class Deferred<T> {
+  resolve!: (v: T) => void;
+  readonly promise: Promise<T>;
+  constructor() {
+    this.promise = new Promise<T>((r) => this.resolve = r);
+  }
+}
+
+/** Thrown inside the loop when the ICE fetch that ran in parallel with Connecting failed. */
+class IceStageFailure {
+  constructor(readonly error: unknown) {}
+}
+
+function defaultStun(region: string): string {
+  const suffix = region.startsWith("cn-") ? "amazonaws.com.cn" : "amazonaws.com";
+  return `stun:stun.kinesisvideo.${region}.${suffix}:443`;
+}
+
+function describeError(e: unknown): string {
+  if (e instanceof Error) {
+    const cause = e.cause instanceof Error ? ` (${e.cause.message})` : "";
+    return `${e.message}${cause}`;
+  }
+  return String(e);
+}
+
+/**
+ * Signaling client of a KVS master. Never throws out of its loop: failures become `error`
+ * events and retries.
+ *
+ * @example
+ * ```ts
+ * import { SignalingClient } from "./client.ts";
+ * import type { SignalingControlPlane } from "../aws/types.ts";
+ * declare const controlPlane: SignalingControlPlane;
+ * const client = new SignalingClient({ channelName: "demo-channel", region: "us-west-2", controlPlane });
+ * client.on("state", ({ state }) => console.log(state));
+ * client.on("offer", ({ viewerId, sdp }) => client.sendAnswer(viewerId, sdp));
+ * client.start();
+ * await client.waitForState("Connected", 30_000);
+ * await client.close();
+ * ```
+ */
+export class SignalingClient {
+  readonly #o: SignalingClientOptions;
+  readonly #cp: SignalingControlPlane;
+  readonly #log: Logger;
+  readonly #cache: EndpointCache | undefined;
+  readonly #factory: WebSocketFactory;
+  readonly #reconnect: Backoff;
+  readonly #retry: Backoff;
+  readonly #listeners = new Map<string, Set<(d: unknown) => void>>();
+
+  #state: SignalingState = "New";
+  #loop: Promise<void> | undefined;
+  #closed = false;
+  #abort = new AbortController();
+
+  #arn: string | undefined;
+  #version: string | undefined;
+  #endpoints: SignalingEndpoints | undefined;
+  #fromCache = false;
+  #forceCredentials = false;
+  #credentialsExpiration: Date | undefined;
+  /** The current socket is being replaced (GO_AWAY, age, idle): reconnect even if it is open. */
+  #replacing = false;
+  #connectFailures = 0;
+
+  #turn: IceServer[] = [];
+  #iceFetchedAt = -Infinity;
+  #iceTtlMs = 0;
+  #icePending: Promise<void> | undefined;
+
+  #ws: WebSocketLike | undefined;
+  #wsOpenedAt = 0;
+  #retiring = new Set<WebSocketLike>();
+  #lastActivity = 0;
+  #wake: Deferred<Wake> | undefined;
+  #pendingWake: Wake | undefined;
+
+  #outbox: string[] = [];
+  #offered = new Set<string>();
+  #early = new Map<string, IceCandidateInit[]>();
+
+  /** Create a client; nothing happens until {@link SignalingClient.start}. */
+  constructor(options: SignalingClientOptions) {
+    this.#o = options;
+    this.#cp = options.controlPlane;
+    this.#log = options.logger ?? silentLogger;
+    this.#cache = options.endpointCache === false
+      ? undefined
+      : options.endpointCache ?? new EndpointCache({ logger: this.#log });
+    this.#factory = options.webSocketFactory ?? this.#defaultFactory();
+    const b = options.backoff ?? {};
+    this.#reconnect = new Backoff({ ...b, random: options.random });
+    this.#retry = new Backoff({ ...b, random: options.random });
+  }
+
+  /** Current state. */
+  get state(): SignalingState {
+    return this.#state;
+  }
+
+  /** Channel ARN once known. */
+  get channelArn(): string | undefined {
+    return this.#arn;
+  }
+
+  /** Whether the last Describe/Get Endpoint was skipped thanks to the endpoint cache. */
+  get usedEndpointCache(): boolean {
+    return this.#fromCache;
+  }
+
+  /**
+   * Subscribe to an event; returns an unsubscribe function. A listener that throws is logged
+   * and does not disturb the client.
+   */
+  on<K extends keyof SignalingEventMap>(type: K, listener: Listener<K>): () => void {
+    let set = this.#listeners.get(type);
+    if (!set) this.#listeners.set(type, set = new Set());
+    const fn = listener as (d: unknown) => void;
+    set.add(fn);
+    return () => set.delete(fn);
+  }
+
+  /** Start the state machine (idempotent). */
+  start(): void {
+    if (this.#loop || this.#closed) return;
+    this.#loop = this.#run().catch((e) => {
+      this.#log.error("Signaling loop stopped unexpectedly", { error: e });
+    });
+  }
+
+  /**
+   * Resolve when the client reaches `state`; reject with {@link SignalingError} after
+   * `timeoutMs` or when the client is closed first.
+   */
+  waitForState(state: SignalingState, timeoutMs = 30_000): Promise<void> {
+    if (this.#state === state) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const done = (err?: Error) => {
+        clearTimeout(timer);
+        off();
+        if (err) reject(err);
+        else resolve();
+      };
+      const timer = setTimeout(
+        () =>
+          done(new SignalingError(this.#state, `state ${state} not reached in ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+      const off = this.on("state", (s) => {
+        if (s.state === state) done();
+        else if (this.#closed && s.state !== "Delete") {
+          done(new SignalingError(s.state, `client closed before reaching ${state}`));
+        }
+      });
+    });
+  }
+
+  /**
+   * The current ICE servers: TURN servers from the last Get ICE Server Configuration plus the
+   * region's STUN server.
+   */
+  iceServers(): IceServer[] {
+    const out = this.#turn.map((s) => ({ ...s, urls: [...s.urls] }));
+    const stun = this.#o.stunUrl === undefined ? defaultStun(this.#o.region) : this.#o.stunUrl;
+    if (stun) out.push({ urls: [stun] });
+    return out;
+  }
+
+  /**
+   * Send our answer to a viewer. Throws {@link import("./messages.ts").SignalingMessageError}
+   * for an empty viewer id or an answer over 10 KB; while reconnecting the message is held and
+   * sent once Connected.
+   */
+  sendAnswer(viewerId: string, sdp: string): void {
+    if (this.#o.logSdp) this.#log.debug(`SDP answer for ${viewerId}`, { sdp });
+    this.#send(encodeAnswer(viewerId, sdp));
+  }
+
+  /** Trickle one of our candidates to a viewer (held while reconnecting). */
+  sendCandidate(viewerId: string, candidate: IceCandidateInit): void {
+    this.#send(encodeCandidate(viewerId, candidate));
+  }
+
+  /** Forget a viewer (its session ended): later candidates are queued until a new offer. */
+  forgetViewer(viewerId: string): void {
+    this.#offered.delete(viewerId);
+    this.#early.delete(viewerId);
+  }
+
+  /** Stop: close the socket, cancel timers, end the loop. */
+  async close(): Promise<void> {
+    if (this.#closed) {
+      await this.#loop;
+      return;
+    }
+    this.#closed = true;
+    this.#abort.abort();
+    this.#notify("shutdown");
+    await this.#loop;
+    this.#closeSockets();
+  }
+
+  /** Stop the client, then delete the channel (state Delete). Errors are thrown to the caller. */
+  async deleteChannel(): Promise<void> {
+    await this.close();
+    this.#setState("Delete");
+    try {
+      let arn = this.#arn;
+      let version = this.#version;
+      if (!arn || !version) {
+        const info = await this.#cp.describeSignalingChannel(this.#o.channelName);
+        arn = info.ChannelARN;
+        version = info.Version;
+      }
+      await this.#cp.deleteSignalingChannel(arn, version);
+      await this.#cache?.invalidate(this.#o.channelName, this.#o.region, "MASTER");
+    } catch (e) {
+      throw e instanceof KvsError ? e : new SignalingError(
+        "Delete",
+        `deleting channel ${this.#o.channelName} failed: ${describeError(e)}`,
+        { cause: e },
+      );
+    }
+  }
+
+  // ---------------------------------------------------------------- loop
+
+  async #run(): Promise<void> {
+    let state: SignalingState = "Get Security Credentials";
+    while (!this.#closed) {
+      this.#setState(state);
+      try {
+        state = await this.#step(state);
+      } catch (e) {
+        if (this.#closed) break;
+        state = await this.#route(state, e);
+      }
+    }
+    this.#clearWake();
+  }
+
+  async #step(state: SignalingState): Promise<SignalingState> {
+    switch (state) {
+      case "Get Security Credentials": {
+        if (this.#o.credentials) {
+          const force = this.#forceCredentials;
+          this.#forceCredentials = false;
+          const creds = await this.#o.credentials.getCredentials({ forceRefresh: force });
+          this.#credentialsExpiration = creds.expiration;
+        }
+        if (!this.#arn || !this.#endpoints) {
+          const hit = await this.#cache?.lookup(this.#o.channelName, this.#o.region, "MASTER");
+          if (hit) {
+            this.#arn = hit.channelArn;
+            this.#endpoints = { wss: hit.wss, https: hit.https };
+            this.#fromCache = true;
+            this.#log.debug(`Endpoint cache hit for ${this.#o.channelName}`);
+          }
+        }
+        if (!this.#arn) return "Describe Channel";
+        if (!this.#endpoints) return "Get Channel Endpoint";
+        return this.#iceFresh() ? "Ready" : "Get ICE Server Configuration";
+      }
+      case "Describe Channel": {
+        let info;
+        try {
+          info = await this.#cp.describeSignalingChannel(this.#o.channelName);
+        } catch (e) {
+          if (classifyControlPlaneError(e) === "not-found" && this.#o.createChannel !== false) {
+            return "Create Channel";
+          }
+          throw e;
+        }
+        this.#arn = info.ChannelARN;
+        this.#version = info.Version;
+        this.#fromCache = false;
+        if (info.ChannelStatus !== "ACTIVE") {
+          this.#log.info(`Channel ${info.ChannelName} is ${info.ChannelStatus}, waiting`);
+          await this.#sleep(this.#o.describePollMs ?? 1000);
+          return "Describe Channel";
+        }
+        this.#retry.reset();
+        return "Get Channel Endpoint";
+      }
+      case "Create Channel": {
+        this.#arn = await this.#cp.createSignalingChannel(this.#o.channelName);
+        this.#log.info(`Created channel ${this.#o.channelName}`);
+        return "Describe Channel";
+      }
+      case "Get Channel Endpoint": {
+        const arn = this.#arn!;
+        this.#endpoints = await this.#cp.getSignalingChannelEndpoint(arn, "MASTER");
+        this.#fromCache = false;
+        await this.#cache?.store({
+          channelName: this.#o.channelName,
+          region: this.#o.region,
+          role: "MASTER",
+          channelArn: arn,
+          wss: this.#endpoints.wss,
+          https: this.#endpoints.https,
+          storedAt: Date.now(),
+        });
+        this.#retry.reset();
+        return "Get ICE Server Configuration";
+      }
+      case "Get ICE Server Configuration": {
+        const fetch = this.#fetchIce();
+        if (this.#socketOpen() && !this.#replacing) {
+          await fetch.catch((e) => Promise.reject(new IceStageFailure(e)));
+          return "Connected";
+        }
+        // Cold path: fetch in parallel with opening the socket; Connecting awaits both.
+        fetch.catch(() => {});
+        this.#icePending = fetch;
+        return "Ready";
+      }
+      case "Ready":
+        if (!this.#icePending && !this.#iceFresh()) return "Get ICE Server Configuration";
+        return "Connecting";
+      case "Connecting": {
+        const pending = this.#icePending;
+        this.#icePending = undefined;
+        let ws: WebSocketLike;
+        try {
+          ws = await this.#openSocket();
+        } catch (e) {
+          await pending?.catch(() => {});
+          throw e;
+        }
+        if (pending) {
+          try {
+            await pending;
+          } catch (e) {
+            this.#closeQuietly(ws);
+            throw new IceStageFailure(e);
+          }
+        }
+        if (this.#closed) {
+          this.#closeQuietly(ws);
+          return "Connecting";
+        }
+        const old = this.#ws;
+        this.#ws = ws;
+        this.#wsOpenedAt = performance.now();
+        this.#lastActivity = this.#wsOpenedAt;
+        this.#pendingWake = undefined;
+        this.#replacing = false;
+        if (old) {
+          this.#retiring.add(old);
+          this.#closeQuietly(old);
+        }
+        return "Connected";
+      }
+      case "Connected": {
+        this.#connectFailures = 0;
+        this.#reconnect.succeeded();
+        this.#flushOutbox();
+        const why = await this.#waitConnected();
+        switch (why) {
+          case "shutdown":
+            return "Connected";
+          case "closed":
+            return "Disconnected";
+          case "goaway":
+            this.#replacing = true;
+            this.#log.info("GO_AWAY received: reconnecting through Describe Channel");
+            return "Describe Channel";
+          case "ice":
+            return "Get ICE Server Configuration";
+          case "maxage":
+            this.#replacing = true;
+            this.#log.info("Connection nearing its 1 h limit: replacing it");
+            return "Ready";
+          case "idle":
+            this.#replacing = true;
+            this.#log.info("Connection idle: replacing it before the service closes it");
+            return "Ready";
+        }
+        return "Disconnected";
+      }
+      case "Disconnected": {
+        const delay = this.#reconnect.next();
+        this.#log.debug(`Reconnecting in ${delay} ms (attempt ${this.#reconnect.attempt})`);
+        await this.#sleep(delay);
+        if (this.#connectFailures >= 3) {
+          // The endpoint may have moved or the channel may be gone: start over.
+          this.#endpoints = undefined;
+          this.#arn = undefined;
+          this.#fromCache = false;
+          await this.#cache?.invalidate(this.#o.channelName, this.#o.region, "MASTER");
+          this.#connectFailures = 0;
+          this.#forceCredentials = true;
+          return "Get Security Credentials";
+        }
+        if (this.#connectFailures > 0 || this.#credentialsExpiring()) {
+          this.#forceCredentials = this.#connectFailures > 0;
+          return "Get Security Credentials";
+        }
+        return "Ready";
+      }
+      default:
+        return "Get Security Credentials";
+    }
+  }
+
+  async #route(state: SignalingState, thrown: unknown): Promise<SignalingState> {
+    let failedIn = state;
+    let e = thrown;
+    if (thrown instanceof IceStageFailure) {
+      failedIn = "Get ICE Server Configuration";
+      e = thrown.error;
+    }
+    const error = e instanceof KvsError
+      ? e
+      : new SignalingError(failedIn, `${failedIn} failed: ${describeError(e)}`, { cause: e });
+    this.#log.warn(`${failedIn} failed: ${describeError(error)}`);
+    this.#emit("error", { error, state: failedIn });
+
+    if (e instanceof SignalingConnectError) {
+      this.#connectFailures++;
+      return "Disconnected";
+    }
+    const kind = classifyControlPlaneError(e);
+    if (kind === "not-found" && this.#arn) {
+      // Stale ARN (cached or deleted channel): forget it and describe again.
+      this.#arn = undefined;
+      this.#endpoints = undefined;
+      this.#fromCache = false;
+      await this.#cache?.invalidate(this.#o.channelName, this.#o.region, "MASTER");
+      await this.#sleep(this.#retry.next());
+      return "Describe Channel";
+    }
+    await this.#sleep(this.#retry.next());
+    if (kind === "auth") {
+      this.#forceCredentials = true;
+      return "Get Security Credentials";
+    }
+    if (failedIn === "Get ICE Server Configuration" && this.#socketOpen() && !this.#replacing) {
+      // The socket is fine; keep serving on it and try the refresh again later.
+      return "Connected";
+    }
+    return failedIn;
+  }
+
+  #setState(state: SignalingState): void {
+    const previous = this.#state;
+    this.#state = state;
+    this.#log.info(stateLogLine(state));
+    this.#emit("state", { state, previous });
+  }
+
+  #emit<K extends keyof SignalingEventMap>(type: K, detail: SignalingEventMap[K]): void {
+    const set = this.#listeners.get(type);
+    if (!set) return;
+    for (const fn of [...set]) {
+      try {
+        fn(detail);
+      } catch (e) {
+        this.#log.error(`A ${type} listener threw`, { error: e });
+      }
+    }
+  }
+
+  #sleep(ms: number): Promise<void> {
+    if (this.#closed || ms <= 0) return Promise.resolve();
+    const signal = this.#abort.signal;
+    return new Promise((resolve) => {
+      const t = setTimeout(() => {
+        signal.removeEventListener("abort", onAbort);
+        resolve();
+      }, ms);
+      const onAbort = () => {
+        clearTimeout(t);
+        resolve();
+      };
+      signal.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+
+  // ---------------------------------------------------------------- ICE
+
+  #iceFresh(): boolean {
+    return this.#turn.length > 0 && performance.now() - this.#iceFetchedAt < this.#iceTtlMs;
+  }
+
+  async #fetchIce(): Promise<void> {
+    const servers = await this.#cp.getIceServerConfig(
+      this.#endpoints!.https,
+      this.#arn!,
+      this.#o.clientId ?? "ProducerMaster",
+    );
+    this.#turn = servers;
+    this.#iceFetchedAt = performance.now();
+    const ttls = servers.map((s) => s.ttlSeconds).filter((t): t is number => t !== undefined);
+    this.#iceTtlMs = (ttls.length ? Math.min(...ttls) : 300) * 1000;
+    this.#log.debug(`ICE servers: ${servers.length} TURN, Ttl ${this.#iceTtlMs / 1000} s`);
+    this.#emit("iceServers", { iceServers: this.iceServers() });
+  }
+
+  /** Refresh at Ttl − 30 s, or at half the Ttl when that is under a minute. */
+  #iceRefreshInMs(): number {
+    const ttl = this.#iceTtlMs;
+    const lead = ttl >= 60_000 ? ttl - 30_000 : ttl / 2;
+    return Math.max(0, this.#iceFetchedAt + lead - performance.now());
+  }
+
+  #credentialsExpiring(): boolean {
+    const exp = this.#credentialsExpiration;
+    return exp !== undefined && exp.getTime() - Date.now() < 60_000;
+  }
+
+  // ---------------------------------------------------------------- socket
+
+  #defaultFactory(): WebSocketFactory {
+    const caCerts = this.#o.caCerts;
+    if (!caCerts || caCerts.length === 0) return (url) => new WebSocket(url);
+    return (url) => {
+      const client = Deno.createHttpClient({ caCerts });
+      // Deno's WebSocket accepts an HTTP client carrying extra CA certificates.
+      const Ctor = WebSocket as unknown as new (u: string, o: unknown) => WebSocket;
+      const ws = new Ctor(url, { client });
+      ws.addEventListener("close", () => client.close());
+      return ws;
+    };
+  }
+
+  #socketOpen(): boolean {
+    return this.#ws !== undefined && this.#ws.readyState === OPEN;
+  }
+
+  async #openSocket(): Promise<WebSocketLike> {
+    const { wss } = this.#endpoints!;
+    const url = await this.#cp.presignSignalingUrl(wss, this.#arn!);
+    this.#log.debug(`Opening ${redact(url)}`);
+    let ws: WebSocketLike;
+    try {
+      ws = this.#factory(url);
+    } catch (e) {
+      throw new SignalingConnectError(`WebSocket to ${wss} failed: ${describeError(e)}`, {
+        cause: e,
+      });
+    }
+    const timeoutMs = this.#o.connectTimeoutMs ?? 10_000;
+    await new Promise<void>((resolve, reject) => {
+      let settled = false;
+      const fail = (why: string) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        this.#abort.signal.removeEventListener("abort", onAbort);
+        this.#closeQuietly(ws);
+        reject(new SignalingConnectError(`WebSocket to ${wss} ${why}`));
+      };
+      const onAbort = () => fail("aborted: client closed");
+      const timer = setTimeout(() => fail(`not open after ${timeoutMs} ms`), timeoutMs);
+      this.#abort.signal.addEventListener("abort", onAbort, { once: true });
+      ws.addEventListener("open", () => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        this.#abort.signal.removeEventListener("abort", onAbort);
+        resolve();
+      });
+      ws.addEventListener("error", (ev) => {
+        const msg = (ev as ErrorEvent).message;
+        fail(`failed${msg ? `: ${msg}` : ""} (refused, TLS failure or HTTP 403 on upgrade)`);
+      });
+      ws.addEventListener("close", (ev) => {
+        const ce = ev as CloseEvent;
+        fail(`closed before opening (code ${ce.code}${ce.reason ? `, ${ce.reason}` : ""})`);
+      });
+      ws.addEventListener("message", (ev) => this.#onMessage(ws, (ev as MessageEvent).data));
+      ws.addEventListener("close", (ev) => this.#onClose(ws, ev as CloseEvent));
+    });
+    this.#log.debug(`Signaling socket open`);
+    return ws;
+  }
+
+  #onClose(ws: WebSocketLike, ev: CloseEvent): void {
+    if (this.#retiring.delete(ws)) return;
+    if (ws !== this.#ws) return;
+    this.#log.info(
+      `Signaling socket closed (code ${ev.code}${ev.reason ? `, ${ev.reason}` : ""}, ` +
+        `${ev.wasClean ? "clean" : "abrupt"})`,
+    );
+    this.#notify("closed");
+  }
+
+  #closeQuietly(ws: WebSocketLike): void {
+    try {
+      if (ws.readyState <= OPEN) ws.close(1000, "replaced");
+    } catch {
+      // Already closing.
+    }
+  }
+
+  #closeSockets(): void {
+    if (this.#ws) {
+      this.#retiring.add(this.#ws);
+      this.#closeQuietly(this.#ws);
+      this.#ws = undefined;
+    }
+    for (const ws of this.#retiring) this.#closeQuietly(ws);
+  }
+
+  #send(text: string): void {
+    if (this.#socketOpen() && this.#state !== "Disconnected") {
+      try {
+        this.#ws!.send(text);
+        this.#lastActivity = performance.now();
+        return;
+      } catch (e) {
+        this.#log.warn("Send failed, holding the message until reconnected", { error: e });
+      }
+    }
+    if (this.#outbox.length >= (this.#o.maxOutbox ?? 256)) {
+      this.#outbox.shift();
+      this.#log.warn("Outgoing signaling queue full: dropped the oldest message");
+    }
+    this.#outbox.push(text);
+  }
+
+  #flushOutbox(): void {
+    const out = this.#outbox;
+    this.#outbox = [];
+    for (const text of out) this.#send(text);
+  }
+
+  // ---------------------------------------------------------------- Connected
+
+  #notify(why: Wake): void {
+    if (this.#wake) {
+      const w = this.#wake;
+      this.#wake = undefined;
+      w.resolve(why);
+    } else if (why !== "closed" || this.#ws) {
+      // Remember it for when the loop returns to Connected.
+      if (this.#pendingWake === undefined || why === "shutdown" || why === "closed") {
+        this.#pendingWake = why;
+      }
+    }
+  }
+
+  #clearWake(): void {
+    this.#wake?.resolve("shutdown");
+    this.#wake = undefined;
+  }
+
+  async #waitConnected(): Promise<Wake> {
+    if (this.#closed) return "shutdown";
+    if (!this.#socketOpen()) return "closed";
+    const pending = this.#pendingWake;
+    this.#pendingWake = undefined;
+    if (pending) return pending;
+    const wake = new Deferred<Wake>();
+    this.#wake = wake;
+    const maxAge = this.#o.maxConnectionAgeMs ?? 55 * 60_000;
+    const idle = this.#o.idleReconnectMs ?? 9 * 60_000;
+    const timers = [
+      setTimeout(
+        () => this.#notify("maxage"),
+        Math.max(0, this.#wsOpenedAt + maxAge - performance.now()),
+      ),
+      setTimeout(() => this.#notify("ice"), this.#iceRefreshInMs()),
+    ];
+    const tick = setInterval(() => {
+      if (!this.#socketOpen()) this.#notify("closed");
+      else if (performance.now() - this.#lastActivity >= idle) this.#notify("idle");
+    }, Math.min(this.#o.keepAliveIntervalMs ?? 10_000, idle));
+    try {
+      return await wake.promise;
+    } finally {
+      timers.forEach(clearTimeout);
+      clearInterval(tick);
+      if (this.#wake === wake) this.#wake = undefined;
+    }
+  }
+
+  // ---------------------------------------------------------------- messages
+
+  #onMessage(ws: WebSocketLike, data: unknown): void {
+    if (ws === this.#ws) this.#lastActivity = performance.now();
+    let msg: ReceivedSignalingMessage;
+    try {
+      if (typeof data === "string") msg = decodeSignalingMessage(data);
+      else if (data instanceof ArrayBuffer) msg = decodeSignalingMessage(new Uint8Array(data));
+      else if (data instanceof Uint8Array) msg = decodeSignalingMessage(data);
+      else throw new SignalingError(this.#state, "signaling message of unsupported kind");
+    } catch (e) {
+      const error = e instanceof KvsError
+        ? e
+        : new SignalingError(this.#state, describeError(e), { cause: e });
+      this.#log.warn(`Ignoring signaling message: ${error.message}`);
+      this.#emit("error", { error, state: this.#state });
+      return;
+    }
+    switch (msg.type) {
+      case "SDP_OFFER": {
+        const viewerId = msg.senderClientId;
+        this.#log.info(`Offer from ${viewerId}`);
+        if (this.#o.logSdp) this.#log.debug(`SDP offer from ${viewerId}`, { sdp: msg.sdp });
+        this.#offered.add(viewerId);
+        this.#emit("offer", { viewerId, sdp: msg.sdp });
+        const early = this.#early.get(viewerId);
+        this.#early.delete(viewerId);
+        for (const candidate of early ?? []) this.#emit("candidate", { viewerId, candidate });
+        break;
+      }
+      case "ICE_CANDIDATE": {
+        const viewerId = msg.senderClientId;
+        if (this.#offered.has(viewerId)) {
+          this.#emit("candidate", { viewerId, candidate: msg.candidate });
+          break;
+        }
+        let queue = this.#early.get(viewerId);
+        if (!queue) {
+          if (this.#early.size >= (this.#o.maxQueuedViewers ?? 32)) {
+            const oldest = this.#early.keys().next().value!;
+            this.#early.delete(oldest);
+            this.#log.warn(`Too many viewers with early candidates: dropped ${oldest}'s`);
+          }
+          this.#early.set(viewerId, queue = []);
+        }
+        if (queue.length >= (this.#o.maxQueuedCandidates ?? 64)) {
+          this.#log.warn(`Early candidate queue of ${viewerId} full: dropping a candidate`);
+        } else {
+          queue.push(msg.candidate);
+        }
+        break;
+      }
+      case "GO_AWAY":
+        if (ws === this.#ws) this.#notify("goaway");
+        break;
+      case "RECONNECT_ICE_SERVER":
+        this.#log.info("RECONNECT_ICE_SERVER received: refreshing ICE servers");
+        this.#notify("ice");
+        break;
+      case "STATUS_RESPONSE":
+        this.#log.warn("Signaling status response", { ...msg.statusResponse });
+        this.#emit("status", {
+          viewerId: msg.senderClientId,
+          statusResponse: msg.statusResponse ?? {},
+        });
+        break;
+      case "SDP_ANSWER":
+        this.#log.warn(`Unexpected SDP_ANSWER from ${msg.senderClientId} ignored (we are master)`);
+        break;
+    }
+  }
+}

@@ -1,0 +1,95 @@
+/**
+ * Errors of the signaling client, and how it classifies control-plane errors.
+ *
+ * @module
+ */
+import { KvsError } from "../errors.ts";
+import type { SignalingState } from "./states.ts";
+
+/**
+ * A signaling step failed. `state` names the state it failed in; `cause` holds the original.
+ *
+ * @example
+ * ```ts
+ * import { SignalingError } from "./errors.ts";
+ * const e = new SignalingError("Describe Channel", "describe failed: HTTP 500");
+ * console.log(e.state, e.code); // "Describe Channel" "SIGNALING"
+ * ```
+ */
+export class SignalingError extends KvsError {
+  /** The state the failure happened in. */
+  readonly state: SignalingState;
+  constructor(state: SignalingState, message: string, options?: ErrorOptions) {
+    super("SIGNALING", message, options);
+    this.state = state;
+  }
+}
+
+/**
+ * The signaling WebSocket could not be opened (refused, TLS failure, HTTP 403 on upgrade,
+ * timeout). Browsers and Deno do not expose the upgrade status, so the message says which.
+ *
+ * @example
+ * ```ts
+ * import { SignalingConnectError } from "./errors.ts";
+ * const e = new SignalingConnectError("WebSocket to wss://m-1.example closed before opening");
+ * console.log(e.code); // "SIGNALING_CONNECT"
+ * ```
+ */
+export class SignalingConnectError extends KvsError {
+  constructor(message: string, options?: ErrorOptions) {
+    super("SIGNALING_CONNECT", message, options);
+  }
+}
+
+/** How a control-plane error is routed. */
+export type ErrorKind = "auth" | "not-found" | "retry";
+
+const AUTH_TYPES = new Set([
+  "AccessDeniedException",
+  "NotAuthorizedException",
+  "UnrecognizedClientException",
+  "ExpiredTokenException",
+  "InvalidSignatureException",
+  "SignatureDoesNotMatch",
+  "InvalidClientTokenId",
+  "MissingAuthenticationTokenException",
+  "IncompleteSignatureException",
+]);
+
+function prop(e: unknown, names: string[]): unknown {
+  if (typeof e !== "object" || e === null) return undefined;
+  const rec = e as Record<string, unknown>;
+  for (const n of names) if (rec[n] !== undefined) return rec[n];
+  return undefined;
+}
+
+/**
+ * Classify an error from a {@link import("../aws/types.ts").SignalingControlPlane} call as the C
+ * SDK routes it: 401/403 → `auth` (get credentials again), 404 / `ResourceNotFoundException` →
+ * `not-found`, anything else → `retry` with backoff. Reads `status`/`statusCode` and
+ * `errorType`/`awsErrorType` properties when present, else the message.
+ *
+ * @example
+ * ```ts
+ * import { classifyControlPlaneError } from "./errors.ts";
+ * classifyControlPlaneError(Object.assign(new Error("x"), { status: 403 })); // "auth"
+ * ```
+ */
+export function classifyControlPlaneError(error: unknown): ErrorKind {
+  let cur: unknown = error;
+  for (let depth = 0; depth < 4 && cur; depth++) {
+    const status = Number(prop(cur, ["status", "statusCode", "httpStatus"]));
+    const type = String(prop(cur, ["errorType", "awsErrorType", "awsCode"]) ?? "");
+    if (status === 401 || status === 403 || AUTH_TYPES.has(type)) return "auth";
+    if (status === 404 || type === "ResourceNotFoundException") return "not-found";
+    if (Number.isFinite(status) && status > 0) return "retry";
+    const msg = cur instanceof Error ? cur.message : "";
+    if (/ResourceNotFoundException/.test(msg)) return "not-found";
+    if (/\b(?:401|403)\b|AccessDenied|NotAuthorized|ExpiredToken|SignatureDoesNotMatch/.test(msg)) {
+      return "auth";
+    }
+    cur = cur instanceof Error ? cur.cause : undefined;
+  }
+  return "retry";
+}
