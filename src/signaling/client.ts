@@ -29,6 +29,7 @@ import {
   encodeAnswer,
   encodeCandidate,
   type ReceivedSignalingMessage,
+  SignalingMessageError,
   type SignalingStatusResponse,
 } from "./messages.ts";
 import { type SignalingState, stateLogLine } from "./states.ts";
@@ -803,10 +804,13 @@ export class SignalingClient {
     if (ws === this.#ws) this.#lastActivity = performance.now();
     let msg: ReceivedSignalingMessage;
     try {
-      if (typeof data === "string") msg = decodeSignalingMessage(data);
-      else if (data instanceof ArrayBuffer) msg = decodeSignalingMessage(new Uint8Array(data));
-      else if (data instanceof Uint8Array) msg = decodeSignalingMessage(data);
-      else throw new SignalingError(this.#state, "signaling message of unsupported kind");
+      if (typeof data !== "string") {
+        throw new SignalingMessageError(
+          "message",
+          "binary signaling frame ignored (the service sends JSON text frames)",
+        );
+      }
+      msg = decodeSignalingMessage(data);
     } catch (e) {
       const error = e instanceof KvsError
         ? e

@@ -1,0 +1,796 @@
+import assert from "node:assert/strict";
+import { createLogger, type LogRecord } from "../src/log.ts";
+import {
+  Backoff,
+  decodeBase64Utf8,
+  decodeSignalingMessage,
+  encodeAnswer,
+  encodeBase64Utf8,
+  encodeCandidate,
+  EndpointCache,
+  MAX_SIGNALING_MESSAGE_BYTES,
+  SignalingClient,
+  type SignalingClientOptions,
+  SignalingMessageError,
+  type SignalingState,
+} from "../src/signaling/mod.ts";
+import {
+  CountingCredentials,
+  deliver,
+  FakeAwsError,
+  ScriptedControlPlane,
+  type ServerConn,
+  until,
+  WsServer,
+} from "./support/signaling_fixture.ts";
+
+const COLD_WITH_CREATE: SignalingState[] = [
+  "Get Security Credentials",
+  "Describe Channel",
+  "Create Channel",
+  "Describe Channel",
+  "Describe Channel",
+  "Get Channel Endpoint",
+  "Get ICE Server Configuration",
+  "Ready",
+  "Connecting",
+  "Connected",
+];
+
+const COLD: SignalingState[] = [
+  "Get Security Credentials",
+  "Describe Channel",
+  "Get Channel Endpoint",
+  "Get ICE Server Configuration",
+  "Ready",
+  "Connecting",
+  "Connected",
+];
+
+const FROM_CACHE: SignalingState[] = [
+  "Get Security Credentials",
+  "Get ICE Server Configuration",
+  "Ready",
+  "Connecting",
+  "Connected",
+];
+
+Deno.test("messages: encode and decode", async (t) => {
+  await t.step("answer carries recipientClientId and base64 JSON payload", () => {
+    const sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=é✓\r\n";
+    const frame = JSON.parse(encodeAnswer("viewer-1", sdp, "c-1"));
+    assert.equal(frame.action, "SDP_ANSWER");
+    assert.equal(frame.recipientClientId, "viewer-1");
+    assert.equal(frame.correlationId, "c-1");
+    assert.deepEqual(JSON.parse(decodeBase64Utf8(frame.messagePayload)), { type: "answer", sdp });
+  });
+
+  await t.step("candidate payload has the browser's shape", () => {
+    const frame = JSON.parse(
+      encodeCandidate("v", { candidate: "candidate:1 1 udp 1 1.2.3.4 5 typ host", sdpMid: "0" }),
+    );
+    assert.equal(frame.action, "ICE_CANDIDATE");
+    assert.deepEqual(JSON.parse(atob(frame.messagePayload)), {
+      candidate: "candidate:1 1 udp 1 1.2.3.4 5 typ host",
+      sdpMid: "0",
+      sdpMLineIndex: null,
+    });
+  });
+
+  await t.step("a master must name the recipient", () => {
+    assert.throws(
+      () => encodeAnswer("", "v=0"),
+      (e) => e instanceof SignalingMessageError && e.field === "recipientClientId",
+    );
+  });
+
+  await t.step("answers over 10 KB are refused with the size in the message", () => {
+    const big = "a=x\r\n".repeat(MAX_SIGNALING_MESSAGE_BYTES / 4);
+    assert.throws(
+      () => encodeAnswer("viewer-1", big),
+      (e) => e instanceof SignalingMessageError && /over the 10240-byte/.test(e.message),
+    );
+  });
+
+  await t.step("UTF-8 base64 round-trips every plane", () => {
+    const s = "a\u00e9\u4e2d\u{1F600}\u0000z";
+    assert.equal(decodeBase64Utf8(encodeBase64Utf8(s)), s);
+  });
+
+  await t.step("offer, candidate, GO_AWAY and status decode", () => {
+    const offer = decodeSignalingMessage(JSON.stringify({
+      senderClientId: "v1",
+      messageType: "SDP_OFFER",
+      messagePayload: encodeBase64Utf8(JSON.stringify({ type: "offer", sdp: "v=0\r\n" })),
+    }));
+    assert.deepEqual(offer, {
+      type: "SDP_OFFER",
+      senderClientId: "v1",
+      sdpType: "offer",
+      sdp: "v=0\r\n",
+      statusResponse: undefined,
+    });
+    const cand = decodeSignalingMessage(JSON.stringify({
+      senderClientId: "v1",
+      messageType: "ICE_CANDIDATE",
+      messagePayload: encodeBase64Utf8(
+        JSON.stringify({ candidate: "candidate:x", sdpMid: "0", sdpMLineIndex: 0 }),
+      ),
+    }));
+    assert.equal(cand.type, "ICE_CANDIDATE");
+    if (cand.type === "ICE_CANDIDATE") assert.equal(cand.candidate.sdpMLineIndex, 0);
+    assert.equal(decodeSignalingMessage('{"messageType":"GO_AWAY"}').type, "GO_AWAY");
+    const st = decodeSignalingMessage(JSON.stringify({
+      messageType: "STATUS_RESPONSE",
+      statusResponse: {
+        correlationId: "c",
+        errorType: "InvalidArgumentException",
+        statusCode: 400,
+      },
+    }));
+    assert.deepEqual(st.statusResponse, {
+      correlationId: "c",
+      errorType: "InvalidArgumentException",
+      statusCode: "400",
+    });
+  });
+
+  await t.step("each kind of bad input names the field at fault", () => {
+    const b64 = (v: unknown) => encodeBase64Utf8(JSON.stringify(v));
+    const cases: [string, string][] = [
+      ["{nope", "message"],
+      ["[]", "message"],
+      ["", "message"],
+      ['{"senderClientId":"v"}', "messageType"],
+      ['{"messageType":"HELLO","senderClientId":"v"}', "messageType"],
+      [
+        JSON.stringify({ messageType: "SDP_OFFER", messagePayload: b64({ sdp: "v" }) }),
+        "senderClientId",
+      ],
+      ['{"messageType":"SDP_OFFER","senderClientId":"v"}', "messagePayload"],
+      ['{"messageType":"SDP_OFFER","senderClientId":"v","messagePayload":"%%%"}', "messagePayload"],
+      [
+        JSON.stringify({ messageType: "SDP_OFFER", senderClientId: "v", messagePayload: "/w==" }),
+        "messagePayload",
+      ],
+      [
+        JSON.stringify({
+          messageType: "SDP_OFFER",
+          senderClientId: "v",
+          messagePayload: btoa("x{"),
+        }),
+        "messagePayload",
+      ],
+      [
+        JSON.stringify({ messageType: "SDP_OFFER", senderClientId: "v", messagePayload: b64({}) }),
+        "sdp",
+      ],
+      [
+        JSON.stringify({
+          messageType: "ICE_CANDIDATE",
+          senderClientId: "v",
+          messagePayload: b64({ sdpMid: "0" }),
+        }),
+        "candidate",
+      ],
+      [
+        JSON.stringify({
+          messageType: "ICE_CANDIDATE",
+          senderClientId: "v",
+          messagePayload: b64({ candidate: "c", sdpMLineIndex: -1 }),
+        }),
+        "sdpMLineIndex",
+      ],
+      [
+        JSON.stringify({ messageType: "SDP_OFFER", senderClientId: 5, messagePayload: b64({}) }),
+        "senderClientId",
+      ],
+      [JSON.stringify({ messageType: "GO_AWAY", statusResponse: "x" }), "statusResponse"],
+      [
+        JSON.stringify({
+          messageType: "SDP_OFFER",
+          senderClientId: "v",
+          messagePayload: "A".repeat(20_000),
+        }),
+        "message",
+      ],
+    ];
+    for (const [input, field] of cases) {
+      assert.throws(
+        () => decodeSignalingMessage(input),
+        (e) =>
+          e instanceof SignalingMessageError && e.field === field && e.code === "SIGNALING_MESSAGE",
+        `input ${input.slice(0, 80)} should fail on ${field}`,
+      );
+    }
+    assert.throws(
+      () => decodeSignalingMessage(new Uint8Array([0x7b, 0xff, 0x7d])),
+      (e) => e instanceof SignalingMessageError && /UTF-8/.test(e.message),
+    );
+  });
+
+  await t.step("random mutations only ever raise SignalingMessageError", () => {
+    let seed = 12345;
+    const rnd = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x80000000;
+    const base = JSON.stringify({
+      senderClientId: "viewer-1",
+      messageType: "ICE_CANDIDATE",
+      messagePayload: encodeBase64Utf8(
+        JSON.stringify({ candidate: "candidate:1 1 udp 1 1.2.3.4 5 typ host", sdpMid: "0" }),
+      ),
+    });
+    let ok = 0;
+    for (let i = 0; i < 5000; i++) {
+      const chars = [...base];
+      const n = 1 + Math.floor(rnd() * 4);
+      for (let k = 0; k < n; k++) {
+        const at = Math.floor(rnd() * chars.length);
+        const op = rnd();
+        if (op < 0.4) chars[at] = String.fromCharCode(Math.floor(rnd() * 128));
+        else if (op < 0.7) chars.splice(at, 1);
+        else chars.splice(at, 0, String.fromCharCode(Math.floor(rnd() * 0x3000)));
+      }
+      try {
+        decodeSignalingMessage(chars.join(""));
+        ok++;
+      } catch (e) {
+        assert.ok(e instanceof SignalingMessageError, `unexpected ${e}`);
+      }
+    }
+    assert.ok(ok < 5000, "some mutations must be rejected");
+  });
+});
+
+Deno.test("backoff: full jitter under 100 ms · 2^n, capped, reset after a healthy period", () => {
+  let now = 0;
+  const b = new Backoff({ baseMs: 100, capMs: 10_000, healthyMs: 1000, now: () => now });
+  const ceilings: number[] = [];
+  for (let i = 0; i < 10; i++) {
+    const c = b.ceiling();
+    const d = b.next();
+    assert.ok(d >= 0 && d < c, `${d} within [0, ${c})`);
+    ceilings.push(c);
+  }
+  assert.deepEqual(ceilings, [100, 200, 400, 800, 1600, 3200, 6400, 10_000, 10_000, 10_000]);
+  b.succeeded();
+  now += 999;
+  b.next();
+  assert.equal(b.attempt, 11, "not yet healthy long enough");
+  b.succeeded();
+  now += 1000;
+  b.next();
+  assert.equal(b.attempt, 1, "reset after a healthy period");
+  const fixed = new Backoff({ random: () => 0.5 });
+  assert.equal(fixed.next(), 50);
+});
+
+Deno.test("endpoint cache file", async (t) => {
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/.SignalingCache_v0`;
+  const warnings: string[] = [];
+  const logger = createLogger({
+    level: "warn",
+    sink: (r) => warnings.push(r.message),
+  });
+  let now = 1_000_000;
+  const cache = new EndpointCache({ path, logger, now: () => now });
+  const entry = {
+    channelName: "demo-channel",
+    region: "us-west-2",
+    role: "MASTER" as const,
+    channelArn: "arn:aws:kinesisvideo:us-west-2:1:channel/demo-channel/1",
+    wss: "wss://m-1.example",
+    https: "https://r-1.example",
+    storedAt: now,
+  };
+
+  await t.step("missing file is a miss without warning", async () => {
+    assert.equal(await cache.lookup("demo-channel", "us-west-2", "MASTER"), undefined);
+    assert.deepEqual(warnings, []);
+  });
+
+  await t.step("stored entry is found; CSV has the seven fields", async () => {
+    await cache.store(entry);
+    await cache.store({ ...entry, channelName: "other" });
+    assert.deepEqual(await cache.lookup("demo-channel", "us-west-2", "MASTER"), entry);
+    assert.equal(await cache.lookup("demo-channel", "eu-west-1", "MASTER"), undefined);
+    assert.equal(await cache.lookup("demo-channel", "us-west-2", "VIEWER"), undefined);
+    const lines = (await Deno.readTextFile(path)).trim().split("\n");
+    assert.equal(lines.length, 2);
+    assert.equal(
+      lines[0],
+      "demo-channel,us-west-2,MASTER,arn:aws:kinesisvideo:us-west-2:1:channel/demo-channel/1," +
+        "wss://m-1.example,https://r-1.example,1000000",
+    );
+  });
+
+  await t.step("entries expire after 10 h", async () => {
+    now += 10 * 3600_000 - 1;
+    assert.ok(await cache.lookup("demo-channel", "us-west-2", "MASTER"));
+    now += 1;
+    assert.equal(await cache.lookup("demo-channel", "us-west-2", "MASTER"), undefined);
+    now = 1_000_000;
+  });
+
+  await t.step("invalidate removes only that channel", async () => {
+    await cache.invalidate("demo-channel", "us-west-2", "MASTER");
+    assert.equal(await cache.lookup("demo-channel", "us-west-2", "MASTER"), undefined);
+    assert.ok(await cache.lookup("other", "us-west-2", "MASTER"));
+  });
+
+  await t.step("corrupt lines are ignored with a warning", async () => {
+    await Deno.writeTextFile(
+      path,
+      "garbage\n\u0000\u0001,,\nother,us-west-2,MASTER,arn:x,nope,https://a,1\n",
+    );
+    assert.deepEqual(await cache.entries(), []);
+    assert.equal(warnings.length, 3);
+    assert.match(warnings[0], /line 1 is corrupt/);
+    await cache.store(entry);
+    assert.deepEqual(await cache.entries(), [entry]);
+  });
+  await Deno.remove(dir, { recursive: true });
+});
+
+interface Harness {
+  client: SignalingClient;
+  cp: ScriptedControlPlane;
+  creds: CountingCredentials;
+  server: WsServer;
+  states: SignalingState[];
+  errors: { error: Error; state: SignalingState }[];
+  logs: LogRecord[];
+  cachePath: string;
+  dispose(): Promise<void>;
+}
+
+async function harness(
+  options: Partial<SignalingClientOptions> & { exists?: boolean; cachePath?: string } = {},
+): Promise<Harness> {
+  const server = new WsServer();
+  const cp = new ScriptedControlPlane(server.url, { exists: options.exists });
+  const creds = new CountingCredentials();
+  const logs: LogRecord[] = [];
+  const cachePath = options.cachePath ?? `${await Deno.makeTempDir()}/.SignalingCache_v0`;
+  const client = new SignalingClient({
+    channelName: "demo-channel",
+    region: "us-west-2",
+    controlPlane: cp,
+    credentials: creds,
+    logger: createLogger({ level: "debug", sink: (r) => logs.push(r) }),
+    endpointCache: new EndpointCache({ path: cachePath }),
+    backoff: { baseMs: 10, capMs: 40, healthyMs: 60_000 },
+    describePollMs: 20,
+    ...options,
+  });
+  const states: SignalingState[] = [];
+  const errors: { error: Error; state: SignalingState }[] = [];
+  client.on("state", (s) => states.push(s.state));
+  client.on("error", (e) => errors.push(e));
+  return {
+    client,
+    cp,
+    creds,
+    server,
+    states,
+    errors,
+    logs,
+    cachePath,
+    async dispose() {
+      await client.close();
+      await server.close();
+    },
+  };
+}
+
+function stateCount(h: Harness, s: SignalingState): number {
+  return h.states.filter((x) => x === s).length;
+}
+
+Deno.test("signaling client: cold start creates the channel, restart uses the cache", async () => {
+  const h = await harness({ exists: false });
+  h.client.start();
+  await h.client.waitForState("Connected", 5000);
+  assert.deepEqual(h.states, COLD_WITH_CREATE);
+  assert.equal(h.cp.count("create"), 1);
+  assert.equal(h.client.channelArn, h.cp.arn);
+  const conn = await h.server.conn(0);
+  assert.equal(conn.url.searchParams.get("X-Amz-ChannelARN"), h.cp.arn);
+  assert.equal(conn.url.searchParams.has("X-Amz-ClientId"), false, "master has no ClientId");
+  assert.deepEqual(h.cp.calls.find((c) => c.method === "ice")?.args, [
+    "https://r-1.example.test",
+    h.cp.arn,
+    "ProducerMaster",
+  ]);
+  const lines = h.logs.filter((r) => r.level === "info").map((r) => r.message);
+  assert.ok(lines.includes("[SIGNALING] State: Get Security Credentials"));
+  assert.ok(lines.includes("[SIGNALING] State: Connected"));
+  assert.ok(
+    h.logs.every((r) => !r.message.includes("deadbeef")),
+    "presigned URL signature never logged",
+  );
+  const ice = h.client.iceServers();
+  assert.equal(ice.length, 2);
+  assert.deepEqual(ice[1], { urls: ["stun:stun.kinesisvideo.us-west-2.amazonaws.com:443"] });
+  assert.equal(ice[0].credential, "pw-1");
+  await h.client.close();
+  assert.equal(h.errors.length, 0);
+
+  // Restart: same cache file, a fresh client.
+  const calls = h.cp.calls.length;
+  const h2 = await harness({ cachePath: h.cachePath });
+  h2.client.start();
+  await h2.client.waitForState("Connected", 5000);
+  assert.deepEqual(h2.states, FROM_CACHE);
+  assert.equal(h2.cp.count("describe"), 0);
+  assert.equal(h2.cp.count("endpoint"), 0);
+  assert.ok(h2.client.usedEndpointCache);
+  assert.equal(h.cp.calls.length, calls);
+  await h2.dispose();
+  await h.server.close();
+});
+
+Deno.test("signaling client: endpoint cache opt-out always describes", async () => {
+  const h = await harness({ endpointCache: false });
+  h.client.start();
+  await h.client.waitForState("Connected");
+  await h.client.close();
+  const h2 = await harness({ endpointCache: false });
+  h2.client.start();
+  await h2.client.waitForState("Connected");
+  assert.deepEqual(h2.states, COLD);
+  await h2.dispose();
+  await h.server.close();
+});
+
+Deno.test("signaling client: cold start takes 4 sequential round trips (ICE ∥ socket)", async () => {
+  const rtt = 150;
+  const h = await harness({ endpointCache: false });
+  h.cp.delayMs = rtt;
+  h.creds.delayMs = rtt;
+  const t0 = performance.now();
+  h.client.start();
+  await h.client.waitForState("Connected", 5000);
+  const elapsed = performance.now() - t0;
+  const ice = h.cp.calls.find((c) => c.method === "ice")!;
+  const presign = h.cp.calls.find((c) => c.method === "presign")!;
+  assert.ok(presign.start < ice.end, "socket opened while the ICE config was in flight");
+  assert.ok(elapsed >= 4 * rtt, `elapsed ${elapsed}`);
+  assert.ok(elapsed < 5 * rtt, `elapsed ${elapsed.toFixed(0)} ms is more than 4 round trips`);
+  await h.dispose();
+});
+
+Deno.test("signaling client: viewer offer, early candidates, answer and our candidates", async () => {
+  const h = await harness();
+  const events: string[] = [];
+  h.client.on("offer", ({ viewerId, sdp }) => {
+    events.push(`offer ${viewerId} ${sdp}`);
+    h.client.sendAnswer(viewerId, "v=0\r\nanswer\r\n");
+    h.client.sendCandidate(viewerId, {
+      candidate: "candidate:9 1 udp 9 127.0.0.1 9 typ host",
+      sdpMid: "0",
+      sdpMLineIndex: 0,
+    });
+  });
+  h.client.on("candidate", ({ viewerId, candidate }) => {
+    events.push(`cand ${viewerId} ${candidate.candidate}`);
+  });
+  h.client.start();
+  await h.client.waitForState("Connected");
+  const conn = await h.server.conn(0);
+  deliver(conn, "ICE_CANDIDATE", "viewer-1", { candidate: "c1", sdpMid: "0", sdpMLineIndex: 0 });
+  deliver(conn, "ICE_CANDIDATE", "viewer-2", { candidate: "x1", sdpMid: "0", sdpMLineIndex: 0 });
+  deliver(conn, "ICE_CANDIDATE", "viewer-1", { candidate: "c2", sdpMid: "0", sdpMLineIndex: 0 });
+  deliver(conn, "SDP_OFFER", "viewer-1", { type: "offer", sdp: "v=0\r\noffer\r\n" });
+  deliver(conn, "ICE_CANDIDATE", "viewer-1", { candidate: "c3", sdpMid: "0", sdpMLineIndex: 0 });
+  await until(() => events.length >= 4 && conn.received.length >= 2, "offer and candidates");
+  assert.deepEqual(events, [
+    "offer viewer-1 v=0\r\noffer\r\n",
+    "cand viewer-1 c1",
+    "cand viewer-1 c2",
+    "cand viewer-1 c3",
+  ]);
+  const answer = JSON.parse(conn.received[0]);
+  assert.equal(answer.action, "SDP_ANSWER");
+  assert.equal(answer.recipientClientId, "viewer-1");
+  assert.deepEqual(JSON.parse(atob(answer.messagePayload)), {
+    type: "answer",
+    sdp: "v=0\r\nanswer\r\n",
+  });
+  assert.equal(JSON.parse(conn.received[1]).action, "ICE_CANDIDATE");
+  // viewer-2's early candidate is still held until its offer.
+  deliver(conn, "SDP_OFFER", "viewer-2", { type: "offer", sdp: "v=0\r\n2\r\n" });
+  await until(() => events.length >= 6, "viewer-2");
+  assert.deepEqual(events.slice(4), ["offer viewer-2 v=0\r\n2\r\n", "cand viewer-2 x1"]);
+  await h.dispose();
+});
+
+Deno.test("signaling client: early candidate queue is bounded per viewer", async () => {
+  const h = await harness({ maxQueuedCandidates: 3 });
+  const got: string[] = [];
+  h.client.on("candidate", (c) => got.push(c.candidate.candidate));
+  h.client.start();
+  await h.client.waitForState("Connected");
+  const conn = await h.server.conn(0);
+  for (let i = 0; i < 10; i++) deliver(conn, "ICE_CANDIDATE", "v", { candidate: `c${i}` });
+  deliver(conn, "SDP_OFFER", "v", { type: "offer", sdp: "v=0" });
+  await until(() => got.length >= 3, "candidates");
+  await new Promise((r) => setTimeout(r, 50));
+  assert.deepEqual(got, ["c0", "c1", "c2"]);
+  assert.ok(h.logs.some((r) => r.level === "warn" && /queue of v full/.test(r.message)));
+  await h.dispose();
+});
+
+Deno.test("signaling client: malformed and oversized messages are reported, client keeps serving", async () => {
+  const h = await harness();
+  const offers: string[] = [];
+  h.client.on("offer", (o) => offers.push(o.viewerId));
+  h.client.start();
+  await h.client.waitForState("Connected");
+  const conn = await h.server.conn(0);
+  conn.socket.send("{not json");
+  conn.socket.send(
+    JSON.stringify({ messageType: "SDP_OFFER", senderClientId: "v", messagePayload: "@@" }),
+  );
+  conn.socket.send(JSON.stringify({ messageType: "BOGUS" }));
+  conn.socket.send("x".repeat(64 * 1024));
+  conn.socket.send(new Uint8Array([1, 2, 3]));
+  deliver(conn, "SDP_OFFER", "viewer-9", { type: "offer", sdp: "v=0\r\n" });
+  await until(() => offers.length === 1, "offer after garbage");
+  assert.equal(h.errors.length, 5);
+  assert.deepEqual(
+    h.errors.map((e) => (e.error as SignalingMessageError).field),
+    ["message", "messagePayload", "messageType", "message", "message"],
+  );
+  assert.equal(h.client.state, "Connected");
+  assert.equal(h.server.conns.length, 1, "no reconnect for bad input");
+  await h.dispose();
+});
+
+Deno.test("signaling client: socket drop → Disconnected → Ready → Connecting → Connected", async () => {
+  const h = await harness();
+  h.client.start();
+  await h.client.waitForState("Connected");
+  const conn = await h.server.conn(0);
+  const before = h.states.length;
+  conn.socket.close(1011, "server going down");
+  await h.server.conn(1);
+  await until(() => h.states.length >= before + 4, "reconnect states");
+  assert.deepEqual(h.states.slice(before), ["Disconnected", "Ready", "Connecting", "Connected"]);
+  // Messages are still handled on the new socket.
+  const answers: string[] = [];
+  h.client.on("offer", (o) => answers.push(o.viewerId));
+  deliver(h.server.conns[1], "SDP_OFFER", "v2", { type: "offer", sdp: "v=0" });
+  await until(() => answers.length === 1, "offer on new socket");
+  await h.dispose();
+});
+
+Deno.test("signaling client: answers sent while reconnecting are delivered after Connected", async () => {
+  const h = await harness();
+  h.client.start();
+  await h.client.waitForState("Connected");
+  const conn = await h.server.conn(0);
+  h.server.rejectNext = 1;
+  conn.socket.close(1011);
+  await h.client.waitForState("Disconnected");
+  h.client.sendAnswer("late-viewer", "v=0\r\n");
+  const c1 = await h.server.conn(1);
+  await until(() => c1.received.length === 1, "held answer");
+  assert.equal(JSON.parse(c1.received[0]).recipientClientId, "late-viewer");
+  await h.dispose();
+});
+
+Deno.test("signaling client: upgrade refused (expired credentials) → credentials refreshed → Connected", async () => {
+  const h = await harness();
+  h.client.start();
+  await h.client.waitForState("Connected");
+  const conn = await h.server.conn(0);
+  const before = h.states.length;
+  h.server.rejectNext = 1;
+  conn.socket.close(1008, "credentials expired");
+  await h.server.conn(1);
+  await until(() => h.client.state === "Connected", "reconnected");
+  assert.deepEqual(h.states.slice(before), [
+    "Disconnected",
+    "Ready",
+    "Connecting",
+    "Disconnected",
+    "Get Security Credentials",
+    "Ready",
+    "Connecting",
+    "Connected",
+  ]);
+  assert.deepEqual(h.creds.calls.map((c) => c.forceRefresh), [false, true]);
+  assert.equal(h.errors.length, 1);
+  assert.equal(h.errors[0].error.name, "SignalingConnectError");
+  await h.dispose();
+});
+
+Deno.test("signaling client: GO_AWAY → Describe again, new socket replaces the old", async () => {
+  const h = await harness();
+  h.client.start();
+  await h.client.waitForState("Connected");
+  const conn = await h.server.conn(0);
+  const before = h.states.length;
+  deliver(conn, "GO_AWAY");
+  const c1 = await h.server.conn(1);
+  await until(() => h.client.state === "Connected" && conn.closed, "replaced");
+  assert.deepEqual(h.states.slice(before), [
+    "Describe Channel",
+    "Get Channel Endpoint",
+    "Get ICE Server Configuration",
+    "Ready",
+    "Connecting",
+    "Connected",
+  ]);
+  assert.equal(h.cp.count("describe"), 2);
+  assert.equal(c1.closed, false);
+  await h.dispose();
+});
+
+Deno.test("signaling client: RECONNECT_ICE_SERVER refreshes ICE on the same socket", async () => {
+  const h = await harness();
+  const refreshed: string[] = [];
+  h.client.on("iceServers", (e) => refreshed.push(e.iceServers[0].username!));
+  h.client.start();
+  await h.client.waitForState("Connected");
+  const conn = await h.server.conn(0);
+  const before = h.states.length;
+  deliver(conn, "RECONNECT_ICE_SERVER");
+  await until(() => h.states.length >= before + 2, "ICE refresh");
+  assert.deepEqual(h.states.slice(before), ["Get ICE Server Configuration", "Connected"]);
+  assert.deepEqual(refreshed, ["user-1", "user-2"]);
+  assert.equal(h.client.iceServers()[0].credential, "pw-2");
+  assert.equal(h.server.conns.length, 1);
+  await h.dispose();
+});
+
+Deno.test("signaling client: ICE config refreshed before its Ttl runs out", async () => {
+  const h = await harness();
+  h.cp.iceTtl = 1; // short Ttl: refresh at half of it
+  h.client.start();
+  await h.client.waitForState("Connected");
+  const t0 = performance.now();
+  await until(() => h.cp.count("ice") >= 2, "second ICE fetch", 3000);
+  const took = performance.now() - t0;
+  assert.ok(took >= 350 && took < 900, `refreshed after ${took.toFixed(0)} ms`);
+  await h.dispose();
+});
+
+Deno.test("signaling client: connection replaced before its maximum age, make-before-break", async () => {
+  const h = await harness({ maxConnectionAgeMs: 300 });
+  h.client.start();
+  await h.client.waitForState("Connected");
+  const c0 = await h.server.conn(0);
+  const c1 = await h.server.conn(1, 3000);
+  await until(() => c0.closed, "old socket closed");
+  assert.equal(c1.closed, false);
+  assert.ok(h.states.includes("Ready"));
+  assert.equal(stateCount(h, "Disconnected"), 0, "no gap: never Disconnected");
+  await h.dispose();
+});
+
+Deno.test("signaling client: idle connection replaced before the service's idle close", async () => {
+  const h = await harness({ idleReconnectMs: 200, keepAliveIntervalMs: 50 });
+  h.client.start();
+  await h.client.waitForState("Connected");
+  await h.server.conn(1, 3000);
+  assert.ok(h.logs.some((r) => /idle/.test(r.message)));
+  await h.dispose();
+});
+
+Deno.test("signaling client: 401/403 → Get Security Credentials with a forced refresh", async () => {
+  const h = await harness({ endpointCache: false });
+  h.cp.fail("describe", new FakeAwsError(403, "AccessDeniedException"));
+  h.client.start();
+  await h.client.waitForState("Connected");
+  assert.deepEqual(h.states.slice(0, 4), [
+    "Get Security Credentials",
+    "Describe Channel",
+    "Get Security Credentials",
+    "Describe Channel",
+  ]);
+  assert.deepEqual(h.creds.calls.map((c) => c.forceRefresh), [false, true]);
+  assert.equal(h.errors[0].state, "Describe Channel");
+  await h.dispose();
+});
+
+Deno.test("signaling client: a 5xx burst is retried with backoff, each failure an error event", async () => {
+  const h = await harness({ endpointCache: false });
+  const e500 = () => new FakeAwsError(500, "InternalFailure");
+  h.cp.fail("endpoint", e500(), e500(), new FakeAwsError(429, "ClientLimitExceededException"));
+  h.client.start();
+  await h.client.waitForState("Connected");
+  assert.equal(h.errors.length, 3);
+  assert.ok(h.errors.every((e) => e.state === "Get Channel Endpoint"));
+  assert.equal(stateCount(h, "Get Channel Endpoint"), 4);
+  assert.equal(h.cp.count("describe"), 1);
+  await h.dispose();
+});
+
+Deno.test("signaling client: CREATING channel is described again until ACTIVE", async () => {
+  const h = await harness({ endpointCache: false });
+  h.cp.creatingFor = 2;
+  h.client.start();
+  await h.client.waitForState("Connected");
+  assert.equal(h.cp.count("describe"), 3);
+  assert.equal(h.errors.length, 0);
+  await h.dispose();
+});
+
+Deno.test("signaling client: stale cached ARN (404) → cache invalidated → Describe", async () => {
+  const dir = await Deno.makeTempDir();
+  const cachePath = `${dir}/.SignalingCache_v0`;
+  const server = new WsServer();
+  await new EndpointCache({ path: cachePath }).store({
+    channelName: "demo-channel",
+    region: "us-west-2",
+    role: "MASTER",
+    channelArn: "arn:aws:kinesisvideo:us-west-2:123456789012:channel/demo-channel/OLD",
+    wss: server.url,
+    https: "https://r-1.example.test",
+    storedAt: Date.now(),
+  });
+  await server.close();
+  const h = await harness({ cachePath });
+  h.client.start();
+  await h.client.waitForState("Connected");
+  assert.deepEqual(h.states.slice(0, 4), [
+    "Get Security Credentials",
+    "Get ICE Server Configuration",
+    "Ready",
+    "Connecting",
+  ]);
+  assert.ok(h.states.includes("Describe Channel"));
+  const entry = await new EndpointCache({ path: cachePath }).lookup(
+    "demo-channel",
+    "us-west-2",
+    "MASTER",
+  );
+  assert.equal(entry?.channelArn, h.cp.arn);
+  await h.dispose();
+});
+
+Deno.test("signaling client: listener exceptions do not disturb the client", async () => {
+  const h = await harness();
+  h.client.on("state", () => {
+    throw new Error("listener bug");
+  });
+  h.client.start();
+  await h.client.waitForState("Connected");
+  assert.ok(h.logs.some((r) => r.level === "error" && /state listener threw/.test(r.message)));
+  await h.dispose();
+});
+
+Deno.test("signaling client: deleteChannel enters Delete and deletes the channel", async () => {
+  const h = await harness();
+  h.client.start();
+  await h.client.waitForState("Connected");
+  await h.client.deleteChannel();
+  assert.equal(h.client.state, "Delete");
+  assert.deepEqual(h.cp.calls.find((c) => c.method === "delete")?.args, [h.cp.arn, "v1"]);
+  assert.equal(
+    await new EndpointCache({ path: h.cachePath }).lookup("demo-channel", "us-west-2", "MASTER"),
+    undefined,
+  );
+  await h.dispose();
+});
+
+Deno.test("signaling client: close() while connecting ends cleanly", async () => {
+  const h = await harness();
+  h.cp.delayMs = 100;
+  h.client.start();
+  await new Promise((r) => setTimeout(r, 150));
+  await h.client.close();
+  const n = h.states.length;
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(h.states.length, n, "no transitions after close");
+  await assertRejects(h.client.waitForState("Connected", 100));
+  await h.server.close();
+});
+
+async function assertRejects(p: Promise<unknown>): Promise<void> {
+  await assert.rejects(p);
+}
+
+export type { ServerConn };
