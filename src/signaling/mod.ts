@@ -15,3 +15,4 @@ export * from "./errors.ts";
 export * from "./backoff.ts";
 export * from "./endpoint_cache.ts";
 export * from "./client.ts";
+export * from "./offer_bridge.ts";

@@ -1,0 +1,176 @@
+/**
+ * The master command: `deno task master [channel] [options]`. With no arguments it works from
+ * the environment alone, like the KVS C SDK sample, and prints each signaling state transition
+ * (`[SIGNALING] State: …`). Ctrl-C closes it cleanly.
+ *
+ * @example
+ * ```ts
+ * import { main } from "./master.ts";
+ * const code = await main(["--help"], {});
+ * ```
+ *
+ * @module
+ */
+import type { SignalingControlPlane } from "../src/aws/types.ts";
+import {
+  ConfigError,
+  describeConfig,
+  helpText,
+  type MasterConfig,
+  parseConfig,
+  wantsHelp,
+} from "../src/config.ts";
+import type { CredentialProvider } from "../src/credentials/types.ts";
+import { KvsError } from "../src/errors.ts";
+import { createLogger, type Logger, type LogSink } from "../src/log.ts";
+import type { PeerSessionFactory } from "../src/peer/types.ts";
+import { SignalingClient, type WebSocketFactory } from "../src/signaling/client.ts";
+import { EndpointCache } from "../src/signaling/endpoint_cache.ts";
+import { OfferBridge } from "../src/signaling/offer_bridge.ts";
+
+/** The services the master needs, built from the configuration. */
+export interface MasterServices {
+  /** Credentials (IoT or keys). */
+  credentials?: CredentialProvider;
+  /** Control plane (`KvsClient`). */
+  controlPlane: SignalingControlPlane;
+}
+
+/** What {@link main} can be given instead of its defaults (tests, embedding). */
+export interface MasterCliDeps {
+  /** Build the credential provider and control plane. */
+  services?: (config: MasterConfig, logger: Logger) => MasterServices | Promise<MasterServices>;
+  /** Answers offers. Without one, offers are logged and left unanswered. */
+  peerSessionFactory?: PeerSessionFactory;
+  /** Log sink. Default: stderr. */
+  logSink?: LogSink;
+  /** Where `--help` and fatal configuration errors go. Default: `console.log`/`console.error`. */
+  print?: (text: string) => void;
+  /** Stop signal. Default: SIGINT / SIGTERM. */
+  signal?: AbortSignal;
+  /** WebSocket factory for the signaling client. */
+  webSocketFactory?: WebSocketFactory;
+  /** Called once the client exists (tests observe it). */
+  onClient?: (client: SignalingClient) => void;
+}
+
+/** Exit codes of {@link main}. */
+export const EXIT = { OK: 0, FAILURE: 1, CONFIG: 2 } as const;
+
+function defaultServices(): MasterServices {
+  throw new KvsError(
+    "UNAVAILABLE",
+    "no control-plane client is wired into this build of the master command",
+  );
+}
+
+function stopSignal(given?: AbortSignal): { signal: AbortSignal; dispose(): void } {
+  if (given) return { signal: given, dispose() {} };
+  const controller = new AbortController();
+  const stop = () => controller.abort();
+  const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
+  for (const s of signals) Deno.addSignalListener(s, stop);
+  return {
+    signal: controller.signal,
+    dispose: () => signals.forEach((s) => Deno.removeSignalListener(s, stop)),
+  };
+}
+
+/**
+ * Run the master until stopped. Returns the exit code: 0 after a clean stop, 2 for a
+ * configuration error (printed with a pointer to `--help`), 1 for a startup failure.
+ *
+ * @example
+ * ```ts
+ * import { main } from "./master.ts";
+ * const controller = new AbortController();
+ * setTimeout(() => controller.abort(), 1000);
+ * await main([], Deno.env.toObject(), { signal: controller.signal });
+ * ```
+ */
+export async function main(
+  args: string[],
+  env: Record<string, string | undefined>,
+  deps: MasterCliDeps = {},
+): Promise<number> {
+  const print = deps.print ?? ((t: string) => console.log(t));
+  const printError = deps.print ?? ((t: string) => console.error(t));
+  if (wantsHelp(args)) {
+    print(helpText());
+    return EXIT.OK;
+  }
+  let config: MasterConfig;
+  try {
+    config = parseConfig(args, env);
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      printError(`Configuration error: ${e.message}\nRun with --help for every option.`);
+      return EXIT.CONFIG;
+    }
+    throw e;
+  }
+  const log = createLogger({ level: config.logLevel, sink: deps.logSink, component: "master" });
+  log.info(`Channel ${config.channelName} in ${config.region}`, describeConfig(config));
+
+  let caCerts: string[] | undefined;
+  if (config.caCertPath) {
+    try {
+      caCerts = [await Deno.readTextFile(config.caCertPath)];
+    } catch (e) {
+      printError(
+        `Configuration error: CA bundle ${config.caCertPath} (--ca-cert / AWS_KVS_CACERT_PATH) ` +
+          `is unreadable: ${(e as Error).message}`,
+      );
+      return EXIT.CONFIG;
+    }
+  }
+
+  let services: MasterServices;
+  try {
+    services = await (deps.services ?? defaultServices)(config, log);
+  } catch (e) {
+    log.error(`Startup failed: ${e instanceof Error ? e.message : String(e)}`);
+    return e instanceof ConfigError ? EXIT.CONFIG : EXIT.FAILURE;
+  }
+
+  const client = new SignalingClient({
+    channelName: config.channelName,
+    region: config.region,
+    controlPlane: services.controlPlane,
+    credentials: services.credentials,
+    logger: log.child("signaling"),
+    logSdp: config.logSdp,
+    caCerts,
+    webSocketFactory: deps.webSocketFactory,
+    endpointCache: config.endpointCache
+      ? new EndpointCache({ path: config.endpointCacheFile, logger: log })
+      : false,
+  });
+  deps.onClient?.(client);
+  const bridge = deps.peerSessionFactory
+    ? new OfferBridge({ client, factory: deps.peerSessionFactory, logger: log })
+    : undefined;
+  if (!bridge) {
+    client.on("offer", ({ viewerId }) => {
+      log.warn(`Offer from ${viewerId} not answered: no peer session factory configured`);
+    });
+  }
+
+  const stop = stopSignal(deps.signal);
+  client.start();
+  if (!stop.signal.aborted) {
+    await new Promise<void>((resolve) =>
+      stop.signal.addEventListener("abort", () => resolve(), { once: true })
+    );
+  }
+  log.info("Stopping");
+  bridge?.close();
+  await client.close();
+  stop.dispose();
+  log.info("Stopped");
+  return EXIT.OK;
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args, Deno.env.toObject()));
+}
