@@ -8,7 +8,7 @@
  */
 import { KvsError } from "../errors.ts";
 import { type Logger, silentLogger } from "../log.ts";
-import type { PeerSession, PeerSessionFactory } from "../peer/types.ts";
+import type { IceCandidateInit, PeerSession, PeerSessionFactory } from "../peer/types.ts";
 import type { SignalingClient } from "./client.ts";
 
 /** Options of {@link OfferBridge}. */
@@ -149,6 +149,7 @@ export class OfferBridge {
       this.#client.forgetViewer(viewerId);
       this.#log.info(`Viewer ${viewerId} session ended: ${reason}`);
     };
+    let held: IceCandidateInit[] | undefined = [];
     const session = (async () => {
       let s: PeerSession;
       try {
@@ -158,7 +159,10 @@ export class OfferBridge {
           logger: this.#log.child(`peer:${viewerId}`),
           callbacks: {
             onLocalCandidate: (c) => {
-              if (current()) this.#trySend(viewerId, () => this.#client.sendCandidate(viewerId, c));
+              if (!current()) return;
+              // A viewer cannot add candidates before our answer: hold them until it is sent.
+              if (held) held.push(c);
+              else this.#trySend(viewerId, () => this.#client.sendCandidate(viewerId, c));
             },
             onStateChange: (state) => this.#log.info(`Viewer ${viewerId}: ${state}`),
             onKeyframeRequest: () => this.#log.debug(`Viewer ${viewerId} asked for a keyframe`),
@@ -180,7 +184,14 @@ export class OfferBridge {
       }
       try {
         const answer = await s.acceptOffer(sdp);
-        if (current()) this.#trySend(viewerId, () => this.#client.sendAnswer(viewerId, answer));
+        if (current()) {
+          this.#trySend(viewerId, () => this.#client.sendAnswer(viewerId, answer));
+          const early = held;
+          held = undefined;
+          for (const c of early ?? []) {
+            this.#trySend(viewerId, () => this.#client.sendCandidate(viewerId, c));
+          }
+        }
       } catch (cause) {
         s.close("offer rejected");
         drop("offer rejected");
