@@ -794,3 +794,44 @@ async function assertRejects(p: Promise<unknown>): Promise<void> {
 }
 
 export type { ServerConn };
+
+Deno.test("offer bridge: a viewer over the limit is refused clearly, a new offer replaces a session", async () => {
+  const { OfferBridge } = await import("../src/signaling/offer_bridge.ts");
+  const { WeriftPeerSessionFactory, loopbackPeer } = await import("./support/werift_peer.ts");
+  const h = await harness();
+  const factory = new WeriftPeerSessionFactory();
+  const bridge = new OfferBridge({ client: h.client, factory, maxViewers: 2 });
+  const refused: string[] = [];
+  bridge.on("error", (e) => refused.push(`${e.viewerId}: ${e.message}`));
+  const viewers = await Promise.all([loopbackPeer(), loopbackPeer(), loopbackPeer()]);
+  try {
+    h.client.start();
+    await h.client.waitForState("Connected");
+    const conn = await h.server.conn(0);
+    const offers: string[] = [];
+    for (const v of viewers) {
+      v.addTransceiver("video", { direction: "recvonly" });
+      await v.setLocalDescription(await v.createOffer());
+      offers.push(v.localDescription!.sdp);
+    }
+    deliver(conn, "SDP_OFFER", "v1", { type: "offer", sdp: offers[0] });
+    deliver(conn, "SDP_OFFER", "v2", { type: "offer", sdp: offers[1] });
+    deliver(conn, "SDP_OFFER", "v3", { type: "offer", sdp: offers[2] });
+    const answers = () =>
+      conn.received.map((m) => JSON.parse(m)).filter((m) => m.action === "SDP_ANSWER");
+    await until(() => answers().length === 2 && refused.length === 1, "two answers, one refusal");
+    assert.deepEqual(answers().map((m) => m.recipientClientId).sort(), ["v1", "v2"]);
+    assert.match(refused[0], /^v3: Offer from v3 refused: already 2 viewers/);
+    assert.deepEqual(bridge.viewers.sort(), ["v1", "v2"]);
+    // v1 offers again (e.g. after a reload): its old session is replaced, not counted twice.
+    deliver(conn, "SDP_OFFER", "v1", { type: "offer", sdp: offers[0] });
+    await until(() => answers().length === 3, "second answer for v1");
+    assert.equal(factory.created.length, 3);
+    assert.deepEqual(bridge.viewers.sort(), ["v1", "v2"]);
+    assert.equal(h.client.state, "Connected");
+  } finally {
+    bridge.close();
+    await Promise.all(viewers.map((v) => v.close()));
+    await h.dispose();
+  }
+});
