@@ -28,7 +28,17 @@ import { SignalingClient, type WebSocketFactory } from "../src/signaling/client.
 import { EndpointCache } from "../src/signaling/endpoint_cache.ts";
 import { OfferBridge } from "../src/signaling/offer_bridge.ts";
 
-/** The services the master needs, built from the configuration. */
+/**
+ * The services the master needs, built from the configuration.
+ *
+ * @example
+ * ```ts
+ * import type { MasterServices } from "./master.ts";
+ * import type { SignalingControlPlane } from "../src/aws/types.ts";
+ * declare const controlPlane: SignalingControlPlane;
+ * const services: MasterServices = { controlPlane };
+ * ```
+ */
 export interface MasterServices {
   /** Credentials (IoT or keys). */
   credentials?: CredentialProvider;
@@ -36,7 +46,16 @@ export interface MasterServices {
   controlPlane: SignalingControlPlane;
 }
 
-/** What {@link main} can be given instead of its defaults (tests, embedding). */
+/**
+ * What {@link main} can be given instead of its defaults (tests, embedding).
+ *
+ * @example
+ * ```ts
+ * import { main, type MasterCliDeps } from "./master.ts";
+ * const deps: MasterCliDeps = { print: (text) => console.log(text) };
+ * await main(["--help"], {}, deps);
+ * ```
+ */
 export interface MasterCliDeps {
   /** Build the credential provider and control plane. */
   services?: (config: MasterConfig, logger: Logger) => MasterServices | Promise<MasterServices>;
@@ -54,7 +73,15 @@ export interface MasterCliDeps {
   onClient?: (client: SignalingClient) => void;
 }
 
-/** Exit codes of {@link main}. */
+/**
+ * Exit codes of {@link main}.
+ *
+ * @example
+ * ```ts
+ * import { EXIT, main } from "./master.ts";
+ * if ((await main(["--help"], {})) === EXIT.OK) console.log("ok");
+ * ```
+ */
 export const EXIT = { OK: 0, FAILURE: 1, CONFIG: 2 } as const;
 
 function defaultServices(): MasterServices {

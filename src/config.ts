@@ -30,7 +30,20 @@ export class ConfigError extends KvsError {
   }
 }
 
-/** Credentials from the AWS IoT credential provider (X.509 certificate over mutual TLS). */
+/**
+ * Credentials from the AWS IoT credential provider (X.509 certificate over mutual TLS).
+ *
+ * @example
+ * ```ts
+ * import { parseConfig } from "./config.ts";
+ * const { credentials } = parseConfig([], {
+ *   AWS_IOT_CORE_CREDENTIAL_ENDPOINT: "c1.credentials.iot.us-west-2.amazonaws.com",
+ *   AWS_IOT_CORE_ROLE_ALIAS: "alias",
+ *   AWS_IOT_CORE_THING_NAME: "thing",
+ * });
+ * if (credentials.kind === "iot") console.log(credentials.certPath); // "certificate.pem"
+ * ```
+ */
 export interface IotCredentialsConfig {
   kind: "iot";
   /** `https://<prefix>.credentials.iot.<region>.amazonaws.com` (scheme added when missing). */
@@ -43,7 +56,15 @@ export interface IotCredentialsConfig {
   thingName: string;
 }
 
-/** Long-term or temporary keys from the environment or flags. */
+/**
+ * Long-term or temporary keys from the environment or flags.
+ *
+ * @example
+ * ```ts
+ * import type { StaticCredentialsConfig } from "./config.ts";
+ * const keys: StaticCredentialsConfig = { kind: "keys", accessKeyId: "AKID", secretAccessKey: "secret" };
+ * ```
+ */
 export interface StaticCredentialsConfig {
   kind: "keys";
   accessKeyId: string;
@@ -53,7 +74,18 @@ export interface StaticCredentialsConfig {
   sessionToken?: string;
 }
 
-/** The master's whole configuration. */
+/**
+ * The master's whole configuration.
+ *
+ * @example
+ * ```ts
+ * import { type MasterConfig, parseConfig } from "./config.ts";
+ * const config: MasterConfig = parseConfig(["demo-channel", "--fps", "30"], {
+ *   AWS_ACCESS_KEY_ID: "AKID",
+ *   AWS_SECRET_ACCESS_KEY: "secret",
+ * });
+ * ```
+ */
 export interface MasterConfig {
   /** Signaling channel name. */
   channelName: string;

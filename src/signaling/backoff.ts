@@ -5,7 +5,16 @@
  * @module
  */
 
-/** Options of {@link Backoff}. */
+/**
+ * Options of {@link Backoff}.
+ *
+ * @example
+ * ```ts
+ * import { Backoff, type BackoffOptions } from "./backoff.ts";
+ * const options: BackoffOptions = { baseMs: 100, capMs: 10_000, healthyMs: 30_000 };
+ * new Backoff(options);
+ * ```
+ */
 export interface BackoffOptions {
   /** First ceiling in ms. Default 100. */
   baseMs?: number;

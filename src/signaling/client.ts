@@ -34,7 +34,15 @@ import {
 } from "./messages.ts";
 import { type SignalingState, stateLogLine } from "./states.ts";
 
-/** The part of a WebSocket the client uses (the global `WebSocket` satisfies it). */
+/**
+ * The part of a WebSocket the client uses (the global `WebSocket` satisfies it).
+ *
+ * @example
+ * ```ts
+ * import type { WebSocketLike } from "./client.ts";
+ * const ws: WebSocketLike = new WebSocket("wss://m-1.example/");
+ * ```
+ */
 export interface WebSocketLike {
   readonly readyState: number;
   send(data: string): void;
@@ -45,10 +53,26 @@ export interface WebSocketLike {
   ): void;
 }
 
-/** Opens a WebSocket to a presigned URL. */
+/**
+ * Opens a WebSocket to a presigned URL.
+ *
+ * @example
+ * ```ts
+ * import type { WebSocketFactory } from "./client.ts";
+ * const factory: WebSocketFactory = (url) => new WebSocket(url);
+ * ```
+ */
 export type WebSocketFactory = (url: string) => WebSocketLike;
 
-/** Events of {@link SignalingClient} and their payloads. */
+/**
+ * Events of {@link SignalingClient} and their payloads.
+ *
+ * @example
+ * ```ts
+ * import type { SignalingEventMap } from "./client.ts";
+ * const onOffer = (e: SignalingEventMap["offer"]) => console.log(e.viewerId, e.sdp.length);
+ * ```
+ */
 export interface SignalingEventMap {
   /** A state transition. */
   state: { state: SignalingState; previous: SignalingState };
@@ -64,7 +88,22 @@ export interface SignalingEventMap {
   error: { error: KvsError; state: SignalingState };
 }
 
-/** Options of {@link SignalingClient}. */
+/**
+ * Options of {@link SignalingClient}.
+ *
+ * @example
+ * ```ts
+ * import type { SignalingClientOptions } from "./client.ts";
+ * import type { SignalingControlPlane } from "../aws/types.ts";
+ * declare const controlPlane: SignalingControlPlane;
+ * const options: SignalingClientOptions = {
+ *   channelName: "demo-channel",
+ *   region: "us-west-2",
+ *   controlPlane,
+ *   endpointCache: false,
+ * };
+ * ```
+ */
 export interface SignalingClientOptions {
   /** Channel name. */
   channelName: string;

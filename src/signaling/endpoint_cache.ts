@@ -9,12 +9,40 @@
 import type { Logger } from "../log.ts";
 import { silentLogger } from "../log.ts";
 
-/** Default file name, as the C SDK names it. */
+/**
+ * Default file name, as the C SDK names it.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_ENDPOINT_CACHE_FILE, EndpointCache } from "./endpoint_cache.ts";
+ * new EndpointCache({ path: DEFAULT_ENDPOINT_CACHE_FILE });
+ * ```
+ */
 export const DEFAULT_ENDPOINT_CACHE_FILE = ".SignalingCache_v0";
-/** Default time to live: 10 h. */
+/**
+ * Default time to live: 10 h.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_ENDPOINT_CACHE_TTL_MS } from "./endpoint_cache.ts";
+ * console.log(DEFAULT_ENDPOINT_CACHE_TTL_MS / 3_600_000); // 10
+ * ```
+ */
 export const DEFAULT_ENDPOINT_CACHE_TTL_MS = 10 * 60 * 60 * 1000;
 
-/** One cached channel. */
+/**
+ * One cached channel.
+ *
+ * @example
+ * ```ts
+ * import type { EndpointCacheEntry } from "./endpoint_cache.ts";
+ * const entry: EndpointCacheEntry = {
+ *   channelName: "demo-channel", region: "us-west-2", role: "MASTER",
+ *   channelArn: "arn:aws:kinesisvideo:us-west-2:1:channel/demo-channel/1",
+ *   wss: "wss://m-1.example", https: "https://r-1.example", storedAt: Date.now(),
+ * };
+ * ```
+ */
 export interface EndpointCacheEntry {
   channelName: string;
   region: string;
@@ -26,7 +54,16 @@ export interface EndpointCacheEntry {
   storedAt: number;
 }
 
-/** Options of {@link EndpointCache}. */
+/**
+ * Options of {@link EndpointCache}.
+ *
+ * @example
+ * ```ts
+ * import { EndpointCache, type EndpointCacheOptions } from "./endpoint_cache.ts";
+ * const options: EndpointCacheOptions = { path: "/var/lib/kvs/.SignalingCache_v0", ttlMs: 3_600_000 };
+ * new EndpointCache(options);
+ * ```
+ */
 export interface EndpointCacheOptions {
   /** File path. Default {@link DEFAULT_ENDPOINT_CACHE_FILE} in the working directory. */
   path?: string;

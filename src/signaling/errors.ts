@@ -42,7 +42,15 @@ export class SignalingConnectError extends KvsError {
   }
 }
 
-/** How a control-plane error is routed. */
+/**
+ * How a control-plane error is routed.
+ *
+ * @example
+ * ```ts
+ * import { classifyControlPlaneError, type ErrorKind } from "./errors.ts";
+ * const kind: ErrorKind = classifyControlPlaneError(new Error("ResourceNotFoundException")); // "not-found"
+ * ```
+ */
 export type ErrorKind = "auth" | "not-found" | "retry";
 
 const AUTH_TYPES = new Set([

@@ -11,13 +11,37 @@
 import { KvsError } from "../errors.ts";
 import type { IceCandidateInit } from "../peer/types.ts";
 
-/** The service's limit on one signaling message (SDP included), in bytes. */
+/**
+ * The service's limit on one signaling message (SDP included), in bytes.
+ *
+ * @example
+ * ```ts
+ * import { MAX_SIGNALING_MESSAGE_BYTES } from "./messages.ts";
+ * console.log(MAX_SIGNALING_MESSAGE_BYTES); // 10240
+ * ```
+ */
 export const MAX_SIGNALING_MESSAGE_BYTES = 10 * 1024;
 
-/** Actions a client may send. */
+/**
+ * Actions a client may send.
+ *
+ * @example
+ * ```ts
+ * import type { SignalingAction } from "./messages.ts";
+ * const action: SignalingAction = "SDP_ANSWER";
+ * ```
+ */
 export type SignalingAction = "SDP_OFFER" | "SDP_ANSWER" | "ICE_CANDIDATE";
 
-/** Message types the service delivers. */
+/**
+ * Message types the service delivers.
+ *
+ * @example
+ * ```ts
+ * import type { SignalingMessageType } from "./messages.ts";
+ * const type: SignalingMessageType = "GO_AWAY";
+ * ```
+ */
 export type SignalingMessageType =
   | "SDP_OFFER"
   | "SDP_ANSWER"
@@ -57,7 +81,15 @@ export class SignalingMessageError extends KvsError {
   }
 }
 
-/** `statusResponse` of a received message (errors for a message we sent). */
+/**
+ * `statusResponse` of a received message (errors for a message we sent).
+ *
+ * @example
+ * ```ts
+ * import type { SignalingStatusResponse } from "./messages.ts";
+ * const status: SignalingStatusResponse = { correlationId: "1", statusCode: "400", errorType: "InvalidArgumentException" };
+ * ```
+ */
 export interface SignalingStatusResponse {
   correlationId?: string;
   errorType?: string;
@@ -65,7 +97,15 @@ export interface SignalingStatusResponse {
   description?: string;
 }
 
-/** A decoded message from the service. */
+/**
+ * A decoded message from the service.
+ *
+ * @example
+ * ```ts
+ * import { decodeSignalingMessage, type ReceivedSignalingMessage } from "./messages.ts";
+ * const msg: ReceivedSignalingMessage = decodeSignalingMessage('{"messageType":"GO_AWAY"}');
+ * ```
+ */
 export type ReceivedSignalingMessage =
   | {
     type: "SDP_OFFER" | "SDP_ANSWER";
@@ -134,7 +174,20 @@ export function decodeBase64Utf8(value: string, field = "messagePayload"): strin
   }
 }
 
-/** What {@link encodeSignalingMessage} sends. */
+/**
+ * What {@link encodeSignalingMessage} sends.
+ *
+ * @example
+ * ```ts
+ * import { encodeSignalingMessage, type OutgoingSignalingMessage } from "./messages.ts";
+ * const msg: OutgoingSignalingMessage = {
+ *   action: "ICE_CANDIDATE",
+ *   recipientClientId: "viewer-1",
+ *   payload: { candidate: "", sdpMid: "0", sdpMLineIndex: 0 },
+ * };
+ * encodeSignalingMessage(msg);
+ * ```
+ */
 export interface OutgoingSignalingMessage {
   action: SignalingAction;
   /** The peer the service delivers to. A master MUST set it. */

@@ -11,7 +11,19 @@ import { type Logger, silentLogger } from "../log.ts";
 import type { IceCandidateInit, PeerSession, PeerSessionFactory } from "../peer/types.ts";
 import type { SignalingClient } from "./client.ts";
 
-/** Options of {@link OfferBridge}. */
+/**
+ * Options of {@link OfferBridge}.
+ *
+ * @example
+ * ```ts
+ * import type { OfferBridgeOptions } from "./offer_bridge.ts";
+ * import type { SignalingClient } from "./client.ts";
+ * import type { PeerSessionFactory } from "../peer/types.ts";
+ * declare const client: SignalingClient;
+ * declare const factory: PeerSessionFactory;
+ * const options: OfferBridgeOptions = { client, factory, maxViewers: 10 };
+ * ```
+ */
 export interface OfferBridgeOptions {
   /** The signaling client whose offers to answer. */
   client: SignalingClient;
