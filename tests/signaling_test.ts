@@ -835,3 +835,76 @@ Deno.test("offer bridge: a viewer over the limit is refused clearly, a new offer
     await h.dispose();
   }
 });
+
+Deno.test("interop: the official KVS JS SDK viewer connects to our master through a relay", async () => {
+  const { OfferBridge } = await import("../src/signaling/offer_bridge.ts");
+  const { WeriftPeerSessionFactory, loopbackPeer, isLoopbackCandidate } = await import(
+    "./support/werift_peer.ts"
+  );
+  // The SDK's browser bundle (vendored for the viewer page) assigns `KVSWebRTC` on `window`.
+  const bundle = await Deno.readTextFile(
+    new URL(
+      "../web/vendor/amazon-kinesis-video-streams-webrtc@2.9.0/dist/kvs-webrtc.js",
+      import.meta.url,
+    ),
+  );
+  const scope: Record<string, unknown> = {};
+  new Function("window", bundle).call(scope, scope);
+  // deno-lint-ignore no-explicit-any
+  const KVS = (scope.KVSWebRTC ?? (globalThis as any).KVSWebRTC) as any;
+  assert.ok(KVS?.SignalingClient, "SDK bundle loaded");
+
+  const h = await harness();
+  h.server.relay = true;
+  const factory = new WeriftPeerSessionFactory();
+  const bridge = new OfferBridge({ client: h.client, factory });
+  const pc = await loopbackPeer();
+  let sdk: { close(): void } | undefined;
+  try {
+    h.client.start();
+    await h.client.waitForState("Connected");
+    const viewer = new KVS.SignalingClient({
+      channelARN: h.cp.arn,
+      channelEndpoint: h.server.url,
+      clientId: "sdk-viewer",
+      role: KVS.Role.VIEWER,
+      region: "us-west-2",
+      requestSigner: {
+        getSignedURL: (endpoint: string, query: Record<string, string>) =>
+          Promise.resolve(`${endpoint}/?${new URLSearchParams(query)}`),
+      },
+    });
+    sdk = viewer;
+    const sdkErrors: unknown[] = [];
+    viewer.on("error", (e: unknown) => sdkErrors.push(e));
+    let remoteSet: Promise<unknown> = new Promise(() => {});
+    viewer.on("open", async () => {
+      pc.addTransceiver("video", { direction: "recvonly" });
+      await pc.setLocalDescription(await pc.createOffer());
+      viewer.sendSdpOffer(pc.localDescription);
+    });
+    pc.onIceCandidate.subscribe((c) => {
+      if (c && isLoopbackCandidate(c)) viewer.sendIceCandidate(c.toJSON());
+    });
+    viewer.on("sdpAnswer", (answer: { type: "answer"; sdp: string }) => {
+      remoteSet = pc.setRemoteDescription(answer);
+    });
+    viewer.on("iceCandidate", (c: { candidate: string; sdpMid?: string }) => {
+      remoteSet.then(() => pc.addIceCandidate(c)).catch((e) => sdkErrors.push(e));
+    });
+    viewer.open();
+    await until(() => pc.connectionState === "connected", "SDK viewer connected", 10_000);
+    assert.deepEqual(sdkErrors, []);
+    assert.equal(factory.created[0].viewerId, "sdk-viewer");
+    // The viewer's messages reached us in the SDK's format and were decoded by ours.
+    const fromViewer = h.server.viewers.get("sdk-viewer")!.received.map((m) => JSON.parse(m));
+    assert.equal(fromViewer.filter((m) => m.action === "SDP_OFFER").length, 1);
+    assert.ok(fromViewer.some((m) => m.action === "ICE_CANDIDATE"));
+    assert.equal(h.errors.length, 0);
+  } finally {
+    sdk?.close();
+    bridge.close();
+    await pc.close();
+    await h.dispose();
+  }
+});

@@ -31,7 +31,12 @@ export interface ServerConn {
 
 /** A local WebSocket server recording connections and frames. */
 export class WsServer {
+  /** Master connections, in order. */
   readonly conns: ServerConn[] = [];
+  /** Viewer connections (URLs with `X-Amz-ClientId`) by client id. */
+  readonly viewers = new Map<string, ServerConn>();
+  /** Forward the master's messages to viewers by `recipientClientId`. */
+  relay = false;
   /** Reject this many upcoming upgrades with HTTP 403. */
   rejectNext = 0;
   upgradeAttempts = 0;
@@ -48,7 +53,35 @@ export class WsServer {
         }
         const { socket, response } = Deno.upgradeWebSocket(req);
         const conn: ServerConn = { socket, url: new URL(req.url), received: [], closed: false };
-        socket.onmessage = (e) => conn.received.push(String(e.data));
+        const viewerId = conn.url.searchParams.get("X-Amz-ClientId");
+        if (viewerId) {
+          // A viewer: relay its messages to the latest master connection, as KVS does.
+          socket.onmessage = (e) => {
+            conn.received.push(String(e.data));
+            const msg = JSON.parse(String(e.data));
+            const master = this.conns.filter((c) => !c.closed).at(-1);
+            master?.socket.send(JSON.stringify({
+              senderClientId: viewerId,
+              messageType: msg.action,
+              messagePayload: msg.messagePayload,
+            }));
+          };
+          socket.onopen = () => this.viewers.set(viewerId, conn);
+          socket.onclose = () => conn.closed = true;
+          return response;
+        }
+        socket.onmessage = (e) => {
+          conn.received.push(String(e.data));
+          if (!this.relay) return;
+          const msg = JSON.parse(String(e.data));
+          const viewer = this.viewers.get(msg.recipientClientId);
+          if (viewer && !viewer.closed) {
+            viewer.socket.send(JSON.stringify({
+              messageType: msg.action,
+              messagePayload: msg.messagePayload,
+            }));
+          }
+        };
         socket.onclose = () => conn.closed = true;
         socket.onopen = () => {
           this.conns.push(conn);
@@ -73,7 +106,7 @@ export class WsServer {
   }
 
   async close(): Promise<void> {
-    for (const c of this.conns) {
+    for (const c of [...this.conns, ...this.viewers.values()]) {
       try {
         c.socket.close();
       } catch { /* closed */ }
