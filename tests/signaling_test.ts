@@ -908,3 +908,42 @@ Deno.test("interop: the official KVS JS SDK viewer connects to our master throug
     await h.dispose();
   }
 });
+
+Deno.test("signaling client: wss with a private CA (AWS_KVS_CACERT_PATH) through the default factory", async () => {
+  const { makeServerCertificate } = await import("./support/signaling_fixture.ts");
+  const dir = await Deno.makeTempDir();
+  const { ca, cert, key } = await makeServerCertificate(dir);
+  const server = new WsServer({ cert, key });
+  const make = (caCerts?: string[]) => {
+    const cp = new ScriptedControlPlane(server.url);
+    const errors: string[] = [];
+    const client = new SignalingClient({
+      channelName: "demo-channel",
+      region: "us-west-2",
+      controlPlane: cp,
+      endpointCache: false,
+      caCerts,
+      backoff: { baseMs: 10, capMs: 20 },
+    });
+    client.on("error", (e) => errors.push(e.error.message));
+    return { client, errors };
+  };
+  try {
+    const trusted = make([ca]);
+    trusted.client.start();
+    await trusted.client.waitForState("Connected", 5000);
+    assert.equal(server.conns.length, 1);
+    await trusted.client.close();
+
+    const untrusted = make();
+    untrusted.client.start();
+    await until(() => untrusted.errors.length >= 1, "TLS failure reported");
+    assert.match(untrusted.errors[0], /WebSocket to wss:\/\/127\.0\.0\.1:\d+ (failed|closed)/);
+    assert.notEqual(untrusted.client.state, "Connected");
+    await untrusted.client.close();
+    assert.equal(server.conns.length, 1, "no connection without the CA");
+  } finally {
+    await server.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

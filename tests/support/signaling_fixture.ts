@@ -42,9 +42,13 @@ export class WsServer {
   upgradeAttempts = 0;
   readonly #server: Deno.HttpServer<Deno.NetAddr>;
 
-  constructor() {
+  readonly #scheme: string;
+
+  /** Listen on loopback; with `tls`, serve `wss://`. */
+  constructor(tls?: { cert: string; key: string }) {
+    this.#scheme = tls ? "wss" : "ws";
     this.#server = Deno.serve(
-      { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+      { hostname: "127.0.0.1", port: 0, onListen: () => {}, ...tls },
       (req) => {
         this.upgradeAttempts++;
         if (this.rejectNext > 0) {
@@ -92,7 +96,7 @@ export class WsServer {
   }
 
   get url(): string {
-    return `ws://127.0.0.1:${this.#server.addr.port}`;
+    return `${this.#scheme}://127.0.0.1:${this.#server.addr.port}`;
   }
 
   /** The n-th connection (0-based), waiting for it. */
@@ -255,4 +259,71 @@ export async function until(cond: () => boolean, what: string, timeoutMs = 5000)
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+/** A private CA and a v3 server certificate for 127.0.0.1, made with openssl. */
+export async function makeServerCertificate(dir: string): Promise<
+  { ca: string; cert: string; key: string }
+> {
+  const run = async (...args: string[]) => {
+    const out = await new Deno.Command("openssl", { args, cwd: dir, stderr: "piped" }).output();
+    if (!out.success) {
+      throw new Error(`openssl ${args[0]}: ${new TextDecoder().decode(out.stderr)}`);
+    }
+  };
+  await run(
+    "req",
+    "-x509",
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:P-256",
+    "-nodes",
+    "-keyout",
+    "ca.key",
+    "-out",
+    "ca.pem",
+    "-days",
+    "1",
+    "-subj",
+    "/CN=Test CA",
+  );
+  await run(
+    "req",
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:P-256",
+    "-nodes",
+    "-keyout",
+    "server.key",
+    "-out",
+    "server.csr",
+    "-subj",
+    "/CN=127.0.0.1",
+  );
+  await Deno.writeTextFile(`${dir}/ext.cnf`, "subjectAltName=IP:127.0.0.1,DNS:localhost\n");
+  await run(
+    "x509",
+    "-req",
+    "-in",
+    "server.csr",
+    "-CA",
+    "ca.pem",
+    "-CAkey",
+    "ca.key",
+    "-CAcreateserial",
+    "-out",
+    "server.pem",
+    "-days",
+    "1",
+    "-extfile",
+    "ext.cnf",
+  );
+  const read = (f: string) => Deno.readTextFile(`${dir}/${f}`);
+  return {
+    ca: await read("ca.pem"),
+    cert: await read("server.pem"),
+    key: await read("server.key"),
+  };
 }
