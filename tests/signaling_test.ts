@@ -19,7 +19,6 @@ import {
   deliver,
   FakeAwsError,
   ScriptedControlPlane,
-  type ServerConn,
   until,
   WsServer,
 } from "./support/signaling_fixture.ts";
@@ -785,15 +784,9 @@ Deno.test("signaling client: close() while connecting ends cleanly", async () =>
   const n = h.states.length;
   await new Promise((r) => setTimeout(r, 300));
   assert.equal(h.states.length, n, "no transitions after close");
-  await assertRejects(h.client.waitForState("Connected", 100));
+  await assert.rejects(h.client.waitForState("Connected", 100), /closed before/);
   await h.server.close();
 });
-
-async function assertRejects(p: Promise<unknown>): Promise<void> {
-  await assert.rejects(p);
-}
-
-export type { ServerConn };
 
 Deno.test("offer bridge: a viewer over the limit is refused clearly, a new offer replaces a session", async () => {
   const { OfferBridge } = await import("../src/signaling/offer_bridge.ts");
@@ -946,4 +939,19 @@ Deno.test("signaling client: wss with a private CA (AWS_KVS_CACERT_PATH) through
     await server.close();
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("signaling client: waitForState rejects at once when the client closes", async () => {
+  const h = await harness();
+  h.cp.delayMs = 200;
+  h.client.start();
+  const waiting = assert.rejects(
+    h.client.waitForState("Connected", 10_000),
+    /closed before reaching Connected/,
+  );
+  const t0 = performance.now();
+  await h.client.close();
+  await waiting;
+  assert.ok(performance.now() - t0 < 1000);
+  await h.dispose();
 });

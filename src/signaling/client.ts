@@ -307,12 +307,17 @@ export class SignalingClient {
           done(new SignalingError(this.#state, `state ${state} not reached in ${timeoutMs} ms`)),
         timeoutMs,
       );
-      const off = this.on("state", (s) => {
+      const onClose = () =>
+        done(new SignalingError(this.#state, `client closed before reaching ${state}`));
+      const unsubscribe = this.on("state", (s) => {
         if (s.state === state) done();
-        else if (this.#closed && s.state !== "Delete") {
-          done(new SignalingError(s.state, `client closed before reaching ${state}`));
-        }
       });
+      const off = () => {
+        unsubscribe();
+        this.#abort.signal.removeEventListener("abort", onClose);
+      };
+      if (this.#closed) return onClose();
+      this.#abort.signal.addEventListener("abort", onClose, { once: true });
     });
   }
 
