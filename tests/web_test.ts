@@ -2,7 +2,13 @@ import assert from "node:assert/strict";
 import { SignatureV4 } from "@smithy/signature-v4";
 import { Sha256 } from "@aws-crypto/sha256-js";
 import { serveViewer } from "../web/serve.ts";
-import { launchBrowser } from "./support/browser.ts";
+import {
+  launchBrowser,
+  type OpenViewerOptions,
+  type TestBrowser,
+  type ViewerPage,
+  type ViewerStatus,
+} from "./support/browser.ts";
 import type { EncodedFrame } from "../src/media/types.ts";
 import { Buffer } from "node:buffer";
 
@@ -211,6 +217,11 @@ interface ReferenceChannel {
   endpoint: string;
   /** Viewers that reached "connected". */
   connected: number;
+  /** RTP packets handed to werift, and its send errors. */
+  packetsSent: number;
+  sendErrors: string[];
+  /** ICE/DTLS states werift reported, per viewer. */
+  states: string[];
   /** What GetIceServerConfig returns (KVS shape); empty by default. */
   iceServerList: { Uris: string[]; Username: string; Password: string; Ttl: number }[];
   /** Frames sent to each viewer, first frame keyframe flag. */
@@ -233,6 +244,9 @@ async function startReferenceChannel(dir: string): Promise<ReferenceChannel> {
     connected: 0,
     firstFrameKeyframe: [],
     iceServerList: [],
+    packetsSent: 0,
+    sendErrors: [],
+    states: [],
     close: async () => {},
   };
   const b64 = (o: unknown) => btoa(JSON.stringify(o));
@@ -283,6 +297,7 @@ async function startReferenceChannel(dir: string): Promise<ReferenceChannel> {
     // Subscribe before the answer goes out: ICE and DTLS can complete while later candidates
     // are still being added (the browser's checks reveal it as peer-reflexive).
     pc.connectionStateChange.subscribe((s) => {
+      state.states.push(`${viewerId}:${s}${sender ? "" : " (no sender yet)"}`);
       if (s !== "connected" || !sender) return;
       const out = sender;
       state.connected++;
@@ -295,7 +310,8 @@ async function startReferenceChannel(dir: string): Promise<ReferenceChannel> {
         first = false;
         const ts = Math.round(f.timestampUs * 0.09) >>> 0;
         for (const p of packetizer.packetize(Buffer.from(f.data), ts)) {
-          out.sendRtp(p).catch(() => {});
+          state.packetsSent++;
+          out.sendRtp(p).catch((e) => state.sendErrors.push(String(e)));
         }
       };
       sinks.add(sink);
@@ -328,7 +344,6 @@ async function startReferenceChannel(dir: string): Promise<ReferenceChannel> {
     };
     ws.onclose = () => {
       // The page closes signaling only when it stops (or is closed): end this viewer here.
-      void viewerId;
       pcs.delete(pc);
       pc.close().catch(() => {});
     };
@@ -457,6 +472,50 @@ async function startCoturn(): Promise<
   };
 }
 
+function masterSide(channel: ReferenceChannel): string {
+  return `master side: ${channel.connected} connected, ${channel.packetsSent} RTP packets, ` +
+    `first frames ${JSON.stringify(channel.firstFrameKeyframe)}, states ${
+      channel.states.join(", ")
+    }, send errors ${channel.sendErrors.slice(0, 3).join(" | ")}`;
+}
+
+/**
+ * Open a viewer and wait for `frames` decoded frames. Under heavy CPU load werift sometimes
+ * sends RTP that reaches Chrome's selected pair (bytes counted) but is never turned into an
+ * inbound video stream; that stall of the reference peer is retried once, with a warning.
+ * Anything else fails at once with what both sides saw.
+ */
+async function openPlaying(
+  browser: TestBrowser,
+  options: OpenViewerOptions,
+  channel: ReferenceChannel,
+  frames: number,
+  what: string,
+  extra: (s: ViewerStatus) => boolean = () => true,
+): Promise<{ viewer: ViewerPage; status: ViewerStatus }> {
+  for (let attempt = 0;; attempt++) {
+    const viewer = await browser.openViewer(options);
+    try {
+      const status = await viewer.waitFor(
+        (s) => s.framesDecoded >= frames && extra(s),
+        attempt === 0 ? 12_000 : 20_000,
+        what,
+      );
+      return { viewer, status };
+    } catch (e) {
+      const s = await viewer.status().catch(() => null);
+      await viewer.close();
+      const stalled = s && s.framesDecoded === 0 && Number(s.pairPacketsReceived ?? 0) > 100;
+      const detail = `${(e as Error).message}; ${masterSide(channel)}`;
+      if (attempt === 0 && stalled) {
+        console.warn(`reference peer stalled, retrying once: ${detail}`);
+        continue;
+      }
+      throw new Error(detail);
+    }
+  }
+}
+
 Deno.test({
   name: "viewer page plays the sample H.264 from a reference master",
   sanitizeOps: false,
@@ -466,32 +525,32 @@ Deno.test({
     const channel = await startReferenceChannel(
       new URL("../samples/h264/", import.meta.url).pathname,
     );
-    const browser = await launchBrowser();
+    // werift (controlled) keeps the first pair nominated, while Chrome (controlling) may later
+    // switch to a pair from another local interface: one Chrome socket removes the ambiguity.
+    const browser = await launchBrowser({
+      args: ["--force-webrtc-ip-handling-policy=default_public_interface_only"],
+    });
     try {
       await t.step("decodes 1280×720 H.264, reports TTFF and stats", async () => {
-        const viewer = await browser.openViewer({
-          pageUrl: server.url,
-          params: {
-            channel: "ref",
-            region: "eu-west-1",
-            endpoint: channel.endpoint,
-            accessKeyId: "AKIDEXAMPLE",
-            secretAccessKey: SECRET,
-            sessionToken: TOKEN,
-            autostart: "1",
+        const { viewer, status: s } = await openPlaying(
+          browser,
+          {
+            pageUrl: server.url,
+            params: {
+              channel: "ref",
+              region: "eu-west-1",
+              endpoint: channel.endpoint,
+              accessKeyId: "AKIDEXAMPLE",
+              secretAccessKey: SECRET,
+              sessionToken: TOKEN,
+              autostart: "1",
+            },
           },
-        });
-        const s = await viewer.waitFor(
-          (s) => s.framesDecoded >= 25 && s.width > 0,
-          20_000,
+          channel,
+          25,
           "25 decoded frames",
-        ).catch((e) => {
-          throw new Error(
-            `${e.message}; master side: ${channel.connected} connected, first frames ${
-              JSON.stringify(channel.firstFrameKeyframe)
-            }; page console: ${viewer.console.slice(-5).join(" | ")}`,
-          );
-        });
+          (s) => s.width > 0,
+        );
         assert.equal(s.state, "playing");
         assert.equal(s.codec, "H264");
         assert.equal(s.width, 1280);
@@ -500,14 +559,18 @@ Deno.test({
         // Chrome may send from any of this host's addresses to the master's 127.0.0.1 candidate
         // (seen by the master as peer-reflexive): all of it stays inside the machine.
         assert.match(s.selectedPair ?? "", /^host udp \S+ -> (host|prflx) \S*$/);
-        assert.deepEqual(channel.firstFrameKeyframe, [true]);
+        assert.ok(channel.firstFrameKeyframe.every((k) => k), "every viewer started at an IDR");
         const later = await viewer.waitFor(
           (x) => x.framesDecoded >= s.framesDecoded + 20,
           5_000,
           "frames keep coming",
         );
         assert.ok((later.bitrateKbps ?? 0) > 300, `bitrate ${later.bitrateKbps} kbit/s`);
-        console.log(`TTFF ${s.ttffMs?.toFixed(0)} ms, ${later.bitrateKbps?.toFixed(0)} kbit/s`);
+        console.log(
+          `TTFF ${s.ttffMs?.toFixed(0)} ms, ${
+            later.bitrateKbps?.toFixed(0)
+          } kbit/s, ${s.selectedPair}`,
+        );
         await viewer.page.evaluate(() =>
           (globalThis as unknown as { viewer: { stop(): void } }).viewer.stop()
         );
@@ -527,17 +590,28 @@ Deno.test({
           sessionToken: TOKEN,
           autostart: "1",
         };
-        const before = channel.firstFrameKeyframe.length;
-        const first = await browser.openViewer({ pageUrl: server.url, params });
-        await first.waitFor((s) => s.framesDecoded >= 10, 20_000, "first viewer playing");
+        const { viewer: first } = await openPlaying(
+          browser,
+          { pageUrl: server.url, params },
+          channel,
+          10,
+          "first viewer playing",
+        );
         // Join at a random point of the GOP.
         await new Promise((r) => setTimeout(r, 200 + Math.random() * 800));
-        const second = await browser.openViewer({ pageUrl: server.url, params });
-        const s2 = await second.waitFor((s) => s.framesDecoded >= 10, 20_000, "second viewer");
+        const before = channel.firstFrameKeyframe.length;
+        const { viewer: second, status: s2 } = await openPlaying(
+          browser,
+          { pageUrl: server.url, params },
+          channel,
+          10,
+          "second viewer",
+        );
         const s1 = await first.status();
         assert.ok(s1.framesDecoded > s2.framesDecoded, "the first viewer kept playing");
         assert.notEqual(s1.clientId, s2.clientId);
-        assert.deepEqual(channel.firstFrameKeyframe.slice(before), [true, true]);
+        assert.ok(channel.firstFrameKeyframe.length > before);
+        assert.ok(channel.firstFrameKeyframe.every((k) => k), "every viewer started at an IDR");
         assert.ok(s2.ttffMs !== null && s2.ttffMs < 5000);
         await second.close();
         await first.close();
@@ -554,22 +628,23 @@ Deno.test({
               Password,
               Ttl: 300,
             }];
-            const viewer = await browser.openViewer({
-              pageUrl: server.url,
-              params: {
-                channel: "ref",
-                region: "eu-west-1",
-                endpoint: channel.endpoint,
-                accessKeyId: "AKIDEXAMPLE",
-                secretAccessKey: SECRET,
-                sessionToken: TOKEN,
-                forceTurn: "1",
-                autostart: "1",
+            const { viewer, status: s } = await openPlaying(
+              browser,
+              {
+                pageUrl: server.url,
+                params: {
+                  channel: "ref",
+                  region: "eu-west-1",
+                  endpoint: channel.endpoint,
+                  accessKeyId: "AKIDEXAMPLE",
+                  secretAccessKey: SECRET,
+                  sessionToken: TOKEN,
+                  forceTurn: "1",
+                  autostart: "1",
+                },
               },
-            });
-            const s = await viewer.waitFor(
-              (s) => s.framesDecoded >= 10,
-              20_000,
+              channel,
+              10,
               `frames through TURN/${transport}`,
             );
             assert.equal(s.localCandidateType, "relay");

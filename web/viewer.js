@@ -452,6 +452,7 @@ async function start(p) {
       pc.getStats().then((report) => {
         let pairId = null;
         for (const r of report.values()) {
+          if (r.type === "transport") viewerState.dtlsState = r.dtlsState ?? null;
           if (r.type === "transport" && r.selectedCandidatePairId) {
             pairId = r.selectedCandidatePairId;
           }
@@ -483,6 +484,8 @@ async function start(p) {
           viewerState.selectedPair =
             `${l?.candidateType}${relay} ${l?.protocol} ${l?.address}:${l?.port}` +
             ` -> ${rc?.candidateType} ${rc?.address}:${rc?.port}`;
+          viewerState.pairBytesReceived = pair.bytesReceived ?? 0;
+          viewerState.pairPacketsReceived = pair.packetsReceived ?? 0;
           viewerState.localCandidateType = l?.candidateType ?? null;
           viewerState.remoteCandidateType = rc?.candidateType ?? null;
         }
