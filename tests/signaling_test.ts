@@ -958,3 +958,28 @@ Deno.test("signaling client: waitForState rejects at once when the client closes
   assert.ok(performance.now() - t0 < 1000);
   await h.dispose();
 });
+
+Deno.test("signaling client: repeated upgrade failures go back to Describe with growing backoff", async () => {
+  const h = await harness({ backoff: { baseMs: 20, capMs: 1000 }, random: () => 0.999 });
+  h.client.start();
+  await h.client.waitForState("Connected");
+  const conn = await h.server.conn(0);
+  const before = h.states.length;
+  h.server.rejectNext = 3;
+  const t0 = performance.now();
+  conn.socket.close(1011);
+  await h.server.conn(1, 5000);
+  await until(() => h.client.state === "Connected", "reconnected");
+  const took = performance.now() - t0;
+  const after = h.states.slice(before);
+  assert.equal(h.server.upgradeAttempts, 5);
+  assert.equal(after.filter((s) => s === "Disconnected").length, 4);
+  // After three refused upgrades the endpoint is looked up again from scratch.
+  assert.ok(
+    after.includes("Describe Channel") && after.includes("Get Channel Endpoint"),
+    `${after}`,
+  );
+  // Full jitter at the top of each window: 20 + 40 + 80 + 160 ms at least.
+  assert.ok(took >= 290, `reconnected after ${took.toFixed(0)} ms`);
+  await h.dispose();
+});
