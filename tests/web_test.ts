@@ -132,6 +132,23 @@ Deno.test("viewer page in headless Chromium", async (t) => {
       await viewer.close();
     });
 
+    await t.step("the form starts a session with what was typed", async () => {
+      const viewer = await browser.openViewer({ pageUrl: server.url });
+      const endpoint = `http://127.0.0.1:${closedPort()}`;
+      await viewer.page.fill("#channel", "typed-channel");
+      await viewer.page.fill("#region", "ap-south-1");
+      await viewer.page.fill("#endpoint", endpoint);
+      await viewer.page.fill("#accessKeyId", "AKIDEXAMPLE");
+      await viewer.page.fill("#secretAccessKey", SECRET);
+      await viewer.page.check("#forceTurn");
+      await viewer.page.click("#start");
+      const s = await viewer.waitFor((s) => s.state === "error", 10_000, "error state");
+      assert.equal(s.forceTurn, true);
+      assert.match(s.error ?? "", new RegExp(`cannot reach ${endpoint}`));
+      assert.ok(!(await viewer.page.locator("#status").textContent())?.includes(SECRET));
+      await viewer.close();
+    });
+
     await t.step("missing credentials: error names them", async () => {
       const viewer = await browser.openViewer({
         pageUrl: server.url,
