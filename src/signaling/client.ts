@@ -519,6 +519,7 @@ export class SignalingClient {
       }
       case "Connected": {
         this.#connectFailures = 0;
+        this.#retry.reset();
         this.#reconnect.succeeded();
         this.#flushOutbox();
         const why = await this.#waitConnected();
