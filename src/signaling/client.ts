@@ -155,6 +155,8 @@ type Listener<K extends keyof SignalingEventMap> = (detail: SignalingEventMap[K]
 type Wake = "closed" | "goaway" | "ice" | "maxage" | "idle" | "shutdown";
 
 const OPEN = 1;
+/** Viewers whose offer we saw, remembered so their later candidates pass straight through. */
+const MAX_REMEMBERED_VIEWERS = 1024;
 
 class Deferred<T> {
   resolve!: (v: T) => void;
@@ -869,7 +871,11 @@ export class SignalingClient {
         const viewerId = msg.senderClientId;
         this.#log.info(`Offer from ${viewerId}`);
         if (this.#o.logSdp) this.#log.debug(`SDP offer from ${viewerId}`, { sdp: msg.sdp });
+        this.#offered.delete(viewerId);
         this.#offered.add(viewerId);
+        if (this.#offered.size > MAX_REMEMBERED_VIEWERS) {
+          this.#offered.delete(this.#offered.values().next().value!);
+        }
         this.#emit("offer", { viewerId, sdp: msg.sdp });
         const early = this.#early.get(viewerId);
         this.#early.delete(viewerId);
