@@ -484,3 +484,56 @@ Deno.test("KeyframeGate", async (t) => {
 function range(from: number, to: number): number[] {
   return Array.from({ length: to - from }, (_, i) => from + i);
 }
+
+Deno.test("FileVideoSource keyframe requests", async (t) => {
+  const period = 40; // 25 fps
+  await t.step(
+    "a request jumps to the next IDR at the next tick, timestamps stay paced",
+    async () => {
+      const clock = new FakeClock();
+      const src = await FileVideoSource.open({ dir: SAMPLES, clock });
+      const keyIndexes = src.frames.flatMap((f, i) => (f.keyframe ? [i] : []));
+      assert.ok(keyIndexes.length >= 2, "the samples have several IDRs");
+      const got: EncodedFrame[] = [];
+      src.start((f) => got.push(f));
+      clock.runUntil(clock.t + 3 * period); // frames 0..3 delivered
+      const before = got.length;
+      src.requestKeyframe();
+      src.requestKeyframe(); // merged with the first
+      clock.runUntil(clock.t + period);
+      src.stop();
+      const jumped = got[before];
+      assert.equal(jumped.keyframe, true);
+      assert.equal(jumped.data, src.frames[keyIndexes[1]].data);
+      assert.equal(src.skipped, keyIndexes[1] - before);
+      assert.equal(jumped.timestampUs - got[before - 1].timestampUs, period * 1000);
+    },
+  );
+
+  await t.step("at an IDR already, nothing is skipped; skipToKeyframe=false ignores", async () => {
+    const clock = new FakeClock();
+    const src = await FileVideoSource.open({ dir: SAMPLES, clock });
+    const got: EncodedFrame[] = [];
+    src.requestKeyframe(); // before start: the first frame is an IDR anyway
+    src.start((f) => got.push(f));
+    clock.runUntil(clock.t + 2 * period);
+    src.stop();
+    assert.equal(src.skipped, 0);
+    assert.equal(got[0].data, src.frames[0].data);
+
+    const clock2 = new FakeClock();
+    const fixed = await FileVideoSource.open({
+      dir: SAMPLES,
+      clock: clock2,
+      skipToKeyframe: false,
+    });
+    const got2: EncodedFrame[] = [];
+    fixed.start((f) => got2.push(f));
+    clock2.runUntil(clock2.t + period);
+    fixed.requestKeyframe();
+    clock2.runUntil(clock2.t + period);
+    fixed.stop();
+    assert.equal(fixed.skipped, 0);
+    assert.deepEqual(got2.map((f) => f.data), [0, 1, 2].map((i) => fixed.frames[i].data));
+  });
+});

@@ -25,6 +25,13 @@ export interface FileVideoSourceOptions {
   logger?: Logger;
   /** Called once when a non-looping source has delivered its last frame. */
   onEnd?: () => void;
+  /**
+   * On {@link FileVideoSource.requestKeyframe}, jump ahead to the next IDR of the folder at the
+   * next tick, as a live encoder would send an IDR at once (default true). A new viewer then
+   * starts within one frame period instead of waiting for the rest of the group of pictures;
+   * viewers already playing see the video skip forward to that IDR. False: ignore requests.
+   */
+  skipToKeyframe?: boolean;
 }
 
 /** One loaded frame file. */
@@ -82,6 +89,11 @@ export class FileVideoSource implements VideoSource {
   readonly #onEnd?: () => void;
   readonly #clock?: PacerClock;
   readonly #maxLagMs?: number;
+  readonly #skipToKeyframe: boolean;
+  /** Index of the next frame to deliver (grows without bound; taken modulo the frame count). */
+  #position = 0;
+  #keyframeRequested = false;
+  #skipped = 0;
   #pacer?: Pacer;
   #delivered = 0;
 
@@ -94,6 +106,7 @@ export class FileVideoSource implements VideoSource {
     this.#onEnd = options.onEnd;
     this.#clock = options.clock;
     this.#maxLagMs = options.maxLagMs;
+    this.#skipToKeyframe = options.skipToKeyframe ?? true;
   }
 
   /**
@@ -184,6 +197,11 @@ export class FileVideoSource implements VideoSource {
     return this.#delivered;
   }
 
+  /** Frames jumped over to honour keyframe requests. */
+  get skipped(): number {
+    return this.#skipped;
+  }
+
   /** Begin delivering frames at `fps`. Throws {@link MediaSourceError} if already started. */
   start(onFrame: (frame: EncodedFrame) => void): void {
     if (this.#pacer) throw new MediaSourceError("source already started", this.dir);
@@ -196,12 +214,17 @@ export class FileVideoSource implements VideoSource {
         this.#log.warn(`pacing stalled ${lag.toFixed(0)} ms: skipping ahead`, { dir: this.dir }),
       onError: (e) => this.#log.error("frame consumer threw", { error: e }),
       onTick: (tick) => {
-        if (!this.#loop && tick.index >= count) {
+        if (this.#keyframeRequested) {
+          this.#keyframeRequested = false;
+          this.#jumpToKeyframe();
+        }
+        if (!this.#loop && this.#position >= count) {
           this.#pacer?.stop();
           this.#onEnd?.();
           return;
         }
-        const f = this.frames[tick.index % count];
+        const f = this.frames[this.#position % count];
+        this.#position++;
         this.#delivered++;
         onFrame({ data: f.data, timestampUs: tick.timestampUs, keyframe: f.keyframe });
       },
@@ -215,6 +238,24 @@ export class FileVideoSource implements VideoSource {
     this.#pacer?.stop();
   }
 
-  /** Files repeat their keyframes on their own: nothing to do. */
-  requestKeyframe(): void {}
+  /**
+   * A viewer needs an IDR: unless `skipToKeyframe` is false, the next tick delivers the folder's
+   * next IDR (requests before that tick are merged into one jump).
+   */
+  requestKeyframe(): void {
+    if (this.#skipToKeyframe) this.#keyframeRequested = true;
+  }
+
+  #jumpToKeyframe(): void {
+    const count = this.frames.length;
+    for (let step = 0; step < count; step++) {
+      const at = this.#position + step;
+      if (!this.#loop && at >= count) return;
+      if (this.frames[at % count].keyframe) {
+        this.#skipped += step;
+        this.#position = at;
+        return;
+      }
+    }
+  }
 }
