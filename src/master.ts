@@ -1,0 +1,455 @@
+/**
+ * The master: one signaling client, one peer session per viewer (at most 10), and one video
+ * source fanned out to every connected viewer, each starting at an IDR.
+ *
+ * @example
+ * ```ts
+ * import { startMaster } from "./master.ts";
+ * import { FileVideoSource } from "./media/mod.ts";
+ * import type { SignalingControlPlane } from "./aws/types.ts";
+ * import type { PeerSessionFactory } from "./peer/types.ts";
+ * declare const controlPlane: SignalingControlPlane;
+ * declare const peerSessionFactory: PeerSessionFactory;
+ * const master = await startMaster({
+ *   channel: "demo-channel",
+ *   region: "us-west-2",
+ *   controlPlane,
+ *   peerSessionFactory,
+ *   source: await FileVideoSource.open({ dir: "samples/h264" }),
+ * });
+ * master.on("viewer", ({ viewerId, state }) => console.log(viewerId, state));
+ * await master.close();
+ * ```
+ *
+ * @module
+ */
+import type { SignalingControlPlane } from "./aws/types.ts";
+import type { CredentialProvider } from "./credentials/types.ts";
+import { KvsError } from "./errors.ts";
+import { type Logger, silentLogger } from "./log.ts";
+import { KeyframeGate } from "./media/keyframe_gate.ts";
+import type { EncodedFrame, VideoSource } from "./media/types.ts";
+import type {
+  PeerConnectionState,
+  PeerSession,
+  PeerSessionFactory,
+  PeerSessionOptions,
+  PeerStats,
+} from "./peer/types.ts";
+import { SignalingClient, type SignalingClientOptions } from "./signaling/client.ts";
+import { OfferBridge } from "./signaling/offer_bridge.ts";
+import type { SignalingState } from "./signaling/states.ts";
+
+/** The service's limit of viewers per channel. */
+export const MAX_VIEWERS = 10;
+
+/**
+ * Options of {@link startMaster}.
+ *
+ * @example
+ * ```ts
+ * import type { MasterOptions } from "./master.ts";
+ * import type { SignalingControlPlane } from "./aws/types.ts";
+ * import type { PeerSessionFactory } from "./peer/types.ts";
+ * import type { VideoSource } from "./media/types.ts";
+ * declare const controlPlane: SignalingControlPlane;
+ * declare const peerSessionFactory: PeerSessionFactory;
+ * declare const source: VideoSource;
+ * const options: MasterOptions = {
+ *   channel: "demo-channel",
+ *   region: "us-west-2",
+ *   controlPlane,
+ *   peerSessionFactory,
+ *   source,
+ *   maxViewers: 5,
+ * };
+ * ```
+ */
+export interface MasterOptions {
+  /** Signaling channel name (created when it does not exist). */
+  channel: string;
+  /** AWS region. */
+  region: string;
+  /** The H.264 source fanned out to every viewer. Started by the master, stopped by `close()`. */
+  source: VideoSource;
+  /** Control plane (`KvsClient`). */
+  controlPlane: SignalingControlPlane;
+  /** Credentials, refreshed by the signaling client when they expire or are refused. */
+  credentials?: CredentialProvider;
+  /** Makes one media session per viewer (the WASM media core). */
+  peerSessionFactory: PeerSessionFactory;
+  /** Most viewers at once, 1 to 10 (default 10). Offers beyond it are refused clearly. */
+  maxViewers?: number;
+  /** Logger (default silent). */
+  logger?: Logger;
+  /** Further signaling client options (CA bundle, endpoint cache, timings, WebSocket factory). */
+  signaling?: Partial<Omit<SignalingClientOptions, "channelName" | "region" | "controlPlane">>;
+  /**
+   * Shortest interval between keyframe requests passed on to the source, ms (default 500): a
+   * burst of viewers joining or PLIs costs the source one IDR.
+   */
+  keyframeRequestIntervalMs?: number;
+}
+
+/**
+ * Counters of one viewer.
+ *
+ * @example
+ * ```ts
+ * import type { ViewerStats } from "./master.ts";
+ * const show = (s: ViewerStats) => `${s.viewerId} ${s.state} ${s.framesSent} frames`;
+ * ```
+ */
+export interface ViewerStats extends PeerStats {
+  /** The viewer's client id. */
+  viewerId: string;
+  /** When the offer arrived (ms since the epoch). */
+  joinedAt: number;
+  /** Frames held back while waiting for an IDR (at start and after PLI/FIR). */
+  framesSkippedForKeyframe: number;
+  /** Keyframe requests (PLI/FIR) from this viewer. */
+  keyframeRequests: number;
+}
+
+/**
+ * Events of a {@link Master}.
+ *
+ * @example
+ * ```ts
+ * import type { MasterEventMap } from "./master.ts";
+ * const onLeft = (e: MasterEventMap["viewerLeft"]) => console.log(e.viewerId, e.reason);
+ * ```
+ */
+export interface MasterEventMap {
+  /** Signaling state transition (New … Connected, Disconnected, …). */
+  state: { state: SignalingState; previous: SignalingState };
+  /** A viewer's offer was accepted and its session created. */
+  viewerJoined: { viewerId: string };
+  /** A viewer's media session changed state. */
+  viewer: { viewerId: string; state: PeerConnectionState };
+  /** A viewer's session ended; its last counters. */
+  viewerLeft: { viewerId: string; reason: string; stats: ViewerStats };
+  /** Something failed (signaling, a refused or bad offer, a session); the master keeps serving. */
+  error: { error: KvsError; viewerId?: string };
+}
+
+type Listener<K extends keyof MasterEventMap> = (detail: MasterEventMap[K]) => void;
+
+interface Viewer {
+  session: PeerSession;
+  joinedAt: number;
+  state: PeerConnectionState;
+  /** Created when the session connects: its first frame is then an IDR. */
+  gate?: KeyframeGate;
+  skipped: number;
+  keyframeRequests: number;
+  left: boolean;
+}
+
+/**
+ * A running master. Create it with {@link startMaster}.
+ *
+ * @example
+ * ```ts
+ * import type { Master } from "./master.ts";
+ * declare const master: Master;
+ * await master.waitForState("Connected");
+ * setInterval(() => console.table(master.viewers()), 5000);
+ * ```
+ */
+export class Master {
+  /** The signaling client (state, channel ARN, ICE servers). */
+  readonly signaling: SignalingClient;
+  readonly #source: VideoSource;
+  readonly #log: Logger;
+  readonly #bridge: OfferBridge;
+  readonly #viewers = new Map<string, Viewer>();
+  readonly #listeners = new Map<string, Set<(d: unknown) => void>>();
+  readonly #keyframeIntervalMs: number;
+  #lastKeyframeRequest = -Infinity;
+  #keyframeTimer: ReturnType<typeof setTimeout> | undefined;
+  #framesIn = 0;
+  #closed = false;
+
+  /** Use {@link startMaster}: it validates the options and starts everything. */
+  constructor(options: MasterOptions) {
+    const max = options.maxViewers ?? MAX_VIEWERS;
+    if (!Number.isInteger(max) || max < 1 || max > MAX_VIEWERS) {
+      throw new MasterError(`maxViewers must be an integer from 1 to ${MAX_VIEWERS}, got ${max}`);
+    }
+    this.#log = options.logger ?? silentLogger;
+    this.#source = options.source;
+    this.#keyframeIntervalMs = options.keyframeRequestIntervalMs ?? 500;
+    this.signaling = new SignalingClient({
+      logger: this.#log.child("signaling"),
+      credentials: options.credentials,
+      ...options.signaling,
+      channelName: options.channel,
+      region: options.region,
+      controlPlane: options.controlPlane,
+    });
+    this.signaling.on("state", (e) => this.#emit("state", e));
+    this.signaling.on("error", ({ error }) => this.#emit("error", { error }));
+    this.#bridge = new OfferBridge({
+      client: this.signaling,
+      factory: { create: (o) => this.#createSession(options.peerSessionFactory, o) },
+      logger: this.#log,
+      maxViewers: max,
+    });
+    this.#bridge.on("error", (error) => this.#emit("error", { error, viewerId: error.viewerId }));
+  }
+
+  /** Signaling state. */
+  get state(): SignalingState {
+    return this.signaling.state;
+  }
+
+  /** Frames received from the source so far. */
+  get framesIn(): number {
+    return this.#framesIn;
+  }
+
+  /** Counters of every current viewer. */
+  viewers(): ViewerStats[] {
+    return [...this.#viewers.entries()].map(([id, v]) => this.#stats(id, v));
+  }
+
+  /**
+   * Subscribe to an event; returns an unsubscribe function. A listener that throws is logged
+   * and does not disturb the master.
+   */
+  on<K extends keyof MasterEventMap>(type: K, listener: Listener<K>): () => void {
+    let set = this.#listeners.get(type);
+    if (!set) this.#listeners.set(type, set = new Set());
+    set.add(listener as (d: unknown) => void);
+    return () => set.delete(listener as (d: unknown) => void);
+  }
+
+  /** Resolve when signaling reaches `state`; reject after `timeoutMs` or on close. */
+  waitForState(state: SignalingState, timeoutMs = 30_000): Promise<void> {
+    return this.signaling.waitForState(state, timeoutMs);
+  }
+
+  /** @internal Start signaling and the source (called by {@link startMaster}). */
+  start(): void {
+    this.signaling.start();
+    this.#source.start((frame) => this.#onFrame(frame));
+  }
+
+  /** Stop the source, close every session and the signaling connection. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#keyframeTimer !== undefined) clearTimeout(this.#keyframeTimer);
+    try {
+      await this.#source.stop();
+    } catch (e) {
+      this.#log.warn("The video source failed to stop", { error: e });
+    }
+    this.#bridge.close();
+    for (const [id, v] of [...this.#viewers]) this.#leave(id, v, "master shutting down");
+    await this.signaling.close();
+  }
+
+  async #createSession(
+    factory: PeerSessionFactory,
+    options: PeerSessionOptions,
+  ): Promise<PeerSession> {
+    const viewerId = options.viewerId;
+    // Filled once the session exists; callbacks before that only reach the bridge.
+    const ref: { viewer?: Viewer } = {};
+    const cb = options.callbacks;
+    const session = await factory.create({
+      ...options,
+      callbacks: {
+        onLocalCandidate: (c) => cb.onLocalCandidate(c),
+        onStateChange: (state) => {
+          if (ref.viewer) this.#onViewerState(viewerId, ref.viewer, state);
+          cb.onStateChange(state);
+        },
+        onKeyframeRequest: () => {
+          if (ref.viewer) {
+            ref.viewer.keyframeRequests++;
+            ref.viewer.gate?.requestKeyframe();
+          }
+          cb.onKeyframeRequest();
+        },
+        onClosed: (reason) => {
+          if (ref.viewer) this.#leave(viewerId, ref.viewer, reason);
+          cb.onClosed(reason);
+        },
+      },
+    });
+    if (this.#closed) {
+      session.close("master shutting down");
+      throw new MasterError("master is shutting down");
+    }
+    const v: Viewer = {
+      session,
+      joinedAt: Date.now(),
+      state: "new",
+      skipped: 0,
+      keyframeRequests: 0,
+      left: false,
+    };
+    ref.viewer = v;
+    this.#viewers.set(viewerId, v);
+    this.#emit("viewerJoined", { viewerId });
+    // The bridge closes replaced or failed sessions through close(): count that as leaving too.
+    return {
+      viewerId,
+      acceptOffer: (sdp) => session.acceptOffer(sdp),
+      addRemoteCandidate: (c) => session.addRemoteCandidate(c),
+      writeFrame: (f) => session.writeFrame(f),
+      stats: () => session.stats(),
+      close: (reason) => this.#leave(viewerId, v, reason ?? "closed"),
+    };
+  }
+
+  #onViewerState(viewerId: string, viewer: Viewer, state: PeerConnectionState): void {
+    if (viewer.state === state) return;
+    viewer.state = state;
+    if (state === "connected" && !viewer.gate) {
+      // From now on the viewer gets frames, starting at the next IDR (asked of the source).
+      viewer.gate = new KeyframeGate({ onKeyframeNeeded: () => this.#requestKeyframe() });
+    }
+    this.#emit("viewer", { viewerId, state });
+    if (state === "failed" || state === "closed") this.#leave(viewerId, viewer, `ICE ${state}`);
+  }
+
+  #leave(viewerId: string, viewer: Viewer, reason: string): void {
+    if (viewer.left) return;
+    viewer.left = true;
+    const stats = this.#stats(viewerId, viewer);
+    if (this.#viewers.get(viewerId) === viewer) this.#viewers.delete(viewerId);
+    try {
+      viewer.session.close(reason);
+    } catch (e) {
+      this.#log.warn(`Closing the session of ${viewerId} threw`, { error: e });
+    }
+    this.#log.info(`Viewer ${viewerId} left: ${reason}`, {
+      framesSent: stats.framesSent,
+      bytesSent: stats.bytesSent,
+    });
+    this.#emit("viewerLeft", { viewerId, reason, stats });
+  }
+
+  #onFrame(frame: EncodedFrame): void {
+    this.#framesIn++;
+    for (const [viewerId, v] of this.#viewers) {
+      if (!v.gate) continue;
+      if (!v.gate.pass(frame)) {
+        v.skipped++;
+        continue;
+      }
+      try {
+        v.session.writeFrame(frame);
+      } catch (cause) {
+        const error = new MasterError(`Sending a frame to ${viewerId} failed: ${errText(cause)}`, {
+          cause,
+        });
+        this.#emit("error", { error, viewerId });
+        this.#leave(viewerId, v, "frame write failed");
+      }
+    }
+  }
+
+  #requestKeyframe(): void {
+    if (this.#closed || this.#keyframeTimer !== undefined) return;
+    const wait = this.#lastKeyframeRequest + this.#keyframeIntervalMs - performance.now();
+    const ask = () => {
+      this.#keyframeTimer = undefined;
+      this.#lastKeyframeRequest = performance.now();
+      try {
+        this.#source.requestKeyframe?.();
+      } catch (e) {
+        this.#log.warn("The video source failed a keyframe request", { error: e });
+      }
+    };
+    if (wait <= 0) ask();
+    else this.#keyframeTimer = setTimeout(ask, wait);
+  }
+
+  #stats(viewerId: string, v: Viewer): ViewerStats {
+    let base: PeerStats;
+    try {
+      base = v.session.stats();
+    } catch {
+      base = {
+        state: v.state,
+        bytesSent: 0,
+        packetsSent: 0,
+        framesSent: 0,
+        nacksReceived: 0,
+        packetsRetransmitted: 0,
+        plisReceived: 0,
+        firsReceived: 0,
+      };
+    }
+    return {
+      ...base,
+      viewerId,
+      joinedAt: v.joinedAt,
+      framesSkippedForKeyframe: v.skipped,
+      keyframeRequests: v.keyframeRequests,
+    };
+  }
+
+  #emit<K extends keyof MasterEventMap>(type: K, detail: MasterEventMap[K]): void {
+    for (const fn of this.#listeners.get(type) ?? []) {
+      try {
+        fn(detail);
+      } catch (e) {
+        this.#log.error(`A ${type} listener threw`, { error: e });
+      }
+    }
+  }
+}
+
+/**
+ * A master-level failure (bad options, a session that could not take a frame).
+ *
+ * @example
+ * ```ts
+ * import { MasterError } from "./master.ts";
+ * const e = new MasterError("maxViewers must be an integer from 1 to 10, got 11");
+ * console.log(e.code); // "MASTER"
+ * ```
+ */
+export class MasterError extends KvsError {
+  constructor(message: string, options?: ErrorOptions) {
+    super("MASTER", message, options);
+  }
+}
+
+/**
+ * Start a master: signaling runs its state machine to Connected (and keeps it there), every
+ * viewer's offer gets a media session, and the source's frames go to every connected viewer.
+ *
+ * @example
+ * ```ts
+ * import { startMaster } from "./master.ts";
+ * import { FileVideoSource } from "./media/mod.ts";
+ * import type { SignalingControlPlane } from "./aws/types.ts";
+ * import type { PeerSessionFactory } from "./peer/types.ts";
+ * declare const controlPlane: SignalingControlPlane;
+ * declare const peerSessionFactory: PeerSessionFactory;
+ * const master = await startMaster({
+ *   channel: "demo-channel",
+ *   region: "us-west-2",
+ *   controlPlane,
+ *   peerSessionFactory,
+ *   source: await FileVideoSource.open({ dir: "samples/h264" }),
+ * });
+ * await master.waitForState("Connected");
+ * ```
+ */
+export function startMaster(options: MasterOptions): Promise<Master> {
+  const master = new Master(options);
+  master.start();
+  return Promise.resolve(master);
+}
+
+function errText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
