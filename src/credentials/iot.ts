@@ -1,0 +1,268 @@
+/**
+ * Temporary AWS credentials from the AWS IoT credential provider, over mutual TLS with the
+ * device's X.509 certificate.
+ *
+ * @module
+ */
+import type { AwsCredentials, CredentialProvider, GetCredentialsOptions } from "./types.ts";
+import { CredentialsError } from "./errors.ts";
+import { fetchFailureReason, readPemFile } from "./pem.ts";
+import { RefreshingCredentialProvider, type RefreshOptions } from "./refresh.ts";
+import { type Logger, silentLogger } from "../log.ts";
+
+/** Options of {@link IotCredentialProvider}. */
+export interface IotCredentialProviderOptions extends RefreshOptions {
+  /**
+   * Credential endpoint: `<prefix>.credentials.iot.<region>.amazonaws.com`, with or without
+   * `https://` and a port (`AWS_IOT_CORE_CREDENTIAL_ENDPOINT`).
+   */
+  endpoint: string;
+  /** Role alias (`AWS_IOT_CORE_ROLE_ALIAS`). */
+  roleAlias: string;
+  /** Thing name, sent as `x-amzn-iot-thingname` (`AWS_IOT_CORE_THING_NAME`). */
+  thingName: string;
+  /** Device certificate PEM (`AWS_IOT_CORE_CERT`). Default `certificate.pem`. */
+  certPath?: string;
+  /** Device private key PEM (`AWS_IOT_CORE_PRIVATE_KEY`). Default `private.key`. */
+  keyPath?: string;
+  /** CA bundle that signs the endpoint's certificate (`AWS_KVS_CACERT_PATH`); default system roots. */
+  caCertPath?: string;
+  /** Give up a request after this long, ms (default 10 s). */
+  timeoutMs?: number;
+}
+
+/**
+ * Gets 1-hour (the role alias's setting) credentials with
+ * `GET https://<endpoint>/role-aliases/<alias>/credentials` and header `x-amzn-iot-thingname`,
+ * authenticated by the device certificate, and refreshes them ahead of expiry (see
+ * {@link RefreshingCredentialProvider}). Errors name what to fix: the PEM file and its setting,
+ * a key that does not match the certificate, a refused TLS handshake (with its reason), 403
+ * (certificate not attached or not allowed), 404 (unknown role alias), a malformed body.
+ *
+ * @example
+ * ```ts
+ * import { IotCredentialProvider } from "./iot.ts";
+ * const provider = new IotCredentialProvider({
+ *   endpoint: "c1example.credentials.iot.us-west-2.amazonaws.com",
+ *   roleAlias: "KvsCameraIoTRoleAlias",
+ *   thingName: "camera-1",
+ *   certPath: "certificate.pem",
+ *   keyPath: "private.key",
+ *   caCertPath: "cacert.pem",
+ * });
+ * const creds = await provider.getCredentials();
+ * ```
+ */
+export class IotCredentialProvider implements CredentialProvider {
+  readonly #options: IotCredentialProviderOptions;
+  readonly #cache: RefreshingCredentialProvider;
+  readonly #url: string;
+  readonly #log: Logger;
+  #client: Deno.HttpClient | undefined;
+
+  /** Validate the settings; files are read on the first request. */
+  constructor(options: IotCredentialProviderOptions) {
+    for (
+      const [value, setting] of [
+        [options.endpoint, "AWS_IOT_CORE_CREDENTIAL_ENDPOINT"],
+        [options.roleAlias, "AWS_IOT_CORE_ROLE_ALIAS"],
+        [options.thingName, "AWS_IOT_CORE_THING_NAME"],
+      ] as const
+    ) {
+      if (!value?.trim()) {
+        throw new CredentialsError("CREDENTIALS_MISSING", `${setting} is not set`, { setting });
+      }
+    }
+    this.#options = options;
+    this.#log = options.logger ?? silentLogger;
+    this.#url = iotCredentialsUrl(options.endpoint, options.roleAlias);
+    this.#cache = new RefreshingCredentialProvider(() => this.#request(), options);
+  }
+
+  /** The URL requested, e.g. `https://…/role-aliases/<alias>/credentials`. */
+  get url(): string {
+    return this.#url;
+  }
+
+  /** Number of requests made to the credential endpoint. */
+  get fetches(): number {
+    return this.#cache.fetches;
+  }
+
+  /** Valid credentials, from the cache or a new request. */
+  getCredentials(options?: GetCredentialsOptions): Promise<AwsCredentials> {
+    return this.#cache.getCredentials(options);
+  }
+
+  /** Release the TLS client. */
+  close(): void {
+    this.#client?.close();
+    this.#client = undefined;
+  }
+
+  async #httpClient(): Promise<Deno.HttpClient> {
+    if (this.#client) return this.#client;
+    const certPath = this.#options.certPath ?? "certificate.pem";
+    const keyPath = this.#options.keyPath ?? "private.key";
+    const cert = await readPemFile(certPath, "AWS_IOT_CORE_CERT", "device certificate");
+    const key = await readPemFile(keyPath, "AWS_IOT_CORE_PRIVATE_KEY", "device private key");
+    const caCerts = this.#options.caCertPath
+      ? [await readPemFile(this.#options.caCertPath, "AWS_KVS_CACERT_PATH", "CA bundle")]
+      : undefined;
+    try {
+      this.#client = Deno.createHttpClient({ cert, key, ...(caCerts ? { caCerts } : {}) });
+    } catch (cause) {
+      throw new CredentialsError(
+        "IOT_KEY_MISMATCH",
+        `device private key ${keyPath} (AWS_IOT_CORE_PRIVATE_KEY) cannot be used with ` +
+          `certificate ${certPath} (AWS_IOT_CORE_CERT): ${(cause as Error).message}`,
+        { cause, setting: "AWS_IOT_CORE_PRIVATE_KEY" },
+      );
+    }
+    return this.#client;
+  }
+
+  async #request(): Promise<AwsCredentials> {
+    const client = await this.#httpClient();
+    const { thingName, roleAlias } = this.#options;
+    let res: Response;
+    try {
+      res = await fetch(this.#url, {
+        client,
+        headers: { "x-amzn-iot-thingname": thingName, accept: "application/json" },
+        signal: AbortSignal.timeout(this.#options.timeoutMs ?? 10_000),
+      });
+    } catch (cause) {
+      const reason = cause instanceof DOMException && cause.name === "TimeoutError"
+        ? `no answer within ${this.#options.timeoutMs ?? 10_000} ms`
+        : fetchFailureReason(cause);
+      throw new CredentialsError(
+        "IOT_TLS",
+        `IoT credential endpoint ${this.#url} could not be reached or refused the TLS ` +
+          `handshake: ${reason}. Check AWS_IOT_CORE_CREDENTIAL_ENDPOINT, the device certificate ` +
+          `(AWS_IOT_CORE_CERT / AWS_IOT_CORE_PRIVATE_KEY) and the CA bundle (AWS_KVS_CACERT_PATH)`,
+        { cause, setting: "AWS_IOT_CORE_CREDENTIAL_ENDPOINT" },
+      );
+    }
+    const text = await res.text();
+    if (!res.ok) {
+      const detail = awsMessage(text);
+      if (res.status === 403) {
+        throw new CredentialsError(
+          "IOT_FORBIDDEN",
+          `IoT credential provider refused thing "${thingName}" with role alias "${roleAlias}" ` +
+            `(403${detail}): is the certificate active, attached to the thing, and allowed ` +
+            `iot:AssumeRoleWithCertificate on the role alias?`,
+          { status: 403, setting: "AWS_IOT_CORE_THING_NAME" },
+        );
+      }
+      if (res.status === 404) {
+        throw new CredentialsError(
+          "IOT_ROLE_ALIAS",
+          `IoT role alias "${roleAlias}" not found (404${detail}); check AWS_IOT_CORE_ROLE_ALIAS`,
+          { status: 404, setting: "AWS_IOT_CORE_ROLE_ALIAS" },
+        );
+      }
+      throw new CredentialsError(
+        "IOT_HTTP",
+        `IoT credential endpoint answered ${res.status}${detail}`,
+        { status: res.status },
+      );
+    }
+    const creds = parseIotCredentials(text);
+    this.#log.info("Got IoT credentials", {
+      accessKeyId: creds.accessKeyId,
+      expiration: creds.expiration?.toISOString(),
+    });
+    return creds;
+  }
+}
+
+/**
+ * The credentials URL for an endpoint given as a host, `host:port` or URL.
+ *
+ * @example
+ * ```ts
+ * import { iotCredentialsUrl } from "./iot.ts";
+ * iotCredentialsUrl("c1.credentials.iot.us-west-2.amazonaws.com", "Alias");
+ * // "https://c1.credentials.iot.us-west-2.amazonaws.com/role-aliases/Alias/credentials"
+ * ```
+ */
+export function iotCredentialsUrl(endpoint: string, roleAlias: string): string {
+  const base = /^[a-z]+:\/\//i.test(endpoint.trim())
+    ? endpoint.trim()
+    : `https://${endpoint.trim()}`;
+  let url: URL;
+  try {
+    url = new URL(base);
+  } catch (cause) {
+    throw new CredentialsError(
+      "CREDENTIALS_MISSING",
+      `AWS_IOT_CORE_CREDENTIAL_ENDPOINT "${endpoint}" is not a host name or URL`,
+      { cause, setting: "AWS_IOT_CORE_CREDENTIAL_ENDPOINT" },
+    );
+  }
+  return `${url.origin}/role-aliases/${encodeURIComponent(roleAlias)}/credentials`;
+}
+
+/**
+ * Parse the credential provider's body
+ * `{"credentials":{"accessKeyId","secretAccessKey","sessionToken","expiration"}}`. Throws
+ * {@link CredentialsError} (`IOT_RESPONSE`) naming the missing or malformed field.
+ *
+ * @example
+ * ```ts
+ * import { parseIotCredentials } from "./iot.ts";
+ * const c = parseIotCredentials(JSON.stringify({ credentials: {
+ *   accessKeyId: "ASIAEXAMPLE", secretAccessKey: "s", sessionToken: "t",
+ *   expiration: "2030-01-01T00:00:00Z",
+ * } }));
+ * console.log(c.expiration?.toISOString());
+ * ```
+ */
+export function parseIotCredentials(text: string): AwsCredentials {
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch (cause) {
+    throw new CredentialsError(
+      "IOT_RESPONSE",
+      `IoT credential endpoint returned a body that is not JSON (${text.length} bytes)`,
+      { cause },
+    );
+  }
+  const c = (body as { credentials?: Record<string, unknown> } | null)?.credentials;
+  if (!c || typeof c !== "object") {
+    throw new CredentialsError("IOT_RESPONSE", 'IoT credential response has no "credentials"');
+  }
+  for (const field of ["accessKeyId", "secretAccessKey", "sessionToken", "expiration"]) {
+    if (typeof c[field] !== "string" || !(c[field] as string)) {
+      throw new CredentialsError(
+        "IOT_RESPONSE",
+        `IoT credential response has no credentials.${field}`,
+      );
+    }
+  }
+  const expiration = new Date(c.expiration as string);
+  if (Number.isNaN(expiration.getTime())) {
+    throw new CredentialsError(
+      "IOT_RESPONSE",
+      `IoT credential response has an unreadable expiration "${String(c.expiration)}"`,
+    );
+  }
+  return {
+    accessKeyId: c.accessKeyId as string,
+    secretAccessKey: c.secretAccessKey as string,
+    sessionToken: c.sessionToken as string,
+    expiration,
+  };
+}
+
+function awsMessage(text: string): string {
+  try {
+    const body = JSON.parse(text);
+    const m = body?.message ?? body?.Message;
+    if (typeof m === "string" && m) return `: ${m.slice(0, 200)}`;
+  } catch { /* not JSON */ }
+  return "";
+}
