@@ -114,7 +114,7 @@ export class SigV4Verifier {
       headers[n] = v;
     }
     const key = this.#keys.get(keyId)!;
-    const signer = this.#signer(region, key);
+    const signer = this.#signer(region, keyId, key);
     const signed = await signer.sign({
       method: req.method,
       protocol: req.url.protocol,
@@ -177,7 +177,7 @@ export class SigV4Verifier {
       if (v !== null) headers[n] = v;
     }
     const key = this.#keys.get(keyId)!;
-    const presigned = await this.#signer(region, key).presign({
+    const presigned = await this.#signer(region, keyId, key).presign({
       method: req.method,
       protocol: req.url.protocol,
       hostname: req.url.hostname,
@@ -196,13 +196,15 @@ export class SigV4Verifier {
     return undefined;
   }
 
-  #signer(region: string, key: IssuedKey): SignatureV4 {
+  #signer(region: string, keyId: string, key: IssuedKey): SignatureV4 {
     return new SignatureV4({
       service: this.#service,
       region,
       sha256: Sha256,
+      // AWS's JSON services do not require x-amz-content-sha256: sign only what the client did.
+      applyChecksum: false,
       credentials: {
-        accessKeyId: "-",
+        accessKeyId: keyId,
         secretAccessKey: key.secretAccessKey,
         sessionToken: key.sessionToken,
       },

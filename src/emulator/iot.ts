@@ -1,0 +1,115 @@
+/**
+ * The emulator's AWS IoT credential provider: HTTPS that requires a client certificate signed by
+ * the emulator CA, `GET /role-aliases/<alias>/credentials` with `x-amzn-iot-thingname`.
+ *
+ * @module
+ */
+import https from "node:https";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+
+/** Options of {@link startIotEndpoint}. */
+export interface IotEndpointOptions {
+  caCert: string;
+  serverCert: string;
+  serverKey: string;
+  /** Role aliases that exist. */
+  roleAliases: string[];
+  /** Things allowed to assume them. */
+  thingNames: string[];
+  /** Issue credentials for a thing; returns the body's `credentials` object. */
+  issue(thingName: string): {
+    accessKeyId: string;
+    secretAccessKey: string;
+    sessionToken: string;
+    expiration: string;
+  };
+  /** Observe each request. */
+  onRequest?(entry: { path: string; status: number; thingName?: string }): void;
+  /** Emulator clock (for `Date`). */
+  now(): number;
+}
+
+/**
+ * A running IoT credential endpoint.
+ *
+ * @example
+ * ```ts
+ * import type { IotEndpoint } from "./iot.ts";
+ * declare const iot: IotEndpoint;
+ * console.log(iot.endpoint); // "127.0.0.1:43210"
+ * await iot.close();
+ * ```
+ */
+export interface IotEndpoint {
+  /** `host:port`, the form of `AWS_IOT_CORE_CREDENTIAL_ENDPOINT`. */
+  endpoint: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+/**
+ * Start the IoT credential endpoint on 127.0.0.1 (ephemeral port). TLS handshakes without a
+ * client certificate from the emulator CA fail, as AWS's do.
+ *
+ * @example
+ * ```ts
+ * import { startIotEndpoint } from "./iot.ts";
+ * declare const pem: { ca: string; cert: string; key: string };
+ * const iot = await startIotEndpoint({
+ *   caCert: pem.ca, serverCert: pem.cert, serverKey: pem.key,
+ *   roleAliases: ["KvsCameraIoTRoleAlias"], thingNames: ["camera-1"],
+ *   issue: () => ({ accessKeyId: "ASIA…", secretAccessKey: "…", sessionToken: "…", expiration: "…" }),
+ *   now: Date.now,
+ * });
+ * ```
+ */
+export function startIotEndpoint(options: IotEndpointOptions): Promise<IotEndpoint> {
+  const handler = (req: IncomingMessage, res: ServerResponse) => {
+    const send = (status: number, body: unknown, thingName?: string) => {
+      res.writeHead(status, {
+        "content-type": "application/json",
+        date: new Date(options.now()).toUTCString(),
+        "x-amzn-requestid": crypto.randomUUID(),
+      });
+      res.end(JSON.stringify(body));
+      options.onRequest?.({ path: req.url ?? "", status, thingName });
+    };
+    const m = (req.url ?? "").match(/^\/role-aliases\/([^/?]+)\/credentials(?:\?.*)?$/);
+    if (req.method !== "GET" || !m) return send(404, { message: "Not Found" });
+    const alias = decodeURIComponent(m[1]);
+    const thing = req.headers["x-amzn-iot-thingname"];
+    if (typeof thing !== "string" || !thing) {
+      return send(400, { message: "Missing x-amzn-iot-thingname header" });
+    }
+    if (!options.thingNames.includes(thing)) {
+      return send(403, { message: "Access Denied" }, thing);
+    }
+    if (!options.roleAliases.includes(alias)) {
+      return send(404, { message: "Role alias does not exist" }, thing);
+    }
+    send(200, { credentials: options.issue(thing) }, thing);
+  };
+  const server = https.createServer({
+    key: options.serverKey,
+    cert: options.serverCert,
+    ca: options.caCert,
+    requestCert: true,
+    rejectUnauthorized: true,
+  }, handler);
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const port = (server.address() as AddressInfo).port;
+      resolve({
+        endpoint: `127.0.0.1:${port}`,
+        port,
+        close: () =>
+          new Promise<void>((done) => {
+            server.closeAllConnections?.();
+            server.close(() => done());
+          }),
+      });
+    });
+  });
+}

@@ -1,0 +1,174 @@
+/**
+ * A real TURN server for the emulator: Debian's coturn (`turnserver`) on 127.0.0.1 with TURN
+ * REST API credentials (`use-auth-secret`), UDP and TCP on one port, TLS and DTLS on another.
+ *
+ * @module
+ */
+import { KvsError } from "../errors.ts";
+
+/** Options of {@link startTurnServer}. */
+export interface TurnServerOptions {
+  /** Server certificate and key (PEM paths) for the TLS/DTLS listener. */
+  certPath: string;
+  keyPath: string;
+  /** Give up waiting for the listeners after this long, ms (default 10 s). */
+  startTimeoutMs?: number;
+}
+
+/**
+ * A running coturn.
+ *
+ * @example
+ * ```ts
+ * import type { TurnServer } from "./turn.ts";
+ * declare const turn: TurnServer;
+ * const { username, password } = await turn.credentials("viewer-1", 300);
+ * await turn.close();
+ * ```
+ */
+export interface TurnServer {
+  /** UDP and TCP port. */
+  port: number;
+  /** TLS and DTLS port. */
+  tlsPort: number;
+  /** Time-limited REST credentials: username `<expiry>:<id>`, password HMAC-SHA1 of it. */
+  credentials(id: string, ttlSeconds: number): Promise<{ username: string; password: string }>;
+  close(): Promise<void>;
+}
+
+/** A TCP port that was free a moment ago (also checked free for UDP). */
+export function freePort(): number {
+  for (let i = 0; i < 20; i++) {
+    const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = (l.addr as Deno.NetAddr).port;
+    l.close();
+    try {
+      Deno.listenDatagram({ hostname: "127.0.0.1", port, transport: "udp" }).close();
+      return port;
+    } catch { /* taken for UDP: try another */ }
+  }
+  throw new KvsError("EMULATOR_PORT", "no free port on 127.0.0.1");
+}
+
+/**
+ * Whether `turnserver` can be run here.
+ *
+ * @example
+ * ```ts
+ * import { hasTurnServer } from "./turn.ts";
+ * if (!(await hasTurnServer())) console.log("apt-get install coturn");
+ * ```
+ */
+export async function hasTurnServer(): Promise<boolean> {
+  try {
+    const out = await new Deno.Command("sh", {
+      args: ["-c", "command -v turnserver"],
+      stdout: "null",
+      stderr: "null",
+    }).output();
+    return out.success;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Start coturn with a fresh secret and a temporary config (never `/etc/turnserver.conf`), relay
+ * ports on 127.0.0.1, loopback peers allowed. Resolves once its TCP and TLS listeners accept.
+ *
+ * @example
+ * ```ts
+ * import { startTurnServer } from "./turn.ts";
+ * const turn = await startTurnServer({ certPath: "server.pem", keyPath: "server.key" });
+ * console.log(`turn:127.0.0.1:${turn.port}?transport=udp`);
+ * await turn.close();
+ * ```
+ */
+export async function startTurnServer(options: TurnServerOptions): Promise<TurnServer> {
+  const dir = await Deno.makeTempDir({ prefix: "kvs-emulator-turn-" });
+  const port = freePort();
+  let tlsPort = freePort();
+  while (tlsPort === port) tlsPort = freePort();
+  const secret = crypto.randomUUID() + crypto.randomUUID();
+  const minPort = 40000 + Math.floor(Math.random() * 200) * 100;
+  await Deno.writeTextFile(
+    `${dir}/turnserver.conf`,
+    [
+      "listening-ip=127.0.0.1",
+      "relay-ip=127.0.0.1",
+      `listening-port=${port}`,
+      `tls-listening-port=${tlsPort}`,
+      `min-port=${minPort}`,
+      `max-port=${minPort + 99}`,
+      "use-auth-secret",
+      `static-auth-secret=${secret}`,
+      "realm=kinesisvideo.emulator",
+      `cert=${options.certPath}`,
+      `pkey=${options.keyPath}`,
+      "allow-loopback-peers",
+      "no-cli",
+      "no-software-attribute",
+      "fingerprint",
+      `userdb=${dir}/turndb`,
+      `pidfile=${dir}/turnserver.pid`,
+      "log-file=stdout",
+      "simple-log",
+      "",
+    ].join("\n"),
+  );
+  let child: Deno.ChildProcess;
+  try {
+    child = new Deno.Command("turnserver", {
+      args: ["-c", `${dir}/turnserver.conf`],
+      stdout: "null",
+      stderr: "null",
+      stdin: "null",
+    }).spawn();
+  } catch (cause) {
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+    throw new KvsError(
+      "EMULATOR_TURN",
+      "turnserver (coturn) could not be started: apt-get install coturn",
+      { cause },
+    );
+  }
+  const close = async () => {
+    try {
+      child.kill("SIGTERM");
+    } catch { /* already gone */ }
+    await child.status;
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  };
+  const deadline = performance.now() + (options.startTimeoutMs ?? 10_000);
+  for (const p of [port, tlsPort]) {
+    for (;;) {
+      try {
+        (await Deno.connect({ hostname: "127.0.0.1", port: p })).close();
+        break;
+      } catch {
+        if (performance.now() > deadline) {
+          await close();
+          throw new KvsError("EMULATOR_TURN", `turnserver did not listen on ${p} in time`);
+        }
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+  }
+  const key = await crypto.subtle.importKey(
+    "raw",
+    new TextEncoder().encode(secret),
+    { name: "HMAC", hash: "SHA-1" },
+    false,
+    ["sign"],
+  );
+  return {
+    port,
+    tlsPort,
+    async credentials(id: string, ttlSeconds: number) {
+      const username = `${Math.floor(Date.now() / 1000) + ttlSeconds}:${id}`;
+      const mac = await crypto.subtle.sign("HMAC", key, new TextEncoder().encode(username));
+      return { username, password: btoa(String.fromCharCode(...new Uint8Array(mac))) };
+    },
+    close,
+  };
+}
