@@ -98,6 +98,13 @@ Deno.test("KVS control-plane client against the emulator", async (t) => {
       },
     );
 
+    await t.step("403 → credentials fetched again once, then the call succeeds", async () => {
+      const fetches = creds.fetches;
+      emu.faults.failNext(1, "403");
+      await kvs.describeSignalingChannel("aws-test");
+      assert.equal(creds.fetches, fetches + 1);
+    });
+
     await t.step("credentials expired on the service side are replaced transparently", async () => {
       const before = (await creds.getCredentials()).accessKeyId;
       emu.faults.expireCredentials();
