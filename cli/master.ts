@@ -21,12 +21,14 @@ import {
   wantsHelp,
 } from "../src/config.ts";
 import type { CredentialProvider } from "../src/credentials/types.ts";
-import { KvsError } from "../src/errors.ts";
 import { createLogger, type Logger, type LogSink } from "../src/log.ts";
+import { startMaster } from "../src/master.ts";
+import { FileVideoSource } from "../src/media/file_source.ts";
 import type { PeerSessionFactory } from "../src/peer/types.ts";
-import { SignalingClient, type WebSocketFactory } from "../src/signaling/client.ts";
+import { WeriftSessionFactory } from "../src/peer/werift_session.ts";
+import { createAwsServices } from "../src/services.ts";
+import type { SignalingClient, WebSocketFactory } from "../src/signaling/client.ts";
 import { EndpointCache } from "../src/signaling/endpoint_cache.ts";
-import { OfferBridge } from "../src/signaling/offer_bridge.ts";
 
 /**
  * The services the master needs, built from the configuration.
@@ -44,6 +46,8 @@ export interface MasterServices {
   credentials?: CredentialProvider;
   /** Control plane (`KvsClient`). */
   controlPlane: SignalingControlPlane;
+  /** Release what the services hold (TLS clients). */
+  close?(): void;
 }
 
 /**
@@ -59,7 +63,7 @@ export interface MasterServices {
 export interface MasterCliDeps {
   /** Build the credential provider and control plane. */
   services?: (config: MasterConfig, logger: Logger) => MasterServices | Promise<MasterServices>;
-  /** Answers offers. Without one, offers are logged and left unanswered. */
+  /** Makes each viewer's media session. Default: werift-backed sessions. */
   peerSessionFactory?: PeerSessionFactory;
   /** Log sink. Default: stderr. */
   logSink?: LogSink;
@@ -84,11 +88,20 @@ export interface MasterCliDeps {
  */
 export const EXIT = { OK: 0, FAILURE: 1, CONFIG: 2 } as const;
 
-function defaultServices(): MasterServices {
-  throw new KvsError(
-    "UNAVAILABLE",
-    "no control-plane client is wired into this build of the master command",
-  );
+async function defaultServices(config: MasterConfig, logger: Logger): Promise<MasterServices> {
+  return await createAwsServices(config, logger);
+}
+
+/** `samples/h264` of the working directory, else the one shipped next to this module. */
+async function framesDir(dir: string): Promise<string> {
+  if (dir !== "samples/h264") return dir;
+  try {
+    await Deno.stat(dir);
+    return dir;
+  } catch {
+    const shipped = new URL("../samples/h264", import.meta.url);
+    return shipped.protocol === "file:" ? shipped.pathname : dir;
+  }
 }
 
 function stopSignal(given?: AbortSignal): { signal: AbortSignal; dispose(): void } {
@@ -160,39 +173,48 @@ export async function main(
     return e instanceof ConfigError ? EXIT.CONFIG : EXIT.FAILURE;
   }
 
-  const client = new SignalingClient({
-    channelName: config.channelName,
-    region: config.region,
-    controlPlane: services.controlPlane,
-    credentials: services.credentials,
-    logger: log.child("signaling"),
-    logSdp: config.logSdp,
-    caCerts,
-    webSocketFactory: deps.webSocketFactory,
-    endpointCache: config.endpointCache
-      ? new EndpointCache({ path: config.endpointCacheFile, logger: log })
-      : false,
-  });
-  deps.onClient?.(client);
-  const bridge = deps.peerSessionFactory
-    ? new OfferBridge({ client, factory: deps.peerSessionFactory, logger: log })
-    : undefined;
-  if (!bridge) {
-    client.on("offer", ({ viewerId }) => {
-      log.warn(`Offer from ${viewerId} not answered: no peer session factory configured`);
+  let source: FileVideoSource;
+  try {
+    source = await FileVideoSource.open({
+      dir: await framesDir(config.framesDir),
+      fps: config.fps,
+      logger: log.child("media"),
     });
+  } catch (e) {
+    services.close?.();
+    printError(`Configuration error: ${(e as Error).message} (--frames)`);
+    return EXIT.CONFIG;
   }
 
+  const master = await startMaster({
+    channel: config.channelName,
+    region: config.region,
+    source,
+    controlPlane: services.controlPlane,
+    credentials: services.credentials,
+    peerSessionFactory: deps.peerSessionFactory ?? new WeriftSessionFactory(),
+    logger: log,
+    signaling: {
+      logSdp: config.logSdp,
+      caCerts,
+      webSocketFactory: deps.webSocketFactory,
+      endpointCache: config.endpointCache
+        ? new EndpointCache({ path: config.endpointCacheFile, logger: log })
+        : false,
+    },
+  });
+  deps.onClient?.(master.signaling);
+  master.on("viewerJoined", ({ viewerId }) => log.info(`Viewer ${viewerId} joined`));
+
   const stop = stopSignal(deps.signal);
-  client.start();
   if (!stop.signal.aborted) {
     await new Promise<void>((resolve) =>
       stop.signal.addEventListener("abort", () => resolve(), { once: true })
     );
   }
   log.info("Stopping");
-  bridge?.close();
-  await client.close();
+  await master.close();
+  services.close?.();
   stop.dispose();
   log.info("Stopped");
   return EXIT.OK;
