@@ -26,10 +26,12 @@
  */
 export * from "./src/log.ts";
 export * from "./src/errors.ts";
-export type * from "./src/credentials/types.ts";
-export type * from "./src/aws/types.ts";
+export * from "./src/credentials/mod.ts";
+export * from "./src/aws/mod.ts";
 export * from "./src/signaling/mod.ts";
 export * from "./src/media/mod.ts";
 export type * from "./src/peer/types.ts";
+export * from "./src/peer/werift_session.ts";
+export * from "./src/services.ts";
 export * from "./src/config.ts";
 export * from "./src/master.ts";
