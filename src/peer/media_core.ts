@@ -1,0 +1,285 @@
+/**
+ * The TypeScript side of the media core (Rust compiled to WebAssembly, `wasm/`): the only file
+ * that knows the byte ABI, its offsets and layouts. One compiled module per process, one
+ * instance per sender, so a trap ends that sender only.
+ *
+ * @module
+ */
+import { KvsError } from "../errors.ts";
+import { MEDIA_CORE_WASM_BASE64 } from "./media_core_wasm.ts";
+
+/**
+ * A media-core failure: bad keys, an access unit that is not H.264, or a trap inside the
+ * module (after which that sender is dead).
+ *
+ * @example
+ * ```ts
+ * import { MediaCoreError } from "./media_core.ts";
+ * const e = new MediaCoreError("MEDIA_CORE_TRAP", "the media core trapped");
+ * console.log(e.code);
+ * ```
+ */
+export class MediaCoreError extends KvsError {}
+
+/** SRTP protection profiles the core implements (DTLS-SRTP names). */
+export type SrtpProfile = "SRTP_AES128_CM_HMAC_SHA1_80" | "SRTP_AEAD_AES_128_GCM";
+
+const PROFILE_IDS: Record<SrtpProfile, number> = {
+  SRTP_AES128_CM_HMAC_SHA1_80: 1,
+  SRTP_AEAD_AES_128_GCM: 7,
+};
+
+interface Exports {
+  memory: WebAssembly.Memory;
+  kvs_alloc(len: number): number;
+  kvs_free(ptr: number, len: number): void;
+  sender_new(
+    profile: number,
+    keyPtr: number,
+    keyLen: number,
+    saltPtr: number,
+    saltLen: number,
+    ssrc: number,
+    payloadType: number,
+    firstSequence: number,
+    maxDatagram: number,
+  ): number;
+  sender_write_frame(handle: number, ptr: number, len: number, ts: number): number;
+  sender_output_ptr(handle: number): number;
+  sender_output_len(handle: number): number;
+  sender_free(handle: number): void;
+  last_error_ptr(): number;
+  last_error_len(): number;
+  debug_trap(): void;
+}
+
+let compiled: Promise<WebAssembly.Module> | undefined;
+
+/**
+ * The compiled media core (compiled once per process, from the bytes embedded in this package).
+ *
+ * @example
+ * ```ts
+ * import { mediaCoreModule } from "./media_core.ts";
+ * const module = await mediaCoreModule();
+ * console.log(WebAssembly.Module.exports(module).length);
+ * ```
+ */
+export function mediaCoreModule(): Promise<WebAssembly.Module> {
+  compiled ??= (() => {
+    const bin = atob(MEDIA_CORE_WASM_BASE64);
+    const bytes = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+    return WebAssembly.compile(bytes);
+  })();
+  return compiled;
+}
+
+/** The six WASI functions the module imports: randomness, clocks, and stderr for panics. */
+function wasiImports(memory: () => WebAssembly.Memory, onStderr: (text: string) => void) {
+  const view = () => new DataView(memory().buffer);
+  return {
+    random_get(ptr: number, len: number): number {
+      const buf = new Uint8Array(memory().buffer, ptr, len);
+      for (let i = 0; i < len; i += 65536) crypto.getRandomValues(buf.subarray(i, i + 65536));
+      return 0;
+    },
+    clock_time_get(id: number, _precision: bigint, out: number): number {
+      const ns = id === 0
+        ? BigInt(Date.now()) * 1_000_000n
+        : BigInt(Math.round((performance.timeOrigin + performance.now()) * 1_000_000));
+      view().setBigUint64(out, ns, true);
+      return 0;
+    },
+    environ_sizes_get(countOut: number, sizeOut: number): number {
+      view().setUint32(countOut, 0, true);
+      view().setUint32(sizeOut, 0, true);
+      return 0;
+    },
+    environ_get(): number {
+      return 0;
+    },
+    fd_write(fd: number, iovs: number, count: number, written: number): number {
+      const v = view();
+      let total = 0;
+      let text = "";
+      for (let i = 0; i < count; i++) {
+        const ptr = v.getUint32(iovs + i * 8, true);
+        const len = v.getUint32(iovs + i * 8 + 4, true);
+        text += new TextDecoder().decode(new Uint8Array(memory().buffer, ptr, len));
+        total += len;
+      }
+      if (fd === 1 || fd === 2) onStderr(text);
+      v.setUint32(written, total, true);
+      return 0;
+    },
+    proc_exit(code: number): never {
+      throw new MediaCoreError("MEDIA_CORE_EXIT", `the media core exited with code ${code}`);
+    },
+  };
+}
+
+/** Options of {@link SrtpVideoSender.create}. */
+export interface SrtpVideoSenderOptions {
+  profile: SrtpProfile;
+  /** SRTP master key (16 bytes). */
+  key: Uint8Array;
+  /** SRTP master salt (14 bytes for AES-CM, 12 for AES-GCM). */
+  salt: Uint8Array;
+  ssrc: number;
+  payloadType: number;
+  /** First RTP sequence number (default random). */
+  firstSequence?: number;
+  /** Largest datagram, bytes (default 1200). */
+  maxDatagram?: number;
+}
+
+/**
+ * One H.264 stream through the WASM core: an access unit in, all its SRTP datagrams out, in one
+ * call across the boundary.
+ *
+ * @example
+ * ```ts
+ * import { SrtpVideoSender } from "./media_core.ts";
+ * const sender = await SrtpVideoSender.create({
+ *   profile: "SRTP_AES128_CM_HMAC_SHA1_80",
+ *   key: new Uint8Array(16),
+ *   salt: new Uint8Array(14),
+ *   ssrc: 0x1234,
+ *   payloadType: 102,
+ * });
+ * const idr = new Uint8Array([0, 0, 0, 1, 0x65, 0x88, 0x84, 0x21]);
+ * for (const datagram of sender.writeFrame(idr, 90000)) console.log(datagram.length);
+ * sender.close();
+ * ```
+ */
+export class SrtpVideoSender {
+  readonly #x: Exports;
+  readonly #handle: number;
+  #input = { ptr: 0, len: 0 };
+  #dead: string | undefined;
+  readonly #stderr: { text: string };
+
+  private constructor(x: Exports, handle: number, stderr: { text: string }) {
+    this.#x = x;
+    this.#handle = handle;
+    this.#stderr = stderr;
+  }
+
+  /** Instantiate the core and make the sender. Throws {@link MediaCoreError} for bad keys. */
+  static async create(options: SrtpVideoSenderOptions): Promise<SrtpVideoSender> {
+    const module = await mediaCoreModule();
+    const ref: { exports?: Exports } = {};
+    const stderr = { text: "" };
+    const instance = await WebAssembly.instantiate(module, {
+      wasi_snapshot_preview1: wasiImports(() => ref.exports!.memory, (t) => {
+        stderr.text = (stderr.text + t).slice(-2000);
+      }),
+    });
+    const x = ref.exports = instance.exports as unknown as Exports;
+    const key = copyIn(x, options.key);
+    const salt = copyIn(x, options.salt);
+    const handle = x.sender_new(
+      PROFILE_IDS[options.profile],
+      key,
+      options.key.length,
+      salt,
+      options.salt.length,
+      options.ssrc >>> 0,
+      options.payloadType,
+      options.firstSequence ?? crypto.getRandomValues(new Uint16Array(1))[0],
+      options.maxDatagram ?? 1200,
+    );
+    x.kvs_free(key, options.key.length);
+    x.kvs_free(salt, options.salt.length);
+    if (handle === 0) {
+      throw new MediaCoreError("MEDIA_CORE_KEY", lastError(x));
+    }
+    return new SrtpVideoSender(x, handle, stderr);
+  }
+
+  /**
+   * Packetize and protect one Annex-B access unit with its 90 kHz RTP timestamp. Returns the
+   * datagrams as views into the core's memory: valid until the next call, send or copy them
+   * at once. Throws {@link MediaCoreError} for input that is not H.264 (the sender stays
+   * usable) or after a trap (the sender is dead).
+   */
+  writeFrame(accessUnit: Uint8Array, rtpTimestamp: number): Uint8Array[] {
+    if (this.#dead) throw new MediaCoreError("MEDIA_CORE_DEAD", this.#dead);
+    const x = this.#x;
+    try {
+      if (this.#input.len < accessUnit.length) {
+        if (this.#input.ptr) x.kvs_free(this.#input.ptr, this.#input.len);
+        const len = Math.max(accessUnit.length, 64 * 1024);
+        this.#input = { ptr: x.kvs_alloc(len), len };
+      }
+      new Uint8Array(x.memory.buffer, this.#input.ptr, accessUnit.length).set(accessUnit);
+      const n = x.sender_write_frame(
+        this.#handle,
+        this.#input.ptr,
+        accessUnit.length,
+        rtpTimestamp >>> 0,
+      );
+      if (n < 0) throw new MediaCoreError("MEDIA_CORE_FRAME", lastError(x));
+      const ptr = x.sender_output_ptr(this.#handle);
+      const len = x.sender_output_len(this.#handle);
+      const buf = x.memory.buffer;
+      const view = new DataView(buf, ptr, len);
+      const out: Uint8Array[] = new Array(n);
+      let off = 0;
+      for (let i = 0; i < n; i++) {
+        const size = view.getUint32(off, true);
+        out[i] = new Uint8Array(buf, ptr + off + 4, size);
+        off += 4 + size;
+      }
+      return out;
+    } catch (e) {
+      throw this.#trapped(e);
+    }
+  }
+
+  /** Whether a trap ended this sender. */
+  get dead(): boolean {
+    return this.#dead !== undefined;
+  }
+
+  /** Test hook: make the module trap (a Rust panic). */
+  debugTrap(): void {
+    try {
+      this.#x.debug_trap();
+    } catch (e) {
+      throw this.#trapped(e);
+    }
+  }
+
+  /** Release the sender (the instance goes with it). */
+  close(): void {
+    if (this.#dead) return;
+    this.#dead = "sender closed";
+    try {
+      this.#x.sender_free(this.#handle);
+    } catch { /* a dead instance */ }
+  }
+
+  #trapped(e: unknown): unknown {
+    if (e instanceof WebAssembly.RuntimeError) {
+      this.#dead = `the media core trapped (${e.message})${
+        this.#stderr.text ? `: ${this.#stderr.text.trim()}` : ""
+      }; this sender is closed`;
+      return new MediaCoreError("MEDIA_CORE_TRAP", this.#dead, { cause: e });
+    }
+    return e;
+  }
+}
+
+function copyIn(x: Exports, bytes: Uint8Array): number {
+  const ptr = x.kvs_alloc(bytes.length);
+  new Uint8Array(x.memory.buffer, ptr, bytes.length).set(bytes);
+  return ptr;
+}
+
+function lastError(x: Exports): string {
+  return new TextDecoder().decode(
+    new Uint8Array(x.memory.buffer, x.last_error_ptr(), x.last_error_len()),
+  );
+}

@@ -1,0 +1,166 @@
+//! The byte ABI of the media core (`extern "C"`, for WebAssembly): the only file that knows how
+//! TypeScript calls in. Everything behind it is plain Rust with native tests.
+//!
+//! Calls: `kvs_alloc`/`kvs_free` for buffers; `sender_new` → handle (0 on error);
+//! `sender_write_frame` → datagram count (negative on error); `sender_output_ptr/len` → the
+//! batch `[u32 LE length][datagram]…`; `sender_free`; `last_error_ptr/len` → UTF-8 message.
+
+pub mod h264;
+pub mod sender;
+
+use sender::{Profile, Sender};
+use std::cell::RefCell;
+
+thread_local! {
+    static SENDERS: RefCell<Vec<Option<Sender>>> = const { RefCell::new(Vec::new()) };
+    static LAST_ERROR: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+fn set_error(message: String) {
+    LAST_ERROR.with(|e| *e.borrow_mut() = message);
+}
+
+/// Allocate `len` bytes for the caller to fill.
+#[no_mangle]
+pub extern "C" fn kvs_alloc(len: usize) -> *mut u8 {
+    let mut v = Vec::<u8>::with_capacity(len.max(1));
+    let p = v.as_mut_ptr();
+    std::mem::forget(v);
+    p
+}
+
+/// Free a buffer from [`kvs_alloc`].
+///
+/// # Safety
+/// `ptr` and `len` must come from one `kvs_alloc` call.
+#[no_mangle]
+pub unsafe extern "C" fn kvs_free(ptr: *mut u8, len: usize) {
+    if !ptr.is_null() {
+        drop(Vec::from_raw_parts(ptr, 0, len.max(1)));
+    }
+}
+
+/// Create a sender. `profile`: 1 AES_CM_128_HMAC_SHA1_80, 7 AEAD_AES_128_GCM.
+///
+/// # Safety
+/// The pointers must address `key_len` and `salt_len` readable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn sender_new(
+    profile: u32,
+    key_ptr: *const u8,
+    key_len: usize,
+    salt_ptr: *const u8,
+    salt_len: usize,
+    ssrc: u32,
+    payload_type: u32,
+    first_sequence: u32,
+    max_datagram: u32,
+) -> u32 {
+    let Some(profile) = Profile::from_id(profile) else {
+        set_error(format!("unknown SRTP profile {profile}"));
+        return 0;
+    };
+    let key = std::slice::from_raw_parts(key_ptr, key_len);
+    let salt = std::slice::from_raw_parts(salt_ptr, salt_len);
+    match Sender::new(
+        profile,
+        key,
+        salt,
+        ssrc,
+        payload_type as u8,
+        first_sequence as u16,
+        max_datagram as usize,
+    ) {
+        Ok(s) => SENDERS.with(|all| {
+            let mut all = all.borrow_mut();
+            all.push(Some(s));
+            all.len() as u32
+        }),
+        Err(e) => {
+            set_error(e.to_string());
+            0
+        }
+    }
+}
+
+/// Packetize and protect one access unit; returns the number of datagrams, or -1 (see
+/// `last_error_*`), or -2 for an unknown handle.
+///
+/// # Safety
+/// `data_ptr` must address `data_len` readable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn sender_write_frame(
+    handle: u32,
+    data_ptr: *const u8,
+    data_len: usize,
+    rtp_timestamp: u32,
+) -> i32 {
+    let data = std::slice::from_raw_parts(data_ptr, data_len);
+    SENDERS.with(|all| {
+        let mut all = all.borrow_mut();
+        let Some(Some(s)) = all.get_mut((handle as usize).wrapping_sub(1)) else {
+            set_error(format!("unknown sender {handle}"));
+            return -2;
+        };
+        match s.write_frame(data, rtp_timestamp) {
+            Ok(n) => n as i32,
+            Err(e) => {
+                set_error(e.to_string());
+                -1
+            }
+        }
+    })
+}
+
+fn with_sender<T>(handle: u32, f: impl FnOnce(&Sender) -> T, default: T) -> T {
+    SENDERS.with(|all| match all.borrow().get((handle as usize).wrapping_sub(1)) {
+        Some(Some(s)) => f(s),
+        _ => default,
+    })
+}
+
+/// Address of the last frame's datagram batch.
+#[no_mangle]
+pub extern "C" fn sender_output_ptr(handle: u32) -> *const u8 {
+    with_sender(handle, |s| s.output().as_ptr(), std::ptr::null())
+}
+
+/// Length of the last frame's datagram batch.
+#[no_mangle]
+pub extern "C" fn sender_output_len(handle: u32) -> usize {
+    with_sender(handle, |s| s.output().len(), 0)
+}
+
+/// Datagrams sent so far (for stats).
+#[no_mangle]
+pub extern "C" fn sender_packets(handle: u32) -> u64 {
+    with_sender(handle, |s| s.packets, 0)
+}
+
+/// Release a sender.
+#[no_mangle]
+pub extern "C" fn sender_free(handle: u32) {
+    SENDERS.with(|all| {
+        if let Some(slot) = all.borrow_mut().get_mut((handle as usize).wrapping_sub(1)) {
+            *slot = None;
+        }
+    });
+}
+
+/// Address of the last error message (UTF-8).
+#[no_mangle]
+pub extern "C" fn last_error_ptr() -> *const u8 {
+    LAST_ERROR.with(|e| e.borrow().as_ptr())
+}
+
+/// Length of the last error message.
+#[no_mangle]
+pub extern "C" fn last_error_len() -> usize {
+    LAST_ERROR.with(|e| e.borrow().len())
+}
+
+/// Test hook: panic inside the module (a trap on the TypeScript side).
+#[no_mangle]
+pub extern "C" fn debug_trap() {
+    panic!("trap requested");
+}

@@ -1,0 +1,218 @@
+//! One outgoing SRTP video stream: access unit in, all its protected datagrams out, batched in
+//! one buffer (`[u32 little-endian length][datagram]` repeated).
+
+use crate::h264::{H264Error, Packetizer};
+use rtc_srtp::context::Context;
+use rtc_srtp::protection_profile::ProtectionProfile;
+
+/// Largest datagram produced: fits a 1280-byte path MTU with IP/UDP/TURN overhead.
+pub const DEFAULT_DATAGRAM: usize = 1200;
+const RTP_HEADER: usize = 12;
+
+/// SRTP protection profiles, numbered as in DTLS-SRTP (RFC 5764, RFC 7714).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Profile {
+    AesCm128HmacSha1_80 = 1,
+    AeadAes128Gcm = 7,
+}
+
+impl Profile {
+    pub fn from_id(id: u32) -> Option<Profile> {
+        match id {
+            1 => Some(Profile::AesCm128HmacSha1_80),
+            7 => Some(Profile::AeadAes128Gcm),
+            _ => None,
+        }
+    }
+    fn srtp(self) -> ProtectionProfile {
+        match self {
+            Profile::AesCm128HmacSha1_80 => ProtectionProfile::Aes128CmHmacSha1_80,
+            Profile::AeadAes128Gcm => ProtectionProfile::AeadAes128Gcm,
+        }
+    }
+    /// Bytes SRTP adds to each packet (authentication tag).
+    pub fn overhead(self) -> usize {
+        match self {
+            Profile::AesCm128HmacSha1_80 => 10,
+            Profile::AeadAes128Gcm => 16,
+        }
+    }
+}
+
+/// Why a sender could not be made or a frame not sent.
+#[derive(Debug)]
+pub enum SenderError {
+    Key(String),
+    H264(H264Error),
+    Srtp(String),
+}
+
+impl std::fmt::Display for SenderError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SenderError::Key(m) => write!(f, "SRTP key: {m}"),
+            SenderError::H264(e) => write!(f, "{e}"),
+            SenderError::Srtp(m) => write!(f, "SRTP: {m}"),
+        }
+    }
+}
+
+/// An H.264 RTP stream protected with SRTP.
+pub struct Sender {
+    srtp: Context,
+    packetizer: Packetizer,
+    ssrc: u32,
+    payload_type: u8,
+    sequence: u16,
+    plain: Vec<u8>,
+    out: Vec<u8>,
+    /// Datagrams produced so far.
+    pub packets: u64,
+    /// Bytes of datagrams produced so far.
+    pub bytes: u64,
+}
+
+impl Sender {
+    /// A stream with the given SRTP master key and salt (16 + 14 bytes for AES-CM, 16 + 12 for
+    /// AES-GCM), SSRC, payload type, first sequence number and largest datagram size.
+    pub fn new(
+        profile: Profile,
+        key: &[u8],
+        salt: &[u8],
+        ssrc: u32,
+        payload_type: u8,
+        first_sequence: u16,
+        max_datagram: usize,
+    ) -> Result<Sender, SenderError> {
+        let provider = rtc_srtp::crypto::default_provider().map_err(|e| SenderError::Key(e.to_string()))?;
+        let srtp = Context::new(key, salt, profile.srtp(), None, None, provider.crypto())
+            .map_err(|e| SenderError::Key(e.to_string()))?;
+        let max_payload = max_datagram.max(128) - RTP_HEADER - profile.overhead();
+        Ok(Sender {
+            srtp,
+            packetizer: Packetizer::new(max_payload),
+            ssrc,
+            payload_type: payload_type & 0x7f,
+            sequence: first_sequence,
+            plain: Vec::with_capacity(max_datagram),
+            out: Vec::with_capacity(64 * 1024),
+            packets: 0,
+            bytes: 0,
+        })
+    }
+
+    /// Packetize and protect one access unit with the given 90 kHz RTP timestamp. The previous
+    /// output is replaced. Returns the number of datagrams.
+    pub fn write_frame(&mut self, access_unit: &[u8], rtp_timestamp: u32) -> Result<usize, SenderError> {
+        self.out.clear();
+        let mut failure: Option<String> = None;
+        let Sender { srtp, packetizer, ssrc, payload_type, sequence, plain, out, packets, bytes } = self;
+        let n = packetizer
+            .packetize(access_unit, |payload| {
+                if failure.is_some() {
+                    return;
+                }
+                let header = rtc_rtp::Header {
+                    version: 2,
+                    marker: payload.marker,
+                    payload_type: *payload_type,
+                    sequence_number: *sequence,
+                    timestamp: rtp_timestamp,
+                    ssrc: *ssrc,
+                    ..Default::default()
+                };
+                plain.clear();
+                plain.push(0x80);
+                plain.push(if payload.marker { 0x80 } else { 0 } | *payload_type);
+                plain.extend_from_slice(&sequence.to_be_bytes());
+                plain.extend_from_slice(&rtp_timestamp.to_be_bytes());
+                plain.extend_from_slice(&ssrc.to_be_bytes());
+                for part in payload.parts {
+                    plain.extend_from_slice(part);
+                }
+                match srtp.encrypt_rtp_with_header(plain, &header) {
+                    Ok(datagram) => {
+                        out.extend_from_slice(&(datagram.len() as u32).to_le_bytes());
+                        out.extend_from_slice(&datagram);
+                        *packets += 1;
+                        *bytes += datagram.len() as u64;
+                    }
+                    Err(e) => failure = Some(e.to_string()),
+                }
+                *sequence = sequence.wrapping_add(1);
+            })
+            .map_err(SenderError::H264)?;
+        if let Some(m) = failure {
+            self.out.clear();
+            return Err(SenderError::Srtp(m));
+        }
+        Ok(n)
+    }
+
+    /// The datagrams of the last frame: `[u32 LE length][bytes]` repeated.
+    pub fn output(&self) -> &[u8] {
+        &self.out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn datagrams(buf: &[u8]) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < buf.len() {
+            let n = u32::from_le_bytes(buf[i..i + 4].try_into().unwrap()) as usize;
+            out.push(buf[i + 4..i + 4 + n].to_vec());
+            i += 4 + n;
+        }
+        out
+    }
+
+    fn round_trip(profile: Profile, salt_len: usize) {
+        let key = [7u8; 16];
+        let salt = vec![3u8; salt_len];
+        let mut tx = Sender::new(profile, &key, &salt, 0x1234_5678, 102, 65534, 1200).unwrap();
+        let provider = rtc_srtp::crypto::default_provider().unwrap();
+        let mut rx = Context::new(&key, &salt, profile.srtp(), None, None, provider.crypto()).unwrap();
+        let mut nal = vec![0x65u8];
+        nal.extend((0..3000u32).map(|i| (i % 200) as u8 + 1));
+        let mut au = vec![0, 0, 0, 1, 0x67, 0x42, 0, 0, 0, 1, 0x68, 0xce, 0, 0, 0, 1];
+        au.extend_from_slice(&nal);
+        let n = tx.write_frame(&au, 90_000).unwrap();
+        let dgrams = datagrams(tx.output());
+        assert_eq!(dgrams.len(), n);
+        assert_eq!(n, 4, "STAP-A + 3 FU-A");
+        for (i, d) in dgrams.iter().enumerate() {
+            assert!(d.len() <= 1200);
+            let plain = rx.decrypt_rtp(d).expect("decrypts");
+            let seq = u16::from_be_bytes([plain[2], plain[3]]);
+            assert_eq!(seq, 65534u16.wrapping_add(i as u16), "sequence wraps");
+            assert_eq!(plain[1] & 0x7f, 102);
+            assert_eq!(plain[1] & 0x80 != 0, i == 3, "marker on the last packet");
+            assert_eq!(u32::from_be_bytes(plain[4..8].try_into().unwrap()), 90_000);
+        }
+        // Tampering is detected by the receiver.
+        let mut bad = dgrams[1].clone();
+        let last = bad.len() - 1;
+        bad[last] ^= 1;
+        assert!(rx.decrypt_rtp(&bad).is_err());
+    }
+
+    #[test]
+    fn aes_cm_round_trip() {
+        round_trip(Profile::AesCm128HmacSha1_80, 14);
+    }
+
+    #[test]
+    fn aes_gcm_round_trip() {
+        round_trip(Profile::AeadAes128Gcm, 12);
+    }
+
+    #[test]
+    fn wrong_key_sizes_are_errors() {
+        assert!(Sender::new(Profile::AesCm128HmacSha1_80, &[0; 15], &[0; 14], 1, 96, 0, 1200).is_err());
+        assert!(Sender::new(Profile::AeadAes128Gcm, &[0; 16], &[0; 14], 1, 96, 0, 1200).is_err());
+    }
+}
