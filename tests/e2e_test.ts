@@ -110,6 +110,7 @@ Deno.test({
           const stats = demo.master.viewers().find((x) => x.viewerId === s.clientId);
           assert.ok(stats, "the master lists the viewer");
           assert.equal(stats.state, "connected");
+          assert.equal(stats.hotPath, "wasm", "frames went through the WASM media core");
           assert.ok(stats.framesSent >= 25 && stats.packetsSent > stats.framesSent);
           assert.equal(factory.first.get(s.clientId!)?.keyframe, true, "first frame is an IDR");
           console.log(

@@ -40,6 +40,8 @@ export interface PeerStats {
   selectedPair?: string;
   /** Offer received → first RTP packet sent, ms. */
   timeToFirstPacketMs?: number;
+  /** What packetizes and encrypts the frames: `wasm` (the media core) or another stack. */
+  hotPath?: string;
 }
 
 /** Callbacks a session uses to talk back to the master. */

@@ -1,7 +1,9 @@
 /**
- * Peer sessions on werift, a WebRTC stack written in TypeScript: SDP, ICE (host, srflx, relay),
- * DTLS-SRTP and H.264 packetization in JavaScript. The reference media path of the project:
- * the WASM core is measured against it, and it serves where the WASM core is unavailable.
+ * Peer sessions whose control runs on werift, a WebRTC stack written in TypeScript (SDP, ICE
+ * with host/srflx/relay/prflx candidates, DTLS), and whose media hot path — H.264 → RTP → SRTP
+ * for every frame — runs in the WASM media core with the keys DTLS-SRTP negotiated. With
+ * `hotPath: "werift"` werift packetizes and encrypts too (the reference the core is measured
+ * against).
  *
  * @module
  */
@@ -9,6 +11,7 @@ import { Buffer } from "node:buffer";
 import type { IceServer } from "../aws/types.ts";
 import { KvsError } from "../errors.ts";
 import type { EncodedFrame } from "../media/types.ts";
+import { MediaCoreError, type SrtpProfile, SrtpVideoSender } from "./media_core.ts";
 import type {
   IceCandidateInit,
   PeerConnectionState,
@@ -30,6 +33,11 @@ export interface WeriftSessionOptions {
   loopbackOnly?: boolean;
   /** Payload size limit of one RTP packet, bytes (default 1200 − headers). */
   maxPayloadSize?: number;
+  /**
+   * Who packetizes and encrypts each frame: the WASM media core (default) or werift. Profiles
+   * the core does not implement fall back to werift.
+   */
+  hotPath?: "wasm" | "werift";
 }
 
 /**
@@ -125,6 +133,10 @@ class WeriftSession implements PeerSession {
   readonly #loopback: boolean;
   readonly #packetizer: InstanceType<Werift["H264Packetizer"]>;
   #sender: InstanceType<Werift["RTCRtpSender"]> | undefined;
+  #hotPath: "wasm" | "werift";
+  /** The WASM sender once DTLS-SRTP keys exist; frames queue while it is being made. */
+  #core: SrtpVideoSender | undefined;
+  #corePending: EncodedFrame[] | undefined;
   #state: PeerConnectionState = "new";
   #closed = false;
   #offerAt = 0;
@@ -151,6 +163,7 @@ class WeriftSession implements PeerSession {
     this.#w = w;
     this.#o = options;
     this.#loopback = loopback;
+    this.#hotPath = factory.hotPath ?? "wasm";
     this.#packetizer = new w.H264Packetizer({
       payloadType: 96,
       maxPayloadSize: factory.maxPayloadSize ?? 1200 - 12 - 16 - 8,
@@ -212,6 +225,13 @@ class WeriftSession implements PeerSession {
   writeFrame(frame: EncodedFrame): void {
     const sender = this.#sender;
     if (!sender || this.#state !== "connected" || this.#closed) return;
+    if (this.#hotPath === "wasm") {
+      if (this.#corePending) {
+        if (this.#corePending.length < 100) this.#corePending.push(frame);
+        return;
+      }
+      if (this.#core) return this.#writeWasm(this.#core, frame);
+    }
     const ts = Math.round(frame.timestampUs * 0.09) >>> 0;
     const packets = this.#packetizer.packetize(Buffer.from(frame.data), ts);
     for (const p of packets) {
@@ -224,14 +244,88 @@ class WeriftSession implements PeerSession {
     }
   }
 
+  /** Start the WASM hot path with the keys DTLS-SRTP just produced (werift keeps control). */
+  async #startCore(): Promise<void> {
+    const sender = this.#sender;
+    const dtls = (sender?.dtlsTransport as unknown as {
+      dtls?: {
+        srtp: { srtpProfile?: number };
+        extractSessionKeys(k: number, s: number): { localKey: Uint8Array; localSalt: Uint8Array };
+      };
+    })?.dtls;
+    const profileId = dtls?.srtp.srtpProfile;
+    const profile: SrtpProfile | undefined = profileId === 1
+      ? "SRTP_AES128_CM_HMAC_SHA1_80"
+      : profileId === 7
+      ? "SRTP_AEAD_AES_128_GCM"
+      : undefined;
+    const payloadType = sender?.codec?.payloadType;
+    if (!sender || !dtls || !profile || payloadType === undefined) {
+      this.#o.logger.info(`WASM hot path unavailable (SRTP profile ${profileId}); werift sends`);
+      this.#hotPath = "werift";
+      return;
+    }
+    this.#corePending = [];
+    try {
+      const keys = dtls.extractSessionKeys(16, profile === "SRTP_AEAD_AES_128_GCM" ? 12 : 14);
+      this.#core = await SrtpVideoSender.create({
+        profile,
+        key: new Uint8Array(keys.localKey),
+        salt: new Uint8Array(keys.localSalt),
+        ssrc: sender.ssrc,
+        payloadType,
+      });
+      this.#o.logger.debug(`WASM hot path started (${profile}, SSRC ${sender.ssrc})`);
+    } catch (e) {
+      this.#o.logger.warn(`WASM hot path failed to start: ${errText(e)}; werift sends`);
+      this.#hotPath = "werift";
+    }
+    const queued = this.#corePending;
+    this.#corePending = undefined;
+    for (const f of queued) this.writeFrame(f);
+  }
+
+  #writeWasm(core: SrtpVideoSender, frame: EncodedFrame): void {
+    const ts = Math.round(frame.timestampUs * 0.09) >>> 0;
+    let datagrams: Uint8Array[];
+    try {
+      datagrams = core.writeFrame(frame.data, ts);
+    } catch (e) {
+      if (e instanceof MediaCoreError && e.code === "MEDIA_CORE_FRAME") {
+        this.#o.logger.warn(`Frame not sent: ${e.message}`);
+        return;
+      }
+      this.close(`media core failed: ${errText(e)}`);
+      return;
+    }
+    const connection = (this.#sender!.dtlsTransport as unknown as {
+      iceTransport: { connection: { send(b: Buffer): Promise<unknown> } };
+    }).iceTransport.connection;
+    for (const d of datagrams) {
+      this.#stats.packetsSent++;
+      this.#stats.bytesSent += d.length;
+      connection.send(Buffer.from(d)).catch(() => {});
+    }
+    if (this.#stats.framesSent++ === 0 && this.#offerAt) {
+      this.#stats.timeToFirstPacketMs = performance.now() - this.#offerAt;
+    }
+  }
+
   stats(): PeerStats {
-    return { state: this.#state, ...this.#stats, packetsRetransmitted: 0 };
+    return {
+      state: this.#state,
+      ...this.#stats,
+      packetsRetransmitted: 0,
+      hotPath: this.#core ? "wasm" : "werift",
+    };
   }
 
   close(reason = "closed"): void {
     if (this.#closed) return;
     this.#closed = true;
     this.#state = "closed";
+    this.#core?.close();
+    this.#core = undefined;
     this.#pc.close().catch(() => {});
     this.#o.callbacks.onClosed(reason);
   }
@@ -239,6 +333,9 @@ class WeriftSession implements PeerSession {
   #setState(s: PeerConnectionState): void {
     if (this.#closed || s === this.#state) return;
     this.#state = s;
+    if (s === "connected" && this.#hotPath === "wasm" && !this.#core && !this.#corePending) {
+      this.#startCore().catch((e) => this.#o.logger.warn(`WASM hot path: ${errText(e)}`));
+    }
     this.#o.callbacks.onStateChange(s);
     if (s === "failed") this.close("ICE failed");
   }
