@@ -82,7 +82,12 @@ const features = [
   "reference-types",
   "simd",
 ].map((f) => `--enable-${f}`);
-await run("npx", ["-y", "-p", "binaryen@132", "wasm-opt", "-O3", ...features, raw, "-o", out], {}, root);
+await run(
+  "npx",
+  ["-y", "-p", "binaryen@132", "wasm-opt", "-O3", ...features, raw, "-o", out],
+  {},
+  root,
+);
 const bytes = await Deno.readFile(out);
 let binary = "";
 for (let i = 0; i < bytes.length; i += 0x8000) {
