@@ -6,9 +6,11 @@
  *    AES_CM_128_HMAC_SHA1_80 and AEAD_AES_128_GCM: our WASM core vs werift (under Node when
  *    installed, else Deno) vs libsrtp2 (a small C program built here with `cc -lsrtp2`).
  * 2. The `.wasm` size and its compile + instantiate time.
+ * 3. A master process under load (1, 5, 10 viewers): CPU, RSS and offer → first packet, WASM
+ *    hot path vs werift's (bench/master_load.ts).
  *
  * Options: `--seconds N` per measurement (default 3), `--frames DIR` (default samples/h264),
- * `--only hotpath|wasm`.
+ * `--only hotpath|wasm|load`.
  *
  * @module
  */
@@ -146,4 +148,15 @@ if (!only || only === "wasm") {
   } else {
     console.log("\nWASM core: skipped (not built yet)");
   }
+}
+
+if (!only || only === "load") {
+  const text = await run(Deno.execPath(), [
+    "run",
+    "-A",
+    `${root}bench/master_load.ts`,
+    "--window",
+    String(Math.max(5, seconds * 2)),
+  ]);
+  console.log(text.trim());
 }

@@ -1,0 +1,48 @@
+// A master in its own process for bench/master_load.ts, so its CPU and memory can be measured
+// alone. Reads the emulator's environment; argv: <channel> <wasm|werift>.
+import { createCaHttpClient, KvsClient } from "../src/aws/kvs_client.ts";
+import { IotCredentialProvider } from "../src/credentials/iot.ts";
+import { startMaster } from "../src/master.ts";
+import { FileVideoSource } from "../src/media/file_source.ts";
+import { WeriftSessionFactory } from "../src/peer/werift_session.ts";
+
+const [channel, hotPath] = Deno.args as [string, "wasm" | "werift"];
+const env = Deno.env.toObject();
+const credentials = new IotCredentialProvider({
+  endpoint: env.AWS_IOT_CORE_CREDENTIAL_ENDPOINT,
+  roleAlias: env.AWS_IOT_CORE_ROLE_ALIAS,
+  thingName: env.AWS_IOT_CORE_THING_NAME,
+  certPath: env.AWS_IOT_CORE_CERT,
+  keyPath: env.AWS_IOT_CORE_PRIVATE_KEY,
+  caCertPath: env.AWS_KVS_CACERT_PATH,
+});
+const master = await startMaster({
+  channel,
+  region: env.AWS_DEFAULT_REGION,
+  credentials,
+  controlPlane: new KvsClient({
+    region: env.AWS_DEFAULT_REGION,
+    credentials,
+    env,
+    httpClient: await createCaHttpClient(env.AWS_KVS_CACERT_PATH),
+  }),
+  source: await FileVideoSource.open({
+    dir: new URL("../samples/h264", import.meta.url).pathname,
+  }),
+  peerSessionFactory: new WeriftSessionFactory({ loopbackOnly: true, hotPath }),
+  signaling: {
+    caCerts: [await Deno.readTextFile(env.AWS_KVS_CACERT_PATH)],
+    endpointCache: false,
+    stunUrl: false,
+  },
+});
+await master.waitForState("Connected", 30_000);
+console.log("READY");
+setInterval(() => {
+  const v = master.viewers();
+  console.log(JSON.stringify({
+    viewers: v.length,
+    hotPaths: [...new Set(v.map((x) => x.hotPath))],
+    packets: v.reduce((a, x) => a + x.packetsSent, 0),
+  }));
+}, 1000);
