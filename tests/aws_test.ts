@@ -250,3 +250,59 @@ Deno.test("endpoint overrides, retry policy and retryable statuses", async () =>
   assert.equal(url.searchParams.get("X-Amz-Date"), "19700101T000000Z");
   assert.ok(url.search.indexOf("X-Amz-Security-Token") < url.search.indexOf("X-Amz-Signature"));
 });
+
+Deno.test("bad AWS answers: clear errors naming the operation and what is wrong", async () => {
+  let body = "";
+  let status = 200;
+  let headers: Record<string, string> = {};
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    () => new Response(body, { status, headers }),
+  );
+  const kvs = new KvsClient({
+    region: "us-west-2",
+    credentials: new StaticCredentialProvider({ accessKeyId: "AKID", secretAccessKey: "s" }),
+    endpoint: `http://127.0.0.1:${server.addr.port}`,
+    retry: { maxAttempts: 1 },
+  });
+  try {
+    body = "<html>oops</html>";
+    await assert.rejects(
+      kvs.describeSignalingChannel("x"),
+      /DescribeSignalingChannel: the response body is not JSON/,
+    );
+    body = JSON.stringify({ ChannelInfo: { ChannelName: "x" } });
+    await assert.rejects(kvs.describeSignalingChannel("x"), /ChannelARN and ChannelStatus missing/);
+    body = JSON.stringify({
+      ResourceEndpointList: [{ Protocol: "HTTPS", ResourceEndpoint: "https://a" }],
+    });
+    await assert.rejects(
+      kvs.getSignalingChannelEndpoint("arn", "MASTER"),
+      /expected WSS and HTTPS endpoints, got HTTPS/,
+    );
+    body = JSON.stringify({ IceServerList: [{ Username: "u" }] });
+    await assert.rejects(
+      kvs.getIceServerConfig(`http://127.0.0.1:${server.addr.port}`, "arn", "c"),
+      /IceServerList\[0\]\.Uris is missing/,
+    );
+    body = JSON.stringify({});
+    await assert.rejects(kvs.createSignalingChannel("x"), /ChannelARN missing/);
+    status = 400;
+    body = JSON.stringify({
+      __type: "com.amazonaws#InvalidArgumentException",
+      Message: "bad name",
+    });
+    const err = await kvs.describeSignalingChannel("x").catch((e) => e);
+    assert.ok(err instanceof AwsServiceError);
+    assert.equal(err.errorType, "InvalidArgumentException");
+    assert.equal(err.awsMessage, "bad name");
+    status = 503;
+    body = "";
+    headers = { "x-amzn-RequestId": "req-1" };
+    const e2 = await kvs.describeSignalingChannel("x").catch((e) => e);
+    assert.equal(e2.errorType, "HTTP503");
+    assert.equal(e2.requestId, "req-1");
+  } finally {
+    await server.shutdown();
+  }
+});

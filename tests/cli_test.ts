@@ -177,3 +177,42 @@ Deno.test("cli: answers a werift viewer's offer and early candidates; ICE and DT
     assert.equal(await r.stop(), EXIT.OK);
   }
 });
+
+Deno.test({
+  name: "cli: from the emulator's environment alone (IoT over mutual TLS) to Connected",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const { startEmulator } = await import("../src/emulator/mod.ts");
+    const emu = await startEmulator({
+      stateDir: new URL("../.kvs-emulator/", import.meta.url).pathname,
+      turn: false,
+    });
+    const dir = await Deno.makeTempDir();
+    const logs: LogRecord[] = [];
+    const controller = new AbortController();
+    let client: SignalingClient | undefined;
+    try {
+      const done = main(["--endpoint-cache-file", `${dir}/cache`], emu.env(), {
+        logSink: (r) => logs.push(r),
+        signal: controller.signal,
+        onClient: (c) => client = c,
+        print: () => {},
+      });
+      await until(() => client !== undefined, "client");
+      await client!.waitForState("Connected", 15_000);
+      assert.ok(emu.iotRequests.some((r) => r.status === 200), "IoT credentials were fetched");
+      assert.ok(emu.connections().some((c) => c.master));
+      // Like the C SDK sample, IoT credentials make the thing name the default channel.
+      assert.ok(emu.channels().some((c) => c.name === emu.thingName), "default channel created");
+      controller.abort();
+      assert.equal(await done, EXIT.OK);
+      const text = JSON.stringify(logs);
+      assert.ok(!/X-Amz-Signature=[0-9a-f]{64}/.test(text), "no presigned signature in logs");
+      assert.ok(!/X-Amz-Security-Token=[A-Za-z0-9%]{20}/.test(text), "no token in logs");
+    } finally {
+      await emu.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
