@@ -39,6 +39,14 @@ class FirstFrames implements PeerSessionFactory {
   }
 }
 
+async function until(pred: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
+  const end = performance.now() + timeoutMs;
+  while (!pred()) {
+    if (performance.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 async function playing(v: ViewerPage, frames: number, what: string): Promise<ViewerStatus> {
   return await v.waitFor((s) => s.framesDecoded >= frames && s.width > 0, 20_000, what);
 }
@@ -162,6 +170,65 @@ Deno.test({
           for (const v of viewers) await v.close();
         }
       });
+
+      await t.step(
+        "signaling dropped, GO_AWAY and garbage datagrams while two viewers play: media keeps flowing, a new viewer joins after",
+        async () => {
+          const viewers: ViewerPage[] = [];
+          try {
+            for (const i of [0, 1]) {
+              viewers.push(
+                (await openPlaying(browser, demo.pageUrl, params, 10, `viewer ${i}`)).viewer,
+              );
+            }
+            const keepsPlaying = async (what: string) => {
+              for (const v of viewers) {
+                const before = (await v.status()).framesDecoded;
+                await v.waitFor((s) => s.framesDecoded >= before + 20, 10_000, what);
+              }
+            };
+            const states: string[] = [];
+            const off = demo.master.on("state", ({ state }) => states.push(state));
+            assert.equal(demo.emulator.faults.dropMaster(), 1);
+            await keepsPlaying("frames after the signaling socket dropped");
+            await demo.master.waitForState("Connected", 15_000);
+            assert.ok(states.includes("Disconnected"), states.join(" → "));
+            states.length = 0;
+            demo.emulator.faults.goAway();
+            await keepsPlaying("frames after GO_AWAY");
+            await until(() => states.at(-1) === "Connected", "Connected after GO_AWAY");
+            assert.ok(states.includes("Describe Channel"), states.join(" → "));
+            off();
+            // Random datagrams at the master's media port: sessions ignore them.
+            const pair = (await viewers[0].status()).selectedPair ?? "";
+            const port = Number(pair.match(/-> \S+ 127\.0\.0\.1:(\d+)/)?.[1]);
+            assert.ok(port > 0, `master port from ${pair}`);
+            const sock = Deno.listenDatagram({ hostname: "127.0.0.1", port: 0, transport: "udp" });
+            try {
+              for (let i = 0; i < 500; i++) {
+                const junk = crypto.getRandomValues(new Uint8Array(1 + (i * 37) % 1400));
+                if (i % 5 === 0) junk[0] = 0x80; // looks like RTP/RTCP
+                if (i % 7 === 0) junk[0] = 0x16; // looks like DTLS
+                if (i % 11 === 0) junk[0] = 0x00; // looks like STUN
+                await sock.send(junk, { transport: "udp", hostname: "127.0.0.1", port });
+              }
+            } finally {
+              sock.close();
+            }
+            await keepsPlaying("frames after garbage datagrams");
+            const late = await openPlaying(
+              browser,
+              demo.pageUrl,
+              params,
+              10,
+              "viewer joining later",
+            );
+            viewers.push(late.viewer);
+          } finally {
+            for (const v of viewers) await v.close();
+          }
+        },
+      );
 
       if (demo.emulator.turn) {
         await t.step("relay only (iceTransportPolicy relay) through coturn", async () => {
