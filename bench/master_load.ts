@@ -8,11 +8,11 @@
  *
  * @module
  */
-import { Buffer } from "node:buffer";
 import { parseArgs } from "node:util";
 import { createCaHttpClient, KvsClient } from "../src/aws/kvs_client.ts";
 import { StaticCredentialProvider } from "../src/credentials/static.ts";
 import { startEmulator } from "../src/emulator/mod.ts";
+import { connectWeriftViewer, type WeriftViewer } from "./werift_viewer.ts";
 
 const args = parseArgs({ args: Deno.args, options: { window: { type: "string", default: "10" } } });
 const WINDOW_S = Number(args.values.window);
@@ -25,71 +25,6 @@ const kvs = new KvsClient({
   endpoint: emu.controlPlaneUrl,
   httpClient: http,
 });
-const w = await import("werift");
-
-interface Viewer {
-  packets: number;
-  firstPacketMs?: number;
-  close(): Promise<void>;
-}
-
-async function connectViewer(arn: string, clientId: string): Promise<Viewer> {
-  const ep = await kvs.getSignalingChannelEndpoint(arn, "VIEWER");
-  const url = await kvs.presignSignalingUrl(ep.wss, arn, clientId);
-  const ws = new WebSocket(url, { client: http } as unknown as string[]);
-  await new Promise((resolve, reject) => {
-    ws.onopen = resolve;
-    ws.onerror = reject;
-  });
-  const pc = new w.RTCPeerConnection({
-    codecs: {
-      video: [
-        new w.RTCRtpCodecParameters({
-          mimeType: "video/H264",
-          clockRate: 90000,
-          parameters: "profile-level-id=42e01f;packetization-mode=1;level-asymmetry-allowed=1",
-        }),
-      ],
-    },
-    iceAdditionalHostAddresses: ["127.0.0.1"],
-    iceInterfaceAddresses: { udp4: "127.0.0.1" },
-    iceUseIpv6: false,
-  });
-  const viewer: Viewer = {
-    packets: 0,
-    close: async () => {
-      ws.close();
-      await pc.close().catch(() => {});
-    },
-  };
-  const send = (action: string, payload: unknown) =>
-    ws.send(JSON.stringify({
-      action,
-      recipientClientId: "",
-      messagePayload: Buffer.from(JSON.stringify(payload)).toString("base64"),
-    }));
-  const t = pc.addTransceiver("video", { direction: "recvonly" });
-  let offerAt = 0;
-  t.onTrack.subscribe((track) =>
-    track.onReceiveRtp.subscribe(() => {
-      if (viewer.packets++ === 0) viewer.firstPacketMs = performance.now() - offerAt;
-    })
-  );
-  pc.onIceCandidate.subscribe((c) => {
-    if (c && / 127\.0\.0\.1 /.test(c.candidate ?? "")) send("ICE_CANDIDATE", c.toJSON());
-  });
-  ws.onmessage = async (ev) => {
-    const msg = JSON.parse(ev.data);
-    if (!msg.messagePayload) return;
-    const payload = JSON.parse(Buffer.from(msg.messagePayload, "base64").toString());
-    if (msg.messageType === "SDP_ANSWER") await pc.setRemoteDescription(payload);
-    else if (msg.messageType === "ICE_CANDIDATE") await pc.addIceCandidate(payload).catch(() => {});
-  };
-  await pc.setLocalDescription(await pc.createOffer());
-  offerAt = performance.now();
-  send("SDP_OFFER", { type: "offer", sdp: pc.localDescription!.sdp });
-  return viewer;
-}
 
 function cpuTicks(pid: number): number {
   const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
@@ -138,11 +73,13 @@ async function run(hotPath: "wasm" | "werift"): Promise<Row[]> {
     while (!(await lines.read()).done) { /* drain */ }
   })();
   const arn = emu.channels().find((c) => c.name === channel)!.arn;
-  const viewers: Viewer[] = [];
+  const viewers: WeriftViewer[] = [];
   const rows: Row[] = [];
   try {
     for (const n of [1, 5, 10]) {
-      while (viewers.length < n) viewers.push(await connectViewer(arn, `v${viewers.length}`));
+      while (viewers.length < n) {
+        viewers.push(await connectWeriftViewer(kvs, http, arn, `v${viewers.length}`));
+      }
       await until(() => viewers.every((v) => v.packets > 0), 20_000);
       await new Promise((r) => setTimeout(r, 2000));
       const t0 = performance.now();

@@ -8,14 +8,7 @@ import { WeriftSessionFactory } from "../src/peer/werift_session.ts";
 
 const [channel, hotPath] = Deno.args as [string, "wasm" | "werift"];
 const env = Deno.env.toObject();
-const credentials = new IotCredentialProvider({
-  endpoint: env.AWS_IOT_CORE_CREDENTIAL_ENDPOINT,
-  roleAlias: env.AWS_IOT_CORE_ROLE_ALIAS,
-  thingName: env.AWS_IOT_CORE_THING_NAME,
-  certPath: env.AWS_IOT_CORE_CERT,
-  keyPath: env.AWS_IOT_CORE_PRIVATE_KEY,
-  caCertPath: env.AWS_KVS_CACERT_PATH,
-});
+const credentials = IotCredentialProvider.fromEnv(env);
 const master = await startMaster({
   channel,
   region: env.AWS_DEFAULT_REGION,

@@ -93,15 +93,7 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
   };
   try {
     const env = emulator.env();
-    const credentials = new IotCredentialProvider({
-      endpoint: env.AWS_IOT_CORE_CREDENTIAL_ENDPOINT,
-      roleAlias: env.AWS_IOT_CORE_ROLE_ALIAS,
-      thingName: env.AWS_IOT_CORE_THING_NAME,
-      certPath: env.AWS_IOT_CORE_CERT,
-      keyPath: env.AWS_IOT_CORE_PRIVATE_KEY,
-      caCertPath: env.AWS_KVS_CACERT_PATH,
-      logger: log.child("credentials"),
-    });
+    const credentials = IotCredentialProvider.fromEnv(env, { logger: log.child("credentials") });
     closers.push(() => credentials.close());
     const httpClient = await createCaHttpClient(env.AWS_KVS_CACERT_PATH);
     closers.push(() => httpClient.close());

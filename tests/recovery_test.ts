@@ -24,14 +24,7 @@ Deno.test({
   fn: async (t) => {
     const emu = await startEmulator({ stateDir: STATE, turn: false });
     const env = emu.env();
-    const credentials = new IotCredentialProvider({
-      endpoint: env.AWS_IOT_CORE_CREDENTIAL_ENDPOINT,
-      roleAlias: env.AWS_IOT_CORE_ROLE_ALIAS,
-      thingName: env.AWS_IOT_CORE_THING_NAME,
-      certPath: env.AWS_IOT_CORE_CERT,
-      keyPath: env.AWS_IOT_CORE_PRIVATE_KEY,
-      caCertPath: env.AWS_KVS_CACERT_PATH,
-    });
+    const credentials = IotCredentialProvider.fromEnv(env);
     const http = await createCaHttpClient(env.AWS_KVS_CACERT_PATH);
     const kvs = new KvsClient({
       region: emu.region,

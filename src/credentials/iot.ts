@@ -79,6 +79,32 @@ export class IotCredentialProvider implements CredentialProvider {
     this.#cache = new RefreshingCredentialProvider(() => this.#request(), options);
   }
 
+  /**
+   * A provider from the C SDK sample's environment: `AWS_IOT_CORE_CREDENTIAL_ENDPOINT`,
+   * `AWS_IOT_CORE_ROLE_ALIAS`, `AWS_IOT_CORE_THING_NAME`, `AWS_IOT_CORE_CERT`,
+   * `AWS_IOT_CORE_PRIVATE_KEY`, `AWS_KVS_CACERT_PATH`. A missing setting is named in the error.
+   *
+   * @example
+   * ```ts
+   * import { IotCredentialProvider } from "./iot.ts";
+   * const provider = IotCredentialProvider.fromEnv(Deno.env.toObject());
+   * ```
+   */
+  static fromEnv(
+    env: Record<string, string | undefined>,
+    options: RefreshOptions & { timeoutMs?: number } = {},
+  ): IotCredentialProvider {
+    return new IotCredentialProvider({
+      ...options,
+      endpoint: env.AWS_IOT_CORE_CREDENTIAL_ENDPOINT ?? "",
+      roleAlias: env.AWS_IOT_CORE_ROLE_ALIAS ?? "",
+      thingName: env.AWS_IOT_CORE_THING_NAME ?? "",
+      certPath: env.AWS_IOT_CORE_CERT,
+      keyPath: env.AWS_IOT_CORE_PRIVATE_KEY,
+      caCertPath: env.AWS_KVS_CACERT_PATH,
+    });
+  }
+
   /** The URL requested, e.g. `https://…/role-aliases/<alias>/credentials`. */
   get url(): string {
     return this.#url;
