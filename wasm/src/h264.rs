@@ -69,6 +69,13 @@ fn push_trimmed<'a>(nals: &mut Vec<&'a [u8]>, nal: &'a [u8]) {
     }
 }
 
+/// Whether a NAL unit goes on the wire: not access unit delimiters or filler data, and not the
+/// types H.264 leaves unspecified (0, 24–31), which RTP uses for STAP/MTAP/FU packets: sent as
+/// single NAL unit packets they would be misread by the receiver.
+pub fn sendable(nal: &[u8]) -> bool {
+    !matches!(nal[0] & 0x1f, 0 | NAL_AUD | NAL_FILLER | 24..=31)
+}
+
 /// One RTP payload: up to three slices written one after the other (header bytes, data).
 pub struct Payload<'a> {
     pub parts: [&'a [u8]; 3],
@@ -94,10 +101,7 @@ impl Packetizer {
         access_unit: &[u8],
         mut emit: F,
     ) -> Result<usize, H264Error> {
-        let nals: Vec<&[u8]> = split_annexb(access_unit)
-            .into_iter()
-            .filter(|n| !matches!(n[0] & 0x1f, NAL_AUD | NAL_FILLER))
-            .collect();
+        let nals: Vec<&[u8]> = split_annexb(access_unit).into_iter().filter(|n| sendable(n)).collect();
         if nals.is_empty() {
             return Err(H264Error::NoNalUnits);
         }
@@ -179,6 +183,16 @@ mod tests {
         let nals = split_annexb(&au);
         assert_eq!(nals, vec![&[0x67, 1, 2][..], &[0x68, 3][..], &[0x65, 4, 5][..]]);
         assert!(split_annexb(&[1, 2, 3]).is_empty());
+    }
+
+    #[test]
+    fn nal_types_that_rtp_reserves_are_not_sent() {
+        let mut p = Packetizer::new(1200);
+        // Type 24 (unspecified in H.264) would read as a STAP-A on the wire.
+        let au = [0, 0, 1, 0x18, 0xff, 0xff, 0, 0, 1, 0x41, 0x9a];
+        let out = collect(&mut p, &au);
+        assert_eq!(out, vec![(vec![0x41, 0x9a], true)]);
+        assert_eq!(p.packetize(&[0, 0, 1, 0x1c, 1], |_| {}), Err(H264Error::NoNalUnits));
     }
 
     #[test]
