@@ -164,6 +164,23 @@ Deno.test({
         },
       );
 
+      await t.step("idle close by the service: the client reconnects", async () => {
+        emu.faults.idleTimeoutMs = 600;
+        try {
+          const mark = states.length;
+          emu.faults.dropMaster(); // the next connection gets the short idle limit
+          await until(
+            () => states.slice(mark).filter((s) => s === "Connected").length >= 2,
+            "reconnection after an idle close",
+          );
+        } finally {
+          emu.faults.idleTimeoutMs = 600_000;
+        }
+        const mark = states.length;
+        emu.faults.dropMaster();
+        await reconnected(mark, "stable again");
+      });
+
       await t.step("errors were reported as events, none is fatal", () => {
         assert.ok(errors.length > 0);
         assert.ok(errors.every((m) => !/secret|session token/i.test(m)));
