@@ -2,11 +2,11 @@
  * The emulator's certificates: its own CA, a server certificate for 127.0.0.1/localhost, a
  * device certificate and key (what a camera gets from AWS IoT), and a second, rogue CA with its
  * own device certificate for negative tests. Made once with the `openssl` command (X.509 v3,
- * EC P-256) and reused while still valid.
+ * EC P-256) and reused while still valid; a lock folder keeps parallel starts from racing.
  *
  * @module
  */
-import { KvsError } from "../errors.ts";
+import { EmulatorError } from "./errors.ts";
 
 /**
  * Paths of the emulator's PEM files.
@@ -44,7 +44,7 @@ async function openssl(args: string[], cwd: string): Promise<void> {
     out = await new Deno.Command("openssl", { args, cwd, stdout: "null", stderr: "piped" })
       .output();
   } catch (cause) {
-    throw new KvsError(
+    throw new EmulatorError(
       "EMULATOR_PKI",
       "the emulator needs the openssl command to make its certificates " +
         "(apt-get install openssl)",
@@ -52,7 +52,7 @@ async function openssl(args: string[], cwd: string): Promise<void> {
     );
   }
   if (!out.success) {
-    throw new KvsError(
+    throw new EmulatorError(
       "EMULATOR_PKI",
       `openssl ${args[0]} failed: ${new TextDecoder().decode(out.stderr).trim()}`,
     );
@@ -174,16 +174,57 @@ export async function ensurePki(
     thingName,
   };
   const marker = `${abs}/thing-name`;
+  if (await isReady(pki, marker, thingName)) return pki;
+  return await withLock(abs, async () => {
+    // Another process may have made them while this one waited for the lock.
+    if (await isReady(pki, marker, thingName)) return pki;
+    await Deno.remove(marker).catch(() => {});
+    await generate(abs, pki, thingName);
+    await Deno.writeTextFile(marker, thingName + "\n");
+    return pki;
+  });
+}
+
+async function isReady(pki: EmulatorPki, marker: string, thingName: string): Promise<boolean> {
   const sameThing = (await exists(marker)) &&
     (await Deno.readTextFile(marker)).trim() === thingName;
-  const ready = sameThing &&
+  return sameThing &&
     (await Promise.all(
       [pki.caCertPath, pki.serverCertPath, pki.deviceCertPath, pki.rogueCertPath].map((p) =>
-        stillValid(p, abs)
+        stillValid(p, pki.dir)
       ),
     )).every(Boolean);
-  if (ready) return pki;
+}
 
+/** Run `fn` holding `<dir>/.lock` (a folder), so parallel starts do not mint certificates twice. */
+async function withLock<T>(dir: string, fn: () => Promise<T>): Promise<T> {
+  const lock = `${dir}/.lock`;
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    try {
+      await Deno.mkdir(lock);
+      break;
+    } catch (e) {
+      if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
+      const info = await Deno.stat(lock).catch(() => undefined);
+      if (info?.mtime && Date.now() - info.mtime.getTime() > 60_000) {
+        await Deno.remove(lock).catch(() => {}); // left behind by a killed process
+        continue;
+      }
+      if (Date.now() > deadline) {
+        throw new EmulatorError("EMULATOR_PKI", `${lock} is held by another process for 60 s`);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    await Deno.remove(lock).catch(() => {});
+  }
+}
+
+async function generate(abs: string, pki: EmulatorPki, thingName: string): Promise<void> {
   await makeCa(abs, "ca", "KVS emulator CA");
   await Deno.rename(`${abs}/ca.pem`, pki.caCertPath);
   await Deno.rename(`${abs}/ca.key`, `${abs}/cakey.pem`);
@@ -221,6 +262,4 @@ export async function ensurePki(
   for (const f of ["ca.pem", "ca.key", "rogue-ca.key", "ca.srl", "rogue-ca.srl"]) {
     await Deno.remove(`${abs}/${f}`).catch(() => {});
   }
-  await Deno.writeTextFile(marker, thingName + "\n");
-  return pki;
 }

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { KvsError } from "../errors.ts";
+import { EmulatorError } from "./errors.ts";
 
 /** Options of {@link startTurnServer}. */
 export interface TurnServerOptions {
@@ -47,7 +47,7 @@ export function freePort(): number {
       return port;
     } catch { /* taken for UDP: try another */ }
   }
-  throw new KvsError("EMULATOR_PORT", "no free port on 127.0.0.1");
+  throw new EmulatorError("EMULATOR_PORT", "no free port on 127.0.0.1");
 }
 
 /**
@@ -126,7 +126,7 @@ export async function startTurnServer(options: TurnServerOptions): Promise<TurnS
     }).spawn();
   } catch (cause) {
     await Deno.remove(dir, { recursive: true }).catch(() => {});
-    throw new KvsError(
+    throw new EmulatorError(
       "EMULATOR_TURN",
       "turnserver (coturn) could not be started: apt-get install coturn",
       { cause },
@@ -148,7 +148,7 @@ export async function startTurnServer(options: TurnServerOptions): Promise<TurnS
       } catch {
         if (performance.now() > deadline) {
           await close();
-          throw new KvsError("EMULATOR_TURN", `turnserver did not listen on ${p} in time`);
+          throw new EmulatorError("EMULATOR_TURN", `turnserver did not listen on ${p} in time`);
         }
         await new Promise((r) => setTimeout(r, 50));
       }
