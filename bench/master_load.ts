@@ -51,6 +51,9 @@ interface Row {
   cpuPct: number;
   rssMb: number;
   receiving: number;
+  /** Sessions the master held at the end of the window, and their hot paths. */
+  sessions: number;
+  hotPaths: string;
   firstPacketMs: number[];
 }
 
@@ -69,8 +72,14 @@ async function run(hotPath: "wasm" | "werift"): Promise<Row[]> {
     if (done) throw new Error("master process ended before READY");
     buffered += value;
   }
+  let last = { viewers: 0, hotPaths: [] as string[] };
   (async () => {
-    while (!(await lines.read()).done) { /* drain */ }
+    for (;;) {
+      const { value, done } = await lines.read();
+      if (done) break;
+      const line = value.trim().split("\n").at(-1);
+      if (line?.startsWith("{")) last = JSON.parse(line);
+    }
   })();
   const arn = emu.channels().find((c) => c.name === channel)!.arn;
   const viewers: WeriftViewer[] = [];
@@ -92,6 +101,8 @@ async function run(hotPath: "wasm" | "werift"): Promise<Row[]> {
         cpuPct: cpu * 100,
         rssMb: rssKb(child.pid) / 1024,
         receiving: viewers.filter((v) => v.packets > 0).length,
+        sessions: last.viewers,
+        hotPaths: last.hotPaths.join("+"),
         firstPacketMs: viewers.map((v) => v.firstPacketMs ?? NaN),
       });
     }
@@ -113,7 +124,7 @@ try {
   const ref = await run("werift");
   console.log(`\nMaster under load: 720p25 samples, ${WINDOW_S} s windows, one master process`);
   console.log(
-    "viewers  ours CPU%  werift CPU%  CPU ratio  ours RSS MB  werift RSS MB  receiving",
+    "viewers  ours CPU%  werift CPU%  CPU ratio  ours RSS MB  werift RSS MB  sessions (hot path)",
   );
   for (const [i, o] of ours.entries()) {
     const r = ref[i];
@@ -122,7 +133,7 @@ try {
         r.cpuPct.toFixed(1).padStart(11)
       }  ${(o.cpuPct / r.cpuPct).toFixed(2).padStart(9)}  ${o.rssMb.toFixed(1).padStart(11)}  ${
         r.rssMb.toFixed(1).padStart(13)
-      }  ${o.receiving}/${r.receiving}`,
+      }  ${o.sessions} (${o.hotPaths}) / ${r.sessions} (${r.hotPaths})`,
     );
   }
   console.log(

@@ -38,6 +38,12 @@ export interface WeriftSessionOptions {
    * the core does not implement fall back to werift.
    */
   hotPath?: "wasm" | "werift";
+  /**
+   * End a connected session when the viewer has sent no RTCP for this long, ms (default 8000).
+   * Browsers report every second or so; a viewer that closed its page stops at once, long before
+   * ICE consent freshness (30 s) would notice, and its seat is free for the next viewer.
+   */
+  rtcpTimeoutMs?: number;
 }
 
 /**
@@ -136,6 +142,9 @@ class WeriftSession implements PeerSession {
   #hotPath: "wasm" | "werift";
   /** The WASM sender once DTLS-SRTP keys exist; frames queue while it is being made. */
   #core: SrtpVideoSender | undefined;
+  readonly #rtcpTimeoutMs: number;
+  #lastRtcpAt = 0;
+  #watchdog: ReturnType<typeof setInterval> | undefined;
   #corePending: EncodedFrame[] | undefined;
   #state: PeerConnectionState = "new";
   #closed = false;
@@ -164,6 +173,7 @@ class WeriftSession implements PeerSession {
     this.#o = options;
     this.#loopback = loopback;
     this.#hotPath = factory.hotPath ?? "wasm";
+    this.#rtcpTimeoutMs = factory.rtcpTimeoutMs ?? 8000;
     this.#packetizer = new w.H264Packetizer({
       payloadType: 96,
       maxPayloadSize: factory.maxPayloadSize ?? 1200 - 12 - 16 - 8,
@@ -326,6 +336,7 @@ class WeriftSession implements PeerSession {
     this.#state = "closed";
     this.#core?.close();
     this.#core = undefined;
+    if (this.#watchdog !== undefined) clearInterval(this.#watchdog);
     this.#pc.close().catch(() => {});
     this.#o.callbacks.onClosed(reason);
   }
@@ -333,6 +344,15 @@ class WeriftSession implements PeerSession {
   #setState(s: PeerConnectionState): void {
     if (this.#closed || s === this.#state) return;
     this.#state = s;
+    if (s === "connected" && this.#watchdog === undefined) {
+      this.#lastRtcpAt = performance.now();
+      this.#watchdog = setInterval(() => {
+        const silent = performance.now() - this.#lastRtcpAt;
+        if (silent > this.#rtcpTimeoutMs) {
+          this.close(`viewer silent: no RTCP for ${Math.round(silent / 1000)} s`);
+        }
+      }, 1000);
+    }
     if (s === "connected" && this.#hotPath === "wasm" && !this.#core && !this.#corePending) {
       this.#startCore().catch((e) => this.#o.logger.warn(`WASM hot path: ${errText(e)}`));
     }
@@ -341,6 +361,7 @@ class WeriftSession implements PeerSession {
   }
 
   #onRtcp(packet: unknown): void {
+    this.#lastRtcpAt = performance.now();
     const w = this.#w;
     if (packet instanceof w.RtcpPayloadSpecificFeedback) {
       const fb = packet.feedback;
