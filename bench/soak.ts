@@ -5,7 +5,7 @@
  * credential refreshes, viewer cycles, and the master's RSS and open file descriptors at the
  * start and the end (sockets and handles must return to baseline).
  *
- * Usage: deno run -A bench/soak.ts [--minutes 10] [--cycles 300]
+ * Usage: deno run -A bench/soak.ts [--minutes 10] [--cycles 300] [--hot-path wasm|werift]
  *
  * @module
  */
@@ -24,10 +24,12 @@ const args = parseArgs({
   options: {
     minutes: { type: "string", default: "10" },
     cycles: { type: "string", default: "300" },
+    "hot-path": { type: "string", default: "wasm" },
   },
 });
 const MINUTES = Number(args.values.minutes);
 const CYCLES = Number(args.values.cycles);
+const HOT_PATH = args.values["hot-path"] === "werift" ? "werift" : "wasm";
 const root = new URL("../", import.meta.url).pathname;
 
 const emu = await startEmulator({
@@ -45,7 +47,7 @@ const master = await startMaster({
   credentials,
   controlPlane: new KvsClient({ region: emu.region, credentials, env, httpClient: http }),
   source: await FileVideoSource.open({ dir: `${root}samples/h264` }),
-  peerSessionFactory: new WeriftSessionFactory({ loopbackOnly: true }),
+  peerSessionFactory: new WeriftSessionFactory({ loopbackOnly: true, hotPath: HOT_PATH }),
   signaling: {
     caCerts: [await Deno.readTextFile(env.AWS_KVS_CACERT_PATH)],
     endpointCache: false,
@@ -68,7 +70,11 @@ const gc = (globalThis as { gc?: () => void }).gc;
 const memory = () => {
   gc?.();
   const m = Deno.memoryUsage();
-  return { rss: m.rss / 1024 / 1024, heap: m.heapUsed / 1024 / 1024 };
+  return {
+    rss: m.rss / 1024 / 1024,
+    heap: m.heapUsed / 1024 / 1024,
+    external: m.external / 1024 / 1024,
+  };
 };
 const idle = async () => {
   const end = performance.now() + 45_000;
@@ -125,6 +131,8 @@ console.log(JSON.stringify(
     requestsRefusedForExpiredToken: expired,
     rssMb: { start: base.rss.toFixed(1), end: after.rss.toFixed(1) },
     heapMb: { start: base.heap.toFixed(1), end: after.heap.toFixed(1) },
+    externalMb: { start: base.external.toFixed(1), end: after.external.toFixed(1) },
+    hotPath: HOT_PATH,
     openFds: { start: base.fds, end: after.fds },
     sessions: { start: base.viewers, end: after.viewers },
     signalingState: master.state,
