@@ -8,10 +8,22 @@ import https from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 
-/** Options of {@link startIotEndpoint}. */
+/**
+ * Options of {@link startIotEndpoint}.
+ *
+ * @example
+ * ```ts
+ * import type { IotEndpointOptions } from "./iot.ts";
+ * declare const options: IotEndpointOptions;
+ * console.log(options.roleAliases, options.thingNames);
+ * ```
+ */
 export interface IotEndpointOptions {
+  /** PEM of the CA client certificates must chain to. */
   caCert: string;
+  /** PEM server certificate (127.0.0.1) and its key. */
   serverCert: string;
+  /** PEM key of {@link IotEndpointOptions.serverCert}. */
   serverKey: string;
   /** Role aliases that exist. */
   roleAliases: string[];
@@ -44,7 +56,9 @@ export interface IotEndpointOptions {
 export interface IotEndpoint {
   /** `host:port`, the form of `AWS_IOT_CORE_CREDENTIAL_ENDPOINT`. */
   endpoint: string;
+  /** The port alone. */
   port: number;
+  /** Stop listening and drop open connections. */
   close(): Promise<void>;
 }
 

@@ -27,7 +27,15 @@ import { hasTurnServer, startTurnServer, type TurnServer } from "./turn.ts";
 export type { InjectedFault, RequestLogEntry } from "./service.ts";
 export type { EmulatorPki } from "./pki.ts";
 
-/** Options of {@link startEmulator}. */
+/**
+ * Options of {@link startEmulator}. Every field has a default that behaves like AWS.
+ *
+ * @example
+ * ```ts
+ * import type { EmulatorOptions } from "./mod.ts";
+ * const options: EmulatorOptions = { turn: false, credentialLifetimeSeconds: 60 };
+ * ```
+ */
 export interface EmulatorOptions {
   /** Where certificates are kept between runs (default `.kvs-emulator` in the cwd). */
   stateDir?: string;
@@ -51,6 +59,7 @@ export interface EmulatorOptions {
   idleTimeoutMs?: number;
   /** A new channel stays CREATING this long, ms (default 100). */
   channelCreatingMs?: number;
+  /** Where start-up, TURN and refused-message lines go (default: silent). */
   logger?: Logger;
 }
 
@@ -98,6 +107,7 @@ export interface EmulatorFaults {
  * ```
  */
 export interface Emulator {
+  /** Region of the ARNs and of the credential scope the emulator accepts. */
   region: string;
   /** `host:port` of the IoT credential endpoint. */
   iotEndpoint: string;
@@ -105,13 +115,17 @@ export interface Emulator {
   controlPlaneUrl: string;
   /** The same service over plain HTTP (signaling over `ws://`), for browsers on 127.0.0.1. */
   browserControlPlaneUrl: string;
+  /** Paths of the CA, server, device and rogue certificates. */
   pki: EmulatorPki;
+  /** The role alias the IoT endpoint knows. */
   roleAlias: string;
+  /** The thing allowed to use {@link Emulator.roleAlias}. */
   thingName: string;
   /** Long-term keys accepted for viewers and tests. */
   viewerCredentials: { accessKeyId: string; secretAccessKey: string };
   /** The TURN server, when running. */
   turn?: TurnServer;
+  /** Fault injection and clock control for tests. */
   faults: EmulatorFaults;
   /** Control-plane and signaling requests answered (no secrets). */
   requests: RequestLogEntry[];
@@ -123,6 +137,7 @@ export interface Emulator {
   connections(): { channelArn: string; master: boolean; viewers: string[] }[];
   /** The C SDK sample's environment for a master using this emulator. */
   env(): Record<string, string>;
+  /** Close every socket and listener and stop coturn; safe to call twice. */
   close(): Promise<void>;
 }
 

@@ -25,12 +25,15 @@ export interface EmulatorPki {
   caCertPath: string;
   /** Server certificate and key (127.0.0.1, localhost). */
   serverCertPath: string;
+  /** Key of the server certificate. */
   serverKeyPath: string;
   /** Device certificate and key signed by the CA (`certificate.pem`, `private.key`). */
   deviceCertPath: string;
+  /** The device's private key. */
   deviceKeyPath: string;
   /** A device certificate and key from another CA: the IoT endpoint must refuse it. */
   rogueCertPath: string;
+  /** Key of the rogue device certificate. */
   rogueKeyPath: string;
   /** Thing name in the device certificate's subject. */
   thingName: string;

@@ -8,31 +8,76 @@ import { type Logger, silentLogger } from "../log.ts";
 import { type AuthFailure, type IssuedKey, SigV4Verifier } from "./sigv4_verify.ts";
 import type { TurnServer } from "./turn.ts";
 
-/** One request the emulator answered (no secrets). */
+/**
+ * One request the emulator answered (no secrets).
+ *
+ * @example
+ * ```ts
+ * import type { RequestLogEntry } from "./service.ts";
+ * declare const log: RequestLogEntry[];
+ * const refused = log.filter((e) => e.status >= 400).map((e) => `${e.path} ${e.errorType}`);
+ * ```
+ */
 export interface RequestLogEntry {
+  /** When it was answered (ms since the epoch, real clock). */
   time: number;
+  /** HTTP method (`GET` for WebSocket upgrades). */
   method: string;
+  /** Path, e.g. `/describeSignalingChannel` or `/ (websocket)`. */
   path: string;
+  /** HTTP status sent (101 for an accepted WebSocket). */
   status: number;
+  /** Access key of the signature, when there was one. */
   accessKeyId?: string;
+  /** AWS error type of a refusal, e.g. `ExpiredTokenException`. */
   errorType?: string;
 }
 
-/** A fault the next control-plane requests suffer. */
+/**
+ * A fault the next control-plane requests suffer: `5xx` (500 `InternalFailure`), `throttle`
+ * (400 `ClientLimitExceededException`) or `403` (`AccessDeniedException`).
+ *
+ * @example
+ * ```ts
+ * import type { InjectedFault } from "./service.ts";
+ * const kind: InjectedFault = "throttle";
+ * ```
+ */
 export type InjectedFault = "5xx" | "throttle" | "403";
 
-/** Settings of {@link KvsService}. */
+/**
+ * Settings of {@link KvsService}.
+ *
+ * @example
+ * ```ts
+ * import type { KvsServiceOptions } from "./service.ts";
+ * const options: KvsServiceOptions = {
+ *   region: "us-west-2", account: "123456789012", keys: new Map(), plainTcpTurn: false,
+ *   iceServerTtlSeconds: 300, maxConnectionMs: 3600_000, idleTimeoutMs: 600_000,
+ *   channelCreatingMs: 100,
+ * };
+ * ```
+ */
 export interface KvsServiceOptions {
+  /** Region of channel ARNs. */
   region: string;
+  /** Account id of channel ARNs. */
   account: string;
+  /** Accepted access keys; read at each request, so keys added later work. */
   keys: Map<string, IssuedKey>;
+  /** The TURN server the ICE configuration points at. */
   turn?: TurnServer;
   /** Add `turn:…?transport=tcp` to each ICE server (AWS lists only UDP and TLS). */
   plainTcpTurn: boolean;
+  /** `Ttl` of each ICE server, seconds. */
   iceServerTtlSeconds: number;
+  /** Longest signaling connection, ms. */
   maxConnectionMs: number;
+  /** Idle signaling connections close after this, ms. */
   idleTimeoutMs: number;
+  /** How long a new channel stays `CREATING`, ms. */
   channelCreatingMs: number;
+  /** Where refused signaling messages are noted (debug). */
   logger?: Logger;
 }
 

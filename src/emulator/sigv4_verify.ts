@@ -7,9 +7,19 @@
 import { SignatureV4 } from "@smithy/signature-v4";
 import { Sha256 } from "@aws-crypto/sha256-js";
 
-/** Secret of an access key the emulator issued, and when it stops working. */
+/**
+ * Secret of an access key the emulator issued, and when it stops working.
+ *
+ * @example
+ * ```ts
+ * import type { IssuedKey } from "./sigv4_verify.ts";
+ * const key: IssuedKey = { secretAccessKey: "…", sessionToken: "…", expiresAt: Date.now() + 3600_000 };
+ * ```
+ */
 export interface IssuedKey {
+  /** The secret the signature must be made with. */
   secretAccessKey: string;
+  /** Required in the request (`x-amz-security-token`) for temporary keys. */
   sessionToken?: string;
   /** ms since the epoch; absent for long-term keys. */
   expiresAt?: number;
@@ -25,16 +35,33 @@ export interface IssuedKey {
  * ```
  */
 export interface AuthFailure {
+  /** HTTP status (400 or 403). */
   status: number;
+  /** AWS error type for `x-amzn-ErrorType`. */
   type: string;
+  /** AWS's wording for the `{"message"}` body. */
   message: string;
 }
 
-/** The parts of a received request a signature covers. */
+/**
+ * The parts of a received request a signature covers.
+ *
+ * @example
+ * ```ts
+ * import type { ReceivedRequest } from "./sigv4_verify.ts";
+ * const req: ReceivedRequest = {
+ *   method: "POST", url: new URL("https://127.0.0.1:1/x"), headers: new Headers(), body: "{}",
+ * };
+ * ```
+ */
 export interface ReceivedRequest {
+  /** HTTP method. */
   method: string;
+  /** Full URL as received (host, path, query). */
   url: URL;
+  /** Headers as received. */
   headers: Headers;
+  /** Body text (empty for GET). */
   body: string;
 }
 

@@ -6,10 +6,19 @@
  */
 import { EmulatorError } from "./errors.ts";
 
-/** Options of {@link startTurnServer}. */
+/**
+ * Options of {@link startTurnServer}.
+ *
+ * @example
+ * ```ts
+ * import type { TurnServerOptions } from "./turn.ts";
+ * const options: TurnServerOptions = { certPath: "server.pem", keyPath: "server.key" };
+ * ```
+ */
 export interface TurnServerOptions {
   /** Server certificate and key (PEM paths) for the TLS/DTLS listener. */
   certPath: string;
+  /** Key of {@link TurnServerOptions.certPath}. */
   keyPath: string;
   /** Give up waiting for the listeners after this long, ms (default 10 s). */
   startTimeoutMs?: number;
@@ -33,10 +42,19 @@ export interface TurnServer {
   tlsPort: number;
   /** Time-limited REST credentials: username `<expiry>:<id>`, password HMAC-SHA1 of it. */
   credentials(id: string, ttlSeconds: number): Promise<{ username: string; password: string }>;
+  /** Stop coturn and remove its temporary folder. */
   close(): Promise<void>;
 }
 
-/** A TCP port that was free a moment ago (also checked free for UDP). */
+/**
+ * A port on 127.0.0.1 that was free for TCP and UDP a moment ago.
+ *
+ * @example
+ * ```ts
+ * import { freePort } from "./turn.ts";
+ * const port = freePort();
+ * ```
+ */
 export function freePort(): number {
   for (let i = 0; i < 20; i++) {
     const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
