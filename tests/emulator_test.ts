@@ -918,13 +918,20 @@ Deno.test("emulator", async (t) => {
   }
 });
 
-Deno.test("emulator without TURN serves an empty ICE server list and closes cleanly", async () => {
-  const emu = await startEmulator({ stateDir: STATE, turn: false, channelCreatingMs: 0 });
+Deno.test("emulator without TURN: channel activation, empty ICE server list, clean close", async () => {
+  const emu = await startEmulator({ stateDir: STATE, turn: false, channelCreatingMs: 100 });
   try {
     assert.equal(emu.turn, undefined);
     const created = await call(emu.browserControlPlaneUrl, "/createSignalingChannel", {
       ChannelName: "solo",
     }, emu.viewerCredentials);
+    const endpoint = () =>
+      call(emu.browserControlPlaneUrl, "/getSignalingChannelEndpoint", {
+        ChannelARN: created.json.ChannelARN,
+      }, emu.viewerCredentials);
+    assert.equal((await endpoint()).status, 404, "still CREATING");
+    await sleep(150);
+    assert.equal((await endpoint()).status, 200, "ACTIVE without a describe in between");
     const ice = await call(emu.browserControlPlaneUrl, "/v1/get-ice-server-config", {
       ChannelARN: created.json.ChannelARN,
       ClientId: "m",

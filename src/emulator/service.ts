@@ -168,6 +168,7 @@ export class KvsService {
 
   /** Channels that exist. */
   channels(): { name: string; arn: string; status: string }[] {
+    for (const c of this.#channels.values()) this.#settle(c);
     return [...this.#channels.values()].map((c) => ({
       name: c.name,
       arn: c.arn,
@@ -347,9 +348,7 @@ export class KvsService {
     const c = input.ChannelARN !== undefined
       ? this.#channelByArn(input.ChannelARN)
       : this.#channelByName(input.ChannelName);
-    if (c.status === "CREATING" && this.now() - c.created >= this.#o.channelCreatingMs) {
-      c.status = "ACTIVE";
-    }
+    this.#settle(c);
     return {
       ChannelARN: c.arn,
       ChannelName: c.name,
@@ -359,6 +358,13 @@ export class KvsService {
       SingleMasterConfiguration: { MessageTtlSeconds: c.ttl },
       Version: c.version,
     };
+  }
+
+  /** A channel is `CREATING` for `channelCreatingMs`, then `ACTIVE`, whoever asks first. */
+  #settle(c: Channel): void {
+    if (c.status === "CREATING" && this.now() - c.created >= this.#o.channelCreatingMs) {
+      c.status = "ACTIVE";
+    }
   }
 
   #create(input: Record<string, unknown>): string {
@@ -404,6 +410,7 @@ export class KvsService {
 
   #endpoints(input: Record<string, unknown>, url: URL, scheme: "https" | "http") {
     const c = this.#channelByArn(input.ChannelARN);
+    this.#settle(c);
     if (c.status !== "ACTIVE") {
       throw failure(404, "ResourceNotFoundException", "The channel is not active.");
     }
