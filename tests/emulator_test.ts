@@ -1097,3 +1097,70 @@ async function allocateOn(
     udp,
   );
 }
+
+Deno.test("main.ts: prints a working environment, keeps viewer keys in a 600 file, stops on SIGTERM", async () => {
+  const dir = await Deno.makeTempDir();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL("../src/emulator/main.ts", import.meta.url).pathname],
+    env: { KVS_EMULATOR_STATE_DIR: `${dir}/state` },
+    cwd: dir,
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let out = "";
+  const killer = setTimeout(() => child.kill("SIGKILL"), 30_000);
+  try {
+    while (!out.includes("# viewer keys")) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      out += value;
+    }
+    const env = Object.fromEntries(
+      [...out.matchAll(/^export (\w+)=(.*)$/gm)].map((m) => [m[1], m[2]]),
+    );
+    const keysPath = out.match(/# viewer keys of AKIA\w+: (.+)$/m)![1];
+    assert.equal((await Deno.stat(keysPath)).mode! & 0o777, 0o600);
+    const keys = JSON.parse(await Deno.readTextFile(keysPath));
+    assert.ok(!out.includes(keys.secretAccessKey), "the secret is not printed");
+    const c = Deno.createHttpClient({
+      caCerts: [await Deno.readTextFile(env.AWS_KVS_CACERT_PATH)],
+      cert: await Deno.readTextFile(env.AWS_IOT_CORE_CERT),
+      key: await Deno.readTextFile(env.AWS_IOT_CORE_PRIVATE_KEY),
+    });
+    try {
+      const res = await fetch(
+        `https://${env.AWS_IOT_CORE_CREDENTIAL_ENDPOINT}/role-aliases/` +
+          `${env.AWS_IOT_CORE_ROLE_ALIAS}/credentials`,
+        { headers: { "x-amzn-iot-thingname": env.AWS_IOT_CORE_THING_NAME }, client: c },
+      );
+      const creds = (await res.json()).credentials;
+      const r = await call(
+        env.AWS_ENDPOINT_URL_KINESIS_VIDEO,
+        "/createSignalingChannel",
+        {
+          ChannelName: "main",
+        },
+        creds,
+        { client: c },
+      );
+      assert.equal(r.status, 200);
+      const browser = out.match(/plain HTTP, ws:\/\/ signaling\): (\S+)/)![1];
+      const v = await call(browser, "/describeSignalingChannel", { ChannelName: "main" }, keys);
+      assert.equal(v.status, 200);
+    } finally {
+      c.close();
+    }
+    child.kill("SIGTERM");
+    assert.equal((await child.status).code, 0);
+    await assert.rejects(Deno.stat(keysPath), Deno.errors.NotFound);
+  } finally {
+    clearTimeout(killer);
+    await reader.cancel().catch(() => {});
+    try {
+      child.kill("SIGKILL");
+    } catch { /* exited */ }
+    await child.status;
+    await Deno.remove(dir, { recursive: true });
+  }
+});

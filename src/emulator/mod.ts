@@ -59,6 +59,8 @@ export interface EmulatorOptions {
   idleTimeoutMs?: number;
   /** A new channel stays CREATING this long, ms (default 100). */
   channelCreatingMs?: number;
+  /** Long-term viewer keys to accept (default: a fresh random `AKIA…` pair each start). */
+  viewerCredentials?: { accessKeyId: string; secretAccessKey: string };
   /** Where start-up, TURN and refused-message lines go (default: silent). */
   logger?: Logger;
 }
@@ -182,7 +184,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   }
 
   const keys = new Map<string, IssuedKey>();
-  const viewerCredentials = {
+  const viewerCredentials = options.viewerCredentials ?? {
     accessKeyId: "AKIA" + randomId(UPPER, 16),
     secretAccessKey: randomId(SECRET, 40),
   };
