@@ -425,6 +425,12 @@ Deno.test("emulator", async (t) => {
           "InvalidSignatureException",
           /Signature expired/,
         );
+        await expectErr(
+          call(emu.controlPlaneUrl, path, body, creds, { client, region: "eu-west-1" }),
+          403,
+          "InvalidSignatureException",
+          /scoped to a valid region/,
+        );
         const ahead = new Date(Date.now() + 4 * 60_000).toISOString().replace(/[:-]|\.\d{3}/g, "");
         const ok = await call(emu.controlPlaneUrl, path, body, creds, { client, datetime: ahead });
         assert.equal(ok.status, 200, "4 minutes of skew is tolerated");

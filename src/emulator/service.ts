@@ -151,6 +151,7 @@ export class KvsService {
     this.#log = options.logger ?? silentLogger;
     this.#verifier = new SigV4Verifier({
       service: "kinesisvideo",
+      region: options.region,
       keys: options.keys,
       now: () => this.now(),
     });

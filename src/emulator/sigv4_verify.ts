@@ -93,12 +93,19 @@ function fail(status: number, type: string, message: string): AuthFailure {
  */
 export class SigV4Verifier {
   readonly #service: string;
+  readonly #region?: string;
   readonly #keys: Map<string, IssuedKey>;
   readonly #now: () => number;
 
-  /** `keys` is read at each check, so keys issued later are accepted. */
-  constructor(options: { service: string; keys: Map<string, IssuedKey>; now: () => number }) {
+  /**
+   * `keys` is read at each check, so keys issued later are accepted. With `region`, a credential
+   * scoped to another region is refused, as AWS's regional endpoints refuse it.
+   */
+  constructor(
+    options: { service: string; region?: string; keys: Map<string, IssuedKey>; now: () => number },
+  ) {
     this.#service = options.service;
+    this.#region = options.region;
     this.#keys = options.keys;
     this.#now = options.now;
   }
@@ -124,7 +131,7 @@ export class SigV4Verifier {
     if (date === undefined) {
       return fail(400, "IncompleteSignatureException", "Missing or malformed X-Amz-Date header");
     }
-    const pre = this.#checkKey(keyId, service, date, req.headers.get("x-amz-security-token"));
+    const pre = this.#checkKey(keyId, service, region, req.headers.get("x-amz-security-token"));
     if (pre) return pre;
     const skew = this.#checkSkew(date);
     if (skew) return skew;
@@ -184,7 +191,7 @@ export class SigV4Verifier {
       return fail(400, "AuthorizationQueryParametersError", "X-Amz-Expires must be <= 604800");
     }
     const [, keyId, , region, service] = m;
-    const pre = this.#checkKey(keyId, service, date, q.get("X-Amz-Security-Token"));
+    const pre = this.#checkKey(keyId, service, region, q.get("X-Amz-Security-Token"));
     if (pre) return pre;
     const now = this.#now();
     if (date - now > FIVE_MIN) return this.#checkSkew(date);
@@ -241,9 +248,16 @@ export class SigV4Verifier {
   #checkKey(
     keyId: string,
     service: string,
-    _date: number,
+    region: string,
     token: string | null,
   ): AuthFailure | undefined {
+    if (this.#region !== undefined && region !== this.#region) {
+      return fail(
+        403,
+        "InvalidSignatureException",
+        `Credential should be scoped to a valid region, not '${region}'. `,
+      );
+    }
     if (service !== this.#service) {
       return fail(
         403,
