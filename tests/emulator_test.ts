@@ -271,6 +271,30 @@ Deno.test("emulator", async (t) => {
           (await iotFetch(iotUrl, { "x-amzn-iot-thingname": "other" }, device)).status,
           403,
         );
+        // A certificate from the right CA, but for another thing, does not speak for this thing.
+        const dir = await Deno.makeTempDir();
+        try {
+          await Deno.writeTextFile(
+            `${dir}/ext`,
+            "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n",
+          );
+          const mk = await sh("sh", [
+            "-c",
+            `cd ${dir} && openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes ` +
+            `-keyout k.pem -out r.csr -subj /CN=another-thing 2>&1 && openssl x509 -req -in r.csr ` +
+            `-CA ${emu.pki.caCertPath} -CAkey ${emu.pki.dir}/cakey.pem -CAcreateserial ` +
+            `-CAserial ${dir}/serial -out c.pem -days 1 -extfile ext 2>&1`,
+          ]);
+          assert.ok(mk.ok, mk.out);
+          const other = {
+            cert: await Deno.readTextFile(`${dir}/c.pem`),
+            key: await Deno.readTextFile(`${dir}/k.pem`),
+          };
+          const r = await iotFetch(iotUrl, { "x-amzn-iot-thingname": emu.thingName }, other);
+          assert.equal(r.status, 403);
+        } finally {
+          await Deno.remove(dir, { recursive: true });
+        }
         const bad = `https://${emu.iotEndpoint}/role-aliases/NoSuchAlias/credentials`;
         const r = await iotFetch(bad, { "x-amzn-iot-thingname": emu.thingName }, device);
         assert.equal(r.status, 404);

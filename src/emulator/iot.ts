@@ -64,7 +64,8 @@ export interface IotEndpoint {
 
 /**
  * Start the IoT credential endpoint on 127.0.0.1 (ephemeral port). TLS handshakes without a
- * client certificate from the emulator CA fail, as AWS's do.
+ * client certificate from the emulator CA fail, as AWS's do; a certificate gets credentials only
+ * for the thing named in its subject CN (403 otherwise).
  *
  * @example
  * ```ts
@@ -96,7 +97,11 @@ export function startIotEndpoint(options: IotEndpointOptions): Promise<IotEndpoi
     if (typeof thing !== "string" || !thing) {
       return send(400, { message: "Missing x-amzn-iot-thingname header" });
     }
-    if (!options.thingNames.includes(thing)) {
+    // AWS lets a certificate act only for things attached to it: here, the thing in its CN.
+    const subject =
+      (req.socket as unknown as { getPeerCertificate(): { subject?: { CN?: string } } })
+        .getPeerCertificate().subject;
+    if (!options.thingNames.includes(thing) || subject?.CN !== thing) {
       return send(403, { message: "Access Denied" }, thing);
     }
     if (!options.roleAliases.includes(alias)) {
