@@ -24,6 +24,7 @@ import { type LogLevel, parseLogLevel } from "./log.ts";
 export class ConfigError extends KvsError {
   /** Flag and/or environment variable at fault, e.g. `--fps`. */
   readonly setting: string;
+  /** Name the flag or environment variable at fault. */
   constructor(setting: string, message: string, options?: ErrorOptions) {
     super("CONFIG", message, options);
     this.setting = setting;
@@ -45,6 +46,7 @@ export class ConfigError extends KvsError {
  * ```
  */
 export interface IotCredentialsConfig {
+  /** IoT credentials over mutual TLS. */
   kind: "iot";
   /** `https://<prefix>.credentials.iot.<region>.amazonaws.com` (scheme added when missing). */
   endpoint: string;
@@ -52,7 +54,9 @@ export interface IotCredentialsConfig {
   certPath: string;
   /** Device private key PEM path. Default `private.key`. */
   keyPath: string;
+  /** Role alias (`AWS_IOT_CORE_ROLE_ALIAS`). */
   roleAlias: string;
+  /** Thing name (`AWS_IOT_CORE_THING_NAME`). */
   thingName: string;
 }
 
@@ -66,7 +70,9 @@ export interface IotCredentialsConfig {
  * ```
  */
 export interface StaticCredentialsConfig {
+  /** Static or temporary keys. */
   kind: "keys";
+  /** Access key id (`AWS_ACCESS_KEY_ID`). */
   accessKeyId: string;
   /** Never logged. */
   secretAccessKey: string;
@@ -89,20 +95,25 @@ export interface StaticCredentialsConfig {
 export interface MasterConfig {
   /** Signaling channel name. */
   channelName: string;
+  /** AWS region (`AWS_DEFAULT_REGION` / `AWS_REGION`). */
   region: string;
+  /** IoT credentials or keys. */
   credentials: IotCredentialsConfig | StaticCredentialsConfig;
   /** CA bundle for IoT, HTTPS and WSS connections (`AWS_KVS_CACERT_PATH`). */
   caCertPath?: string;
   /** Control-plane endpoint override (`AWS_ENDPOINT_URL_KINESIS_VIDEO` / `CONTROL_PLANE_URI`). */
   endpointUrl?: string;
+  /** Log level (`AWS_KVS_LOG_LEVEL`). */
   logLevel: LogLevel;
   /** Log SDP bodies at debug (`DEBUG_LOG_SDP`). */
   logSdp: boolean;
   /** Folder of `frame-NNNN.h264` access units. */
   framesDir: string;
+  /** Frames per second of the file source. */
   fps: number;
   /** Use the endpoint cache file. */
   endpointCache: boolean;
+  /** Path of the endpoint cache file (default `.SignalingCache_v0`). */
   endpointCacheFile: string;
 }
 
@@ -243,7 +254,8 @@ export function wantsHelp(args: string[]): boolean {
   return args.includes("--help") || args.includes("-h");
 }
 
-type Env = Record<string, string | undefined>;
+/** Environment variables, e.g. `Deno.env.toObject()`. */
+export type EnvVars = Record<string, string | undefined>;
 
 function truthy(v: string | undefined): boolean {
   return v !== undefined && /^(1|true|yes|on)$/i.test(v.trim());
@@ -265,7 +277,7 @@ function truthy(v: string | undefined): boolean {
  * console.log(config.channelName, config.region, config.credentials.kind); // my-channel eu-west-1 keys
  * ```
  */
-export function parseConfig(args: string[], env: Env): MasterConfig {
+export function parseConfig(args: string[], env: EnvVars): MasterConfig {
   const options: Record<string, { type: "string" | "boolean"; short?: string }> = {};
   for (const s of SETTINGS) {
     options[s.flag] = { type: s.boolean ? "boolean" : "string" };

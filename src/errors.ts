@@ -21,6 +21,7 @@
 export class KvsError extends Error {
   /** Stable machine-readable error name, e.g. `IOT_TLS`, `AWS_HTTP`, `SIGNALING_MESSAGE`. */
   readonly code: string;
+  /** An error with a stable `code` and a message a user can act on. */
   constructor(code: string, message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = new.target.name;

@@ -133,7 +133,8 @@ export interface MasterEventMap {
   error: { error: KvsError; viewerId?: string };
 }
 
-type Listener<K extends keyof MasterEventMap> = (detail: MasterEventMap[K]) => void;
+/** A listener of {@link Master} events of type `K`. */
+export type MasterListener<K extends keyof MasterEventMap> = (detail: MasterEventMap[K]) => void;
 
 interface Viewer {
   session: PeerSession;
@@ -218,7 +219,7 @@ export class Master {
    * Subscribe to an event; returns an unsubscribe function. A listener that throws is logged
    * and does not disturb the master.
    */
-  on<K extends keyof MasterEventMap>(type: K, listener: Listener<K>): () => void {
+  on<K extends keyof MasterEventMap>(type: K, listener: MasterListener<K>): () => void {
     let set = this.#listeners.get(type);
     if (!set) this.#listeners.set(type, set = new Set());
     set.add(listener as (d: unknown) => void);
@@ -417,6 +418,7 @@ export class Master {
  * ```
  */
 export class MasterError extends KvsError {
+  /** Describe the failure. */
   constructor(message: string, options?: ErrorOptions) {
     super("MASTER", message, options);
   }

@@ -25,7 +25,9 @@ import { type Logger, silentLogger } from "./log.ts";
  * ```
  */
 export interface AwsServices {
+  /** Credential provider (IoT or keys). */
   credentials: CredentialProvider;
+  /** SigV4 control-plane client. */
   controlPlane: KvsClient;
   /** The CA bundle's certificates, for the signaling WebSocket. */
   caCerts?: string[];

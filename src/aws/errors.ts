@@ -32,6 +32,7 @@ export class AwsServiceError extends KvsError {
   readonly requestId?: string;
   /** AWS's own message. */
   readonly awsMessage: string;
+  /** Describe one AWS error answer. */
   constructor(
     fields: {
       operation: string;
@@ -71,6 +72,7 @@ export class AwsNetworkError extends KvsError {
   readonly operation: string;
   /** The URL called (no credentials in it). */
   readonly url: string;
+  /** Say which operation to which URL failed, and why. */
   constructor(operation: string, url: string, reason: string, options?: ErrorOptions) {
     super("AWS_NETWORK", `${operation} to ${url} failed: ${reason}`, options);
     this.operation = operation;
@@ -90,6 +92,7 @@ export class AwsNetworkError extends KvsError {
 export class AwsResponseError extends KvsError {
   /** The operation. */
   readonly operation: string;
+  /** Say which operation got an answer of the wrong shape. */
   constructor(operation: string, message: string, options?: ErrorOptions) {
     super("AWS_RESPONSE", `${operation}: ${message}`, options);
     this.operation = operation;

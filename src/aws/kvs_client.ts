@@ -15,6 +15,7 @@ import type { ChannelInfo, IceServer, SignalingControlPlane, SignalingEndpoints 
 
 /** Options of {@link KvsClient}. */
 export interface KvsClientOptions {
+  /** AWS region, e.g. `us-west-2`. */
   region: string;
   /** Where signing keys come from; refreshed once after a 401/403. */
   credentials: CredentialProvider;
@@ -35,6 +36,7 @@ export interface KvsClientOptions {
   clock?: ClockSkew;
   /** ClientId for Get ICE Server Configuration when none is given. Default `ProducerMaster`. */
   clientId?: string;
+  /** Logger for retries and clock corrections (default silent). */
   logger?: Logger;
 }
 

@@ -13,6 +13,7 @@ export interface SignJsonPostOptions {
   url: string;
   /** JSON text of the body. */
   body: string;
+  /** AWS region of the credential scope. */
   region: string;
   /** Default `kinesisvideo`. */
   service?: string;
@@ -63,6 +64,7 @@ export async function signJsonPost(
 export interface PresignOptions {
   /** URL with its own query already set, e.g. `wss://m-….kinesisvideo…/?X-Amz-ChannelARN=…`. */
   url: string;
+  /** AWS region of the credential scope. */
   region: string;
   /** Default `kinesisvideo`. */
   service?: string;

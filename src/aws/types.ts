@@ -35,12 +35,19 @@ export interface SignalingEndpoints {
 
 /** `ChannelInfo` of `DescribeSignalingChannel`. */
 export interface ChannelInfo {
+  /** `arn:aws:kinesisvideo:<region>:<account>:channel/<name>/<creation-ms>`. */
   ChannelARN: string;
+  /** The channel's name. */
   ChannelName: string;
+  /** Only an ACTIVE channel has endpoints; CREATING/DELETING ones are described again later. */
   ChannelStatus: "CREATING" | "ACTIVE" | "UPDATING" | "DELETING" | string;
+  /** Always `SINGLE_MASTER` for WebRTC signaling channels. */
   ChannelType: "SINGLE_MASTER" | string;
+  /** When the channel was created (epoch seconds or ISO text). */
   CreationTime?: number | string;
+  /** How long the service keeps undelivered messages. */
   SingleMasterConfiguration?: { MessageTtlSeconds?: number };
+  /** Version token, needed to delete the channel. */
   Version: string;
 }
 

@@ -28,6 +28,7 @@ export class CredentialsError extends KvsError {
   readonly setting?: string;
   /** HTTP status of the refusal, when there was one. */
   readonly status?: number;
+  /** Describe the failure; `setting` and `status` when known. */
   constructor(
     code: string,
     message: string,

@@ -11,7 +11,9 @@ import type { EncodedFrame } from "../media/types.ts";
 export interface IceCandidateInit {
   /** `candidate:…` line (no `a=`), empty string for end-of-candidates. */
   candidate: string;
+  /** Media section id the candidate belongs to (`"0"` for the video section). */
   sdpMid?: string | null;
+  /** Index of that media section in the SDP. */
   sdpMLineIndex?: number | null;
 }
 
@@ -26,13 +28,21 @@ export type PeerConnectionState =
 
 /** Counters of one session. */
 export interface PeerStats {
+  /** Connection state. */
   state: PeerConnectionState;
+  /** SRTP bytes sent. */
   bytesSent: number;
+  /** SRTP packets sent. */
   packetsSent: number;
+  /** Access units sent. */
   framesSent: number;
+  /** NACK feedback packets received. */
   nacksReceived: number;
+  /** Packets sent again after a NACK. */
   packetsRetransmitted: number;
+  /** Picture loss indications received. */
   plisReceived: number;
+  /** Full intra requests received. */
   firsReceived: number;
   /** Round-trip time from RTCP RR, ms. */
   rttMs?: number;

@@ -57,6 +57,7 @@ export interface WeriftSessionOptions {
  * ```
  */
 export class OfferRejectedError extends KvsError {
+  /** Say what is wrong with the offer. */
   constructor(message: string, options?: ErrorOptions) {
     super("PEER_OFFER", message, options);
   }

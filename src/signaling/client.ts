@@ -44,9 +44,13 @@ import { type SignalingState, stateLogLine } from "./states.ts";
  * ```
  */
 export interface WebSocketLike {
+  /** `WebSocket.OPEN` (1) when messages can be sent. */
   readonly readyState: number;
+  /** Send one text frame. */
   send(data: string): void;
+  /** Close the connection. */
   close(code?: number, reason?: string): void;
+  /** Listen for open, message, close and error events. */
   addEventListener(
     type: "open" | "message" | "close" | "error",
     listener: (ev: Event) => void,
@@ -151,7 +155,10 @@ export interface SignalingClientOptions {
   random?: () => number;
 }
 
-type Listener<K extends keyof SignalingEventMap> = (detail: SignalingEventMap[K]) => void;
+/** A listener of {@link SignalingClient} events of type `K`. */
+export type SignalingListener<K extends keyof SignalingEventMap> = (
+  detail: SignalingEventMap[K],
+) => void;
 type Wake = "closed" | "goaway" | "ice" | "maxage" | "idle" | "shutdown";
 
 const OPEN = 1;
@@ -275,7 +282,7 @@ export class SignalingClient {
    * Subscribe to an event; returns an unsubscribe function. A listener that throws is logged
    * and does not disturb the client.
    */
-  on<K extends keyof SignalingEventMap>(type: K, listener: Listener<K>): () => void {
+  on<K extends keyof SignalingEventMap>(type: K, listener: SignalingListener<K>): () => void {
     let set = this.#listeners.get(type);
     if (!set) this.#listeners.set(type, set = new Set());
     const fn = listener as (d: unknown) => void;

@@ -44,11 +44,17 @@ export const DEFAULT_ENDPOINT_CACHE_TTL_MS = 10 * 60 * 60 * 1000;
  * ```
  */
 export interface EndpointCacheEntry {
+  /** Channel name. */
   channelName: string;
+  /** AWS region. */
   region: string;
+  /** Role the endpoints were fetched for. */
   role: "MASTER" | "VIEWER";
+  /** Channel ARN. */
   channelArn: string;
+  /** WSS endpoint. */
   wss: string;
+  /** HTTPS endpoint. */
   https: string;
   /** Wall-clock ms when the entry was stored. */
   storedAt: number;

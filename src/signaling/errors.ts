@@ -19,6 +19,7 @@ import type { SignalingState } from "./states.ts";
 export class SignalingError extends KvsError {
   /** The state the failure happened in. */
   readonly state: SignalingState;
+  /** Say in which state what failed. */
   constructor(state: SignalingState, message: string, options?: ErrorOptions) {
     super("SIGNALING", message, options);
     this.state = state;
@@ -37,6 +38,7 @@ export class SignalingError extends KvsError {
  * ```
  */
 export class SignalingConnectError extends KvsError {
+  /** Describe why the WebSocket could not be opened. */
   constructor(message: string, options?: ErrorOptions) {
     super("SIGNALING_CONNECT", message, options);
   }

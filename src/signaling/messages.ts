@@ -75,6 +75,7 @@ const MESSAGE_TYPES: ReadonlySet<string> = new Set<SignalingMessageType>([
 export class SignalingMessageError extends KvsError {
   /** The part of the message at fault, e.g. `messagePayload`, `messageType`, `sdp`. */
   readonly field: string;
+  /** Name the field at fault. */
   constructor(field: string, message: string, options?: ErrorOptions) {
     super("SIGNALING_MESSAGE", message, options);
     this.field = field;
@@ -91,9 +92,13 @@ export class SignalingMessageError extends KvsError {
  * ```
  */
 export interface SignalingStatusResponse {
+  /** The `correlationId` of the message that was refused. */
   correlationId?: string;
+  /** AWS error type, e.g. `InvalidArgumentException`. */
   errorType?: string;
+  /** HTTP-like status code, e.g. `"400"`. */
   statusCode?: string;
+  /** What was wrong. */
   description?: string;
 }
 
@@ -189,6 +194,7 @@ export function decodeBase64Utf8(value: string, field = "messagePayload"): strin
  * ```
  */
 export interface OutgoingSignalingMessage {
+  /** What the message is: offer, answer or candidate. */
   action: SignalingAction;
   /** The peer the service delivers to. A master MUST set it. */
   recipientClientId: string;

@@ -48,6 +48,7 @@ export interface OfferBridgeOptions {
 export class OfferError extends KvsError {
   /** The viewer whose offer failed. */
   readonly viewerId: string;
+  /** Name the viewer whose offer failed. */
   constructor(viewerId: string, message: string, options?: ErrorOptions) {
     super("OFFER", message, options);
     this.viewerId = viewerId;
