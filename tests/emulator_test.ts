@@ -697,6 +697,17 @@ Deno.test("emulator", async (t) => {
       } finally {
         await master.close();
       }
+      const leaving = await Ws.open(await presign(wss, arn, emu.viewerCredentials), client);
+      try {
+        const sent = Date.now();
+        assert.equal(emu.faults.goAway(200), 1);
+        assert.equal((await leaving.next()).messageType, "GO_AWAY");
+        const ev = await leaving.closed;
+        assert.equal(ev.code, 1000);
+        assert.ok(Date.now() - sent >= 150, "closed after the announced delay");
+      } finally {
+        await leaving.close();
+      }
     });
 
     await t.step("faults: short connection age and idle timeout close sockets", async () => {

@@ -79,8 +79,11 @@ export interface EmulatorOptions {
 export interface EmulatorFaults {
   /** Close every master's signaling socket now (code 1011). Returns how many. */
   dropMaster(): number;
-  /** Send `GO_AWAY` to every master. */
-  goAway(): number;
+  /**
+   * Send `GO_AWAY` to every master; with `closeAfterMs`, close their connections that long
+   * afterwards, as AWS does (within about a minute). Returns how many masters.
+   */
+  goAway(closeAfterMs?: number): number;
   /** Send `RECONNECT_ICE_SERVER` to every master. */
   reconnectIceServer(): number;
   /** Every credential issued so far (IoT and viewer keys excepted) expires now. */
@@ -262,7 +265,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
 
   const faults: EmulatorFaults = {
     dropMaster: () => service.dropMasters(),
-    goAway: () => service.notifyMasters("GO_AWAY"),
+    goAway: (closeAfterMs) => service.notifyMasters("GO_AWAY", closeAfterMs),
     reconnectIceServer: () => service.notifyMasters("RECONNECT_ICE_SERVER"),
     expireCredentials: () => {
       const now = service.now();

@@ -197,11 +197,20 @@ export class KvsService {
     return n;
   }
 
-  /** Send a service message (`GO_AWAY`, `RECONNECT_ICE_SERVER`) to every master. */
-  notifyMasters(messageType: "GO_AWAY" | "RECONNECT_ICE_SERVER"): number {
+  /**
+   * Send a service message (`GO_AWAY`, `RECONNECT_ICE_SERVER`) to every master; with
+   * `closeAfterMs`, also close those connections that long afterwards (1000), as AWS does after
+   * `GO_AWAY`.
+   */
+  notifyMasters(messageType: "GO_AWAY" | "RECONNECT_ICE_SERVER", closeAfterMs?: number): number {
     let n = 0;
     for (const peer of this.#masters.values()) {
       this.#send(peer, { messageType, messagePayload: "" });
+      if (closeAfterMs !== undefined) {
+        peer.timers.push(
+          setTimeout(() => this.#closePeer(peer, 1000, "going away"), closeAfterMs),
+        );
+      }
       n++;
     }
     return n;
