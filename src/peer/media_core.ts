@@ -45,6 +45,7 @@ interface Exports {
     maxDatagram: number,
   ): number;
   sender_write_frame(handle: number, ptr: number, len: number, ts: number): number;
+  sender_retransmit(handle: number, seqsPtr: number, count: number): number;
   sender_output_ptr(handle: number): number;
   sender_output_len(handle: number): number;
   sender_free(handle: number): void;
@@ -221,21 +222,49 @@ export class SrtpVideoSender {
         rtpTimestamp >>> 0,
       );
       if (n < 0) throw new MediaCoreError("MEDIA_CORE_FRAME", lastError(x));
-      const ptr = x.sender_output_ptr(this.#handle);
-      const len = x.sender_output_len(this.#handle);
-      const buf = x.memory.buffer;
-      const view = new DataView(buf, ptr, len);
-      const out: Uint8Array[] = new Array(n);
-      let off = 0;
-      for (let i = 0; i < n; i++) {
-        const size = view.getUint32(off, true);
-        out[i] = new Uint8Array(buf, ptr + off + 4, size);
-        off += 4 + size;
-      }
-      return out;
+      return this.#output(n);
     } catch (e) {
       throw this.#trapped(e);
     }
+  }
+
+  /**
+   * The datagrams with these sequence numbers (from a NACK), exactly as first sent, while they
+   * are in the history (the last 512). Views valid until the next call, like
+   * {@link SrtpVideoSender.writeFrame}.
+   */
+  retransmit(sequenceNumbers: readonly number[]): Uint8Array[] {
+    if (this.#dead) throw new MediaCoreError("MEDIA_CORE_DEAD", this.#dead);
+    if (sequenceNumbers.length === 0) return [];
+    const x = this.#x;
+    try {
+      const count = Math.min(sequenceNumbers.length, 4096);
+      const bytes = count * 2;
+      const ptr = x.kvs_alloc(bytes);
+      const view = new DataView(x.memory.buffer, ptr, bytes);
+      for (let i = 0; i < count; i++) view.setUint16(i * 2, sequenceNumbers[i] & 0xffff, true);
+      const n = x.sender_retransmit(this.#handle, ptr, count);
+      x.kvs_free(ptr, bytes);
+      return this.#output(Math.max(0, n));
+    } catch (e) {
+      throw this.#trapped(e);
+    }
+  }
+
+  #output(n: number): Uint8Array[] {
+    const x = this.#x;
+    const ptr = x.sender_output_ptr(this.#handle);
+    const len = x.sender_output_len(this.#handle);
+    const buf = x.memory.buffer;
+    const view = new DataView(buf, ptr, len);
+    const out: Uint8Array[] = new Array(n);
+    let off = 0;
+    for (let i = 0; i < n; i++) {
+      const size = view.getUint32(off, true);
+      out[i] = new Uint8Array(buf, ptr + off + 4, size);
+      off += 4 + size;
+    }
+    return out;
   }
 
   /** Whether a trap ended this sender. */

@@ -157,6 +157,7 @@ class WeriftSession implements PeerSession {
     plisReceived: 0,
     firsReceived: 0,
     nacksReceived: 0,
+    packetsRetransmitted: 0,
     timeToFirstPacketMs: undefined as number | undefined,
     rttMs: undefined as number | undefined,
   };
@@ -322,11 +323,30 @@ class WeriftSession implements PeerSession {
     }
   }
 
+  /** Send again what a NACK names (WASM hot path; werift's own sender handles its NACKs). */
+  #resend(lost: number[]): void {
+    const core = this.#core;
+    if (!core || this.#closed) return;
+    let datagrams: Uint8Array[];
+    try {
+      datagrams = core.retransmit(lost);
+    } catch (e) {
+      this.close(`media core failed: ${errText(e)}`);
+      return;
+    }
+    const connection = (this.#sender!.dtlsTransport as unknown as {
+      iceTransport: { connection: { send(b: Buffer): Promise<unknown> } };
+    }).iceTransport.connection;
+    for (const d of datagrams) {
+      this.#stats.packetsRetransmitted++;
+      connection.send(Buffer.from(d)).catch(() => {});
+    }
+  }
+
   stats(): PeerStats {
     return {
       state: this.#state,
       ...this.#stats,
-      packetsRetransmitted: 0,
       hotPath: this.#core ? "wasm" : "werift",
     };
   }
@@ -374,7 +394,11 @@ class WeriftSession implements PeerSession {
         this.#o.callbacks.onKeyframeRequest();
       }
     } else if (packet instanceof w.RtcpTransportLayerFeedback) {
-      this.#stats.nacksReceived++;
+      const fb = packet.feedback;
+      if (fb instanceof w.GenericNack) {
+        this.#stats.nacksReceived++;
+        this.#resend(fb.lost);
+      }
     } else if (packet instanceof w.RtcpRrPacket) {
       const report = packet.reports[0];
       if (report && report.lsr) {

@@ -2,7 +2,8 @@
 //! TypeScript calls in. Everything behind it is plain Rust with native tests.
 //!
 //! Calls: `kvs_alloc`/`kvs_free` for buffers; `sender_new` → handle (0 on error);
-//! `sender_write_frame` → datagram count (negative on error); `sender_output_ptr/len` → the
+//! `sender_write_frame` → datagram count (negative on error); `sender_retransmit` → the
+//! datagrams a NACK names, again; `sender_output_ptr/len` → the
 //! batch `[u32 LE length][datagram]…`; `sender_free`; `last_error_ptr/len` → UTF-8 message.
 
 pub mod h264;
@@ -109,6 +110,25 @@ pub unsafe extern "C" fn sender_write_frame(
                 -1
             }
         }
+    })
+}
+
+/// Put the datagrams a NACK names (`count` sequence numbers, u16 little-endian at `seqs_ptr`)
+/// in the output again; returns how many were still in the history, or -2 for an unknown handle.
+///
+/// # Safety
+/// `seqs_ptr` must address `2 * count` readable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn sender_retransmit(handle: u32, seqs_ptr: *const u8, count: usize) -> i32 {
+    let bytes = std::slice::from_raw_parts(seqs_ptr, count * 2);
+    let seqs: Vec<u16> = bytes.chunks_exact(2).map(|b| u16::from_le_bytes([b[0], b[1]])).collect();
+    SENDERS.with(|all| {
+        let mut all = all.borrow_mut();
+        let Some(Some(s)) = all.get_mut((handle as usize).wrapping_sub(1)) else {
+            set_error(format!("unknown sender {handle}"));
+            return -2;
+        };
+        s.retransmit(&seqs) as i32
     })
 }
 

@@ -57,8 +57,15 @@ impl std::fmt::Display for SenderError {
     }
 }
 
+/// Datagrams kept for retransmission after a NACK (about 2 s of 2.5 Mbit/s video).
+pub const HISTORY: usize = 512;
+
 /// An H.264 RTP stream protected with SRTP.
 pub struct Sender {
+    /// Ring of the last [`HISTORY`] datagrams, indexed by sequence number.
+    history: Vec<(u16, Vec<u8>)>,
+    /// Datagrams sent again after a NACK.
+    pub retransmitted: u64,
     srtp: Context,
     packetizer: Packetizer,
     ssrc: u32,
@@ -89,6 +96,8 @@ impl Sender {
             .map_err(|e| SenderError::Key(e.to_string()))?;
         let max_payload = max_datagram.max(128) - RTP_HEADER - profile.overhead();
         Ok(Sender {
+            history: (0..HISTORY).map(|_| (0u16, Vec::new())).collect(),
+            retransmitted: 0,
             srtp,
             packetizer: Packetizer::new(max_payload),
             ssrc,
@@ -106,7 +115,8 @@ impl Sender {
     pub fn write_frame(&mut self, access_unit: &[u8], rtp_timestamp: u32) -> Result<usize, SenderError> {
         self.out.clear();
         let mut failure: Option<String> = None;
-        let Sender { srtp, packetizer, ssrc, payload_type, sequence, plain, out, packets, bytes } = self;
+        let Sender { srtp, packetizer, ssrc, payload_type, sequence, plain, out, packets, bytes, history, .. } =
+            self;
         let n = packetizer
             .packetize(access_unit, |payload| {
                 if failure.is_some() {
@@ -134,6 +144,10 @@ impl Sender {
                     Ok(datagram) => {
                         out.extend_from_slice(&(datagram.len() as u32).to_le_bytes());
                         out.extend_from_slice(&datagram);
+                        let slot = &mut history[*sequence as usize % HISTORY];
+                        slot.0 = *sequence;
+                        slot.1.clear();
+                        slot.1.extend_from_slice(&datagram);
                         *packets += 1;
                         *bytes += datagram.len() as u64;
                     }
@@ -147,6 +161,23 @@ impl Sender {
             return Err(SenderError::Srtp(m));
         }
         Ok(n)
+    }
+
+    /// Put the datagrams with these sequence numbers (from a NACK) in the output again, as they
+    /// were first sent; numbers no longer in the history are skipped. Returns how many.
+    pub fn retransmit(&mut self, sequences: &[u16]) -> usize {
+        self.out.clear();
+        let mut n = 0;
+        for &seq in sequences {
+            let (stored, datagram) = &self.history[seq as usize % HISTORY];
+            if *stored == seq && !datagram.is_empty() {
+                self.out.extend_from_slice(&(datagram.len() as u32).to_le_bytes());
+                self.out.extend_from_slice(datagram);
+                n += 1;
+            }
+        }
+        self.retransmitted += n as u64;
+        n
     }
 
     /// The datagrams of the last frame: `[u32 LE length][bytes]` repeated.
@@ -208,6 +239,24 @@ mod tests {
     #[test]
     fn aes_gcm_round_trip() {
         round_trip(Profile::AeadAes128Gcm, 12);
+    }
+
+    #[test]
+    fn nacked_packets_are_sent_again_as_they_were() {
+        let mut tx = Sender::new(Profile::AesCm128HmacSha1_80, &[1; 16], &[2; 14], 9, 96, 100, 1200).unwrap();
+        let mut au = vec![0, 0, 0, 1, 0x65];
+        au.extend(std::iter::repeat(7u8).take(5000));
+        tx.write_frame(&au, 0).unwrap();
+        let first = datagrams(tx.output());
+        assert_eq!(first.len(), 5);
+        assert_eq!(tx.retransmit(&[101, 103, 99, 5000]), 2, "unknown numbers are skipped");
+        assert_eq!(datagrams(tx.output()), vec![first[1].clone(), first[3].clone()]);
+        assert_eq!(tx.retransmitted, 2);
+        // After HISTORY more packets, the old ones are gone.
+        for i in 0..(HISTORY / 5 + 1) {
+            tx.write_frame(&au, i as u32).unwrap();
+        }
+        assert_eq!(tx.retransmit(&[101]), 0);
     }
 
     #[test]
