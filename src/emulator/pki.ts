@@ -1,12 +1,14 @@
 /**
  * The emulator's certificates: its own CA, a server certificate for 127.0.0.1/localhost, a
  * device certificate and key (what a camera gets from AWS IoT), and a second, rogue CA with its
- * own device certificate for negative tests. Made once with the `openssl` command (X.509 v3,
- * EC P-256) and reused while still valid; a lock folder keeps parallel starts from racing.
+ * own device certificate for negative tests. Made once with WebCrypto (X.509 v3, EC P-256, no
+ * `openssl` needed) and reused while valid for another week; a lock folder keeps parallel starts
+ * from racing.
  *
  * @module
  */
 import { EmulatorError } from "./errors.ts";
+import { issueCertificate } from "./x509.ts";
 
 /**
  * Paths of the emulator's PEM files.
@@ -40,27 +42,7 @@ export interface EmulatorPki {
 }
 
 const DAYS = 825;
-
-async function openssl(args: string[], cwd: string): Promise<void> {
-  let out: Deno.CommandOutput;
-  try {
-    out = await new Deno.Command("openssl", { args, cwd, stdout: "null", stderr: "piped" })
-      .output();
-  } catch (cause) {
-    throw new EmulatorError(
-      "EMULATOR_PKI",
-      "the emulator needs the openssl command to make its certificates " +
-        "(apt-get install openssl)",
-      { cause },
-    );
-  }
-  if (!out.success) {
-    throw new EmulatorError(
-      "EMULATOR_PKI",
-      `openssl ${args[0]} failed: ${new TextDecoder().decode(out.stderr).trim()}`,
-    );
-  }
-}
+const STATE_FILE = "pki.json";
 
 async function exists(path: string): Promise<boolean> {
   try {
@@ -69,85 +51,6 @@ async function exists(path: string): Promise<boolean> {
   } catch {
     return false;
   }
-}
-
-async function stillValid(certPath: string, cwd: string): Promise<boolean> {
-  if (!(await exists(certPath))) return false;
-  const out = await new Deno.Command("openssl", {
-    args: ["x509", "-checkend", String(7 * 86400), "-noout", "-in", certPath],
-    cwd,
-    stdout: "null",
-    stderr: "null",
-  }).output().catch(() => undefined);
-  return out?.success ?? false;
-}
-
-async function makeCa(dir: string, name: string, cn: string): Promise<void> {
-  await openssl([
-    "req",
-    "-x509",
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:P-256",
-    "-nodes",
-    "-keyout",
-    `${name}.key`,
-    "-out",
-    `${name}.pem`,
-    "-days",
-    String(DAYS),
-    "-subj",
-    `/CN=${cn}`,
-    "-addext",
-    "basicConstraints=critical,CA:TRUE",
-    "-addext",
-    "keyUsage=critical,keyCertSign,cRLSign",
-  ], dir);
-}
-
-async function makeLeaf(
-  dir: string,
-  ca: string,
-  name: string,
-  cn: string,
-  ext: string,
-): Promise<void> {
-  await openssl([
-    "req",
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:P-256",
-    "-nodes",
-    "-keyout",
-    `${name}.key`,
-    "-out",
-    `${name}.csr`,
-    "-subj",
-    `/CN=${cn}`,
-  ], dir);
-  await Deno.writeTextFile(`${dir}/${name}.ext`, ext);
-  await openssl([
-    "x509",
-    "-req",
-    "-in",
-    `${name}.csr`,
-    "-CA",
-    `${ca}.pem`,
-    "-CAkey",
-    `${ca}.key`,
-    "-CAcreateserial",
-    "-out",
-    `${name}.pem`,
-    "-days",
-    String(DAYS),
-    "-sha256",
-    "-extfile",
-    `${name}.ext`,
-  ], dir);
-  await Deno.remove(`${dir}/${name}.csr`);
-  await Deno.remove(`${dir}/${name}.ext`);
 }
 
 /**
@@ -176,27 +79,37 @@ export async function ensurePki(
     rogueKeyPath: `${abs}/rogue-private.key`,
     thingName,
   };
-  const marker = `${abs}/thing-name`;
+  const marker = `${abs}/${STATE_FILE}`;
   if (await isReady(pki, marker, thingName)) return pki;
   return await withLock(abs, async () => {
     // Another process may have made them while this one waited for the lock.
     if (await isReady(pki, marker, thingName)) return pki;
     await Deno.remove(marker).catch(() => {});
-    await generate(abs, pki, thingName);
-    await Deno.writeTextFile(marker, thingName + "\n");
+    const notAfter = await generate(pki, thingName);
+    await Deno.writeTextFile(marker, JSON.stringify({ thingName, notAfter }) + "\n");
     return pki;
   });
 }
 
 async function isReady(pki: EmulatorPki, marker: string, thingName: string): Promise<boolean> {
-  const sameThing = (await exists(marker)) &&
-    (await Deno.readTextFile(marker)).trim() === thingName;
-  return sameThing &&
-    (await Promise.all(
-      [pki.caCertPath, pki.serverCertPath, pki.deviceCertPath, pki.rogueCertPath].map((p) =>
-        stillValid(p, pki.dir)
-      ),
-    )).every(Boolean);
+  let state: { thingName?: string; notAfter?: string };
+  try {
+    state = JSON.parse(await Deno.readTextFile(marker));
+  } catch {
+    return false;
+  }
+  const files = [
+    pki.caCertPath,
+    pki.serverCertPath,
+    pki.serverKeyPath,
+    pki.deviceCertPath,
+    pki.deviceKeyPath,
+    pki.rogueCertPath,
+    pki.rogueKeyPath,
+  ];
+  return state.thingName === thingName &&
+    Date.parse(state.notAfter ?? "") - Date.now() > 7 * 86400_000 &&
+    (await Promise.all(files.map(exists))).every(Boolean);
 }
 
 /** Run `fn` holding `<dir>/.lock` (a folder), so parallel starts do not mint certificates twice. */
@@ -227,42 +140,42 @@ async function withLock<T>(dir: string, fn: () => Promise<T>): Promise<T> {
   }
 }
 
-async function generate(abs: string, pki: EmulatorPki, thingName: string): Promise<void> {
-  await makeCa(abs, "ca", "KVS emulator CA");
-  await Deno.rename(`${abs}/ca.pem`, pki.caCertPath);
-  await Deno.rename(`${abs}/ca.key`, `${abs}/cakey.pem`);
-  // makeLeaf expects <ca>.pem / <ca>.key side by side: give it links with those names.
-  await Deno.copyFile(pki.caCertPath, `${abs}/ca.pem`);
-  await Deno.copyFile(`${abs}/cakey.pem`, `${abs}/ca.key`);
-  await makeLeaf(
-    abs,
-    "ca",
-    "server",
-    "localhost",
-    "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n" +
-      "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
-  );
-  await makeLeaf(
-    abs,
-    "ca",
-    "device",
-    thingName,
-    "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=clientAuth\n",
-  );
-  await Deno.rename(`${abs}/device.pem`, pki.deviceCertPath);
-  await Deno.rename(`${abs}/device.key`, pki.deviceKeyPath);
-
-  await makeCa(abs, "rogue-ca", "Rogue CA");
-  await makeLeaf(
-    abs,
-    "rogue-ca",
-    "rogue",
-    thingName,
-    "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=clientAuth\n",
-  );
-  await Deno.rename(`${abs}/rogue.pem`, pki.rogueCertPath);
-  await Deno.rename(`${abs}/rogue.key`, pki.rogueKeyPath);
-  for (const f of ["ca.pem", "ca.key", "rogue-ca.key", "ca.srl", "rogue-ca.srl"]) {
-    await Deno.remove(`${abs}/${f}`).catch(() => {});
+async function generate(pki: EmulatorPki, thingName: string): Promise<string> {
+  const write = (path: string, text: string, mode = 0o644) =>
+    Deno.writeTextFile(path, text, { mode });
+  try {
+    const ca = await issueCertificate({ commonName: "KVS emulator CA", days: DAYS, usage: "ca" });
+    const server = await issueCertificate({
+      commonName: "localhost",
+      days: DAYS,
+      usage: "server",
+      ipAddresses: ["127.0.0.1"],
+      dnsNames: ["localhost"],
+    }, ca);
+    const device = await issueCertificate(
+      { commonName: thingName, days: DAYS, usage: "client" },
+      ca,
+    );
+    const rogueCa = await issueCertificate({ commonName: "Rogue CA", days: DAYS, usage: "ca" });
+    const rogue = await issueCertificate(
+      { commonName: thingName, days: DAYS, usage: "client" },
+      rogueCa,
+    );
+    await write(pki.caCertPath, ca.certPem);
+    await write(`${pki.dir}/cakey.pem`, ca.keyPem, 0o600);
+    await write(pki.serverCertPath, server.certPem);
+    await write(pki.serverKeyPath, server.keyPem, 0o600);
+    await write(pki.deviceCertPath, device.certPem);
+    await write(pki.deviceKeyPath, device.keyPem, 0o600);
+    await write(`${pki.dir}/rogue-ca.pem`, rogueCa.certPem);
+    await write(pki.rogueCertPath, rogue.certPem);
+    await write(pki.rogueKeyPath, rogue.keyPem, 0o600);
+    return ca.notAfter.toISOString();
+  } catch (cause) {
+    throw new EmulatorError(
+      "EMULATOR_PKI",
+      `could not write the emulator certificates in ${pki.dir}: ${(cause as Error).message}`,
+      { cause },
+    );
   }
 }
