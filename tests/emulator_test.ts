@@ -179,11 +179,29 @@ Deno.test("pki: X.509 v3 chain checked by openssl, rogue CA refused, reused when
     assert.ok((await sh("openssl", ["verify", "-CAfile", pki.caCertPath, pki.deviceCertPath])).ok);
     assert.ok((await sh("openssl", ["verify", "-CAfile", pki.caCertPath, pki.serverCertPath])).ok);
     assert.ok(!(await sh("openssl", ["verify", "-CAfile", pki.caCertPath, pki.rogueCertPath])).ok);
+    const ca = await sh("openssl", ["x509", "-in", pki.caCertPath, "-noout", "-text"]);
+    assert.match(ca.out, /CA:TRUE/);
+    assert.match(ca.out, /Certificate Sign/);
+    const eku = await sh("openssl", ["x509", "-in", pki.deviceCertPath, "-noout", "-text"]);
+    assert.match(eku.out, /TLS Web Client Authentication/);
+    assert.match(eku.out, /ecdsa-with-SHA256/);
+    for (const k of [pki.deviceKeyPath, pki.serverKeyPath]) {
+      assert.equal((await Deno.stat(k)).mode! & 0o777, 0o600, `${k} is private`);
+      assert.ok((await sh("openssl", ["pkey", "-in", k, "-noout"])).ok);
+    }
     const before = await Deno.readTextFile(pki.caCertPath);
     await ensurePki(dir, "cam-1");
     assert.equal(await Deno.readTextFile(pki.caCertPath), before, "valid PKI must be reused");
+    const state = JSON.parse(await Deno.readTextFile(`${pki.dir}/pki.json`));
+    await Deno.writeTextFile(
+      `${pki.dir}/pki.json`,
+      JSON.stringify({ ...state, notAfter: new Date(Date.now() + 86400_000).toISOString() }),
+    );
+    await ensurePki(dir, "cam-1");
+    assert.notEqual(await Deno.readTextFile(pki.caCertPath), before, "expiring PKI is re-minted");
+    const minted = await Deno.readTextFile(pki.caCertPath);
     await ensurePki(dir, "cam-2");
-    assert.notEqual(await Deno.readTextFile(pki.caCertPath), before, "new thing, new PKI");
+    assert.notEqual(await Deno.readTextFile(pki.caCertPath), minted, "new thing, new PKI");
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
