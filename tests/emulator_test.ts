@@ -415,6 +415,35 @@ Deno.test("emulator", async (t) => {
         assert.match(byProto.HTTPS, /^https:\/\/127\.0\.0\.1:\d+$/);
         assert.match(byProto.WSS, /^wss:\/\/127\.0\.0\.1:\d+$/);
         assert.ok(emu.channels().some((c) => c.arn === arn && c.status === "ACTIVE"));
+        await call(
+          emu.controlPlaneUrl,
+          "/createSignalingChannel",
+          { ChannelName: "other" },
+          creds,
+          {
+            client,
+          },
+        );
+        const listed = await call(
+          emu.controlPlaneUrl,
+          "/listSignalingChannels",
+          {
+            ChannelNameCondition: { ComparisonOperator: "BEGINS_WITH", ComparisonValue: "ca" },
+          },
+          creds,
+          { client },
+        );
+        assert.equal(listed.status, 200);
+        assert.deepEqual(listed.json, { ChannelInfoList: [info] });
+        const paged = await call(
+          emu.controlPlaneUrl,
+          "/listSignalingChannels",
+          { MaxResults: 1 },
+          creds,
+          { client },
+        );
+        assert.equal((paged.json.ChannelInfoList as unknown[]).length, 1);
+        assert.equal(paged.json.NextToken, "1");
       },
     );
 

@@ -279,6 +279,8 @@ export class KvsService {
         case "/deleteSignalingChannel":
           this.#delete(input);
           return done(200, {});
+        case "/listSignalingChannels":
+          return done(200, this.#list(input));
         case "/v1/get-ice-server-config":
           return done(200, await this.#iceConfig(input));
         default:
@@ -358,6 +360,36 @@ export class KvsService {
     const c = input.ChannelARN !== undefined
       ? this.#channelByArn(input.ChannelARN)
       : this.#channelByName(input.ChannelName);
+    return this.#info(c);
+  }
+
+  #list(input: Record<string, unknown>) {
+    const cond = input.ChannelNameCondition as
+      | { ComparisonOperator?: unknown; ComparisonValue?: unknown }
+      | undefined;
+    const prefix = cond?.ComparisonValue;
+    if (cond && (cond.ComparisonOperator !== "BEGINS_WITH" || typeof prefix !== "string")) {
+      throw failure(
+        400,
+        "InvalidArgumentException",
+        "ChannelNameCondition needs ComparisonOperator BEGINS_WITH and a ComparisonValue",
+      );
+    }
+    const max = input.MaxResults === undefined ? 10_000 : Number(input.MaxResults);
+    if (!Number.isInteger(max) || max < 1 || max > 10_000) {
+      throw failure(400, "InvalidArgumentException", "MaxResults must be 1 to 10000");
+    }
+    const start = typeof input.NextToken === "string" ? Number(input.NextToken) : 0;
+    const all = [...this.#channels.values()]
+      .filter((c) => typeof prefix !== "string" || c.name.startsWith(prefix))
+      .sort((a, b) => a.name.localeCompare(b.name));
+    const page = all.slice(start, start + max).map((c) => this.#info(c));
+    return start + max < all.length
+      ? { ChannelInfoList: page, NextToken: String(start + max) }
+      : { ChannelInfoList: page };
+  }
+
+  #info(c: Channel) {
     this.#settle(c);
     return {
       ChannelARN: c.arn,
