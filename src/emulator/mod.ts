@@ -26,6 +26,8 @@ import { hasTurnServer, startTurnServer, type TurnServer } from "./turn.ts";
 
 export type { InjectedFault, RequestLogEntry } from "./service.ts";
 export type { EmulatorPki } from "./pki.ts";
+export type { TurnServer } from "./turn.ts";
+export { EmulatorError } from "./errors.ts";
 
 /**
  * Options of {@link startEmulator}. Every field has a default that behaves like AWS.

@@ -99,8 +99,9 @@ export interface CertificateSpec {
   days: number;
   /** `ca` (keyCertSign, cRLSign), `server` (serverAuth) or `client` (clientAuth). */
   usage: "ca" | "server" | "client";
-  /** Subject alternative names. */
+  /** IPv4 subject alternative names. */
   ipAddresses?: string[];
+  /** DNS subject alternative names. */
   dnsNames?: string[];
 }
 
