@@ -701,6 +701,45 @@ Deno.test("emulator", async (t) => {
       assert.equal((await rawUpgrade(good, ca)).status, 101);
     });
 
+    await t.step("signaling answers WebSocket pings with pongs", async () => {
+      const u = new URL(
+        await presign(
+          emu.browserControlPlaneUrl.replace("http:", "ws:"),
+          arn,
+          emu.viewerCredentials,
+        ),
+      );
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port: Number(u.port) });
+      try {
+        await conn.write(new TextEncoder().encode(
+          `GET /${u.search} HTTP/1.1\r\nHost: ${u.host}\r\nUpgrade: websocket\r\n` +
+            "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n" +
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+        ));
+        let got = new Uint8Array(0);
+        const buf = new Uint8Array(4096);
+        const readUntil = async (done: (b: Uint8Array) => boolean) => {
+          while (!done(got)) {
+            const n = await conn.read(buf);
+            if (n === null) throw new Error("closed");
+            got = new Uint8Array([...got, ...buf.subarray(0, n)]);
+          }
+        };
+        const headEnd = (b: Uint8Array) => new TextDecoder().decode(b).indexOf("\r\n\r\n");
+        await readUntil((b) => headEnd(b) >= 0);
+        assert.match(new TextDecoder().decode(got), /^HTTP\/1\.1 101/);
+        got = got.slice(headEnd(got) + 4);
+        const mask = [1, 2, 3, 4];
+        const payload = [...new TextEncoder().encode("hi")].map((b, i) => b ^ mask[i % 4]);
+        await conn.write(new Uint8Array([0x89, 0x80 | 2, ...mask, ...payload]));
+        await readUntil((b) => b.length >= 4);
+        assert.equal(got[0], 0x8a, "a FIN pong frame");
+        assert.equal(new TextDecoder().decode(got.subarray(2, 2 + got[1])), "hi");
+      } finally {
+        conn.close();
+      }
+    });
+
     await t.step(
       "limits: 10 viewers, the 11th refused; a new master replaces the old",
       async () => {
