@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { createHash, createHmac } from "node:crypto";
 import { AwsV4Signer } from "aws4fetch";
-import { type Emulator, startEmulator } from "../src/emulator/mod.ts";
+import { type Emulator, EmulatorError, startEmulator } from "../src/emulator/mod.ts";
 import { ensurePki } from "../src/emulator/pki.ts";
 import { hasTurnServer } from "../src/emulator/turn.ts";
 
@@ -1068,6 +1068,25 @@ Deno.test("emulator without TURN: channel activation, empty ICE server list, cle
     await emu.close();
   }
   await emu.close();
+});
+
+Deno.test("bad options are refused with an EmulatorError naming the option", async () => {
+  const cases: [Record<string, unknown>, RegExp][] = [
+    [{ region: "Mars" }, /region "Mars"/],
+    [{ thingName: "a b" }, /thingName "a b"/],
+    [{ roleAlias: "" }, /roleAlias ""/],
+    [{ credentialLifetimeSeconds: -1 }, /credentialLifetimeSeconds -1/],
+    [{ idleTimeoutMs: Number.NaN }, /idleTimeoutMs/],
+    [{ channelCreatingMs: -5 }, /channelCreatingMs -5/],
+    [{ turn: "yes" }, /turn "yes"/],
+  ];
+  for (const [options, message] of cases) {
+    await assert.rejects(
+      startEmulator({ stateDir: STATE, ...options }),
+      (e: unknown) => e instanceof EmulatorError && message.test(e.message),
+      JSON.stringify(options),
+    );
+  }
 });
 
 Deno.test({

@@ -23,6 +23,7 @@ import { type EmulatorPki, ensurePki } from "./pki.ts";
 import { type InjectedFault, KvsService, type RequestLogEntry } from "./service.ts";
 import type { IssuedKey } from "./sigv4_verify.ts";
 import { hasTurnServer, startTurnServer, type TurnServer } from "./turn.ts";
+import { EmulatorError } from "./errors.ts";
 
 export type { InjectedFault, RequestLogEntry } from "./service.ts";
 export type { EmulatorPki } from "./pki.ts";
@@ -156,6 +157,43 @@ function randomId(alphabet: string, length: number): string {
 const UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 const SECRET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
+function checkOptions(
+  options: EmulatorOptions,
+  region: string,
+  thingName: string,
+  roleAlias: string,
+): void {
+  const bad = (what: string, value: unknown, rule: string) => {
+    throw new EmulatorError(
+      "EMULATOR_OPTIONS",
+      `startEmulator: ${what} ${JSON.stringify(value)} is invalid: ${rule}`,
+    );
+  };
+  if (!/^[a-z]{2}(-[a-z]+)+-\d$/.test(region)) bad("region", region, "like us-west-2");
+  if (!/^[a-zA-Z0-9:_-]{1,128}$/.test(thingName)) {
+    bad("thingName", thingName, "1-128 of a-z A-Z 0-9 : _ -");
+  }
+  if (!/^[\w=,@-]{1,128}$/.test(roleAlias)) bad("roleAlias", roleAlias, "1-128 of \\w = , @ -");
+  for (
+    const key of [
+      "credentialLifetimeSeconds",
+      "iceServerTtlSeconds",
+      "maxConnectionMs",
+      "idleTimeoutMs",
+    ] as const
+  ) {
+    const v = options[key];
+    if (v !== undefined && !(Number.isFinite(v) && v > 0)) bad(key, v, "a positive number");
+  }
+  const creating = options.channelCreatingMs;
+  if (creating !== undefined && !(Number.isFinite(creating) && creating >= 0)) {
+    bad("channelCreatingMs", creating, "zero or more");
+  }
+  if (options.turn !== undefined && ![true, false, "auto"].includes(options.turn)) {
+    bad("turn", options.turn, 'true, false or "auto"');
+  }
+}
+
 /**
  * Start the emulator on ephemeral 127.0.0.1 ports.
  *
@@ -175,6 +213,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   const region = options.region ?? "us-west-2";
   const thingName = options.thingName ?? "kvs-emulator-thing";
   const roleAlias = options.roleAlias ?? "KvsCameraIoTRoleAlias";
+  checkOptions(options, region, thingName, roleAlias);
   const pki = await ensurePki(options.stateDir ?? ".kvs-emulator", thingName);
   const [caCert, serverCert, serverKey] = await Promise.all(
     [pki.caCertPath, pki.serverCertPath, pki.serverKeyPath].map((p) => Deno.readTextFile(p)),
