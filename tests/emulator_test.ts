@@ -211,7 +211,7 @@ Deno.test("emulator", async (t) => {
   const emu: Emulator = await startEmulator({
     stateDir: STATE,
     turn: "auto",
-    channelCreatingMs: 50,
+    channelCreatingMs: 400,
   });
   const ca = await Deno.readTextFile(emu.pki.caCertPath);
   const device = {
@@ -374,7 +374,7 @@ Deno.test("emulator", async (t) => {
           { client },
         );
         assert.equal((first.json.ChannelInfo as Record<string, unknown>).ChannelStatus, "CREATING");
-        await sleep(80);
+        await sleep(450);
         const d = await call(
           emu.controlPlaneUrl,
           "/describeSignalingChannel",
@@ -1046,7 +1046,7 @@ Deno.test("emulator", async (t) => {
 });
 
 Deno.test("emulator without TURN: channel activation, empty ICE server list, clean close", async () => {
-  const emu = await startEmulator({ stateDir: STATE, turn: false, channelCreatingMs: 100 });
+  const emu = await startEmulator({ stateDir: STATE, turn: false, channelCreatingMs: 400 });
   try {
     assert.equal(emu.turn, undefined);
     const created = await call(emu.browserControlPlaneUrl, "/createSignalingChannel", {
@@ -1057,7 +1057,7 @@ Deno.test("emulator without TURN: channel activation, empty ICE server list, cle
         ChannelARN: created.json.ChannelARN,
       }, emu.viewerCredentials);
     assert.equal((await endpoint()).status, 404, "still CREATING");
-    await sleep(150);
+    await sleep(450);
     assert.equal((await endpoint()).status, 200, "ACTIVE without a describe in between");
     const ice = await call(emu.browserControlPlaneUrl, "/v1/get-ice-server-config", {
       ChannelARN: created.json.ChannelARN,
