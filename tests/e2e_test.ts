@@ -231,18 +231,32 @@ Deno.test({
       );
 
       if (demo.emulator.turn) {
-        await t.step("relay only (iceTransportPolicy relay) through coturn", async () => {
-          const v = await browser.openViewer({
-            pageUrl: demo.pageUrl,
-            params: { ...params, forceTurn: "1" },
-          });
-          try {
-            const s = await playing(v, 10, "relayed frames");
-            assert.equal(s.localCandidateType, "relay");
-          } finally {
-            await v.close();
-          }
-        });
+        for (const transport of ["udp", "tcp", "tls"] as const) {
+          await t.step(
+            `relay only (iceTransportPolicy relay) through coturn over ${transport}`,
+            async () => {
+              // The ICE configuration lists only this way to reach TURN, so a relay candidate
+              // proves that transport carried the video.
+              demo.emulator.faults.turnTransports = [transport];
+              try {
+                const { viewer: v, status: s } = await openPlaying(
+                  browser,
+                  demo.pageUrl,
+                  { ...params, forceTurn: "1" },
+                  10,
+                  `relayed frames over ${transport}`,
+                );
+                try {
+                  assert.equal(s.localCandidateType, "relay");
+                } finally {
+                  await v.close();
+                }
+              } finally {
+                demo.emulator.faults.turnTransports = undefined;
+              }
+            },
+          );
+        }
       }
     } catch (e) {
       console.log(logs.map((l) => JSON.stringify(l)).join("\n").slice(-20000));

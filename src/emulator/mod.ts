@@ -20,12 +20,17 @@
 import { type Logger, silentLogger } from "../log.ts";
 import { type IotEndpoint, startIotEndpoint } from "./iot.ts";
 import { type EmulatorPki, ensurePki } from "./pki.ts";
-import { type InjectedFault, KvsService, type RequestLogEntry } from "./service.ts";
+import {
+  type InjectedFault,
+  KvsService,
+  type RequestLogEntry,
+  type TurnTransport,
+} from "./service.ts";
 import type { IssuedKey } from "./sigv4_verify.ts";
 import { hasTurnServer, startTurnServer, type TurnServer } from "./turn.ts";
 import { EmulatorError } from "./errors.ts";
 
-export type { InjectedFault, RequestLogEntry } from "./service.ts";
+export type { InjectedFault, RequestLogEntry, TurnTransport } from "./service.ts";
 export type { EmulatorPki } from "./pki.ts";
 export type { TurnServer } from "./turn.ts";
 export { EmulatorError } from "./errors.ts";
@@ -101,6 +106,8 @@ export interface EmulatorFaults {
   idleTimeoutMs: number;
   /** Lifetime of credentials issued from now on, seconds. */
   credentialLifetimeSeconds: number;
+  /** List only these TURN transports in ICE configurations (undefined: AWS's usual list). */
+  turnTransports: TurnTransport[] | undefined;
 }
 
 /**
@@ -339,6 +346,12 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     },
     set credentialLifetimeSeconds(v: number) {
       lifetime = v;
+    },
+    get turnTransports() {
+      return service.turnTransports;
+    },
+    set turnTransports(v: TurnTransport[] | undefined) {
+      service.turnTransports = v;
     },
   };
 

@@ -34,6 +34,23 @@ export interface RequestLogEntry {
 }
 
 /**
+ * How a client reaches the TURN server.
+ *
+ * @example
+ * ```ts
+ * import type { TurnTransport } from "./service.ts";
+ * const onlyTcp: TurnTransport[] = ["tcp"];
+ * ```
+ */
+export type TurnTransport = "udp" | "tcp" | "tls" | "dtls";
+
+function turnTransportOf(uri: string): TurnTransport {
+  const tcp = /transport=tcp/.test(uri);
+  if (uri.startsWith("turns:")) return tcp ? "tls" : "dtls";
+  return tcp ? "tcp" : "udp";
+}
+
+/**
  * A fault the next control-plane requests suffer: `5xx` (500 `InternalFailure`), `throttle`
  * (400 `ClientLimitExceededException`) or `403` (`AccessDeniedException`).
  *
@@ -131,6 +148,12 @@ export class KvsService {
   readonly requests: RequestLogEntry[] = [];
   /** Added to the emulator's clock (ms): the service's `Date` and signature checks use it. */
   clockSkewMs = 0;
+  /**
+   * When set, ICE configurations list only these ways to reach TURN: `udp` (`turn:…?transport=udp`),
+   * `tcp` (`turn:…?transport=tcp`), `tls` (`turns:…?transport=tcp`), `dtls`
+   * (`turns:…?transport=udp`). For tests of one relay transport at a time.
+   */
+  turnTransports: TurnTransport[] | undefined;
   /** Longest a signaling connection lives (ms). */
   maxConnectionMs: number;
   /** Idle signaling connections close after this (ms). */
@@ -492,8 +515,16 @@ export class KvsService {
         `turns:127.0.0.1:${turn.tlsPort}?transport=udp`,
         `turns:127.0.0.1:${turn.tlsPort}?transport=tcp`,
       ];
-      if (this.#o.plainTcpTurn) uris.push(`turn:127.0.0.1:${turn.port}?transport=tcp`);
-      list.push({ Uris: uris, Username: username, Password: password, Ttl: ttl });
+      if (this.#o.plainTcpTurn || this.turnTransports?.includes("tcp")) {
+        uris.push(`turn:127.0.0.1:${turn.port}?transport=tcp`);
+      }
+      const only = this.turnTransports;
+      list.push({
+        Uris: only ? uris.filter((u) => only.includes(turnTransportOf(u))) : uris,
+        Username: username,
+        Password: password,
+        Ttl: ttl,
+      });
     }
     return { IceServerList: list };
   }
