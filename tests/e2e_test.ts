@@ -52,10 +52,11 @@ async function playing(v: ViewerPage, frames: number, what: string): Promise<Vie
 }
 
 /**
- * Open a viewer and wait until it plays. werift, the media stack behind these sessions, now and
- * then delivers RTP on a connected pair that Chrome never turns into a video stream when the
- * machine is loaded; such a stall (connected, packets received, nothing decoded) is retried
- * once with a warning. Every other failure fails at once.
+ * Open a viewer and wait until it plays. The sessions' ICE runs on werift, which keeps sending
+ * on the pair it first nominated: when a loaded machine makes Chrome switch to another of its
+ * local addresses, DTLS is up but no media arrives on Chrome's pair (and the master ends the
+ * silent session). Such a stall (DTLS connected, nothing decoded) is retried, at most twice,
+ * with a warning; every other failure fails at once. ICE in the WASM core will remove this.
  */
 async function openPlaying(
   browser: TestBrowser,
@@ -71,8 +72,8 @@ async function openPlaying(
     } catch (e) {
       const s = await viewer.status().catch(() => null);
       await viewer.close();
-      const stalled = s?.connectionState === "connected" && s.framesDecoded === 0;
-      if (attempt === 0 && stalled) {
+      const stalled = s?.dtlsState === "connected" && s.framesDecoded === 0;
+      if (attempt < 2 && stalled) {
         console.warn(`werift session stalled, retrying once: ${(e as Error).message}`);
         continue;
       }
