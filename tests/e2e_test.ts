@@ -74,7 +74,7 @@ async function openPlaying(
       await viewer.close();
       const stalled = s?.dtlsState === "connected" && s.framesDecoded === 0;
       if (attempt < 2 && stalled) {
-        console.warn(`werift session stalled, retrying once: ${(e as Error).message}`);
+        console.warn(`werift session stalled, retrying: ${(e as Error).message}`);
         continue;
       }
       throw e;
