@@ -8,7 +8,7 @@
  * ```ts
  * import { startDemo } from "./demo.ts";
  * const demo = await startDemo({ loopbackOnly: true });
- * console.log(demo.viewerUrl);
+ * console.log(demo.openUrl);
  * await demo.close();
  * ```
  *
@@ -32,7 +32,7 @@ export interface DemoOptions {
   frames?: string;
   /** Frames per second (default 25). */
   fps?: number;
-  /** Port of the viewer page (default 0: any free port). */
+  /** Port of the URL to open (default 0: any free port). */
   port?: number;
   /** Offer only 127.0.0.1 candidates (headless tests). Default false. */
   loopbackOnly?: boolean;
@@ -52,12 +52,14 @@ export interface DemoOptions {
  * ```ts
  * import type { Demo } from "./demo.ts";
  * declare const demo: Demo;
- * console.log(demo.viewerUrl, demo.master.viewers());
+ * console.log(demo.openUrl, demo.master.viewers());
  * ```
  */
 export interface Demo {
-  /** Open this in a browser: it connects as a viewer and plays the video. */
+  /** The viewer page with its parameters, emulator viewer keys included: keep it out of logs. */
   viewerUrl: string;
+  /** Open this in a browser: it redirects to {@link Demo.viewerUrl}, so no key is printed. */
+  openUrl: string;
   /** The page's base URL (add your own parameters with `viewerPageUrl`). */
   pageUrl: string;
   emulator: Emulator;
@@ -125,7 +127,7 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
       },
     });
     closers.push(() => master.close());
-    const viewer = await serveViewer({ port: options.port ?? 0 });
+    const viewer = await serveViewer();
     closers.push(() => viewer.close());
     const viewerUrl = viewerPageUrl(viewer.url, {
       channel,
@@ -135,7 +137,13 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
       secretAccessKey: emulator.viewerCredentials.secretAccessKey,
       autostart: true,
     });
-    return { viewerUrl, pageUrl: viewer.url, emulator, master, viewer, close };
+    const redirect = Deno.serve(
+      { hostname: "127.0.0.1", port: options.port ?? 0, onListen() {} },
+      () => Response.redirect(viewerUrl, 302),
+    );
+    closers.push(() => redirect.shutdown());
+    const openUrl = `http://127.0.0.1:${redirect.addr.port}/`;
+    return { viewerUrl, openUrl, pageUrl: viewer.url, emulator, master, viewer, close };
   } catch (e) {
     await close();
     throw e;
@@ -150,7 +158,7 @@ if (import.meta.main) {
   const demo = await startDemo({ logger: log, port });
   demo.master.on("viewer", ({ viewerId, state }) => log.info(`Viewer ${viewerId}: ${state}`));
   await demo.master.waitForState("Connected", 30_000);
-  console.log(`\nOpen the viewer page (video starts by itself):\n\n  ${demo.viewerUrl}\n`);
+  console.log(`\nOpen the viewer page (video starts by itself):\n\n  ${demo.openUrl}\n`);
   console.log("Press Ctrl-C to stop.");
   const stop = new Promise<void>((resolve) => {
     Deno.addSignalListener("SIGINT", () => resolve());
