@@ -173,11 +173,11 @@ Deno.test({
       });
 
       await t.step(
-        "signaling dropped, GO_AWAY and garbage datagrams while two viewers play: media keeps flowing, a new viewer joins after",
+        "signaling dropped, GO_AWAY and garbage datagrams while three viewers play: media keeps flowing, a new viewer joins after",
         async () => {
           const viewers: ViewerPage[] = [];
           try {
-            for (const i of [0, 1]) {
+            for (const i of [0, 1, 2]) {
               viewers.push(
                 (await openPlaying(browser, demo.pageUrl, params, 10, `viewer ${i}`)).viewer,
               );
