@@ -21,14 +21,7 @@ const instant = { sleep: () => Promise.resolve(), random: () => 0.5 };
 Deno.test("KVS control-plane client against the emulator", async (t) => {
   const emu = await startEmulator({ stateDir: STATE });
   const http = await createCaHttpClient(emu.pki.caCertPath);
-  const creds = new IotCredentialProvider({
-    endpoint: emu.iotEndpoint,
-    roleAlias: emu.roleAlias,
-    thingName: emu.thingName,
-    certPath: emu.pki.deviceCertPath,
-    keyPath: emu.pki.deviceKeyPath,
-    caCertPath: emu.pki.caCertPath,
-  });
+  const creds = IotCredentialProvider.fromEnv(emu.env());
   const kvs = new KvsClient({
     region: emu.region,
     credentials: creds,

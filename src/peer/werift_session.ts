@@ -310,14 +310,9 @@ class WeriftSession implements PeerSession {
       this.close(`media core failed: ${errText(e)}`);
       return;
     }
-    const connection = (this.#sender!.dtlsTransport as unknown as {
-      iceTransport: { connection: { send(b: Buffer): Promise<unknown> } };
-    }).iceTransport.connection;
-    for (const d of datagrams) {
-      this.#stats.packetsSent++;
-      this.#stats.bytesSent += d.length;
-      connection.send(Buffer.from(d)).catch(() => {});
-    }
+    this.#send(datagrams);
+    this.#stats.packetsSent += datagrams.length;
+    for (const d of datagrams) this.#stats.bytesSent += d.length;
     if (this.#stats.framesSent++ === 0 && this.#offerAt) {
       this.#stats.timeToFirstPacketMs = performance.now() - this.#offerAt;
     }
@@ -334,13 +329,16 @@ class WeriftSession implements PeerSession {
       this.close(`media core failed: ${errText(e)}`);
       return;
     }
+    this.#send(datagrams);
+    this.#stats.packetsRetransmitted += datagrams.length;
+  }
+
+  /** Copy the core's datagrams out and send them on werift's selected ICE pair. */
+  #send(datagrams: Uint8Array[]): void {
     const connection = (this.#sender!.dtlsTransport as unknown as {
       iceTransport: { connection: { send(b: Buffer): Promise<unknown> } };
     }).iceTransport.connection;
-    for (const d of datagrams) {
-      this.#stats.packetsRetransmitted++;
-      connection.send(Buffer.from(d)).catch(() => {});
-    }
+    for (const d of datagrams) connection.send(Buffer.from(d)).catch(() => {});
   }
 
   stats(): PeerStats {
