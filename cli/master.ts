@@ -99,8 +99,9 @@ async function framesDir(dir: string): Promise<string> {
     await Deno.stat(dir);
     return dir;
   } catch {
-    const shipped = new URL("../samples/h264", import.meta.url);
-    return shipped.protocol === "file:" ? shipped.pathname : dir;
+    // Next to this module: a local path in a checkout, an https URL when imported from JSR.
+    const shipped = new URL("../samples/h264/", import.meta.url);
+    return shipped.protocol === "file:" ? shipped.pathname : shipped.href;
   }
 }
 

@@ -537,3 +537,26 @@ Deno.test("FileVideoSource keyframe requests", async (t) => {
     assert.deepEqual(got2.map((f) => f.data), [0, 1, 2].map((i) => fixed.frames[i].data));
   });
 });
+
+Deno.test("FileVideoSource from an https/http base URL (frames shipped in a package)", async () => {
+  const served: string[] = [];
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
+    const name = new URL(req.url).pathname.slice("/frames/".length);
+    served.push(name);
+    const n = Number(name.match(/^frame-(\d{4})\.h264$/)?.[1]);
+    if (!(n >= 1 && n <= 30)) return new Response("not found", { status: 404 });
+    return new Response(await Deno.readFile(`${SAMPLES}${name}`));
+  });
+  try {
+    const src = await FileVideoSource.open({ dir: `http://127.0.0.1:${server.addr.port}/frames` });
+    assert.equal(src.frames.length, 30);
+    assert.equal(served.at(-1), "frame-0031.h264", "stops at the first missing frame");
+    for (const [i, f] of src.frames.entries()) assert.deepEqual(f.data, await sampleFrame(i + 1));
+    await assert.rejects(
+      FileVideoSource.open({ dir: `http://127.0.0.1:${server.addr.port}/nothing/` }),
+      /no frame-0001\.h264 at this URL/,
+    );
+  } finally {
+    await server.shutdown();
+  }
+});

@@ -11,7 +11,11 @@ import { type Logger, silentLogger } from "../log.ts";
 
 /** Options of {@link FileVideoSource.open}. */
 export interface FileVideoSourceOptions {
-  /** Folder of frame files (`frame-0001.h264` …; any `*.h264` / `*.264`, natural order). */
+  /**
+   * Folder of frame files (`frame-0001.h264` …; any `*.h264` / `*.264`, natural order), or an
+   * `http(s)://` base URL where `frame-0001.h264`, `frame-0002.h264` … are fetched until the
+   * first missing one (frames shipped inside a package imported from JSR).
+   */
   dir: string;
   /** Frames per second (default 25). */
   fps?: number;
@@ -120,6 +124,7 @@ export class FileVideoSource implements VideoSource {
     if (!Number.isFinite(fps) || fps <= 0 || fps > 240) {
       throw new MediaSourceError(`fps must be a number in (0, 240], got ${options.fps}`, dir);
     }
+    if (/^https?:\/\//i.test(dir)) return await FileVideoSource.#fetchAll(dir, options);
     const names: string[] = [];
     try {
       for await (const entry of Deno.readDir(dir)) {
@@ -151,6 +156,36 @@ export class FileVideoSource implements VideoSource {
       frames.push({ name, data, keyframe: info.keyframe });
     }
     return FileVideoSource.fromFrames(frames, options);
+  }
+
+  static async #fetchAll(base: string, options: FileVideoSourceOptions): Promise<FileVideoSource> {
+    const frames: LoadedFrame[] = [];
+    const root = base.endsWith("/") ? base : `${base}/`;
+    for (let i = 1; i <= 100_000; i++) {
+      const name = `frame-${String(i).padStart(4, "0")}.h264`;
+      let res: Response;
+      try {
+        res = await fetch(new URL(name, root));
+      } catch (e) {
+        throw new MediaSourceError(`cannot fetch frame (${(e as Error).message})`, root + name, {
+          cause: e,
+        });
+      }
+      if (res.status === 404) {
+        await res.body?.cancel();
+        break;
+      }
+      if (!res.ok) {
+        await res.body?.cancel();
+        throw new MediaSourceError(`fetching the frame answered ${res.status}`, root + name);
+      }
+      const data = new Uint8Array(await res.arrayBuffer());
+      frames.push({ name, data, keyframe: inspectAccessUnit(data, root + name).keyframe });
+    }
+    if (frames.length === 0) {
+      throw new MediaSourceError("no frame-0001.h264 at this URL", root);
+    }
+    return FileVideoSource.fromFrames(frames, { ...options, dir: root });
   }
 
   /**
