@@ -8,6 +8,7 @@
 
 pub mod h264;
 pub mod sender;
+pub mod session;
 
 use sender::{Profile, Sender};
 use std::cell::RefCell;
