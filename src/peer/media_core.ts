@@ -50,6 +50,29 @@ interface Exports {
   sender_output_len(handle: number): number;
   sender_free(handle: number): void;
   last_error_ptr(): number;
+  session_new(
+    ufragPtr: number,
+    ufragLen: number,
+    pwdPtr: number,
+    pwdLen: number,
+    ssrc: number,
+    payloadType: number,
+    nowMs: number,
+  ): number;
+  session_fingerprint(handle: number): number;
+  session_handle_datagram(
+    handle: number,
+    nowMs: number,
+    addrPtr: number,
+    addrLen: number,
+    dataPtr: number,
+    dataLen: number,
+  ): void;
+  session_handle_timeout(handle: number, nowMs: number): void;
+  session_write_frame(handle: number, ptr: number, len: number, ts: number): number;
+  session_poll(handle: number): number;
+  session_output_ptr(handle: number): number;
+  session_free(handle: number): void;
   last_error_len(): number;
   debug_trap(): void;
 }
@@ -311,4 +334,189 @@ function lastError(x: Exports): string {
   return new TextDecoder().decode(
     new Uint8Array(x.memory.buffer, x.last_error_ptr(), x.last_error_len()),
   );
+}
+
+/** What a {@link MediaCoreSession} reports. */
+export type MediaCoreEvent =
+  | { type: "ice-connected"; address: string }
+  | { type: "dtls-connected"; profile: string }
+  | { type: "closed"; reason: string };
+
+/** Everything a session has for its host after a call. */
+export interface MediaCoreOutput {
+  /** Datagrams to send: destination `ip:port` and bytes (views valid until the next call). */
+  datagrams: { to: string; data: Uint8Array }[];
+  events: MediaCoreEvent[];
+  /** When to call {@link MediaCoreSession.handleTimeout} next (caller ms), if at all. */
+  nextTimeoutMs?: number;
+}
+
+/**
+ * One viewer's whole session in the WASM core: ICE-lite check answering, DTLS 1.2 server,
+ * DTLS-SRTP, and the H.264 → SRTP hot path. Times are the caller's milliseconds
+ * (`performance.now()`).
+ *
+ * @example
+ * ```ts
+ * import { MediaCoreSession } from "./media_core.ts";
+ * const session = await MediaCoreSession.create({
+ *   ufrag: "abcd", pwd: "0123456789abcdef012345", ssrc: 1234, payloadType: 102,
+ * });
+ * console.log(session.fingerprint); // "sha-256 AB:CD:…"
+ * session.close();
+ * ```
+ */
+export class MediaCoreSession {
+  /** `sha-256 AB:CD:…` of this session's DTLS certificate. */
+  readonly fingerprint: string;
+  readonly #x: Exports;
+  readonly #handle: number;
+  #buf = { ptr: 0, len: 0 };
+  #dead: string | undefined;
+
+  private constructor(x: Exports, handle: number) {
+    this.#x = x;
+    this.#handle = handle;
+    const n = x.session_fingerprint(handle);
+    this.fingerprint = new TextDecoder().decode(
+      new Uint8Array(x.memory.buffer, x.session_output_ptr(handle), n),
+    );
+  }
+
+  /** Instantiate the core for one session (new DTLS certificate). */
+  static async create(
+    options: { ufrag: string; pwd: string; ssrc: number; payloadType: number },
+  ): Promise<MediaCoreSession> {
+    const module = await mediaCoreModule();
+    const ref: { exports?: Exports } = {};
+    const instance = await WebAssembly.instantiate(module, {
+      wasi_snapshot_preview1: wasiImports(() => ref.exports!.memory, () => {}),
+    });
+    const x = ref.exports = instance.exports as unknown as Exports;
+    const u = new TextEncoder().encode(options.ufrag);
+    const p = new TextEncoder().encode(options.pwd);
+    const up = copyIn(x, u);
+    const pp = copyIn(x, p);
+    const handle = x.session_new(
+      up,
+      u.length,
+      pp,
+      p.length,
+      options.ssrc >>> 0,
+      options.payloadType,
+      performance.now(),
+    );
+    x.kvs_free(up, u.length);
+    x.kvs_free(pp, p.length);
+    if (handle === 0) throw new MediaCoreError("MEDIA_CORE_SESSION", lastError(x));
+    return new MediaCoreSession(x, handle);
+  }
+
+  /** Feed a datagram that arrived from `from` (`ip:port`). */
+  handleDatagram(from: string, data: Uint8Array, nowMs = performance.now()): MediaCoreOutput {
+    return this.#call(() => {
+      const x = this.#x;
+      const addr = new TextEncoder().encode(from);
+      const need = addr.length + data.length;
+      this.#ensure(need);
+      const mem = new Uint8Array(x.memory.buffer, this.#buf.ptr, need);
+      mem.set(addr, 0);
+      mem.set(data, addr.length);
+      x.session_handle_datagram(
+        this.#handle,
+        nowMs,
+        this.#buf.ptr,
+        addr.length,
+        this.#buf.ptr + addr.length,
+        data.length,
+      );
+    });
+  }
+
+  /** Drive timers. */
+  handleTimeout(nowMs = performance.now()): MediaCoreOutput {
+    return this.#call(() => this.#x.session_handle_timeout(this.#handle, nowMs));
+  }
+
+  /** Send one access unit (nothing before ICE and DTLS are up). */
+  writeFrame(accessUnit: Uint8Array, rtpTimestamp: number): MediaCoreOutput {
+    return this.#call(() => {
+      this.#ensure(accessUnit.length);
+      new Uint8Array(this.#x.memory.buffer, this.#buf.ptr, accessUnit.length).set(accessUnit);
+      this.#x.session_write_frame(
+        this.#handle,
+        this.#buf.ptr,
+        accessUnit.length,
+        rtpTimestamp >>> 0,
+      );
+    });
+  }
+
+  /** Release the session. */
+  close(): void {
+    if (this.#dead) return;
+    this.#dead = "session closed";
+    try {
+      this.#x.session_free(this.#handle);
+    } catch { /* a dead instance */ }
+  }
+
+  #ensure(len: number): void {
+    if (this.#buf.len >= len) return;
+    if (this.#buf.ptr) this.#x.kvs_free(this.#buf.ptr, this.#buf.len);
+    const size = Math.max(len, 64 * 1024);
+    this.#buf = { ptr: this.#x.kvs_alloc(size), len: size };
+  }
+
+  #call(fn: () => void): MediaCoreOutput {
+    if (this.#dead) throw new MediaCoreError("MEDIA_CORE_DEAD", this.#dead);
+    try {
+      fn();
+      return this.#read(this.#x.session_poll(this.#handle));
+    } catch (e) {
+      if (e instanceof WebAssembly.RuntimeError) {
+        this.#dead = `the media core trapped (${e.message}); this session is closed`;
+        throw new MediaCoreError("MEDIA_CORE_TRAP", this.#dead, { cause: e });
+      }
+      throw e;
+    }
+  }
+
+  #read(len: number): MediaCoreOutput {
+    const x = this.#x;
+    const ptr = x.session_output_ptr(this.#handle);
+    const buf = x.memory.buffer;
+    const v = new DataView(buf, ptr, len);
+    const dec = new TextDecoder();
+    const out: MediaCoreOutput = { datagrams: [], events: [] };
+    let off = 0;
+    while (off < len) {
+      const tag = v.getUint8(off++);
+      if (tag === 1) {
+        const al = v.getUint16(off, true);
+        const to = dec.decode(new Uint8Array(buf, ptr + off + 2, al));
+        off += 2 + al;
+        const dl = v.getUint32(off, true);
+        out.datagrams.push({ to, data: new Uint8Array(buf, ptr + off + 4, dl) });
+        off += 4 + dl;
+      } else if (tag === 2) {
+        const kind = v.getUint8(off);
+        const tl = v.getUint16(off + 1, true);
+        const text = dec.decode(new Uint8Array(buf, ptr + off + 3, tl));
+        off += 3 + tl;
+        out.events.push(
+          kind === 1
+            ? { type: "ice-connected", address: text }
+            : kind === 2
+            ? { type: "dtls-connected", profile: text }
+            : { type: "closed", reason: text },
+        );
+      } else {
+        const next = v.getFloat64(off, true);
+        off += 8;
+        if (next >= 0) out.nextTimeoutMs = next;
+      }
+    }
+    return out;
+  }
 }

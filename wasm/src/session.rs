@@ -44,6 +44,27 @@ impl std::fmt::Display for SessionError {
     }
 }
 
+/// `sha-256 AB:CD:…` of a certificate's DER, the form of SDP's `a=fingerprint`.
+pub fn fingerprint(certificate: &Certificate) -> Result<String, SessionError> {
+    let provider = rtc_dtls::crypto_provider::default_provider()
+        .map_err(|e| SessionError(format!("crypto provider: {e}")))?;
+    let der = certificate.certificate.first().ok_or_else(|| SessionError("no certificate".into()))?;
+    let digest = provider
+        .crypto()
+        .hash(rtc_dtls::crypto_provider::HashAlgorithm::Sha256, der.as_ref())
+        .map_err(|e| SessionError(format!("hash: {e}")))?;
+    let hex: Vec<String> = digest.iter().map(|b| format!("{b:02X}")).collect();
+    Ok(format!("sha-256 {}", hex.join(":")))
+}
+
+/// A new self-signed ECDSA P-256 certificate for DTLS.
+pub fn generate_certificate() -> Result<Certificate, SessionError> {
+    let provider = rtc_dtls::crypto_provider::default_provider()
+        .map_err(|e| SessionError(format!("crypto provider: {e}")))?;
+    Certificate::generate_self_signed(vec!["kvs-webrtc-master".to_owned()], provider.crypto())
+        .map_err(|e| SessionError(format!("certificate: {e}")))
+}
+
 /// A viewer's session.
 pub struct Session {
     local_ufrag: String,

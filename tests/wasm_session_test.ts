@@ -1,0 +1,47 @@
+// Sessions wholly in the WASM core (ICE-lite, DTLS, SRTP) played by headless Chromium through
+// the emulator, the master and the official JS SDK viewer page.
+import assert from "node:assert/strict";
+import { startDemo } from "../cli/demo.ts";
+import { silentLogger } from "../src/log.ts";
+import { WasmPeerSessionFactory } from "../src/peer/wasm_session.ts";
+import { launchBrowser } from "./support/browser.ts";
+
+Deno.test({
+  name: "WASM sessions: Chromium decodes the samples over ICE-lite + DTLS-SRTP from the core",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const demo = await startDemo({
+      loopbackOnly: true,
+      stateDir: new URL("../.kvs-emulator/", import.meta.url).pathname,
+      channel: `wasm-${crypto.randomUUID().slice(0, 8)}`,
+      peerSessionFactory: new WasmPeerSessionFactory({ loopbackOnly: true }),
+      logger: silentLogger,
+      turn: false,
+    });
+    const browser = await launchBrowser();
+    try {
+      await demo.master.waitForState("Connected", 15_000);
+      const params = Object.fromEntries(new URL(demo.viewerUrl).searchParams);
+      const v = await browser.openViewer({ pageUrl: demo.pageUrl, params });
+      try {
+        const s = await v.waitFor((x) => x.framesDecoded >= 25 && x.width > 0, 20_000, "frames");
+        assert.equal(s.codec, "H264");
+        assert.equal(s.width, 1280);
+        const stats = demo.master.viewers()[0];
+        assert.equal(stats.hotPath, "wasm");
+        assert.ok(stats.packetsSent > 0);
+        console.log(
+          `TTFF ${s.ttffMs?.toFixed(0)} ms, first packet ${
+            stats.timeToFirstPacketMs?.toFixed(0)
+          } ms, ${s.selectedPair}`,
+        );
+      } finally {
+        await v.close();
+      }
+    } finally {
+      await browser.close();
+      await demo.close();
+    }
+  },
+});
