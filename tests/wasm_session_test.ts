@@ -15,7 +15,10 @@ Deno.test({
       loopbackOnly: true,
       stateDir: new URL("../.kvs-emulator/", import.meta.url).pathname,
       channel: `wasm-${crypto.randomUUID().slice(0, 8)}`,
-      peerSessionFactory: new WasmPeerSessionFactory({ loopbackOnly: true }),
+      peerSessionFactory: new WasmPeerSessionFactory({
+        loopbackOnly: true,
+        silenceTimeoutMs: 2000,
+      }),
       logger: silentLogger,
       turn: false,
     });
@@ -39,6 +42,12 @@ Deno.test({
       } finally {
         await v.close();
       }
+      // A closed page sends nothing more: its session ends and frees its seat.
+      const end = performance.now() + 8000;
+      while (demo.master.viewers().length > 0 && performance.now() < end) {
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      assert.equal(demo.master.viewers().length, 0, "session of a closed page still held");
     } finally {
       await browser.close();
       await demo.close();

@@ -21,6 +21,11 @@ import { OfferRejectedError } from "./werift_session.ts";
 export interface WasmPeerSessionOptions {
   /** Host candidates on 127.0.0.1 only (tests). Default: every non-loopback IPv4 address. */
   loopbackOnly?: boolean;
+  /**
+   * End a session when nothing (consent checks, RTCP) arrived from the viewer for this long, ms
+   * (default 8000). Browsers send something every second or so.
+   */
+  silenceTimeoutMs?: number;
 }
 
 /** What the answer needs from the offer. */
@@ -93,7 +98,7 @@ export class WasmPeerSessionFactory implements PeerSessionFactory {
       .filter((i) => i.family === "IPv4" && !i.address.startsWith("127."))
       .map((i) => i.address);
     return Promise.resolve(
-      new WasmPeerSession(options, socket, port, addresses, { ufrag, pwd, ssrc }),
+      new WasmPeerSession(options, socket, port, addresses, { ufrag, pwd, ssrc }, this.#o),
     );
   }
 }
@@ -110,6 +115,9 @@ class WasmPeerSession implements PeerSession {
   #closed = false;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #offerAt = 0;
+  #lastInbound = 0;
+  readonly #silenceMs: number;
+  #watchdog: ReturnType<typeof setInterval> | undefined;
   #stats = {
     bytesSent: 0,
     packetsSent: 0,
@@ -123,7 +131,9 @@ class WasmPeerSession implements PeerSession {
     port: number,
     addresses: string[],
     ice: { ufrag: string; pwd: string; ssrc: number },
+    factory: WasmPeerSessionOptions,
   ) {
+    this.#silenceMs = factory.silenceTimeoutMs ?? 8000;
     this.viewerId = options.viewerId;
     this.#o = options;
     this.#socket = socket;
@@ -209,6 +219,7 @@ class WasmPeerSession implements PeerSession {
     this.#closed = true;
     this.#state = "closed";
     if (this.#timer !== undefined) clearTimeout(this.#timer);
+    if (this.#watchdog !== undefined) clearInterval(this.#watchdog);
     try {
       this.#socket.close();
     } catch { /* already closed */ }
@@ -226,6 +237,7 @@ class WasmPeerSession implements PeerSession {
         return;
       }
       const [data, addr] = got;
+      this.#lastInbound = performance.now();
       const a = addr as Deno.NetAddr;
       try {
         this.#flush(this.#core!.handleDatagram(`${a.hostname}:${a.port}`, data));
@@ -265,6 +277,15 @@ class WasmPeerSession implements PeerSession {
   #setState(s: PeerConnectionState): void {
     if (this.#closed || s === this.#state) return;
     this.#state = s;
+    if (s === "connected") {
+      this.#lastInbound = performance.now();
+      this.#watchdog = setInterval(() => {
+        const silent = performance.now() - this.#lastInbound;
+        if (silent > this.#silenceMs) {
+          this.close(`viewer silent: nothing received for ${Math.round(silent / 1000)} s`);
+        }
+      }, 1000);
+    }
     this.#o.callbacks.onStateChange(s);
   }
 }
