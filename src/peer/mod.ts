@@ -1,0 +1,17 @@
+/**
+ * Peer sessions for the master: the WASM media core (ICE-lite, DTLS-SRTP, H.264 → RTP) behind
+ * {@linkcode WasmPeerSessionFactory}, and werift with the core as its sender behind
+ * {@linkcode WeriftSessionFactory}.
+ *
+ * @example
+ * ```ts
+ * import { WasmPeerSessionFactory } from "./mod.ts";
+ * const factory = new WasmPeerSessionFactory({ loopbackOnly: true });
+ * ```
+ *
+ * @module
+ */
+export type * from "./types.ts";
+export * from "./wasm_session.ts";
+export * from "./werift_session.ts";
+export * from "./media_core.ts";
