@@ -1,7 +1,8 @@
 /**
  * Master under load, for `deno task bench`: CPU share (of one core) and RSS of a master process
- * streaming the 720p25 samples to 1, 5 and 10 viewers through the emulator, with the WASM hot
- * path and with werift's, measured in the same run; plus offer → first RTP packet at the viewer.
+ * streaming the 720p25 samples to 1, 5 and 10 viewers through the emulator, with our sessions
+ * (wholly in the WASM core) and with werift's, measured in the same run; plus offer → first RTP
+ * packet at the viewer.
  * Viewers are werift peers in this process (not counted in the master's figures).
  *
  * Usage: deno run -A bench/master_load.ts [--window 10]
@@ -124,7 +125,7 @@ try {
   const ref = await run("werift");
   console.log(`\nMaster under load: 720p25 samples, ${WINDOW_S} s windows, one master process`);
   console.log(
-    "viewers  ours CPU%  werift CPU%  CPU ratio  ours RSS MB  werift RSS MB  sessions (hot path)",
+    "viewers  ours CPU%  werift CPU%  CPU ratio  ours RSS MB  werift RSS MB  sessions (media)",
   );
   for (const [i, o] of ours.entries()) {
     const r = ref[i];

@@ -1,9 +1,11 @@
 // A master in its own process for bench/master_load.ts, so its CPU and memory can be measured
-// alone. Reads the emulator's environment; argv: <channel> <wasm|werift>.
+// alone. Reads the emulator's environment; argv: <channel> <wasm|werift>: sessions wholly in the
+// WASM core, or werift's (SDP, ICE, DTLS, packetization and SRTP in JavaScript).
 import { createCaHttpClient, KvsClient } from "../src/aws/kvs_client.ts";
 import { IotCredentialProvider } from "../src/credentials/iot.ts";
 import { startMaster } from "../src/master.ts";
 import { FileVideoSource } from "../src/media/file_source.ts";
+import { WasmPeerSessionFactory } from "../src/peer/wasm_session.ts";
 import { WeriftSessionFactory } from "../src/peer/werift_session.ts";
 
 const [channel, hotPath] = Deno.args as [string, "wasm" | "werift"];
@@ -22,7 +24,9 @@ const master = await startMaster({
   source: await FileVideoSource.open({
     dir: new URL("../samples/h264", import.meta.url).pathname,
   }),
-  peerSessionFactory: new WeriftSessionFactory({ loopbackOnly: true, hotPath }),
+  peerSessionFactory: hotPath === "werift"
+    ? new WeriftSessionFactory({ loopbackOnly: true, hotPath })
+    : new WasmPeerSessionFactory({ loopbackOnly: true }),
   signaling: {
     caCerts: [await Deno.readTextFile(env.AWS_KVS_CACERT_PATH)],
     endpointCache: false,

@@ -16,6 +16,7 @@ import { StaticCredentialProvider } from "../src/credentials/static.ts";
 import { startEmulator } from "../src/emulator/mod.ts";
 import { startMaster } from "../src/master.ts";
 import { FileVideoSource } from "../src/media/file_source.ts";
+import { WasmPeerSessionFactory } from "../src/peer/wasm_session.ts";
 import { WeriftSessionFactory } from "../src/peer/werift_session.ts";
 import { connectWeriftViewer } from "./werift_viewer.ts";
 
@@ -47,7 +48,9 @@ const master = await startMaster({
   credentials,
   controlPlane: new KvsClient({ region: emu.region, credentials, env, httpClient: http }),
   source: await FileVideoSource.open({ dir: `${root}samples/h264` }),
-  peerSessionFactory: new WeriftSessionFactory({ loopbackOnly: true, hotPath: HOT_PATH }),
+  peerSessionFactory: HOT_PATH === "werift"
+    ? new WeriftSessionFactory({ loopbackOnly: true, hotPath: "werift" })
+    : new WasmPeerSessionFactory({ loopbackOnly: true }),
   signaling: {
     caCerts: [await Deno.readTextFile(env.AWS_KVS_CACERT_PATH)],
     endpointCache: false,

@@ -21,7 +21,7 @@ import { createLogger, type Logger } from "../src/log.ts";
 import { type Master, startMaster } from "../src/master.ts";
 import { FileVideoSource } from "../src/media/file_source.ts";
 import type { PeerSessionFactory } from "../src/peer/types.ts";
-import { WeriftSessionFactory } from "../src/peer/werift_session.ts";
+import { WasmPeerSessionFactory } from "../src/peer/wasm_session.ts";
 import { serveViewer, viewerPageUrl, type ViewerServer } from "../web/serve.ts";
 
 /** Options of {@link startDemo}. */
@@ -38,7 +38,7 @@ export interface DemoOptions {
   loopbackOnly?: boolean;
   /** Emulator state folder (default `.kvs-emulator`). */
   stateDir?: string;
-  /** Media sessions (default werift-backed). */
+  /** Media sessions (default: wholly in the WASM core). */
   peerSessionFactory?: PeerSessionFactory;
   /** Start coturn when installed (default "auto"). */
   turn?: boolean | "auto";
@@ -118,7 +118,7 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
       controlPlane,
       credentials,
       peerSessionFactory: options.peerSessionFactory ??
-        new WeriftSessionFactory({ loopbackOnly: options.loopbackOnly }),
+        new WasmPeerSessionFactory({ loopbackOnly: options.loopbackOnly }),
       logger: log.child("master"),
       signaling: {
         caCerts: [await Deno.readTextFile(env.AWS_KVS_CACERT_PATH)],

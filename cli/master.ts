@@ -25,7 +25,7 @@ import { createLogger, type Logger, type LogSink } from "../src/log.ts";
 import { startMaster } from "../src/master.ts";
 import { FileVideoSource } from "../src/media/file_source.ts";
 import type { PeerSessionFactory } from "../src/peer/types.ts";
-import { WeriftSessionFactory } from "../src/peer/werift_session.ts";
+import { WasmPeerSessionFactory } from "../src/peer/wasm_session.ts";
 import { createAwsServices } from "../src/services.ts";
 import type { SignalingClient, WebSocketFactory } from "../src/signaling/client.ts";
 import { EndpointCache } from "../src/signaling/endpoint_cache.ts";
@@ -63,7 +63,7 @@ export interface MasterServices {
 export interface MasterCliDeps {
   /** Build the credential provider and control plane. */
   services?: (config: MasterConfig, logger: Logger) => MasterServices | Promise<MasterServices>;
-  /** Makes each viewer's media session. Default: werift-backed sessions. */
+  /** Makes each viewer's media session. Default: sessions wholly in the WASM core. */
   peerSessionFactory?: PeerSessionFactory;
   /** Log sink. Default: stderr. */
   logSink?: LogSink;
@@ -193,7 +193,7 @@ export async function main(
     source,
     controlPlane: services.controlPlane,
     credentials: services.credentials,
-    peerSessionFactory: deps.peerSessionFactory ?? new WeriftSessionFactory(),
+    peerSessionFactory: deps.peerSessionFactory ?? new WasmPeerSessionFactory(),
     logger: log,
     signaling: {
       logSdp: config.logSdp,

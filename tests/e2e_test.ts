@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { type Demo, startDemo } from "../cli/demo.ts";
 import type { EncodedFrame } from "../src/media/types.ts";
 import type { PeerSessionFactory } from "../src/peer/types.ts";
+import { WasmPeerSessionFactory } from "../src/peer/wasm_session.ts";
 import { WeriftSessionFactory } from "../src/peer/werift_session.ts";
 import {
   launchBrowser,
@@ -19,7 +20,9 @@ const STATE = new URL("../.kvs-emulator/", import.meta.url).pathname;
 /** Records the first frame each session was given (it must be an IDR). */
 class FirstFrames implements PeerSessionFactory {
   readonly first = new Map<string, EncodedFrame>();
-  readonly #inner = new WeriftSessionFactory({ loopbackOnly: true });
+  readonly #inner: PeerSessionFactory = Deno.env.get("KVS_E2E_SESSIONS") === "werift"
+    ? new WeriftSessionFactory({ loopbackOnly: true })
+    : new WasmPeerSessionFactory({ loopbackOnly: true });
   async create(o: Parameters<PeerSessionFactory["create"]>[0]) {
     const s = await this.#inner.create(o);
     return {
