@@ -9,9 +9,10 @@
  * @example
  * ```ts
  * import { FileVideoSource, startMaster } from "@kvs-webrtc/master";
- * import type { PeerSessionFactory, SignalingControlPlane } from "@kvs-webrtc/master";
+ * import { WasmPeerSessionFactory } from "@kvs-webrtc/master";
+ * import type { SignalingControlPlane } from "@kvs-webrtc/master";
  * declare const controlPlane: SignalingControlPlane;
- * declare const peerSessionFactory: PeerSessionFactory;
+ * const peerSessionFactory = new WasmPeerSessionFactory();
  * const master = await startMaster({
  *   channel: "demo-channel",
  *   region: "us-west-2",
@@ -30,8 +31,7 @@ export * from "./src/credentials/mod.ts";
 export * from "./src/aws/mod.ts";
 export * from "./src/signaling/mod.ts";
 export * from "./src/media/mod.ts";
-export type * from "./src/peer/types.ts";
-export * from "./src/peer/werift_session.ts";
+export * from "./src/peer/mod.ts";
 export * from "./src/services.ts";
 export * from "./src/config.ts";
 export * from "./src/master.ts";

@@ -145,12 +145,15 @@ function wasiImports(memory: () => WebAssembly.Memory, onStderr: (text: string) 
 
 /** Options of {@link SrtpVideoSender.create}. */
 export interface SrtpVideoSenderOptions {
+  /** SRTP protection profile negotiated by DTLS-SRTP. */
   profile: SrtpProfile;
   /** SRTP master key (16 bytes). */
   key: Uint8Array;
   /** SRTP master salt (14 bytes for AES-CM, 12 for AES-GCM). */
   salt: Uint8Array;
+  /** RTP synchronization source of the stream. */
   ssrc: number;
+  /** RTP payload type negotiated for H.264. */
   payloadType: number;
   /** First RTP sequence number (default random). */
   firstSequence?: number;
@@ -346,6 +349,7 @@ export type MediaCoreEvent =
 export interface MediaCoreOutput {
   /** Datagrams to send: destination `ip:port` and bytes (views valid until the next call). */
   datagrams: { to: string; data: Uint8Array }[];
+  /** What happened (ICE and DTLS progress, closing). */
   events: MediaCoreEvent[];
   /** When to call {@link MediaCoreSession.handleTimeout} next (caller ms), if at all. */
   nextTimeoutMs?: number;
@@ -413,7 +417,7 @@ export class MediaCoreSession {
   }
 
   /** Feed a datagram that arrived from `from` (`ip:port`). */
-  handleDatagram(from: string, data: Uint8Array, nowMs = performance.now()): MediaCoreOutput {
+  handleDatagram(from: string, data: Uint8Array, nowMs: number = performance.now()): MediaCoreOutput {
     return this.#call(() => {
       const x = this.#x;
       const addr = new TextEncoder().encode(from);
@@ -434,7 +438,7 @@ export class MediaCoreSession {
   }
 
   /** Drive timers. */
-  handleTimeout(nowMs = performance.now()): MediaCoreOutput {
+  handleTimeout(nowMs: number = performance.now()): MediaCoreOutput {
     return this.#call(() => this.#x.session_handle_timeout(this.#handle, nowMs));
   }
 
