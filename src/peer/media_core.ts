@@ -417,7 +417,11 @@ export class MediaCoreSession {
   }
 
   /** Feed a datagram that arrived from `from` (`ip:port`). */
-  handleDatagram(from: string, data: Uint8Array, nowMs: number = performance.now()): MediaCoreOutput {
+  handleDatagram(
+    from: string,
+    data: Uint8Array,
+    nowMs: number = performance.now(),
+  ): MediaCoreOutput {
     return this.#call(() => {
       const x = this.#x;
       const addr = new TextEncoder().encode(from);
