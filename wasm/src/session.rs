@@ -23,6 +23,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
+/// The key of the one DTLS association (a reserved class-E address, never a real peer).
+const DTLS_KEY: SocketAddr =
+    SocketAddr::V4(std::net::SocketAddrV4::new(std::net::Ipv4Addr::new(240, 0, 0, 1), 9));
+
 /// What a session reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SessionEvent {
@@ -71,7 +75,12 @@ pub struct Session {
     local_pwd: String,
     provider: Arc<dyn RTCCryptoProvider>,
     dtls: Endpoint,
+    /// Set once DTLS started: the association is keyed by [`DTLS_KEY`], whatever address its
+    /// packets come from, so a viewer moving to another candidate pair mid-handshake (another
+    /// relay, another local address) keeps its one association.
     dtls_peer: Option<SocketAddr>,
+    /// Where the latest DTLS packet came from: DTLS replies go back there.
+    dtls_from: Option<SocketAddr>,
     selected: Option<SocketAddr>,
     sender: Option<Sender>,
     ssrc: u32,
@@ -114,6 +123,7 @@ impl Session {
             provider,
             dtls: Endpoint::new(local, TransportProtocol::UDP, Some(Arc::new(config))),
             dtls_peer: None,
+            dtls_from: None,
             selected: None,
             sender: None,
             ssrc,
@@ -180,12 +190,13 @@ impl Session {
     }
 
     fn handle_dtls(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
-        self.dtls_peer.get_or_insert(from);
-        match self.dtls.read(now, from, None, BytesMut::from(data)) {
+        self.dtls_peer = Some(DTLS_KEY);
+        self.dtls_from = Some(from);
+        match self.dtls.read(now, DTLS_KEY, None, BytesMut::from(data)) {
             Ok(events) => {
                 for e in events {
                     match e {
-                        EndpointEvent::HandshakeComplete => self.start_srtp(from),
+                        EndpointEvent::HandshakeComplete => self.start_srtp(DTLS_KEY),
                         EndpointEvent::PeerClosed => {
                             self.events.push_back(SessionEvent::Closed("DTLS close_notify".into()))
                         }
@@ -228,7 +239,8 @@ impl Session {
 
     fn drain_dtls(&mut self) {
         while let Some(t) = self.dtls.poll_transmit() {
-            self.transmits.push_back((t.transport.peer_addr, t.message.to_vec()));
+            let to = self.dtls_from.or(self.selected).unwrap_or(t.transport.peer_addr);
+            self.transmits.push_back((to, t.message.to_vec()));
         }
     }
 
@@ -250,7 +262,9 @@ impl Session {
     /// Send one access unit to the viewer (nothing before ICE and DTLS are up). Returns how many
     /// datagrams were queued.
     pub fn write_frame(&mut self, access_unit: &[u8], rtp_timestamp: u32) -> usize {
-        let (Some(sender), Some(to)) = (self.sender.as_mut(), self.selected) else { return 0 };
+        let (Some(sender), Some(to)) = (self.sender.as_mut(), self.selected.or(self.dtls_from)) else {
+            return 0;
+        };
         let Ok(n) = sender.write_frame(access_unit, rtp_timestamp) else { return 0 };
         let mut off = 0;
         let out = sender.output();
@@ -368,12 +382,19 @@ mod tests {
         let mut client = Endpoint::new(viewer, TransportProtocol::UDP, None);
         client.connect(now, server, Arc::new(client_config), None).unwrap();
         let mut client_done = false;
+        // Mid-handshake the viewer's packets start arriving from another address (another relay
+        // or local interface): the one association carries on, replies follow the packets.
+        let moved: SocketAddr = "127.0.0.1:5001".parse().unwrap();
+        let mut sent = 0;
         for _ in 0..50 {
+            let mut from = viewer;
             while let Some(t) = client.poll_transmit() {
-                s.handle_datagram(now, viewer, &t.message);
+                from = if sent >= 1 { moved } else { viewer };
+                sent += 1;
+                s.handle_datagram(now, from, &t.message);
             }
             while let Some((to, d)) = s.poll_transmit() {
-                assert_eq!(to, viewer);
+                assert_eq!(to, from, "DTLS replies go where the viewer's packets came from");
                 for e in client.read(now, server, None, BytesMut::from(&d[..])).unwrap() {
                     if matches!(e, EndpointEvent::HandshakeComplete) {
                         client_done = true;
@@ -387,6 +408,7 @@ mod tests {
         assert!(client_done, "the viewer finished its handshake");
         assert_eq!(s.poll_event(), Some(SessionEvent::IceConnected(viewer)));
         assert_eq!(s.poll_event(), Some(SessionEvent::DtlsConnected(Profile::AesCm128HmacSha1_80)));
+        assert!(s.dtls.get_connection_state(DTLS_KEY).is_some(), "one association, keyed by DTLS_KEY");
         // The viewer derives the keys on its side and decrypts our media.
         let state = client.get_connection_state(server).unwrap();
         let material = state.export_keying_material("EXTRACTOR-dtls_srtp", &[], 60).unwrap();
@@ -395,7 +417,7 @@ mod tests {
         let au = [0, 0, 0, 1, 0x65, 0x88, 0x84, 0x21, 0xa0];
         assert_eq!(s.write_frame(&au, 3000), 1);
         let (to, d) = s.poll_transmit().unwrap();
-        assert_eq!(to, viewer);
+        assert_eq!(to, viewer, "media goes to the nominated address");
         let plain = rx.decrypt_rtp(&d).expect("the viewer decrypts it");
         assert_eq!(&plain[12..], &au[4..]);
     }
