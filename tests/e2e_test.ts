@@ -17,10 +17,13 @@ import { createLogger } from "../src/log.ts";
 
 const STATE = new URL("../.kvs-emulator/", import.meta.url).pathname;
 
+/** Sessions on werift (the reference) instead of the WASM core: `KVS_E2E_SESSIONS=werift`. */
+const WERIFT = Deno.env.get("KVS_E2E_SESSIONS") === "werift";
+
 /** Records the first frame each session was given (it must be an IDR). */
 class FirstFrames implements PeerSessionFactory {
   readonly first = new Map<string, EncodedFrame>();
-  readonly #inner: PeerSessionFactory = Deno.env.get("KVS_E2E_SESSIONS") === "werift"
+  readonly #inner: PeerSessionFactory = WERIFT
     ? new WeriftSessionFactory({ loopbackOnly: true })
     : new WasmPeerSessionFactory({ loopbackOnly: true });
   async create(o: Parameters<PeerSessionFactory["create"]>[0]) {
@@ -55,11 +58,11 @@ async function playing(v: ViewerPage, frames: number, what: string): Promise<Vie
 }
 
 /**
- * Open a viewer and wait until it plays. The sessions' ICE runs on werift, which keeps sending
- * on the pair it first nominated: when a loaded machine makes Chrome switch to another of its
- * local addresses, DTLS is up but no media arrives on Chrome's pair (and the master ends the
- * silent session). Such a stall (DTLS connected, nothing decoded) is retried, at most twice,
- * with a warning; every other failure fails at once. ICE in the WASM core will remove this.
+ * Open a viewer and wait until it plays. With werift sessions only: werift keeps sending on the
+ * pair it first nominated, so when a loaded machine makes Chrome switch to another of its local
+ * addresses, DTLS is up but no media arrives on Chrome's pair. Such a stall (DTLS connected,
+ * nothing decoded) is retried, at most twice, with a warning. The WASM sessions follow the
+ * viewer's nomination and get no retry: every failure fails at once.
  */
 async function openPlaying(
   browser: TestBrowser,
@@ -75,7 +78,7 @@ async function openPlaying(
     } catch (e) {
       const s = await viewer.status().catch(() => null);
       await viewer.close();
-      const stalled = s?.dtlsState === "connected" && s.framesDecoded === 0;
+      const stalled = WERIFT && s?.dtlsState === "connected" && s.framesDecoded === 0;
       if (attempt < 2 && stalled) {
         console.warn(`werift session stalled, retrying: ${(e as Error).message}`);
         continue;
