@@ -343,7 +343,8 @@ function lastError(x: Exports): string {
 export type MediaCoreEvent =
   | { type: "ice-connected"; address: string }
   | { type: "dtls-connected"; profile: string }
-  | { type: "closed"; reason: string };
+  | { type: "closed"; reason: string }
+  | { type: "keyframe-request" };
 
 /** Everything a session has for its host after a call. */
 export interface MediaCoreOutput {
@@ -517,6 +518,8 @@ export class MediaCoreSession {
             ? { type: "ice-connected", address: text }
             : kind === 2
             ? { type: "dtls-connected", profile: text }
+            : kind === 4
+            ? { type: "keyframe-request" }
             : { type: "closed", reason: text },
         );
       } else {

@@ -115,6 +115,7 @@ class WasmPeerSession implements PeerSession {
   #closed = false;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #offerAt = 0;
+  #plis = 0;
   #lastInbound = 0;
   readonly #silenceMs: number;
   #watchdog: ReturnType<typeof setInterval> | undefined;
@@ -208,7 +209,7 @@ class WasmPeerSession implements PeerSession {
       ...this.#stats,
       nacksReceived: 0,
       packetsRetransmitted: 0,
-      plisReceived: 0,
+      plisReceived: this.#plis,
       firsReceived: 0,
       hotPath: "wasm",
     };
@@ -261,7 +262,10 @@ class WasmPeerSession implements PeerSession {
     }
     for (const e of out.events) {
       if (e.type === "dtls-connected") this.#setState("connected");
-      else if (e.type === "closed") this.close(e.reason);
+      else if (e.type === "keyframe-request") {
+        this.#plis++;
+        this.#o.callbacks.onKeyframeRequest();
+      } else if (e.type === "closed") this.close(e.reason);
     }
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;

@@ -295,7 +295,7 @@ pub unsafe extern "C" fn session_write_frame(handle: u32, data_ptr: *const u8, d
 
 /// Everything the session has for the caller, in the output buffer; returns its length.
 /// Records: `1, u16 addr_len, addr, u32 len, datagram` or `2, u8 kind, u16 len, text` (kind 1
-/// ICE connected, 2 DTLS connected, 3 closed), then `3, f64 next timeout in caller ms (or -1)`.
+/// ICE connected, 2 DTLS connected, 3 closed, 4 keyframe request), then `3, f64 next timeout in caller ms (or -1)`.
 #[no_mangle]
 pub extern "C" fn session_poll(handle: u32) -> usize {
     with_session(handle, 0, |s| {
@@ -313,6 +313,7 @@ pub extern "C" fn session_poll(handle: u32) -> usize {
                 SessionEvent::IceConnected(a) => (1u8, a.to_string()),
                 SessionEvent::DtlsConnected(p) => (2u8, format!("{p:?}")),
                 SessionEvent::Closed(r) => (3u8, r),
+                SessionEvent::KeyframeRequest => (4u8, String::new()),
             };
             s.out.push(2);
             s.out.push(kind);

@@ -34,6 +34,8 @@ pub enum SessionEvent {
     IceConnected(SocketAddr),
     /// DTLS finished; media can flow with this SRTP profile.
     DtlsConnected(Profile),
+    /// The viewer asked for a keyframe (PLI or FIR).
+    KeyframeRequest,
     /// The session ended.
     Closed(String),
 }
@@ -83,6 +85,12 @@ pub struct Session {
     dtls_from: Option<SocketAddr>,
     selected: Option<SocketAddr>,
     sender: Option<Sender>,
+    /// Decrypts the viewer's SRTCP (its DTLS-SRTP keys).
+    srtcp: Option<rtc_srtp::context::Context>,
+    /// NACK and PLI/FIR feedback received, packets resent.
+    pub nacks: u64,
+    pub keyframe_requests: u64,
+    pub retransmitted: u64,
     ssrc: u32,
     payload_type: u8,
     transmits: VecDeque<(SocketAddr, Vec<u8>)>,
@@ -126,6 +134,10 @@ impl Session {
             dtls_from: None,
             selected: None,
             sender: None,
+            srtcp: None,
+            nacks: 0,
+            keyframe_requests: 0,
+            retransmitted: 0,
             ssrc,
             payload_type,
             transmits: VecDeque::new(),
@@ -144,8 +156,11 @@ impl Session {
         match data.first() {
             Some(0..=3) => self.handle_stun(from, data),
             Some(20..=63) => self.handle_dtls(now, from, data),
-            // RTCP from the viewer (reports, NACK, PLI): parsed in a later step.
-            Some(128..=191) => {}
+            // RTCP from the viewer (RFC 5761: payload types 192–223 in the second byte).
+            Some(128..=191) if data.len() > 1 && (192..=223).contains(&data[1]) => {
+                self.handle_rtcp(data)
+            }
+            Some(128..=191) => self.ignored += 1,
             _ => self.ignored += 1,
         }
     }
@@ -209,6 +224,56 @@ impl Session {
         self.drain_dtls();
     }
 
+    fn handle_rtcp(&mut self, data: &[u8]) {
+        let Some(srtcp) = self.srtcp.as_mut() else {
+            self.ignored += 1;
+            return;
+        };
+        let Ok(plain) = srtcp.decrypt_rtcp(data) else {
+            self.ignored += 1;
+            return;
+        };
+        let mut buf = &plain[..];
+        let Ok(packets) = rtc_rtcp::packet::unmarshal(&mut buf) else {
+            self.ignored += 1;
+            return;
+        };
+        let mut lost: Vec<u16> = Vec::new();
+        for p in &packets {
+            let any = p.as_any();
+            if let Some(nack) = any.downcast_ref::<rtc_rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack>() {
+                self.nacks += 1;
+                for pair in &nack.nacks {
+                    lost.extend(pair.packet_list());
+                }
+            } else if any
+                .downcast_ref::<rtc_rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication>()
+                .is_some()
+                || any
+                    .downcast_ref::<rtc_rtcp::payload_feedbacks::full_intra_request::FullIntraRequest>()
+                    .is_some()
+            {
+                self.keyframe_requests += 1;
+                self.events.push_back(SessionEvent::KeyframeRequest);
+            }
+        }
+        if lost.is_empty() {
+            return;
+        }
+        let (Some(sender), Some(to)) = (self.sender.as_mut(), self.selected.or(self.dtls_from)) else {
+            return;
+        };
+        let n = sender.retransmit(&lost);
+        self.retransmitted += n as u64;
+        let out = sender.output();
+        let mut off = 0;
+        while off < out.len() {
+            let len = u32::from_le_bytes(out[off..off + 4].try_into().unwrap()) as usize;
+            self.transmits.push_back((to, out[off + 4..off + 4 + len].to_vec()));
+            off += 4 + len;
+        }
+    }
+
     fn start_srtp(&mut self, peer: SocketAddr) {
         let Some(state) = self.dtls.get_connection_state(peer) else { return };
         let profile = match state.srtp_protection_profile() {
@@ -228,6 +293,20 @@ impl Session {
         let m = material.as_ref();
         let key = &m[16..32];
         let salt = &m[32 + salt_len..32 + 2 * salt_len];
+        // The viewer's own keys protect the RTCP it sends us.
+        let srtp_profile = match profile {
+            Profile::AesCm128HmacSha1_80 => rtc_srtp::protection_profile::ProtectionProfile::Aes128CmHmacSha1_80,
+            Profile::AeadAes128Gcm => rtc_srtp::protection_profile::ProtectionProfile::AeadAes128Gcm,
+        };
+        self.srtcp = rtc_srtp::context::Context::new(
+            &m[0..16],
+            &m[32..32 + salt_len],
+            srtp_profile,
+            None,
+            None,
+            self.provider.crypto(),
+        )
+        .ok();
         match Sender::new(profile, key, salt, self.ssrc, self.payload_type, rand_u16(), 1200) {
             Ok(s) => {
                 self.sender = Some(s);
@@ -420,5 +499,29 @@ mod tests {
         assert_eq!(to, viewer, "media goes to the nominated address");
         let plain = rx.decrypt_rtp(&d).expect("the viewer decrypts it");
         assert_eq!(&plain[12..], &au[4..]);
+
+        // The viewer's SRTCP (its own keys): a NACK for that packet and a PLI.
+        let seq = u16::from_be_bytes([plain[2], plain[3]]);
+        let mut tx = Context::new(&m[0..16], &m[32..46], ProtectionProfile::Aes128CmHmacSha1_80, None, None, provider.crypto()).unwrap();
+        use rtc_shared::marshal::Marshal;
+        let nack = rtc_rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack {
+            sender_ssrc: 1,
+            media_ssrc: 0xabc,
+            nacks: vec![rtc_rtcp::transport_feedbacks::transport_layer_nack::NackPair { packet_id: seq, lost_packets: 0 }],
+        };
+        let pli = rtc_rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication { sender_ssrc: 1, media_ssrc: 0xabc };
+        let mut compound = nack.marshal().unwrap().to_vec();
+        compound.extend_from_slice(&pli.marshal().unwrap());
+        let protected = tx.encrypt_rtcp(&compound).unwrap();
+        s.handle_datagram(now, viewer, &protected);
+        let (to, again) = s.poll_transmit().expect("the NACKed packet is sent again");
+        assert_eq!(to, viewer);
+        assert_eq!(again, d, "byte for byte");
+        assert_eq!(s.poll_event(), Some(SessionEvent::KeyframeRequest));
+        assert_eq!((s.nacks, s.keyframe_requests, s.retransmitted), (1, 1, 1));
+        // Forged RTCP (wrong keys) is ignored.
+        let before = s.ignored;
+        s.handle_datagram(now, viewer, &[0x81, 205, 0, 3, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 0]);
+        assert_eq!(s.ignored, before + 1);
     }
 }
