@@ -265,13 +265,7 @@ impl Session {
         };
         let n = sender.retransmit(&lost);
         self.retransmitted += n as u64;
-        let out = sender.output();
-        let mut off = 0;
-        while off < out.len() {
-            let len = u32::from_le_bytes(out[off..off + 4].try_into().unwrap()) as usize;
-            self.transmits.push_back((to, out[off + 4..off + 4 + len].to_vec()));
-            off += 4 + len;
-        }
+        queue_batch(&mut self.transmits, to, sender.output());
     }
 
     fn start_srtp(&mut self, peer: SocketAddr) {
@@ -345,13 +339,7 @@ impl Session {
             return 0;
         };
         let Ok(n) = sender.write_frame(access_unit, rtp_timestamp) else { return 0 };
-        let mut off = 0;
-        let out = sender.output();
-        while off < out.len() {
-            let len = u32::from_le_bytes(out[off..off + 4].try_into().unwrap()) as usize;
-            self.transmits.push_back((to, out[off + 4..off + 4 + len].to_vec()));
-            off += 4 + len;
-        }
+        queue_batch(&mut self.transmits, to, sender.output());
         n
     }
 
@@ -363,6 +351,16 @@ impl Session {
     /// Next event.
     pub fn poll_event(&mut self) -> Option<SessionEvent> {
         self.events.pop_front()
+    }
+}
+
+/// Queue each datagram of a sender's batch (`[u32 LE length][datagram]…`) for `to`.
+fn queue_batch(transmits: &mut VecDeque<(SocketAddr, Vec<u8>)>, to: SocketAddr, batch: &[u8]) {
+    let mut off = 0;
+    while off + 4 <= batch.len() {
+        let len = u32::from_le_bytes(batch[off..off + 4].try_into().unwrap()) as usize;
+        transmits.push_back((to, batch[off + 4..off + 4 + len].to_vec()));
+        off += 4 + len;
     }
 }
 
