@@ -231,7 +231,9 @@ Deno.test(`signaling decoder: mutated messages decode or fail clearly (seed ${SE
       tally.rejected++;
     }
     const took = performance.now() - started;
-    assert.ok(took < 250, `run ${runs} took ${took.toFixed(0)} ms (seed ${SEED})`);
+    // Not a speed check: a pathological input (e.g. catastrophic backtracking) would take
+    // seconds; GC pauses and a loaded machine take a few hundred milliseconds at most.
+    assert.ok(took < 5000, `run ${runs} took ${took.toFixed(0)} ms (seed ${SEED})`);
   }
   assert.ok(runs > 100, `only ${runs} runs`);
   assert.ok(tally.ok > 0 && tally.rejected > 0, JSON.stringify(tally));
