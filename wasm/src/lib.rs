@@ -7,6 +7,7 @@
 //! batch `[u32 LE length][datagram]…`; `sender_free`; `last_error_ptr/len` → UTF-8 message.
 
 pub mod h264;
+pub mod ice;
 pub mod sender;
 pub mod session;
 
