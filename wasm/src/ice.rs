@@ -8,7 +8,7 @@
 
 use rtc_dtls::crypto_provider::RTCCryptoProvider;
 use rtc_stun::attributes::{
-    RawAttribute, ATTR_ICE_CONTROLLED, ATTR_ICE_CONTROLLING, ATTR_PRIORITY, ATTR_USERNAME,
+    RawAttribute, ATTR_ICE_CONTROLLED, ATTR_PRIORITY, ATTR_USERNAME,
     ATTR_USE_CANDIDATE,
 };
 use rtc_stun::fingerprint::FINGERPRINT;
@@ -584,6 +584,7 @@ impl IceAgent {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rtc_stun::attributes::ATTR_ICE_CONTROLLING;
 
     fn provider() -> Arc<dyn RTCCryptoProvider> {
         rtc_dtls::crypto_provider::default_provider().unwrap()

@@ -12,8 +12,10 @@ pub mod sender;
 pub mod session;
 
 use sender::{Profile, Sender};
-use session::{Session, SessionEvent};
+use ice::CandidateError;
+use session::{Session, SessionConfig, SessionError, SessionEvent, TurnTransport};
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -36,6 +38,7 @@ thread_local! {
     static SESSIONS: RefCell<Vec<Option<SessionSlot>>> = const { RefCell::new(Vec::new()) };
     static SENDERS: RefCell<Vec<Option<Sender>>> = const { RefCell::new(Vec::new()) };
     static LAST_ERROR: RefCell<String> = const { RefCell::new(String::new()) };
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
 fn set_error(message: String) {
@@ -201,7 +204,15 @@ pub extern "C" fn last_error_len() -> usize {
 }
 
 unsafe fn text<'a>(ptr: *const u8, len: usize) -> &'a str {
+    if len == 0 {
+        return "";
+    }
     std::str::from_utf8(std::slice::from_raw_parts(ptr, len)).unwrap_or("")
+}
+
+/// `key value` lines into a lookup.
+fn fields(text: &str) -> HashMap<&str, &str> {
+    text.lines().filter_map(|l| l.split_once(' ')).collect()
 }
 
 fn with_session<T>(handle: u32, default: T, f: impl FnOnce(&mut SessionSlot) -> T) -> T {
@@ -211,31 +222,81 @@ fn with_session<T>(handle: u32, default: T, f: impl FnOnce(&mut SessionSlot) -> 
     })
 }
 
-/// Create a session (new DTLS certificate, ICE ufrag/pwd given as UTF-8), at caller time
-/// `now_ms`. Returns a handle, 0 on error (`last_error_*`).
+/// A new DTLS certificate (ECDSA P-256) with its key, as PEM in the scratch buffer; returns its
+/// length, 0 on error. The host keeps it and gives it to every `session_new`: one certificate
+/// per process.
+#[no_mangle]
+pub extern "C" fn certificate_new() -> usize {
+    match session::generate_certificate().and_then(|c| session::certificate_to_pem(&c)) {
+        Ok(pem) => SCRATCH.with(|s| {
+            let mut s = s.borrow_mut();
+            s.clear();
+            s.extend_from_slice(pem.as_bytes());
+            s.len()
+        }),
+        Err(e) => {
+            set_error(e.to_string());
+            0
+        }
+    }
+}
+
+/// Address of the scratch buffer.
+#[no_mangle]
+pub extern "C" fn scratch_ptr() -> *const u8 {
+    SCRATCH.with(|s| s.borrow().as_ptr())
+}
+
+/// Create a session at caller time `now_ms`. `config`: `key value` lines — `ufrag`, `pwd` (ours),
+/// `remote_ufrag`, `remote_pwd`, `fingerprint` (the viewer's `sha-256 AB:…`), `ssrc`, `pt`,
+/// `host` (the UDP socket's `ip:port`), `policy` (`all` or `relay`). `certificate`: PEM from
+/// `certificate_new`. Returns a handle, 0 on error (`last_error_*`).
 ///
 /// # Safety
 /// The pointers must address the given numbers of readable bytes.
 #[no_mangle]
 pub unsafe extern "C" fn session_new(
-    ufrag_ptr: *const u8,
-    ufrag_len: usize,
-    pwd_ptr: *const u8,
-    pwd_len: usize,
-    ssrc: u32,
-    payload_type: u32,
+    config_ptr: *const u8,
+    config_len: usize,
+    cert_ptr: *const u8,
+    cert_len: usize,
     now_ms: f64,
 ) -> u32 {
-    let made = session::generate_certificate().and_then(|cert| {
-        let fingerprint = session::fingerprint(&cert)?;
-        let s = Session::new(cert, text(ufrag_ptr, ufrag_len), text(pwd_ptr, pwd_len), ssrc, payload_type as u8)?;
-        Ok((s, fingerprint))
-    });
+    let f = fields(text(config_ptr, config_len));
+    let get = |k: &str| f.get(k).copied().unwrap_or("");
+    let base = Instant::now();
+    let made = (|| {
+        let certificate = session::certificate_from_pem(text(cert_ptr, cert_len))?;
+        let fingerprint = session::fingerprint(&certificate)?;
+        let config = SessionConfig {
+            certificate,
+            local_ufrag: get("ufrag").to_owned(),
+            local_pwd: get("pwd").to_owned(),
+            remote_ufrag: get("remote_ufrag").to_owned(),
+            remote_pwd: get("remote_pwd").to_owned(),
+            remote_fingerprint: session::parse_fingerprint(get("fingerprint"))?,
+            ssrc: get("ssrc").parse().map_err(|_| SessionError("ssrc is not a number".into()))?,
+            payload_type: get("pt").parse().map_err(|_| SessionError("pt is not a number".into()))?,
+            host_allowed: get("policy") != "relay",
+            host_addr: get("host").parse().ok(),
+        };
+        if config.local_ufrag.is_empty() || config.remote_ufrag.is_empty() || config.remote_pwd.is_empty() {
+            return Err(SessionError("ICE ufrag and pwd of both sides are required".into()));
+        }
+        Ok((Session::new(config, base)?, fingerprint))
+    })();
     match made {
         Ok((session, fingerprint)) => SESSIONS.with(|all| {
             let mut all = all.borrow_mut();
-            all.push(Some(SessionSlot { session, fingerprint, base: Instant::now(), base_ms: now_ms, out: Vec::new() }));
-            all.len() as u32
+            let slot = SessionSlot { session, fingerprint, base, base_ms: now_ms, out: Vec::new() };
+            // Reuse a freed slot: an instance may serve many sessions in turn.
+            if let Some(i) = all.iter().position(|s| s.is_none()) {
+                all[i] = Some(slot);
+                i as u32 + 1
+            } else {
+                all.push(Some(slot));
+                all.len() as u32
+            }
         }),
         Err(e) => {
             set_error(e.to_string());
@@ -254,7 +315,112 @@ pub extern "C" fn session_fingerprint(handle: u32) -> usize {
     })
 }
 
-/// Feed a datagram from `addr` (UTF-8 `ip:port`) at `now_ms`.
+/// Counters into the output buffer as `key value` lines; returns the length.
+#[no_mangle]
+pub extern "C" fn session_stats(handle: u32) -> usize {
+    with_session(handle, 0, |s| {
+        let x = &s.session;
+        let text = format!(
+            "nacks {}\nretransmitted {}\nkeyframe_requests {}\nignored {}\n",
+            x.nacks, x.retransmitted, x.keyframe_requests, x.ignored
+        );
+        s.out.clear();
+        s.out.extend_from_slice(text.as_bytes());
+        s.out.len()
+    })
+}
+
+/// Add a remote candidate line. Returns 0 if used, 1 if ignored, -1 if malformed (the reason in
+/// `last_error_*` for both), -2 for an unknown handle.
+///
+/// # Safety
+/// The pointer must address `len` readable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn session_add_candidate(handle: u32, now_ms: f64, ptr: *const u8, len: usize) -> i32 {
+    let line = text(ptr, len);
+    with_session(handle, -2, |s| {
+        let now = s.at(now_ms);
+        match s.session.add_remote_candidate(now, line) {
+            Ok(()) => 0,
+            Err(CandidateError::Ignored(why)) => {
+                set_error(why);
+                1
+            }
+            Err(CandidateError::Malformed(why)) => {
+                set_error(why);
+                -1
+            }
+        }
+    })
+}
+
+/// Ask the STUN server at `ip:port` for our server-reflexive address. Returns 0, or -1.
+///
+/// # Safety
+/// The pointer must address `len` readable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn session_add_stun(handle: u32, now_ms: f64, ptr: *const u8, len: usize) -> i32 {
+    let Ok(server) = text(ptr, len).parse::<SocketAddr>() else {
+        set_error(format!("STUN server {:?} is not ip:port", text(ptr, len)));
+        return -1;
+    };
+    with_session(handle, -2, |s| {
+        let now = s.at(now_ms);
+        s.session.add_stun_server(now, server);
+        0
+    })
+}
+
+/// Allocate on a TURN server. `config`: `key value` lines — `url` (for messages), `transport`
+/// (`udp`: over the UDP socket; `stream`: over host stream `via`), `via`, `server` (`ip:port`),
+/// `username`, `password`. Returns the server's index, or -1 (`last_error_*`).
+///
+/// # Safety
+/// The pointer must address `len` readable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn session_add_turn(handle: u32, now_ms: f64, ptr: *const u8, len: usize) -> i32 {
+    let f = fields(text(ptr, len));
+    let get = |k: &str| f.get(k).copied().unwrap_or("");
+    let Ok(server) = get("server").parse::<SocketAddr>() else {
+        set_error(format!("TURN server {:?} is not ip:port", get("server")));
+        return -1;
+    };
+    let transport = if get("transport") == "stream" { TurnTransport::Stream } else { TurnTransport::Udp };
+    let via: u32 = get("via").parse().unwrap_or(0);
+    with_session(handle, -2, |s| {
+        let now = s.at(now_ms);
+        match s.session.add_turn_server(now, get("url"), transport, via, server, get("username"), get("password")) {
+            Ok(i) => i as i32,
+            Err(e) => {
+                set_error(e.to_string());
+                -1
+            }
+        }
+    })
+}
+
+/// New credentials (`username`, `password` lines) for TURN server `index`. Returns 0 or -1.
+///
+/// # Safety
+/// The pointer must address `len` readable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn session_update_turn(handle: u32, now_ms: f64, index: u32, ptr: *const u8, len: usize) -> i32 {
+    let f = fields(text(ptr, len));
+    let get = |k: &str| f.get(k).copied().unwrap_or("");
+    with_session(handle, -2, |s| {
+        let now = s.at(now_ms);
+        match s.session.update_turn_credentials(now, index as usize, get("username"), get("password")) {
+            Ok(()) => 0,
+            Err(e) => {
+                set_error(e.to_string());
+                -1
+            }
+        }
+    })
+}
+
+/// Feed bytes that arrived on host transport `via` (0: the UDP socket, from `addr` = UTF-8
+/// `ip:port`; n: TURN stream n) at `now_ms`.
 ///
 /// # Safety
 /// The pointers must address the given numbers of readable bytes.
@@ -262,16 +428,17 @@ pub extern "C" fn session_fingerprint(handle: u32) -> usize {
 pub unsafe extern "C" fn session_handle_datagram(
     handle: u32,
     now_ms: f64,
+    via: u32,
     addr_ptr: *const u8,
     addr_len: usize,
     data_ptr: *const u8,
     data_len: usize,
 ) {
-    let Ok(from) = text(addr_ptr, addr_len).parse::<SocketAddr>() else { return };
+    let from = text(addr_ptr, addr_len).parse::<SocketAddr>().unwrap_or(session::NO_ADDR);
     let data = std::slice::from_raw_parts(data_ptr, data_len);
     with_session(handle, (), |s| {
         let now = s.at(now_ms);
-        s.session.handle_datagram(now, from, data)
+        s.session.handle_datagram(now, via, from, data)
     });
 }
 
@@ -295,15 +462,18 @@ pub unsafe extern "C" fn session_write_frame(handle: u32, data_ptr: *const u8, d
 }
 
 /// Everything the session has for the caller, in the output buffer; returns its length.
-/// Records: `1, u16 addr_len, addr, u32 len, datagram` or `2, u8 kind, u16 len, text` (kind 1
-/// ICE connected, 2 DTLS connected, 3 closed, 4 keyframe request), then `3, f64 next timeout in caller ms (or -1)`.
+/// Records: `1, u32 via, u16 addr_len, addr, u32 len, datagram` (via 0: the UDP socket to addr;
+/// n: TURN stream n) or `2, u8 kind, u16 len, text` (kind 1 ICE connected, 2 DTLS connected,
+/// 3 closed, 4 keyframe request, 5 local candidate, 6 warning), then `3, f64 next timeout in
+/// caller ms (or -1)`.
 #[no_mangle]
 pub extern "C" fn session_poll(handle: u32) -> usize {
     with_session(handle, 0, |s| {
         s.out.clear();
-        while let Some((to, d)) = s.session.poll_transmit() {
+        while let Some((via, to, d)) = s.session.poll_transmit() {
             let addr = to.to_string();
             s.out.push(1);
+            s.out.extend_from_slice(&via.to_le_bytes());
             s.out.extend_from_slice(&(addr.len() as u16).to_le_bytes());
             s.out.extend_from_slice(addr.as_bytes());
             s.out.extend_from_slice(&(d.len() as u32).to_le_bytes());
@@ -311,10 +481,12 @@ pub extern "C" fn session_poll(handle: u32) -> usize {
         }
         while let Some(e) = s.session.poll_event() {
             let (kind, text) = match e {
-                SessionEvent::IceConnected(a) => (1u8, a.to_string()),
+                SessionEvent::IceConnected(pair) => (1u8, pair),
                 SessionEvent::DtlsConnected(p) => (2u8, format!("{p:?}")),
                 SessionEvent::Closed(r) => (3u8, r),
                 SessionEvent::KeyframeRequest => (4u8, String::new()),
+                SessionEvent::LocalCandidate(line) => (5u8, line),
+                SessionEvent::Warning(w) => (6u8, w),
             };
             s.out.push(2);
             s.out.push(kind);

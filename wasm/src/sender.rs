@@ -184,6 +184,17 @@ impl Sender {
     pub fn output(&self) -> &[u8] {
         &self.out
     }
+
+    /// Take the output buffer (to route its datagrams while the sender is borrowed elsewhere);
+    /// hand it back with [`Sender::restore_output`] so its capacity is reused.
+    pub fn take_output(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.out)
+    }
+
+    /// Return a buffer from [`Sender::take_output`].
+    pub fn restore_output(&mut self, buffer: Vec<u8>) {
+        self.out = buffer;
+    }
 }
 
 #[cfg(test)]

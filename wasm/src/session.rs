@@ -1,9 +1,10 @@
-//! One viewer's media session, sans-IO: ICE (lite: we answer the browser's connectivity checks
-//! and follow its nomination), DTLS 1.2 server with DTLS-SRTP key export, then the SRTP video
-//! [`Sender`]. Datagrams and time in, datagrams and events out; no sockets or clocks.
-//!
-//! Not wired to the byte ABI yet: sessions still run their ICE and DTLS on the TypeScript side.
+//! One viewer's media session, sans-IO: ICE as the controlled agent ([`crate::ice`]) over the
+//! host socket and TURN allocations (`rtc-turn`, reached over UDP or a TCP/TLS stream the host
+//! provides), server-reflexive discovery, a DTLS 1.2 server that checks the viewer's certificate
+//! against its offer's fingerprint, DTLS-SRTP key export, then the SRTP video [`Sender`].
+//! Datagrams and time in, datagrams and events out; no sockets or clocks.
 
+use crate::ice::{self, Base, CandidateError, IceAgent, IceEvent};
 use crate::sender::{Profile, Sender};
 use bytes::BytesMut;
 use rtc_dtls::config::{ClientAuthType, ConfigBuilder, ExtendedMasterSecretType};
@@ -11,31 +12,52 @@ use rtc_dtls::crypto::Certificate;
 use rtc_dtls::crypto_provider::RTCCryptoProvider;
 use rtc_dtls::endpoint::{Endpoint, EndpointEvent};
 use rtc_dtls::extension::extension_use_srtp::SrtpProtectionProfile;
-use rtc_shared::TransportProtocol;
-use rtc_stun::attributes::{ATTR_USERNAME, ATTR_USE_CANDIDATE};
-use rtc_stun::fingerprint::FINGERPRINT;
-use rtc_stun::integrity::MessageIntegrity;
-use rtc_stun::message::{Message, Setter, BINDING_REQUEST, BINDING_SUCCESS};
-use rtc_stun::textattrs::TextAttribute;
+use rtc_shared::{TransportContext, TransportMessage, TransportProtocol};
+use rtc_stun::message::{Message, Setter, TransactionId, BINDING_REQUEST, CLASS_SUCCESS_RESPONSE, METHOD_BINDING};
 use rtc_stun::xoraddr::XorMappedAddress;
+use rtc_stun::message::Getter;
+use sansio::Protocol;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// The key of the one DTLS association (a reserved class-E address, never a real peer).
 const DTLS_KEY: SocketAddr =
     SocketAddr::V4(std::net::SocketAddrV4::new(std::net::Ipv4Addr::new(240, 0, 0, 1), 9));
 
+/// Host transport ids: 0 is the session's UDP socket; TURN streams (TCP/TLS) get 1, 2, ….
+pub type Via = u32;
+/// The host UDP socket.
+pub const UDP: Via = 0;
+/// The source of stream bytes (streams have no datagram source address).
+pub const NO_ADDR: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(std::net::Ipv4Addr::UNSPECIFIED, 0));
+
+/// How a TURN server is reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TurnTransport {
+    /// Over the session's UDP socket.
+    Udp,
+    /// Over a TCP or TLS stream the host opened for it (RFC 6062 framing of STUN and
+    /// ChannelData on a byte stream).
+    Stream,
+}
+
 /// What a session reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SessionEvent {
-    /// The viewer nominated this address (ICE connected).
-    IceConnected(SocketAddr),
+    /// The viewer nominated a pair (ICE connected); the text describes it.
+    IceConnected(String),
     /// DTLS finished; media can flow with this SRTP profile.
     DtlsConnected(Profile),
     /// The viewer asked for a keyframe (PLI or FIR).
     KeyframeRequest,
+    /// A local candidate to trickle to the viewer (`candidate:…` line).
+    LocalCandidate(String),
+    /// Something failed that does not end the session (a TURN server refused us, a STUN server
+    /// did not answer).
+    Warning(String),
     /// The session ended.
     Closed(String),
 }
@@ -50,180 +72,524 @@ impl std::fmt::Display for SessionError {
     }
 }
 
+fn provider() -> Result<Arc<dyn RTCCryptoProvider>, SessionError> {
+    rtc_dtls::crypto_provider::default_provider().map_err(|e| SessionError(format!("crypto provider: {e}")))
+}
+
+fn sha256(provider: &dyn RTCCryptoProvider, der: &[u8]) -> Result<Vec<u8>, SessionError> {
+    provider
+        .crypto()
+        .hash(rtc_dtls::crypto_provider::HashAlgorithm::Sha256, der)
+        .map(|d| AsRef::<[u8]>::as_ref(&d).to_vec())
+        .map_err(|e| SessionError(format!("hash: {e}")))
+}
+
 /// `sha-256 AB:CD:…` of a certificate's DER, the form of SDP's `a=fingerprint`.
 pub fn fingerprint(certificate: &Certificate) -> Result<String, SessionError> {
-    let provider = rtc_dtls::crypto_provider::default_provider()
-        .map_err(|e| SessionError(format!("crypto provider: {e}")))?;
     let der = certificate.certificate.first().ok_or_else(|| SessionError("no certificate".into()))?;
-    let digest = provider
-        .crypto()
-        .hash(rtc_dtls::crypto_provider::HashAlgorithm::Sha256, der.as_ref())
-        .map_err(|e| SessionError(format!("hash: {e}")))?;
+    let digest = sha256(provider()?.as_ref(), der.as_ref())?;
     let hex: Vec<String> = digest.iter().map(|b| format!("{b:02X}")).collect();
     Ok(format!("sha-256 {}", hex.join(":")))
 }
 
+/// Parse an SDP `a=fingerprint` value (`sha-256 AB:CD:…`) into its digest bytes. Only SHA-256
+/// is accepted (what browsers send).
+pub fn parse_fingerprint(value: &str) -> Result<Vec<u8>, SessionError> {
+    let value = value.trim().trim_start_matches("a=fingerprint:");
+    let (alg, hex) = value
+        .split_once(' ')
+        .ok_or_else(|| SessionError(format!("fingerprint {value:?} is not \"<hash> <hex>\"")))?;
+    if !alg.eq_ignore_ascii_case("sha-256") {
+        return Err(SessionError(format!("fingerprint hash {alg:?} is not supported (sha-256 only)")));
+    }
+    let bytes: Result<Vec<u8>, _> = hex.trim().split(':').map(|h| u8::from_str_radix(h, 16)).collect();
+    match bytes {
+        Ok(b) if b.len() == 32 => Ok(b),
+        _ => Err(SessionError("fingerprint is not 32 colon-separated hex bytes".into())),
+    }
+}
+
 /// A new self-signed ECDSA P-256 certificate for DTLS.
 pub fn generate_certificate() -> Result<Certificate, SessionError> {
-    let provider = rtc_dtls::crypto_provider::default_provider()
-        .map_err(|e| SessionError(format!("crypto provider: {e}")))?;
-    Certificate::generate_self_signed(vec!["kvs-webrtc-master".to_owned()], provider.crypto())
+    Certificate::generate_self_signed(vec!["kvs-webrtc-master".to_owned()], provider()?.crypto())
         .map_err(|e| SessionError(format!("certificate: {e}")))
+}
+
+/// A certificate and its key as PEM (what [`certificate_from_pem`] reads), so one certificate
+/// serves every session of a process.
+pub fn certificate_to_pem(c: &Certificate) -> Result<String, SessionError> {
+    c.serialize_pem().map_err(|e| SessionError(format!("certificate export: {e}")))
+}
+
+/// Read a certificate written by [`certificate_to_pem`].
+pub fn certificate_from_pem(pem: &str) -> Result<Certificate, SessionError> {
+    Certificate::from_pem(pem, provider()?.crypto()).map_err(|e| SessionError(format!("certificate: {e}")))
+}
+
+/// What a session needs to start.
+pub struct SessionConfig {
+    /// Our DTLS certificate (one per process).
+    pub certificate: Certificate,
+    /// Our ICE credentials.
+    pub local_ufrag: String,
+    pub local_pwd: String,
+    /// The viewer's, from its offer.
+    pub remote_ufrag: String,
+    pub remote_pwd: String,
+    /// SHA-256 digest of the viewer's DTLS certificate, from its offer.
+    pub remote_fingerprint: Vec<u8>,
+    /// Media SSRC and the negotiated H.264 payload type.
+    pub ssrc: u32,
+    pub payload_type: u8,
+    /// Whether the host socket may carry checks and media (false: relay-only policy).
+    pub host_allowed: bool,
+    /// The host socket's address, as the related address of reflexive candidates.
+    pub host_addr: Option<SocketAddr>,
+}
+
+/// One TURN server and our allocation on it.
+struct Turn {
+    client: rtc_turn::client::Client,
+    via: Via,
+    server: SocketAddr,
+    url: String,
+    relayed: Option<SocketAddr>,
+    /// Bytes of a stream transport not yet forming a whole message.
+    stream: Vec<u8>,
+    failed: bool,
+}
+
+/// One STUN server asked for our server-reflexive address.
+struct Probe {
+    server: SocketAddr,
+    tid: TransactionId,
+    tries: u32,
+    next: Instant,
+    done: bool,
 }
 
 /// A viewer's session.
 pub struct Session {
-    local_ufrag: String,
-    local_pwd: String,
     provider: Arc<dyn RTCCryptoProvider>,
+    ice: IceAgent,
+    host_allowed: bool,
+    host_addr: Option<SocketAddr>,
     dtls: Endpoint,
     /// Set once DTLS started: the association is keyed by [`DTLS_KEY`], whatever address its
     /// packets come from, so a viewer moving to another candidate pair mid-handshake (another
     /// relay, another local address) keeps its one association.
-    dtls_peer: Option<SocketAddr>,
+    dtls_started: bool,
     /// Where the latest DTLS packet came from: DTLS replies go back there.
-    dtls_from: Option<SocketAddr>,
-    selected: Option<SocketAddr>,
+    dtls_from: Option<(Base, SocketAddr)>,
+    /// Set by the certificate check when the viewer's certificate is not the one its offer named.
+    fingerprint_mismatch: Arc<AtomicBool>,
+    selected: Option<(Base, SocketAddr)>,
     sender: Option<Sender>,
     /// Decrypts the viewer's SRTCP (its DTLS-SRTP keys).
     srtcp: Option<rtc_srtp::context::Context>,
+    turns: Vec<Turn>,
+    probes: Vec<Probe>,
+    srflx: Vec<SocketAddr>,
     /// NACK and PLI/FIR feedback received, packets resent.
     pub nacks: u64,
     pub keyframe_requests: u64,
     pub retransmitted: u64,
     ssrc: u32,
     payload_type: u8,
-    transmits: VecDeque<(SocketAddr, Vec<u8>)>,
+    now: Instant,
+    transmits: VecDeque<(Via, SocketAddr, Vec<u8>)>,
     events: VecDeque<SessionEvent>,
-    /// STUN/DTLS/other datagrams that were not understood (counted, never fatal).
+    closed: bool,
+    /// Datagrams that were not understood (counted, never fatal).
     pub ignored: u64,
 }
 
 impl Session {
-    /// A session answering checks for `local_ufrag`/`local_pwd` and serving DTLS with
-    /// `certificate`; media goes out with `ssrc` and `payload_type`.
-    pub fn new(
-        certificate: Certificate,
-        local_ufrag: &str,
-        local_pwd: &str,
-        ssrc: u32,
-        payload_type: u8,
-    ) -> Result<Session, SessionError> {
-        let provider = rtc_dtls::crypto_provider::default_provider()
-            .map_err(|e| SessionError(format!("crypto provider: {e}")))?;
-        let config = ConfigBuilder::default()
+    /// A session as `config` describes, at `now`.
+    pub fn new(config: SessionConfig, now: Instant) -> Result<Session, SessionError> {
+        let provider = provider()?;
+        if config.remote_fingerprint.len() != 32 {
+            return Err(SessionError("the viewer's SHA-256 certificate fingerprint is required".into()));
+        }
+        let mismatch = Arc::new(AtomicBool::new(false));
+        let expected = config.remote_fingerprint.clone();
+        let check_provider = provider.clone();
+        let flag = mismatch.clone();
+        let verify: rtc_dtls::config::VerifyPeerCertificateFn = Arc::new(move |certs: &[Vec<u8>], _| {
+            let ok = certs
+                .first()
+                .and_then(|der| sha256(check_provider.as_ref(), der).ok())
+                .is_some_and(|d| d == expected);
+            if ok {
+                Ok(())
+            } else {
+                flag.store(true, Ordering::Relaxed);
+                Err(rtc_shared::error::Error::Other("certificate does not match the offer's fingerprint".into()))
+            }
+        });
+        let dtls_config = ConfigBuilder::default()
             .with_crypto_provider(provider.clone())
-            .with_certificates(vec![certificate])
+            .with_certificates(vec![config.certificate])
             .with_srtp_protection_profiles(vec![
                 SrtpProtectionProfile::Srtp_Aead_Aes_128_Gcm,
                 SrtpProtectionProfile::Srtp_Aes128_Cm_Hmac_Sha1_80,
             ])
             .with_extended_master_secret(ExtendedMasterSecretType::Require)
             .with_client_auth(ClientAuthType::RequireAnyClientCert)
-            // The peer's self-signed certificate is checked against the SDP fingerprint.
+            // Self-signed certificates have no chain to verify; the fingerprint check above is
+            // what authenticates the viewer (RFC 8827 §6.5).
             .with_insecure_skip_verify(true)
+            .with_verify_peer_certificate(Some(verify))
             .build(false, None)
             .map_err(|e| SessionError(format!("DTLS configuration: {e}")))?;
         let local: SocketAddr = "0.0.0.0:0".parse().unwrap();
+        let ice = IceAgent::new(
+            (&config.local_ufrag, &config.local_pwd),
+            (&config.remote_ufrag, &config.remote_pwd),
+            config.host_allowed,
+            provider.clone(),
+        );
         Ok(Session {
-            local_ufrag: local_ufrag.to_owned(),
-            local_pwd: local_pwd.to_owned(),
             provider,
-            dtls: Endpoint::new(local, TransportProtocol::UDP, Some(Arc::new(config))),
-            dtls_peer: None,
+            ice,
+            host_allowed: config.host_allowed,
+            host_addr: config.host_addr,
+            dtls: Endpoint::new(local, TransportProtocol::UDP, Some(Arc::new(dtls_config))),
+            dtls_started: false,
             dtls_from: None,
+            fingerprint_mismatch: mismatch,
             selected: None,
             sender: None,
             srtcp: None,
+            turns: Vec::new(),
+            probes: Vec::new(),
+            srflx: Vec::new(),
             nacks: 0,
             keyframe_requests: 0,
             retransmitted: 0,
-            ssrc,
-            payload_type,
+            ssrc: config.ssrc,
+            payload_type: config.payload_type,
+            now,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
+            closed: false,
             ignored: 0,
         })
     }
 
-    /// The address the viewer nominated, once it has.
-    pub fn selected(&self) -> Option<SocketAddr> {
+    /// The pair media goes to, once the viewer nominated one.
+    pub fn selected(&self) -> Option<(Base, SocketAddr)> {
         self.selected
     }
 
-    /// Feed one datagram received from `from`.
-    pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
-        match data.first() {
-            Some(0..=3) => self.handle_stun(from, data),
-            Some(20..=63) => self.handle_dtls(now, from, data),
-            // RTCP from the viewer (RFC 5761: payload types 192–223 in the second byte).
-            Some(128..=191) if data.len() > 1 && (192..=223).contains(&data[1]) => {
-                self.handle_rtcp(data)
+    /// A remote candidate line trickled by the viewer. `Ok(false)`: well-formed but not usable
+    /// here (the error text says why).
+    pub fn add_remote_candidate(&mut self, now: Instant, line: &str) -> Result<(), CandidateError> {
+        self.now = now;
+        let c = ice::parse_candidate(line)?;
+        self.ice.add_remote(now, &c);
+        for t in 0..self.turns.len() {
+            self.permit(t, c.addr);
+        }
+        self.pump();
+        Ok(())
+    }
+
+    /// Ask the STUN server at `server` for our server-reflexive address (over the host socket).
+    pub fn add_stun_server(&mut self, now: Instant, server: SocketAddr) {
+        self.now = now;
+        self.probes.push(Probe { server, tid: TransactionId::new(), tries: 0, next: now, done: false });
+        self.handle_timeout(now);
+    }
+
+    /// Allocate a relay on the TURN server at `server` with long-term credentials. For
+    /// [`TurnTransport::Stream`], `via` is the id of the host's stream to it. `url` names the
+    /// server in messages (never the credentials).
+    pub fn add_turn_server(
+        &mut self,
+        now: Instant,
+        url: &str,
+        transport: TurnTransport,
+        via: Via,
+        server: SocketAddr,
+        username: &str,
+        password: &str,
+    ) -> Result<usize, SessionError> {
+        self.now = now;
+        let config = rtc_turn::client::ClientConfig {
+            turn_serv_addr: server.to_string(),
+            local_addr: self.host_addr.unwrap_or_else(|| "0.0.0.0:0".parse().unwrap()),
+            transport_protocol: match transport {
+                TurnTransport::Udp => TransportProtocol::UDP,
+                TurnTransport::Stream => TransportProtocol::TCP,
+            },
+            username: username.to_owned(),
+            password: password.to_owned(),
+            software: "kvs-webrtc-master".to_owned(),
+            ..Default::default()
+        };
+        let mut client = rtc_turn::client::Client::new(config, self.provider.clone())
+            .map_err(|e| SessionError(format!("TURN {url}: {e}")))?;
+        client.allocate(now).map_err(|e| SessionError(format!("TURN {url}: allocate: {e}")))?;
+        let via = if transport == TurnTransport::Udp { UDP } else { via };
+        self.turns.push(Turn { client, via, server, url: url.to_owned(), relayed: None, stream: Vec::new(), failed: false });
+        let i = self.turns.len() - 1;
+        self.pump_turn(i);
+        Ok(i)
+    }
+
+    /// New credentials for TURN server `index` (the old ones run out): the allocation, its
+    /// permissions and channels are kept and refreshed with the new ones.
+    pub fn update_turn_credentials(&mut self, now: Instant, index: usize, username: &str, password: &str) -> Result<(), SessionError> {
+        self.now = now;
+        let t = self.turns.get_mut(index).ok_or_else(|| SessionError(format!("no TURN server {index}")))?;
+        t.client
+            .update_credentials(username.to_owned(), password.to_owned())
+            .and_then(|_| t.client.refresh_allocations(now))
+            .map_err(|e| SessionError(format!("TURN {}: credentials: {e}", t.url)))?;
+        self.pump_turn(index);
+        Ok(())
+    }
+
+    /// The relayed address of TURN server `index`, once allocated.
+    pub fn relayed_address(&self, index: usize) -> Option<SocketAddr> {
+        self.turns.get(index).and_then(|t| t.relayed)
+    }
+
+    /// Feed bytes received on host transport `via` from `from`: a datagram on the UDP socket,
+    /// or a chunk of a TURN stream.
+    pub fn handle_datagram(&mut self, now: Instant, via: Via, from: SocketAddr, data: &[u8]) {
+        self.now = now;
+        if self.closed {
+            return;
+        }
+        if via != UDP {
+            let Some(i) = self.turns.iter().position(|t| t.via == via) else {
+                self.ignored += 1;
+                return;
+            };
+            self.turns[i].stream.extend_from_slice(data);
+            loop {
+                match next_frame(&mut self.turns[i].stream) {
+                    Frame::Whole(frame) => self.turn_input(i, &frame),
+                    Frame::Partial => break,
+                    Frame::Garbage => {
+                        self.turns[i].stream.clear();
+                        self.ignored += 1;
+                        break;
+                    }
+                }
             }
-            Some(128..=191) => self.ignored += 1,
+        } else if let Some(i) = self.turns.iter().position(|t| t.via == UDP && t.server == from) {
+            self.turn_input(i, data);
+        } else if !self.probe_response(from, data) {
+            self.handle_peer(now, Base::Host, from, data);
+        }
+        self.pump();
+    }
+
+    fn probe_response(&mut self, from: SocketAddr, data: &[u8]) -> bool {
+        if data.len() < 20 || data[0] > 1 {
+            return false;
+        }
+        let Some(p) = self.probes.iter().position(|p| p.server == from && !p.done && data[8..20] == p.tid.0) else {
+            return false;
+        };
+        let mut m = Message::new();
+        m.raw = data.to_vec();
+        let mut mapped = XorMappedAddress::default();
+        if m.decode().is_err() || m.typ.method != METHOD_BINDING || m.typ.class != CLASS_SUCCESS_RESPONSE || mapped.get_from(&m).is_err() {
+            self.ignored += 1;
+            return true;
+        }
+        self.probes[p].done = true;
+        let addr = SocketAddr::new(mapped.ip, mapped.port);
+        if !self.srflx.contains(&addr) && Some(addr) != self.host_addr && self.ice_host_allowed() {
+            self.srflx.push(addr);
+            let line = self.candidate_line("srflx", addr, self.ice.srflx_priority());
+            self.events.push_back(SessionEvent::LocalCandidate(line));
+        }
+        true
+    }
+
+    fn ice_host_allowed(&self) -> bool {
+        // srflx candidates share the host socket; under a relay-only policy they are not offered.
+        self.host_allowed
+    }
+
+    fn candidate_line(&self, kind: &str, addr: SocketAddr, priority: u32) -> String {
+        let (rip, rport) = match self.host_addr {
+            Some(h) => (h.ip().to_string(), h.port()),
+            None => ("0.0.0.0".to_owned(), 0),
+        };
+        let foundation = match kind {
+            "srflx" => 2,
+            "relay" => 3 + self.turns.iter().position(|t| t.relayed == Some(addr)).unwrap_or(0),
+            _ => 1,
+        };
+        format!(
+            "candidate:{foundation} 1 udp {priority} {} {} typ {kind} raddr {rip} rport {rport} generation 0",
+            addr.ip(),
+            addr.port()
+        )
+    }
+
+    fn turn_input(&mut self, i: usize, data: &[u8]) {
+        let t = &mut self.turns[i];
+        let msg = TransportMessage {
+            now: self.now,
+            transport: TransportContext {
+                local_addr: self.host_addr.unwrap_or_else(|| "0.0.0.0:0".parse().unwrap()),
+                peer_addr: t.server,
+                transport_protocol: TransportProtocol::UDP,
+                ecn: None,
+            },
+            message: BytesMut::from(data),
+        };
+        if t.client.handle_read(msg).is_err() {
+            self.ignored += 1;
+        }
+        self.pump_turn(i);
+    }
+
+    /// Route what TURN client `i` produced: its datagrams to the server, its events.
+    fn pump_turn(&mut self, i: usize) {
+        while let Some(w) = self.turns[i].client.poll_write() {
+            let t = &self.turns[i];
+            self.transmits.push_back((t.via, t.server, w.message.to_vec()));
+        }
+        while let Some(e) = self.turns[i].client.poll_event() {
+            use rtc_turn::client::Event;
+            match e {
+                Event::AllocateResponse(_, relayed) => {
+                    self.turns[i].relayed = Some(relayed);
+                    let line = self.candidate_line("relay", relayed, self.ice.relay_priority());
+                    self.events.push_back(SessionEvent::LocalCandidate(line));
+                    self.ice.add_relay(self.now, i);
+                    for addr in self.ice.remote_addrs() {
+                        self.permit(i, addr);
+                    }
+                }
+                Event::AllocateError(_, err) => {
+                    self.turns[i].failed = true;
+                    let url = self.turns[i].url.clone();
+                    self.events.push_back(SessionEvent::Warning(format!("TURN {url}: allocation refused: {err}")));
+                }
+                Event::TransactionTimeout(_) if self.turns[i].relayed.is_none() && !self.turns[i].failed => {
+                    self.turns[i].failed = true;
+                    let url = self.turns[i].url.clone();
+                    self.events.push_back(SessionEvent::Warning(format!("TURN {url}: no answer to Allocate")));
+                }
+                Event::CreatePermissionError(_, err) => {
+                    let url = self.turns[i].url.clone();
+                    self.events.push_back(SessionEvent::Warning(format!("TURN {url}: permission refused: {err}")));
+                }
+                Event::DataIndicationOrChannelData(_, peer, data) => {
+                    let now = self.now;
+                    self.handle_peer(now, Base::Relay(i), peer, &data);
+                }
+                _ => {}
+            }
+        }
+        // What TURN events made others produce (ICE answers through the relay, DTLS).
+        while let Some(w) = self.turns[i].client.poll_write() {
+            let t = &self.turns[i];
+            self.transmits.push_back((t.via, t.server, w.message.to_vec()));
+        }
+    }
+
+    fn permit(&mut self, i: usize, peer: SocketAddr) {
+        let now = self.now;
+        let t = &mut self.turns[i];
+        let Some(relayed) = t.relayed else { return };
+        if let Ok(mut relay) = t.client.relay(relayed) {
+            let _ = relay.create_permission(now, peer);
+        }
+        self.pump_turn(i);
+    }
+
+    /// Send `data` to `to` from `base`.
+    fn send(&mut self, base: Base, to: SocketAddr, data: &[u8]) {
+        match base {
+            Base::Host => self.transmits.push_back((UDP, to, data.to_vec())),
+            Base::Relay(i) => {
+                let now = self.now;
+                let Some(t) = self.turns.get_mut(i) else { return };
+                let Some(relayed) = t.relayed else { return };
+                let sent = t.client.relay(relayed).and_then(|mut r| r.send_to(now, data, to));
+                if sent.is_err() {
+                    // No permission yet: a check is retransmitted later; media waits for it.
+                    self.ignored += 1;
+                }
+                while let Some(w) = self.turns[i].client.poll_write() {
+                    let t = &self.turns[i];
+                    self.transmits.push_back((t.via, t.server, w.message.to_vec()));
+                }
+            }
+        }
+    }
+
+    /// A datagram from the viewer, arrived on `base`.
+    fn handle_peer(&mut self, now: Instant, base: Base, from: SocketAddr, data: &[u8]) {
+        match data.first() {
+            Some(0..=3) => {
+                if !self.ice.handle_stun(now, base, from, data) {
+                    self.ignored += 1;
+                }
+            }
+            Some(20..=63) => self.handle_dtls(now, base, from, data),
+            // RTCP from the viewer (RFC 5761: payload types 192–223 in the second byte).
+            Some(128..=191) if data.len() > 1 && (192..=223).contains(&data[1]) => self.handle_rtcp(data),
             _ => self.ignored += 1,
         }
     }
 
-    fn handle_stun(&mut self, from: SocketAddr, data: &[u8]) {
-        let mut m = Message::new();
-        m.raw = data.to_vec();
-        if m.decode().is_err() || m.typ != BINDING_REQUEST {
-            self.ignored += 1;
-            return;
+    /// Move what the ICE agent and DTLS produced to the output.
+    fn pump(&mut self) {
+        while let Some(t) = self.ice.poll_transmit() {
+            self.send(t.base, t.to, &t.data);
         }
-        // USERNAME is "<our ufrag>:<their ufrag>"; MESSAGE-INTEGRITY uses our password.
-        let ours = match TextAttribute::get_from_as(&m, ATTR_USERNAME) {
-            Ok(u) => u.text.split(':').next() == Some(self.local_ufrag.as_str()),
-            Err(_) => false,
-        };
-        let crypto = self.provider.crypto();
-        if !ours || MessageIntegrity::check(&mut m, self.local_pwd.as_bytes(), crypto).is_err() {
-            self.ignored += 1;
-            return;
+        while let Some(e) = self.ice.poll_event() {
+            match e {
+                IceEvent::Selected { base, remote, description } => {
+                    self.selected = Some((base, remote));
+                    self.events.push_back(SessionEvent::IceConnected(description));
+                }
+                IceEvent::Failed(reason) => self.close(reason),
+            }
         }
-        let mut response = Message::new();
-        let built = response.build(&[
-            Box::new(m.clone()) as Box<dyn Setter>,
-            Box::new(BINDING_SUCCESS),
-            Box::new(XorMappedAddress { ip: from.ip(), port: from.port() }),
-            Box::new(MessageIntegrity::new_short_term_integrity_with_provider(
-                self.local_pwd.clone(),
-                crypto,
-            )),
-            Box::new(FINGERPRINT),
-        ]);
-        if built.is_err() {
-            self.ignored += 1;
-            return;
-        }
-        self.transmits.push_back((from, response.raw.clone()));
-        if m.contains(ATTR_USE_CANDIDATE) && self.selected != Some(from) {
-            self.selected = Some(from);
-            self.events.push_back(SessionEvent::IceConnected(from));
+        while let Some(t) = self.dtls.poll_transmit() {
+            let (base, to) = self.dtls_from.or(self.selected).unwrap_or((Base::Host, t.transport.peer_addr));
+            self.send(base, to, &t.message);
         }
     }
 
-    fn handle_dtls(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
-        self.dtls_peer = Some(DTLS_KEY);
-        self.dtls_from = Some(from);
+    fn close(&mut self, reason: String) {
+        if !self.closed {
+            self.closed = true;
+            self.events.push_back(SessionEvent::Closed(reason));
+        }
+    }
+
+    fn handle_dtls(&mut self, now: Instant, base: Base, from: SocketAddr, data: &[u8]) {
+        self.dtls_started = true;
+        self.dtls_from = Some((base, from));
         match self.dtls.read(now, DTLS_KEY, None, BytesMut::from(data)) {
             Ok(events) => {
                 for e in events {
                     match e {
                         EndpointEvent::HandshakeComplete => self.start_srtp(DTLS_KEY),
-                        EndpointEvent::PeerClosed => {
-                            self.events.push_back(SessionEvent::Closed("DTLS close_notify".into()))
-                        }
+                        EndpointEvent::PeerClosed => self.close("DTLS close_notify from the viewer".into()),
                         _ => {}
                     }
                 }
             }
             Err(_) => self.ignored += 1,
         }
-        self.drain_dtls();
+        if self.fingerprint_mismatch.load(Ordering::Relaxed) {
+            self.close("DTLS: the viewer's certificate does not match the fingerprint in its offer".into());
+        }
     }
-
     fn handle_rtcp(&mut self, data: &[u8]) {
         let Some(srtcp) = self.srtcp.as_mut() else {
             self.ignored += 1;
@@ -260,12 +626,16 @@ impl Session {
         if lost.is_empty() {
             return;
         }
-        let (Some(sender), Some(to)) = (self.sender.as_mut(), self.selected.or(self.dtls_from)) else {
+        let (Some(sender), Some((base, to))) = (self.sender.as_mut(), self.selected.or(self.dtls_from)) else {
             return;
         };
         let n = sender.retransmit(&lost);
         self.retransmitted += n as u64;
-        queue_batch(&mut self.transmits, to, sender.output());
+        let batch = sender.take_output();
+        self.send_batch(base, to, &batch);
+        if let Some(sender) = self.sender.as_mut() {
+            sender.restore_output(batch);
+        }
     }
 
     fn start_srtp(&mut self, peer: SocketAddr) {
@@ -274,14 +644,14 @@ impl Session {
             SrtpProtectionProfile::Srtp_Aes128_Cm_Hmac_Sha1_80 => Profile::AesCm128HmacSha1_80,
             SrtpProtectionProfile::Srtp_Aead_Aes_128_Gcm => Profile::AeadAes128Gcm,
             other => {
-                self.events.push_back(SessionEvent::Closed(format!("SRTP profile {other:?} unsupported")));
+                self.close(format!("SRTP profile {other:?} unsupported"));
                 return;
             }
         };
         let salt_len = if profile == Profile::AeadAes128Gcm { 12 } else { 14 };
         // client key | server key | client salt | server salt (RFC 5764 §4.2); we are the server.
         let Ok(material) = state.export_keying_material("EXTRACTOR-dtls_srtp", &[], 2 * (16 + salt_len)) else {
-            self.events.push_back(SessionEvent::Closed("DTLS-SRTP key export failed".into()));
+            self.close("DTLS-SRTP key export failed".into());
             return;
         };
         let m = material.as_ref();
@@ -306,45 +676,94 @@ impl Session {
                 self.sender = Some(s);
                 self.events.push_back(SessionEvent::DtlsConnected(profile));
             }
-            Err(e) => self.events.push_back(SessionEvent::Closed(e.to_string())),
+            Err(e) => self.close(e.to_string()),
         }
     }
 
-    fn drain_dtls(&mut self) {
-        while let Some(t) = self.dtls.poll_transmit() {
-            let to = self.dtls_from.or(self.selected).unwrap_or(t.transport.peer_addr);
-            self.transmits.push_back((to, t.message.to_vec()));
-        }
-    }
-
-    /// Drive DTLS retransmissions.
+    /// Drive checks, consent, TURN refreshes, STUN and DTLS retransmissions.
     pub fn handle_timeout(&mut self, now: Instant) {
-        if let Some(peer) = self.dtls_peer {
-            if self.dtls.handle_timeout(peer, now).is_err() {
-                self.ignored += 1;
-            }
-            self.drain_dtls();
+        self.now = now;
+        if self.closed {
+            return;
         }
+        if self.dtls_started && self.dtls.handle_timeout(DTLS_KEY, now).is_err() {
+            self.ignored += 1;
+        }
+        self.ice.handle_timeout(now);
+        for i in 0..self.turns.len() {
+            if self.turns[i].client.handle_timeout(now).is_ok() {
+                self.pump_turn(i);
+            }
+        }
+        for i in 0..self.probes.len() {
+            let p = &mut self.probes[i];
+            if p.done || p.next > now {
+                continue;
+            }
+            if p.tries >= 4 {
+                p.done = true;
+                let server = p.server;
+                self.events.push_back(SessionEvent::Warning(format!("STUN {server}: no answer, no server-reflexive candidate")));
+                continue;
+            }
+            p.tries += 1;
+            p.next = now + Duration::from_millis(500 << p.tries);
+            let mut m = Message::new();
+            if m.build(&[Box::new(BINDING_REQUEST) as Box<dyn Setter>, Box::new(p.tid)]).is_ok() {
+                let server = p.server;
+                self.transmits.push_back((UDP, server, m.raw));
+            }
+        }
+        self.pump();
     }
 
     /// When [`Session::handle_timeout`] wants to be called next.
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        self.dtls_peer.and_then(|p| self.dtls.poll_timeout(&p))
+    pub fn poll_timeout(&mut self) -> Option<Instant> {
+        if self.closed {
+            return None;
+        }
+        let mut all: Vec<Instant> = Vec::new();
+        if self.dtls_started {
+            all.extend(self.dtls.poll_timeout(&DTLS_KEY));
+        }
+        all.extend(self.ice.poll_timeout());
+        for t in self.turns.iter_mut() {
+            all.extend(t.client.poll_timeout());
+        }
+        all.extend(self.probes.iter().filter(|p| !p.done).map(|p| p.next));
+        all.into_iter().min()
     }
 
     /// Send one access unit to the viewer (nothing before ICE and DTLS are up). Returns how many
     /// datagrams were queued.
     pub fn write_frame(&mut self, access_unit: &[u8], rtp_timestamp: u32) -> usize {
-        let (Some(sender), Some(to)) = (self.sender.as_mut(), self.selected.or(self.dtls_from)) else {
+        if self.closed {
+            return 0;
+        }
+        let (Some(sender), Some((base, to))) = (self.sender.as_mut(), self.selected.or(self.dtls_from)) else {
             return 0;
         };
         let Ok(n) = sender.write_frame(access_unit, rtp_timestamp) else { return 0 };
-        queue_batch(&mut self.transmits, to, sender.output());
+        let batch = sender.take_output();
+        self.send_batch(base, to, &batch);
+        if let Some(sender) = self.sender.as_mut() {
+            sender.restore_output(batch);
+        }
         n
     }
 
-    /// Next datagram to send, with its destination.
-    pub fn poll_transmit(&mut self) -> Option<(SocketAddr, Vec<u8>)> {
+    /// Each datagram of a sender's batch (`[u32 LE length][datagram]…`) to `to` from `base`.
+    fn send_batch(&mut self, base: Base, to: SocketAddr, batch: &[u8]) {
+        let mut off = 0;
+        while off + 4 <= batch.len() {
+            let len = u32::from_le_bytes(batch[off..off + 4].try_into().unwrap()) as usize;
+            self.send(base, to, &batch[off + 4..off + 4 + len]);
+            off += 4 + len;
+        }
+    }
+
+    /// Next datagram to send: host transport, destination, bytes.
+    pub fn poll_transmit(&mut self) -> Option<(Via, SocketAddr, Vec<u8>)> {
         self.transmits.pop_front()
     }
 
@@ -354,25 +773,36 @@ impl Session {
     }
 }
 
-/// Queue each datagram of a sender's batch (`[u32 LE length][datagram]…`) for `to`.
-fn queue_batch(transmits: &mut VecDeque<(SocketAddr, Vec<u8>)>, to: SocketAddr, batch: &[u8]) {
-    let mut off = 0;
-    while off + 4 <= batch.len() {
-        let len = u32::from_le_bytes(batch[off..off + 4].try_into().unwrap()) as usize;
-        transmits.push_back((to, batch[off + 4..off + 4 + len].to_vec()));
-        off += 4 + len;
+/// One message cut from a TURN byte stream.
+enum Frame {
+    Whole(Vec<u8>),
+    Partial,
+    Garbage,
+}
+
+/// Cut the next STUN message or ChannelData (padded to 4 bytes on streams, RFC 8656 §12.5) from
+/// the front of `buf`.
+fn next_frame(buf: &mut Vec<u8>) -> Frame {
+    if buf.len() < 4 {
+        return Frame::Partial;
     }
+    let body = u16::from_be_bytes([buf[2], buf[3]]) as usize;
+    let (len, keep) = match buf[0] {
+        0..=0x3f => (20 + body, 20 + body),
+        0x40..=0x7f => ((4 + body + 3) & !3, 4 + body),
+        _ => return Frame::Garbage,
+    };
+    if buf.len() < len {
+        return Frame::Partial;
+    }
+    let frame = buf[..keep].to_vec();
+    buf.drain(..len);
+    Frame::Whole(frame)
 }
 
 fn rand_u16() -> u16 {
-    let mut b = [0u8; 2];
-    // std has no RNG; the nanoseconds of the clock are enough for an initial sequence number.
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    b.copy_from_slice(&(nanos as u16).to_le_bytes());
-    u16::from_le_bytes(b)
+    let t = TransactionId::new();
+    u16::from_le_bytes([t.0[0], t.0[1]])
 }
 
 #[cfg(test)]
@@ -380,77 +810,144 @@ mod tests {
     use super::*;
     use rtc_srtp::context::Context;
     use rtc_srtp::protection_profile::ProtectionProfile;
-    use rtc_stun::message::Getter;
+    use rtc_stun::attributes::{RawAttribute, ATTR_USERNAME, ATTR_USE_CANDIDATE};
+    use rtc_stun::fingerprint::FINGERPRINT;
+    use rtc_stun::integrity::MessageIntegrity;
+    use rtc_stun::message::BINDING_SUCCESS;
+    use rtc_stun::textattrs::TextAttribute;
+
+    const PWD: &str = "serverpassword0123456789";
 
     fn cert() -> Certificate {
-        let provider = rtc_dtls::crypto_provider::default_provider().unwrap();
-        Certificate::generate_self_signed(vec!["session".to_owned()], provider.crypto()).unwrap()
+        generate_certificate().unwrap()
+    }
+
+    fn digest(c: &Certificate) -> Vec<u8> {
+        parse_fingerprint(&fingerprint(c).unwrap()).unwrap()
+    }
+
+    fn session(viewer_cert: &Certificate, ssrc: u32) -> Session {
+        let config = SessionConfig {
+            certificate: cert(),
+            local_ufrag: "srv".into(),
+            local_pwd: PWD.into(),
+            remote_ufrag: "cli".into(),
+            remote_pwd: "clientpassword0123456789".into(),
+            remote_fingerprint: digest(viewer_cert),
+            ssrc,
+            payload_type: 96,
+            host_allowed: true,
+            host_addr: Some("127.0.0.1:6000".parse().unwrap()),
+        };
+        Session::new(config, Instant::now()).unwrap()
     }
 
     fn binding_request(provider: &dyn RTCCryptoProvider, user: &str, pwd: &str) -> Vec<u8> {
         let mut m = Message::new();
-        let mut tid = rtc_stun::message::TransactionId::default();
-        tid.0[0] = 7;
         m.build(&[
             Box::new(BINDING_REQUEST) as Box<dyn Setter>,
-            Box::new(tid),
+            Box::new(TransactionId::new()),
             Box::new(TextAttribute::new(ATTR_USERNAME, user.to_owned())),
-            Box::new(rtc_stun::attributes::RawAttribute {
-                typ: ATTR_USE_CANDIDATE,
-                length: 0,
-                value: vec![],
-            }),
-            Box::new(MessageIntegrity::new_short_term_integrity_with_provider(
-                pwd.to_owned(),
-                provider.crypto(),
-            )),
+            Box::new(RawAttribute { typ: ATTR_USE_CANDIDATE, length: 0, value: vec![] }),
+            Box::new(MessageIntegrity::new_short_term_integrity_with_provider(pwd.to_owned(), provider.crypto())),
             Box::new(FINGERPRINT),
         ])
         .unwrap();
         m.raw
     }
 
+    /// Everything queued for `to`.
+    fn drain(s: &mut Session) -> Vec<(Via, SocketAddr, Vec<u8>)> {
+        std::iter::from_fn(|| s.poll_transmit()).collect()
+    }
+
+    #[test]
+    fn fingerprints_round_trip_and_bad_ones_are_named() {
+        let c = cert();
+        let text = fingerprint(&c).unwrap();
+        assert!(text.starts_with("sha-256 "));
+        assert_eq!(parse_fingerprint(&format!("a=fingerprint:{text}")).unwrap().len(), 32);
+        assert!(parse_fingerprint("sha-1 AB:CD").unwrap_err().0.contains("sha-1"));
+        assert!(parse_fingerprint("sha-256 AB:CD").unwrap_err().0.contains("32"));
+        assert!(parse_fingerprint("nonsense").is_err());
+        // One certificate per process: exported once, read by every session.
+        let again = certificate_from_pem(&certificate_to_pem(&c).unwrap()).unwrap();
+        assert_eq!(fingerprint(&again).unwrap(), text);
+    }
+
+    #[test]
+    fn cuts_stun_and_padded_channel_data_from_a_stream() {
+        let mut stun = vec![0u8, 1, 0, 4, 0x21, 0x12, 0xa4, 0x42];
+        stun.extend_from_slice(&[0; 12]);
+        stun.extend_from_slice(&[1, 2, 3, 4]);
+        let chan = vec![0x40, 0, 0, 5, 9, 9, 9, 9, 9, 0, 0, 0];
+        let mut buf = Vec::new();
+        buf.extend_from_slice(&stun[..10]);
+        assert!(matches!(next_frame(&mut buf), Frame::Partial));
+        buf.extend_from_slice(&stun[10..]);
+        buf.extend_from_slice(&chan);
+        match next_frame(&mut buf) {
+            Frame::Whole(f) => assert_eq!(f, stun),
+            _ => panic!("STUN"),
+        }
+        match next_frame(&mut buf) {
+            Frame::Whole(f) => assert_eq!(f, chan[..9], "ChannelData without its padding"),
+            _ => panic!("ChannelData"),
+        }
+        assert!(buf.is_empty());
+        buf.extend_from_slice(&[0xff, 0, 0, 0]);
+        assert!(matches!(next_frame(&mut buf), Frame::Garbage));
+    }
+
     #[test]
     fn answers_checks_with_our_password_and_follows_the_nomination() {
         let provider = rtc_dtls::crypto_provider::default_provider().unwrap();
-        let mut s = Session::new(cert(), "srv", "serverpassword0123456789", 1, 96).unwrap();
+        let mut s = session(&cert(), 1);
         let viewer: SocketAddr = "127.0.0.1:5000".parse().unwrap();
         let now = Instant::now();
         // Wrong password: ignored, no answer.
-        s.handle_datagram(now, viewer, &binding_request(provider.as_ref(), "srv:cli", "wrong"));
+        s.handle_datagram(now, UDP, viewer, &binding_request(provider.as_ref(), "srv:cli", "wrong"));
         assert!(s.poll_transmit().is_none());
-        // Right one: a success response with our integrity and the viewer's address.
-        s.handle_datagram(now, viewer, &binding_request(provider.as_ref(), "srv:cli", "serverpassword0123456789"));
-        let (to, raw) = s.poll_transmit().expect("response");
-        assert_eq!(to, viewer);
+        // Right one: a success response with our integrity and the viewer's address, and a
+        // triggered check of our own.
+        s.handle_datagram(now, UDP, viewer, &binding_request(provider.as_ref(), "srv:cli", PWD));
+        let out = drain(&mut s);
+        assert_eq!(out.len(), 2);
+        let (via, to, raw) = out[0].clone();
+        assert_eq!((via, to), (UDP, viewer));
         let mut r = Message::new();
         r.raw = raw;
         r.decode().unwrap();
         assert_eq!(r.typ, BINDING_SUCCESS);
-        MessageIntegrity::check(&mut r, b"serverpassword0123456789", provider.crypto()).unwrap();
+        MessageIntegrity::check(&mut r, PWD.as_bytes(), provider.crypto()).unwrap();
         let mut mapped = XorMappedAddress::default();
         mapped.get_from(&r).unwrap();
         assert_eq!(SocketAddr::new(mapped.ip, mapped.port), viewer);
-        assert_eq!(s.poll_event(), Some(SessionEvent::IceConnected(viewer)));
+        assert_eq!(s.poll_event(), Some(SessionEvent::IceConnected("host -> prflx 127.0.0.1:5000".into())));
+        assert_eq!(s.selected(), Some((Base::Host, viewer)));
         // Garbage is counted, never fatal.
-        s.handle_datagram(now, viewer, &[0xff, 1, 2]);
-        s.handle_datagram(now, viewer, &[22, 254, 253, 0, 0]);
-        assert!(s.ignored >= 2);
+        let before = s.ignored;
+        s.handle_datagram(now, UDP, viewer, &[0xff, 1, 2]);
+        s.handle_datagram(now, UDP, viewer, &[22, 254, 253, 0, 0]);
+        s.handle_datagram(now, 7, NO_ADDR, &[1, 2, 3]);
+        assert!(s.ignored >= before + 2);
+        // Candidates: used, ignored with a reason, or malformed.
+        assert!(s.add_remote_candidate(now, "candidate:1 1 udp 2122260223 127.0.0.1 5002 typ host").is_ok());
+        assert!(matches!(s.add_remote_candidate(now, "candidate:1 1 udp 1 x.local 5 typ host"), Err(CandidateError::Ignored(_))));
+        assert!(matches!(s.add_remote_candidate(now, "{\"candidate\":1}"), Err(CandidateError::Malformed(_))));
     }
 
-    #[test]
-    fn dtls_handshake_gives_srtp_keys_the_viewer_can_decrypt_with() {
+    /// Run a DTLS handshake between `s` and a browser-like client using `client_cert`.
+    fn handshake(s: &mut Session, client_cert: Certificate, moved: bool) -> (Endpoint, bool) {
         let provider = rtc_dtls::crypto_provider::default_provider().unwrap();
-        let mut s = Session::new(cert(), "srv", "serverpassword0123456789", 0xabc, 96).unwrap();
         let viewer: SocketAddr = "127.0.0.1:5000".parse().unwrap();
         let server: SocketAddr = "127.0.0.1:6000".parse().unwrap();
         let now = Instant::now();
-        s.handle_datagram(now, viewer, &binding_request(provider.as_ref(), "srv:cli", "serverpassword0123456789"));
-        s.poll_transmit();
-        // The viewer's DTLS client, as a browser would run it.
+        s.handle_datagram(now, UDP, viewer, &binding_request(provider.as_ref(), "srv:cli", PWD));
+        drain(s);
         let client_config = ConfigBuilder::default()
             .with_crypto_provider(provider.clone())
-            .with_certificates(vec![cert()])
+            .with_certificates(vec![client_cert])
             .with_srtp_protection_profiles(vec![SrtpProtectionProfile::Srtp_Aes128_Cm_Hmac_Sha1_80])
             .with_extended_master_secret(ExtendedMasterSecretType::Require)
             .with_insecure_skip_verify(true)
@@ -459,31 +956,57 @@ mod tests {
         let mut client = Endpoint::new(viewer, TransportProtocol::UDP, None);
         client.connect(now, server, Arc::new(client_config), None).unwrap();
         let mut client_done = false;
-        // Mid-handshake the viewer's packets start arriving from another address (another relay
-        // or local interface): the one association carries on, replies follow the packets.
-        let moved: SocketAddr = "127.0.0.1:5001".parse().unwrap();
+        // Mid-handshake the viewer's packets may start arriving from another address (another
+        // relay or local interface): the one association carries on, replies follow the packets.
+        let other: SocketAddr = "127.0.0.1:5001".parse().unwrap();
         let mut sent = 0;
         for _ in 0..50 {
             let mut from = viewer;
             while let Some(t) = client.poll_transmit() {
-                from = if sent >= 1 { moved } else { viewer };
+                from = if moved && sent >= 1 { other } else { viewer };
                 sent += 1;
-                s.handle_datagram(now, from, &t.message);
+                s.handle_datagram(now, UDP, from, &t.message);
             }
-            while let Some((to, d)) = s.poll_transmit() {
+            let mut any = false;
+            for (_, to, d) in drain(s) {
+                any = true;
                 assert_eq!(to, from, "DTLS replies go where the viewer's packets came from");
-                for e in client.read(now, server, None, BytesMut::from(&d[..])).unwrap() {
-                    if matches!(e, EndpointEvent::HandshakeComplete) {
-                        client_done = true;
-                    }
+                if let Ok(events) = client.read(now, server, None, BytesMut::from(&d[..])) {
+                    client_done |= events.iter().any(|e| matches!(e, EndpointEvent::HandshakeComplete));
                 }
             }
-            if client_done && s.sender.is_some() {
+            if (client_done && s.sender.is_some()) || (!any && client.poll_transmit().is_none() && sent > 0) {
                 break;
             }
         }
+        (client, client_done)
+    }
+
+    #[test]
+    fn a_viewer_whose_certificate_is_not_in_its_offer_is_refused() {
+        let named = cert();
+        let mut s = session(&named, 1);
+        let (_, _) = handshake(&mut s, cert(), false);
+        assert!(s.sender.is_none(), "no SRTP keys");
+        let events: Vec<_> = std::iter::from_fn(|| s.poll_event()).collect();
+        assert!(
+            events.iter().any(|e| matches!(e, SessionEvent::Closed(r) if r.contains("does not match the fingerprint"))),
+            "{events:?}"
+        );
+        assert_eq!(s.write_frame(&[0, 0, 0, 1, 0x65, 1], 0), 0, "nothing is sent");
+    }
+
+    #[test]
+    fn dtls_handshake_gives_srtp_keys_the_viewer_can_decrypt_with() {
+        let provider = rtc_dtls::crypto_provider::default_provider().unwrap();
+        let viewer_cert = cert();
+        let mut s = session(&viewer_cert, 0xabc);
+        let viewer: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        let server: SocketAddr = "127.0.0.1:6000".parse().unwrap();
+        let now = Instant::now();
+        let (client, client_done) = handshake(&mut s, viewer_cert, true);
         assert!(client_done, "the viewer finished its handshake");
-        assert_eq!(s.poll_event(), Some(SessionEvent::IceConnected(viewer)));
+        assert!(matches!(s.poll_event(), Some(SessionEvent::IceConnected(_))));
         assert_eq!(s.poll_event(), Some(SessionEvent::DtlsConnected(Profile::AesCm128HmacSha1_80)));
         assert!(s.dtls.get_connection_state(DTLS_KEY).is_some(), "one association, keyed by DTLS_KEY");
         // The viewer derives the keys on its side and decrypts our media.
@@ -493,7 +1016,7 @@ mod tests {
         let mut rx = Context::new(&m[16..32], &m[46..60], ProtectionProfile::Aes128CmHmacSha1_80, None, None, provider.crypto()).unwrap();
         let au = [0, 0, 0, 1, 0x65, 0x88, 0x84, 0x21, 0xa0];
         assert_eq!(s.write_frame(&au, 3000), 1);
-        let (to, d) = s.poll_transmit().unwrap();
+        let (_, to, d) = s.poll_transmit().unwrap();
         assert_eq!(to, viewer, "media goes to the nominated address");
         let plain = rx.decrypt_rtp(&d).expect("the viewer decrypts it");
         assert_eq!(&plain[12..], &au[4..]);
@@ -511,15 +1034,15 @@ mod tests {
         let mut compound = nack.marshal().unwrap().to_vec();
         compound.extend_from_slice(&pli.marshal().unwrap());
         let protected = tx.encrypt_rtcp(&compound).unwrap();
-        s.handle_datagram(now, viewer, &protected);
-        let (to, again) = s.poll_transmit().expect("the NACKed packet is sent again");
+        s.handle_datagram(now, UDP, viewer, &protected);
+        let (_, to, again) = s.poll_transmit().expect("the NACKed packet is sent again");
         assert_eq!(to, viewer);
         assert_eq!(again, d, "byte for byte");
         assert_eq!(s.poll_event(), Some(SessionEvent::KeyframeRequest));
         assert_eq!((s.nacks, s.keyframe_requests, s.retransmitted), (1, 1, 1));
         // Forged RTCP (wrong keys) is ignored.
         let before = s.ignored;
-        s.handle_datagram(now, viewer, &[0x81, 205, 0, 3, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 0]);
+        s.handle_datagram(now, UDP, viewer, &[0x81, 205, 0, 3, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 0]);
         assert_eq!(s.ignored, before + 1);
     }
 }
