@@ -50,19 +50,31 @@ interface Exports {
   sender_output_len(handle: number): number;
   sender_free(handle: number): void;
   last_error_ptr(): number;
+  certificate_new(): number;
+  scratch_ptr(): number;
   session_new(
-    ufragPtr: number,
-    ufragLen: number,
-    pwdPtr: number,
-    pwdLen: number,
-    ssrc: number,
-    payloadType: number,
+    configPtr: number,
+    configLen: number,
+    certPtr: number,
+    certLen: number,
     nowMs: number,
   ): number;
   session_fingerprint(handle: number): number;
+  session_stats(handle: number): number;
+  session_add_candidate(handle: number, nowMs: number, ptr: number, len: number): number;
+  session_add_stun(handle: number, nowMs: number, ptr: number, len: number): number;
+  session_add_turn(handle: number, nowMs: number, ptr: number, len: number): number;
+  session_update_turn(
+    handle: number,
+    nowMs: number,
+    index: number,
+    ptr: number,
+    len: number,
+  ): number;
   session_handle_datagram(
     handle: number,
     nowMs: number,
+    via: number,
     addrPtr: number,
     addrLen: number,
     dataPtr: number,
@@ -341,38 +353,123 @@ function lastError(x: Exports): string {
 
 /** What a {@link MediaCoreSession} reports. */
 export type MediaCoreEvent =
-  | { type: "ice-connected"; address: string }
+  | { type: "ice-connected"; pair: string }
   | { type: "dtls-connected"; profile: string }
   | { type: "closed"; reason: string }
-  | { type: "keyframe-request" };
+  | { type: "keyframe-request" }
+  | { type: "local-candidate"; candidate: string }
+  | { type: "warning"; message: string };
+
+/** A datagram for the host to send. */
+export interface MediaCoreDatagram {
+  /** 0: the session's UDP socket, to {@link MediaCoreDatagram.to}; n: TURN stream n. */
+  via: number;
+  /** Destination `ip:port` (for streams, the TURN server, informational). */
+  to: string;
+  /** Bytes (a view valid until the next call into the session). */
+  data: Uint8Array;
+}
 
 /** Everything a session has for its host after a call. */
 export interface MediaCoreOutput {
-  /** Datagrams to send: destination `ip:port` and bytes (views valid until the next call). */
-  datagrams: { to: string; data: Uint8Array }[];
-  /** What happened (ICE and DTLS progress, closing). */
+  /** Datagrams to send. */
+  datagrams: MediaCoreDatagram[];
+  /** What happened (ICE and DTLS progress, local candidates, warnings, closing). */
   events: MediaCoreEvent[];
   /** When to call {@link MediaCoreSession.handleTimeout} next (caller ms), if at all. */
   nextTimeoutMs?: number;
 }
 
+/** What a {@link MediaCoreSession} needs from its host and the viewer's offer. */
+export interface MediaCoreSessionOptions {
+  /** Our ICE credentials (ufrag ≥ 4, pwd ≥ 22 characters). */
+  ufrag: string;
+  pwd: string;
+  /** The viewer's ICE credentials, from its offer. */
+  remoteUfrag: string;
+  remotePwd: string;
+  /** The viewer's certificate fingerprint from its offer, `sha-256 AB:CD:…`. */
+  remoteFingerprint: string;
+  /** Media SSRC and the H.264 payload type of the answer. */
+  ssrc: number;
+  payloadType: number;
+  /** The UDP socket's `ip:port` (related address of reflexive candidates). */
+  hostAddress?: string;
+  /** `relay`: never use the host socket for checks or media (default `all`). */
+  policy?: "all" | "relay";
+}
+
+/** The outcome of {@link MediaCoreSession.addCandidate}. */
+export interface CandidateResult {
+  /** `used`, `ignored` (well-formed, not usable here) or `malformed`. */
+  status: "used" | "ignored" | "malformed";
+  /** Why, when not used. */
+  reason?: string;
+}
+
+/** A TURN server for {@link MediaCoreSession.addTurn}. */
+export interface MediaCoreTurnServer {
+  /** The server's URL, for messages (credentials never appear in them). */
+  url: string;
+  /** `udp` over the session's socket, or `stream` over the host's TCP/TLS stream `via`. */
+  transport: "udp" | "stream";
+  /** The stream id (≥ 1) for `stream`. */
+  via?: number;
+  /** The server's resolved `ip:port`. */
+  server: string;
+  /** Long-term credentials. */
+  username: string;
+  password: string;
+}
+
+/** Idle instances, reused by later sessions (their memory stays allocated, so reuse it). */
+const idle: Exports[] = [];
+const MAX_IDLE = 16;
+let certificate: Promise<Uint8Array> | undefined;
+
+async function instantiate(): Promise<Exports> {
+  const reused = idle.pop();
+  if (reused) return reused;
+  const module = await mediaCoreModule();
+  const ref: { exports?: Exports } = {};
+  const instance = await WebAssembly.instantiate(module, {
+    wasi_snapshot_preview1: wasiImports(() => ref.exports!.memory, () => {}),
+  });
+  return ref.exports = instance.exports as unknown as Exports;
+}
+
+/** The process's DTLS certificate and key (PEM), made once by the first instance. */
+function processCertificate(x: Exports): Promise<Uint8Array> {
+  certificate ??= (() => {
+    const n = x.certificate_new();
+    if (n === 0) {
+      return Promise.reject(new MediaCoreError("MEDIA_CORE_CERTIFICATE", lastError(x)));
+    }
+    return Promise.resolve(new Uint8Array(x.memory.buffer, x.scratch_ptr(), n).slice());
+  })();
+  return certificate;
+}
+
 /**
- * One viewer's whole session in the WASM core: ICE-lite check answering, DTLS 1.2 server,
- * DTLS-SRTP, and the H.264 → SRTP hot path. Times are the caller's milliseconds
- * (`performance.now()`).
+ * One viewer's whole session in the WASM core: ICE (controlled agent, host and TURN relay
+ * candidates, consent freshness), DTLS 1.2 server checking the viewer's fingerprint, DTLS-SRTP,
+ * and the H.264 → SRTP hot path. Times are the caller's milliseconds (`performance.now()`).
+ * Instances are pooled: a closed session's instance serves a later one, unless it trapped.
  *
  * @example
  * ```ts
  * import { MediaCoreSession } from "./media_core.ts";
  * const session = await MediaCoreSession.create({
  *   ufrag: "abcd", pwd: "0123456789abcdef012345", ssrc: 1234, payloadType: 102,
+ *   remoteUfrag: "wxyz", remotePwd: "abcdefghijklmnopqrstuv",
+ *   remoteFingerprint: "sha-256 " + Array(32).fill("AB").join(":"),
  * });
  * console.log(session.fingerprint); // "sha-256 AB:CD:…"
  * session.close();
  * ```
  */
 export class MediaCoreSession {
-  /** `sha-256 AB:CD:…` of this session's DTLS certificate. */
+  /** `sha-256 AB:CD:…` of this process's DTLS certificate. */
   readonly fingerprint: string;
   readonly #x: Exports;
   readonly #handle: number;
@@ -388,40 +485,126 @@ export class MediaCoreSession {
     );
   }
 
-  /** Instantiate the core for one session (new DTLS certificate). */
-  static async create(
-    options: { ufrag: string; pwd: string; ssrc: number; payloadType: number },
-  ): Promise<MediaCoreSession> {
-    const module = await mediaCoreModule();
-    const ref: { exports?: Exports } = {};
-    const instance = await WebAssembly.instantiate(module, {
-      wasi_snapshot_preview1: wasiImports(() => ref.exports!.memory, () => {}),
-    });
-    const x = ref.exports = instance.exports as unknown as Exports;
-    const u = new TextEncoder().encode(options.ufrag);
-    const p = new TextEncoder().encode(options.pwd);
-    const up = copyIn(x, u);
-    const pp = copyIn(x, p);
-    const handle = x.session_new(
-      up,
-      u.length,
-      pp,
-      p.length,
-      options.ssrc >>> 0,
-      options.payloadType,
-      performance.now(),
-    );
-    x.kvs_free(up, u.length);
-    x.kvs_free(pp, p.length);
-    if (handle === 0) throw new MediaCoreError("MEDIA_CORE_SESSION", lastError(x));
+  /** Start a session (on a pooled or new instance). Throws a clear error for bad options. */
+  static async create(options: MediaCoreSessionOptions): Promise<MediaCoreSession> {
+    const x = await instantiate();
+    const cert = await processCertificate(x);
+    const config = new TextEncoder().encode([
+      `ufrag ${options.ufrag}`,
+      `pwd ${options.pwd}`,
+      `remote_ufrag ${options.remoteUfrag}`,
+      `remote_pwd ${options.remotePwd}`,
+      `fingerprint ${options.remoteFingerprint}`,
+      `ssrc ${options.ssrc >>> 0}`,
+      `pt ${options.payloadType}`,
+      `host ${options.hostAddress ?? ""}`,
+      `policy ${options.policy ?? "all"}`,
+    ].join("\n"));
+    const cp = copyIn(x, config);
+    const kp = copyIn(x, cert);
+    const handle = x.session_new(cp, config.length, kp, cert.length, performance.now());
+    x.kvs_free(cp, config.length);
+    x.kvs_free(kp, cert.length);
+    if (handle === 0) {
+      const why = lastError(x);
+      if (idle.length < MAX_IDLE) idle.push(x);
+      throw new MediaCoreError("MEDIA_CORE_SESSION", why);
+    }
     return new MediaCoreSession(x, handle);
   }
 
-  /** Feed a datagram that arrived from `from` (`ip:port`). */
+  /** Add a viewer's candidate line (`candidate:…`). Never throws for bad input. */
+  addCandidate(
+    line: string,
+    nowMs: number = performance.now(),
+  ): [CandidateResult, MediaCoreOutput] {
+    let code = 0;
+    const out = this.#call(() => {
+      code = this.#withText(
+        line,
+        (p, n) => this.#x.session_add_candidate(this.#handle, nowMs, p, n),
+      );
+    });
+    const result: CandidateResult = code === 0
+      ? { status: "used" }
+      : { status: code === 1 ? "ignored" : "malformed", reason: lastError(this.#x) };
+    return [result, out];
+  }
+
+  /** Ask a STUN server (`ip:port`) for our server-reflexive address. */
+  addStun(server: string, nowMs: number = performance.now()): MediaCoreOutput {
+    let code = 0;
+    const out = this.#call(() => {
+      code = this.#withText(server, (p, n) => this.#x.session_add_stun(this.#handle, nowMs, p, n));
+    });
+    if (code !== 0) throw new MediaCoreError("MEDIA_CORE_STUN", lastError(this.#x));
+    return out;
+  }
+
+  /** Allocate a relay on a TURN server; returns its index (for credential updates). */
+  addTurn(
+    server: MediaCoreTurnServer,
+    nowMs: number = performance.now(),
+  ): [number, MediaCoreOutput] {
+    let index = -1;
+    const text = [
+      `url ${server.url}`,
+      `transport ${server.transport}`,
+      `via ${server.via ?? 0}`,
+      `server ${server.server}`,
+      `username ${server.username}`,
+      `password ${server.password}`,
+    ].join("\n");
+    const out = this.#call(() => {
+      index = this.#withText(text, (p, n) => this.#x.session_add_turn(this.#handle, nowMs, p, n));
+    });
+    if (index < 0) throw new MediaCoreError("MEDIA_CORE_TURN", lastError(this.#x));
+    return [index, out];
+  }
+
+  /** New credentials for TURN server `index`: the allocation is refreshed with them. */
+  updateTurn(
+    index: number,
+    username: string,
+    password: string,
+    nowMs: number = performance.now(),
+  ): MediaCoreOutput {
+    let code = 0;
+    const out = this.#call(() => {
+      code = this.#withText(
+        `username ${username}\npassword ${password}`,
+        (p, n) => this.#x.session_update_turn(this.#handle, nowMs, index, p, n),
+      );
+    });
+    if (code !== 0) throw new MediaCoreError("MEDIA_CORE_TURN", lastError(this.#x));
+    return out;
+  }
+
+  /** Counters kept inside the core. */
+  counters(): { nacks: number; retransmitted: number; keyframeRequests: number; ignored: number } {
+    const c = { nacks: 0, retransmitted: 0, keyframeRequests: 0, ignored: 0 };
+    if (this.#dead) return c;
+    const n = this.#x.session_stats(this.#handle);
+    const text = new TextDecoder().decode(
+      new Uint8Array(this.#x.memory.buffer, this.#x.session_output_ptr(this.#handle), n),
+    );
+    const f = Object.fromEntries(text.trim().split("\n").map((l) => l.split(" ")));
+    c.nacks = Number(f.nacks ?? 0);
+    c.retransmitted = Number(f.retransmitted ?? 0);
+    c.keyframeRequests = Number(f.keyframe_requests ?? 0);
+    c.ignored = Number(f.ignored ?? 0);
+    return c;
+  }
+
+  /**
+   * Feed bytes that arrived: a datagram on the UDP socket from `from` (`ip:port`), or with
+   * `via` ≥ 1 a chunk of that TURN stream.
+   */
   handleDatagram(
     from: string,
     data: Uint8Array,
     nowMs: number = performance.now(),
+    via = 0,
   ): MediaCoreOutput {
     return this.#call(() => {
       const x = this.#x;
@@ -434,6 +617,7 @@ export class MediaCoreSession {
       x.session_handle_datagram(
         this.#handle,
         nowMs,
+        via,
         this.#buf.ptr,
         addr.length,
         this.#buf.ptr + addr.length,
@@ -461,13 +645,25 @@ export class MediaCoreSession {
     });
   }
 
-  /** Release the session. */
+  /** Release the session; its instance goes back to the pool unless it trapped. */
   close(): void {
     if (this.#dead) return;
     this.#dead = "session closed";
     try {
       this.#x.session_free(this.#handle);
-    } catch { /* a dead instance */ }
+      if (this.#buf.ptr) this.#x.kvs_free(this.#buf.ptr, this.#buf.len);
+      if (idle.length < MAX_IDLE && !idle.includes(this.#x)) idle.push(this.#x);
+    } catch { /* a dead instance: dropped */ }
+  }
+
+  #withText(text: string, fn: (ptr: number, len: number) => number): number {
+    const bytes = new TextEncoder().encode(text);
+    const p = copyIn(this.#x, bytes);
+    try {
+      return fn(p, bytes.length);
+    } finally {
+      this.#x.kvs_free(p, bytes.length);
+    }
   }
 
   #ensure(len: number): void {
@@ -502,11 +698,12 @@ export class MediaCoreSession {
     while (off < len) {
       const tag = v.getUint8(off++);
       if (tag === 1) {
-        const al = v.getUint16(off, true);
-        const to = dec.decode(new Uint8Array(buf, ptr + off + 2, al));
-        off += 2 + al;
+        const via = v.getUint32(off, true);
+        const al = v.getUint16(off + 4, true);
+        const to = dec.decode(new Uint8Array(buf, ptr + off + 6, al));
+        off += 6 + al;
         const dl = v.getUint32(off, true);
-        out.datagrams.push({ to, data: new Uint8Array(buf, ptr + off + 4, dl) });
+        out.datagrams.push({ via, to, data: new Uint8Array(buf, ptr + off + 4, dl) });
         off += 4 + dl;
       } else if (tag === 2) {
         const kind = v.getUint8(off);
@@ -515,11 +712,15 @@ export class MediaCoreSession {
         off += 3 + tl;
         out.events.push(
           kind === 1
-            ? { type: "ice-connected", address: text }
+            ? { type: "ice-connected", pair: text }
             : kind === 2
             ? { type: "dtls-connected", profile: text }
             : kind === 4
             ? { type: "keyframe-request" }
+            : kind === 5
+            ? { type: "local-candidate", candidate: text }
+            : kind === 6
+            ? { type: "warning", message: text }
             : { type: "closed", reason: text },
         );
       } else {

@@ -1,10 +1,12 @@
 /**
- * Peer sessions entirely in the WASM media core (ICE-lite, DTLS, SRTP, H.264 → RTP), driven by
- * a Deno UDP socket and timers. Experimental: offered next to the werift-controlled sessions
- * while the core grows TURN, full ICE and RTCP.
+ * Peer sessions entirely in the WASM media core — ICE (controlled agent, host, server-reflexive
+ * and TURN relay candidates, consent freshness), DTLS-SRTP with the viewer's fingerprint
+ * checked, H.264 → RTP → SRTP — driven by a Deno UDP socket, TCP/TLS streams to TURN servers,
+ * and timers.
  *
  * @module
  */
+import type { IceServer } from "../aws/types.ts";
 import type { EncodedFrame } from "../media/types.ts";
 import { type MediaCoreOutput, MediaCoreSession } from "./media_core.ts";
 import type {
@@ -26,31 +28,65 @@ export interface WasmPeerSessionOptions {
    * (default 8000). Browsers send something every second or so.
    */
   silenceTimeoutMs?: number;
+  /**
+   * `relay`: offer and use only TURN relay candidates — for networks where only the TURN server
+   * is reachable, or to keep the device's addresses private. Default `all`.
+   */
+  iceTransportPolicy?: "all" | "relay";
+  /** Extra CA certificates (PEM) to trust for `turns:` servers, e.g. a private TURN server. */
+  turnCaCerts?: string[];
 }
 
-/** What the answer needs from the offer. */
-interface Offer {
+/** What the answer and the session need from the offer. */
+export interface ParsedOffer {
+  /** Media id of the video section. */
   mid: string;
+  /** H.264 payload type chosen (packetization-mode=1). */
   payloadType: number;
+  /** Its profile-level-id. */
   profileLevelId: string;
+  /** The viewer's ICE credentials. */
+  iceUfrag: string;
+  icePwd: string;
+  /** The viewer's DTLS certificate fingerprint, `sha-256 AB:…`. */
+  fingerprint: string;
 }
 
 /**
- * Pick the H.264 (packetization-mode=1) format of the offer's video section, preferring
- * constrained baseline `42e01f`.
+ * Read what a master needs from a viewer's offer: the H.264 (packetization-mode=1) format of
+ * its video section (preferring constrained baseline `42e01f`), its ICE credentials and DTLS
+ * fingerprint. Throws {@link OfferRejectedError} naming what is missing.
+ *
+ * @example
+ * ```ts
+ * import { parseOffer } from "./wasm_session.ts";
+ * try {
+ *   parseOffer("v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n");
+ * } catch (e) {
+ *   console.log((e as Error).message); // the offer has no video section
+ * }
+ * ```
  */
-function parseOffer(sdp: string): Offer {
-  const video = sdp.split(/\r?\nm=/).find((s) => s.startsWith("m=video") || s.startsWith("video"));
+export function parseOffer(sdp: string): ParsedOffer {
+  if (typeof sdp !== "string" || !sdp.startsWith("v=0")) {
+    throw new OfferRejectedError("the offer is not SDP (it does not start with v=0)");
+  }
+  const sections = sdp.split(/\r?\n(?=m=)/);
+  const session = sections[0];
+  const video = sections.find((s) => s.startsWith("m=video"));
   if (!video) throw new OfferRejectedError("the offer has no video section");
-  const mid = video.match(/^a=mid:(\S+)/m)?.[1] ?? "0";
-  let best: Offer | undefined;
+  const attr = (name: string) =>
+    video.match(new RegExp(`^a=${name}:(.+?)\\s*$`, "m"))?.[1] ??
+      session.match(new RegExp(`^a=${name}:(.+?)\\s*$`, "m"))?.[1];
+  const mid = attr("mid") ?? "0";
+  let best: { payloadType: number; profileLevelId: string } | undefined;
   for (const m of video.matchAll(/^a=rtpmap:(\d+) H264\/90000/gim)) {
     const pt = Number(m[1]);
     const fmtp = video.match(new RegExp(`^a=fmtp:${pt} (.*)$`, "m"))?.[1] ?? "";
     if (!/packetization-mode=1/.test(fmtp)) continue;
     const pli = fmtp.match(/profile-level-id=([0-9a-f]{6})/i)?.[1]?.toLowerCase() ?? "42e01f";
     if (!best || (pli === "42e01f" && best.profileLevelId !== "42e01f")) {
-      best = { mid, payloadType: pt, profileLevelId: pli };
+      best = { payloadType: pt, profileLevelId: pli };
     }
   }
   if (!best) {
@@ -58,7 +94,61 @@ function parseOffer(sdp: string): Offer {
       "the offer has no H.264 video with packetization-mode=1: nothing to send",
     );
   }
-  return best;
+  const iceUfrag = attr("ice-ufrag");
+  const icePwd = attr("ice-pwd");
+  if (!iceUfrag || !icePwd) throw new OfferRejectedError("the offer has no a=ice-ufrag/a=ice-pwd");
+  const fingerprint = attr("fingerprint");
+  if (!fingerprint) throw new OfferRejectedError("the offer has no a=fingerprint");
+  if (!/^sha-256 ([0-9a-f]{2}:){31}[0-9a-f]{2}$/i.test(fingerprint)) {
+    throw new OfferRejectedError(
+      `the offer's fingerprint is not a SHA-256 one (${fingerprint.split(" ")[0]})`,
+    );
+  }
+  return { mid, ...best, iceUfrag, icePwd, fingerprint };
+}
+
+/** A `stun:`/`turn:`/`turns:` URL, as a master uses it. */
+export interface IceUrl {
+  /** `stun` or `turn`. */
+  kind: "stun" | "turn";
+  /** `turns:` (TLS). */
+  secure: boolean;
+  host: string;
+  port: number;
+  /** How the server is reached. */
+  transport: "udp" | "tcp";
+}
+
+/**
+ * Parse an ICE server URL (RFC 7064/7065). Returns `undefined` for what a master does not use:
+ * `turns:` over UDP (DTLS), IPv6 literals, other schemes.
+ *
+ * @example
+ * ```ts
+ * import { parseIceUrl } from "./wasm_session.ts";
+ * console.log(parseIceUrl("turns:turn.example.com:443?transport=tcp"));
+ * // { kind: "turn", secure: true, host: "turn.example.com", port: 443, transport: "tcp" }
+ * ```
+ */
+export function parseIceUrl(url: string): IceUrl | undefined {
+  const m = url.match(/^(stuns?|turns?):([^:?\[\]]+)(?::(\d+))?(?:\?transport=(udp|tcp))?$/i);
+  if (!m) return undefined;
+  const scheme = m[1].toLowerCase();
+  const secure = scheme.endsWith("s");
+  const kind = scheme.startsWith("stun") ? "stun" : "turn";
+  const transport = (m[4]?.toLowerCase() ?? (secure ? "tcp" : "udp")) as "udp" | "tcp";
+  if (secure && transport === "udp") return undefined;
+  if (kind === "stun" && (secure || transport === "tcp")) return undefined;
+  const port = m[3] ? Number(m[3]) : secure ? 5349 : 3478;
+  if (port < 1 || port > 65535) return undefined;
+  return { kind, secure, host: m[2], port, transport };
+}
+
+async function resolve(host: string): Promise<string> {
+  if (/^\d+\.\d+\.\d+\.\d+$/.test(host)) return host;
+  const [first] = await Deno.resolveDns(host, "A");
+  if (!first) throw new Error(`${host} has no IPv4 address`);
+  return first;
 }
 
 function randomText(n: number): string {
@@ -73,6 +163,7 @@ function randomText(n: number): string {
  * ```ts
  * import { WasmPeerSessionFactory } from "./wasm_session.ts";
  * const factory = new WasmPeerSessionFactory({ loopbackOnly: true });
+ * const relayOnly = new WasmPeerSessionFactory({ iceTransportPolicy: "relay" });
  * ```
  */
 export class WasmPeerSessionFactory implements PeerSessionFactory {
@@ -85,9 +176,6 @@ export class WasmPeerSessionFactory implements PeerSessionFactory {
 
   /** Create one viewer's session and its UDP socket. */
   create(options: PeerSessionOptions): Promise<PeerSession> {
-    const ufrag = randomText(8);
-    const pwd = randomText(24);
-    const ssrc = crypto.getRandomValues(new Uint32Array(1))[0];
     const socket = Deno.listenDatagram({
       hostname: this.#o.loopbackOnly ? "127.0.0.1" : "0.0.0.0",
       port: 0,
@@ -97,20 +185,29 @@ export class WasmPeerSessionFactory implements PeerSessionFactory {
     const addresses = this.#o.loopbackOnly ? ["127.0.0.1"] : Deno.networkInterfaces()
       .filter((i) => i.family === "IPv4" && !i.address.startsWith("127."))
       .map((i) => i.address);
-    return Promise.resolve(
-      new WasmPeerSession(options, socket, port, addresses, { ufrag, pwd, ssrc }, this.#o),
-    );
+    return Promise.resolve(new WasmPeerSession(options, socket, port, addresses, this.#o));
   }
+}
+
+interface TurnEntry {
+  url: string;
+  index: number;
+  username: string;
 }
 
 class WasmPeerSession implements PeerSession {
   readonly viewerId: string;
   readonly #o: PeerSessionOptions;
+  readonly #f: WasmPeerSessionOptions;
   readonly #socket: Deno.DatagramConn;
   readonly #port: number;
   readonly #addresses: string[];
-  readonly #ice: { ufrag: string; pwd: string; ssrc: number };
+  readonly #ufrag = randomText(8);
+  readonly #pwd = randomText(24);
+  readonly #ssrc = crypto.getRandomValues(new Uint32Array(1))[0];
   #core: MediaCoreSession | undefined;
+  #mid = "0";
+  #pending: IceCandidateInit[] = [];
   #state: PeerConnectionState = "new";
   #closed = false;
   #timer: ReturnType<typeof setTimeout> | undefined;
@@ -119,11 +216,14 @@ class WasmPeerSession implements PeerSession {
   #lastInbound = 0;
   readonly #silenceMs: number;
   #watchdog: ReturnType<typeof setInterval> | undefined;
+  readonly #streams = new Map<number, { conn: Deno.Conn; writing: Promise<unknown> }>();
+  readonly #turns: TurnEntry[] = [];
   #stats = {
     bytesSent: 0,
     packetsSent: 0,
     framesSent: 0,
     timeToFirstPacketMs: undefined as number | undefined,
+    selectedPair: undefined as string | undefined,
   };
 
   constructor(
@@ -131,46 +231,64 @@ class WasmPeerSession implements PeerSession {
     socket: Deno.DatagramConn,
     port: number,
     addresses: string[],
-    ice: { ufrag: string; pwd: string; ssrc: number },
     factory: WasmPeerSessionOptions,
   ) {
     this.#silenceMs = factory.silenceTimeoutMs ?? 8000;
     this.viewerId = options.viewerId;
     this.#o = options;
+    this.#f = factory;
     this.#socket = socket;
     this.#port = port;
     this.#addresses = addresses;
-    this.#ice = ice;
+  }
+
+  get #relayOnly(): boolean {
+    return this.#f.iceTransportPolicy === "relay";
   }
 
   async acceptOffer(offerSdp: string): Promise<string> {
     const offer = parseOffer(offerSdp);
     this.#offerAt = performance.now();
+    this.#mid = offer.mid;
+    const host = this.#addresses[0] ?? "0.0.0.0";
     this.#core = await MediaCoreSession.create({
-      ufrag: this.#ice.ufrag,
-      pwd: this.#ice.pwd,
-      ssrc: this.#ice.ssrc,
+      ufrag: this.#ufrag,
+      pwd: this.#pwd,
+      remoteUfrag: offer.iceUfrag,
+      remotePwd: offer.icePwd,
+      remoteFingerprint: offer.fingerprint,
+      ssrc: this.#ssrc,
       payloadType: offer.payloadType,
+      hostAddress: `${host}:${this.#port}`,
+      policy: this.#relayOnly ? "relay" : "all",
     });
+    if (this.#closed) {
+      this.#core.close();
+      throw new OfferRejectedError("the session was closed while the offer was applied");
+    }
     this.#receive();
     this.#setState("connecting");
+    for (const c of this.#pending.splice(0)) this.addRemoteCandidate(c);
+    this.#gather(this.#o.iceServers);
     const pt = offer.payloadType;
-    const candidates = this.#addresses.map((a, i) =>
-      `a=candidate:${i + 1} 1 udp ${2130706431 - i} ${a} ${this.#port} typ host`
-    );
+    const candidates = this.#relayOnly
+      ? []
+      : this.#addresses.map((a, i) =>
+        `a=candidate:${i + 1} 1 udp ${2130706431 - i} ${a} ${this.#port} typ host generation 0`
+      );
     return [
       "v=0",
       `o=- ${Date.now()} 2 IN IP4 127.0.0.1`,
       "s=-",
       "t=0 0",
-      "a=ice-lite",
       `a=group:BUNDLE ${offer.mid}`,
       "a=msid-semantic: WMS kvs",
       `m=video 9 UDP/TLS/RTP/SAVPF ${pt}`,
       "c=IN IP4 0.0.0.0",
       "a=rtcp:9 IN IP4 0.0.0.0",
-      `a=ice-ufrag:${this.#ice.ufrag}`,
-      `a=ice-pwd:${this.#ice.pwd}`,
+      `a=ice-ufrag:${this.#ufrag}`,
+      `a=ice-pwd:${this.#pwd}`,
+      "a=ice-options:trickle",
       `a=fingerprint:${this.#core.fingerprint}`,
       "a=setup:passive",
       `a=mid:${offer.mid}`,
@@ -180,22 +298,62 @@ class WasmPeerSession implements PeerSession {
       `a=rtcp-fb:${pt} nack`,
       `a=rtcp-fb:${pt} nack pli`,
       `a=fmtp:${pt} level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=${offer.profileLevelId}`,
-      `a=ssrc:${this.#ice.ssrc} cname:kvs-master`,
-      `a=ssrc:${this.#ice.ssrc} msid:kvs video`,
+      `a=ssrc:${this.#ssrc} cname:kvs-master`,
+      `a=ssrc:${this.#ssrc} msid:kvs video`,
       ...candidates,
-      "a=end-of-candidates",
       "",
     ].join("\r\n");
   }
 
-  addRemoteCandidate(_candidate: IceCandidateInit): void {
-    // ICE-lite: the viewer's checks reach us; its candidates are not needed.
+  addRemoteCandidate(candidate: IceCandidateInit): void {
+    if (this.#closed) return;
+    const line = typeof candidate?.candidate === "string" ? candidate.candidate : "";
+    if (line === "") return; // end of candidates
+    if (!this.#core) {
+      if (this.#pending.length < 100) this.#pending.push(candidate);
+      return;
+    }
+    try {
+      const [result, out] = this.#core.addCandidate(line);
+      if (result.status === "malformed") {
+        this.#o.logger.warn(`Viewer ${this.viewerId}: candidate refused: ${result.reason}`);
+      } else if (result.status === "ignored") {
+        this.#o.logger.debug(`Viewer ${this.viewerId}: candidate not used: ${result.reason}`);
+      }
+      this.#flush(out);
+    } catch (e) {
+      this.close(`media core failed: ${(e as Error).message}`);
+    }
+  }
+
+  /** New ICE servers (fetched again before their Ttl): TURN allocations get the new credentials. */
+  updateIceServers(servers: IceServer[]): void {
+    if (this.#closed || !this.#core) return;
+    for (const s of servers) {
+      for (const url of s.urls) {
+        const t = this.#turns.find((t) => t.url === url);
+        if (!t || !s.username || !s.credential || s.username === t.username) continue;
+        try {
+          this.#flush(this.#core.updateTurn(t.index, s.username, s.credential));
+          t.username = s.username;
+          this.#o.logger.debug(`Viewer ${this.viewerId}: TURN ${url}: new credentials`);
+        } catch (e) {
+          this.#o.logger.warn(`Viewer ${this.viewerId}: ${(e as Error).message}`);
+        }
+      }
+    }
   }
 
   writeFrame(frame: EncodedFrame): void {
     if (!this.#core || this.#state !== "connected" || this.#closed) return;
     const ts = Math.round(frame.timestampUs * 0.09) >>> 0;
-    const out = this.#core.writeFrame(frame.data, ts);
+    let out: MediaCoreOutput;
+    try {
+      out = this.#core.writeFrame(frame.data, ts);
+    } catch (e) {
+      this.close(`media core failed: ${(e as Error).message}`);
+      return;
+    }
     this.#stats.packetsSent += out.datagrams.length;
     this.#flush(out);
     if (this.#stats.framesSent++ === 0 && this.#offerAt) {
@@ -204,11 +362,12 @@ class WasmPeerSession implements PeerSession {
   }
 
   stats(): PeerStats {
+    const c = this.#core?.counters();
     return {
       state: this.#state,
       ...this.#stats,
-      nacksReceived: 0,
-      packetsRetransmitted: 0,
+      nacksReceived: c?.nacks ?? 0,
+      packetsRetransmitted: c?.retransmitted ?? 0,
       plisReceived: this.#plis,
       firsReceived: 0,
       hotPath: "wasm",
@@ -224,8 +383,113 @@ class WasmPeerSession implements PeerSession {
     try {
       this.#socket.close();
     } catch { /* already closed */ }
+    for (const { conn } of this.#streams.values()) {
+      try {
+        conn.close();
+      } catch { /* already closed */ }
+    }
+    this.#streams.clear();
     this.#core?.close();
     this.#o.callbacks.onClosed(reason);
+  }
+
+  /** Ask STUN servers for our public address and TURN servers for relays (in the background). */
+  #gather(servers: IceServer[]): void {
+    let via = 0;
+    for (const s of servers) {
+      for (const url of s.urls) {
+        const u = parseIceUrl(url);
+        if (!u) {
+          this.#o.logger.debug(`Viewer ${this.viewerId}: ICE server ${url} not used`);
+          continue;
+        }
+        if (u.kind === "stun") {
+          if (!this.#relayOnly) this.#startStun(url, u);
+        } else if (s.username && s.credential) {
+          this.#startTurn(url, u, s.username, s.credential, u.transport === "tcp" ? ++via : 0);
+        }
+      }
+    }
+  }
+
+  async #startStun(url: string, u: IceUrl): Promise<void> {
+    try {
+      const ip = await resolve(u.host);
+      if (this.#closed || !this.#core) return;
+      this.#flush(this.#core.addStun(`${ip}:${u.port}`));
+    } catch (e) {
+      this.#o.logger.warn(`Viewer ${this.viewerId}: STUN ${url}: ${(e as Error).message}`);
+    }
+  }
+
+  async #startTurn(
+    url: string,
+    u: IceUrl,
+    username: string,
+    password: string,
+    via: number,
+  ): Promise<void> {
+    try {
+      const ip = await resolve(u.host);
+      if (via > 0) {
+        const conn = u.secure
+          ? await Deno.connectTls({
+            hostname: u.host,
+            port: u.port,
+            caCerts: this.#f.turnCaCerts,
+          })
+          : await Deno.connect({ hostname: ip, port: u.port, transport: "tcp" });
+        if (this.#closed) {
+          conn.close();
+          return;
+        }
+        this.#streams.set(via, { conn, writing: Promise.resolve() });
+        this.#readStream(url, via, conn);
+      }
+      if (this.#closed || !this.#core) return;
+      const [index, out] = this.#core.addTurn({
+        url,
+        transport: via > 0 ? "stream" : "udp",
+        via,
+        server: `${ip}:${u.port}`,
+        username,
+        password,
+      });
+      this.#turns.push({ url, index, username });
+      this.#flush(out);
+    } catch (e) {
+      if (!this.#closed) {
+        this.#o.logger.warn(`Viewer ${this.viewerId}: TURN ${url}: ${(e as Error).message}`);
+      }
+    }
+  }
+
+  async #readStream(url: string, via: number, conn: Deno.Conn): Promise<void> {
+    const buf = new Uint8Array(64 * 1024);
+    while (!this.#closed) {
+      let n: number | null;
+      try {
+        n = await conn.read(buf);
+      } catch {
+        n = null;
+      }
+      if (n === null) {
+        if (!this.#closed) {
+          this.#o.logger.warn(`Viewer ${this.viewerId}: TURN ${url}: connection closed`);
+        }
+        this.#streams.delete(via);
+        return;
+      }
+      this.#lastInbound = performance.now();
+      try {
+        this.#flush(
+          this.#core!.handleDatagram("0.0.0.0:0", buf.subarray(0, n), performance.now(), via),
+        );
+      } catch (e) {
+        this.close(`media core failed: ${(e as Error).message}`);
+        return;
+      }
+    }
   }
 
   async #receive(): Promise<void> {
@@ -250,30 +514,53 @@ class WasmPeerSession implements PeerSession {
   }
 
   #flush(out: MediaCoreOutput): void {
+    if (this.#closed) return;
     for (const d of out.datagrams) {
-      const i = d.to.lastIndexOf(":");
       const bytes = d.data.slice();
       this.#stats.bytesSent += bytes.length;
-      this.#socket.send(bytes, {
-        transport: "udp",
-        hostname: d.to.slice(0, i),
-        port: Number(d.to.slice(i + 1)),
-      }).catch(() => {});
+      if (d.via === 0) {
+        const i = d.to.lastIndexOf(":");
+        this.#socket.send(bytes, {
+          transport: "udp",
+          hostname: d.to.slice(0, i),
+          port: Number(d.to.slice(i + 1)),
+        }).catch(() => {});
+      } else {
+        const s = this.#streams.get(d.via);
+        if (!s) continue;
+        s.writing = s.writing.then(() => s.conn.write(bytes)).catch(() => {});
+      }
     }
     for (const e of out.events) {
       if (e.type === "dtls-connected") this.#setState("connected");
-      else if (e.type === "keyframe-request") {
+      else if (e.type === "ice-connected") {
+        this.#stats.selectedPair = e.pair;
+        this.#o.logger.debug(`Viewer ${this.viewerId}: ICE pair ${e.pair}`);
+      } else if (e.type === "local-candidate") {
+        this.#o.callbacks.onLocalCandidate({
+          candidate: e.candidate,
+          sdpMid: this.#mid,
+          sdpMLineIndex: 0,
+        });
+      } else if (e.type === "warning") {
+        this.#o.logger.warn(`Viewer ${this.viewerId}: ${e.message}`);
+      } else if (e.type === "keyframe-request") {
         this.#plis++;
         this.#o.callbacks.onKeyframeRequest();
       } else if (e.type === "closed") this.close(e.reason);
     }
+    if (this.#closed) return;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
-    if (out.nextTimeoutMs !== undefined && !this.#closed) {
+    if (out.nextTimeoutMs !== undefined) {
       this.#timer = setTimeout(() => {
         this.#timer = undefined;
         if (this.#closed || !this.#core) return;
-        this.#flush(this.#core.handleTimeout());
+        try {
+          this.#flush(this.#core.handleTimeout());
+        } catch (e) {
+          this.close(`media core failed: ${(e as Error).message}`);
+        }
       }, Math.max(0, out.nextTimeoutMs - performance.now()));
     }
   }
