@@ -16,7 +16,7 @@
  */
 import { IotCredentialProvider } from "../src/credentials/iot.ts";
 import { createCaHttpClient, KvsClient } from "../src/aws/kvs_client.ts";
-import { type Emulator, startEmulator } from "../src/emulator/mod.ts";
+import { type Emulator, type EmulatorOptions, startEmulator } from "../src/emulator/mod.ts";
 import { createLogger, type Logger } from "../src/log.ts";
 import { type Master, startMaster } from "../src/master.ts";
 import { FileVideoSource } from "../src/media/file_source.ts";
@@ -42,6 +42,8 @@ export interface DemoOptions {
   peerSessionFactory?: PeerSessionFactory;
   /** Start coturn when installed (default "auto"). */
   turn?: boolean | "auto";
+  /** More emulator settings (short credential lifetimes, TURN allocation lifetime, …). */
+  emulator?: Omit<EmulatorOptions, "stateDir" | "turn" | "logger">;
   logger?: Logger;
 }
 
@@ -84,6 +86,7 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
   const channel = options.channel ?? "demo-channel";
   const frames = options.frames ?? new URL("../samples/h264", import.meta.url).pathname;
   const emulator = await startEmulator({
+    ...options.emulator,
     stateDir: options.stateDir,
     turn: options.turn ?? "auto",
     plainTcpTurn: true,
@@ -118,7 +121,11 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
       controlPlane,
       credentials,
       peerSessionFactory: options.peerSessionFactory ??
-        new WasmPeerSessionFactory({ loopbackOnly: options.loopbackOnly }),
+        new WasmPeerSessionFactory({
+          loopbackOnly: options.loopbackOnly,
+          // The emulator's coturn presents a certificate from the emulator's CA.
+          turnCaCerts: [await Deno.readTextFile(env.AWS_KVS_CACERT_PATH)],
+        }),
       logger: log.child("master"),
       signaling: {
         caCerts: [await Deno.readTextFile(env.AWS_KVS_CACERT_PATH)],

@@ -61,6 +61,8 @@ export interface EmulatorOptions {
   plainTcpTurn?: boolean;
   /** `Ttl` of ICE server credentials, seconds (default 300). */
   iceServerTtlSeconds?: number;
+  /** Keep coturn's per-request log, readable from `emulator.turn.log()`. Default false. */
+  turnLog?: boolean;
   /** Longest signaling connection, ms (default 1 h). */
   maxConnectionMs?: number;
   /** Idle signaling connections close after this, ms (default 10 min). */
@@ -229,7 +231,11 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   let turn: TurnServer | undefined;
   const wantTurn = options.turn ?? "auto";
   if (wantTurn === true || (wantTurn === "auto" && await hasTurnServer())) {
-    turn = await startTurnServer({ certPath: pki.serverCertPath, keyPath: pki.serverKeyPath });
+    turn = await startTurnServer({
+      certPath: pki.serverCertPath,
+      keyPath: pki.serverKeyPath,
+      verbose: options.turnLog,
+    });
   } else {
     log.warn("TURN server (coturn) not running: ICE configuration lists no TURN servers");
   }

@@ -22,6 +22,8 @@ export interface TurnServerOptions {
   keyPath: string;
   /** Give up waiting for the listeners after this long, ms (default 10 s). */
   startTimeoutMs?: number;
+  /** Keep coturn's per-request log (see {@link TurnServer.log}). Default false. */
+  verbose?: boolean;
 }
 
 /**
@@ -40,6 +42,11 @@ export interface TurnServer {
   port: number;
   /** TLS and DTLS port. */
   tlsPort: number;
+  /**
+   * coturn's latest log lines (up to 5000) when started `verbose`, e.g.
+   * `session 001: refreshed, realm=<…>, username=<1700000000:viewer-0>, lifetime=600`.
+   */
+  log(): string[];
   /** Time-limited REST credentials: username `<expiry>:<id>`, password HMAC-SHA1 of it. */
   credentials(id: string, ttlSeconds: number): Promise<{ username: string; password: string }>;
   /** Stop coturn and remove its temporary folder. */
@@ -124,6 +131,7 @@ export async function startTurnServer(options: TurnServerOptions): Promise<TurnS
       `cert=${options.certPath}`,
       `pkey=${options.keyPath}`,
       "allow-loopback-peers",
+      ...(options.verbose ? ["verbose"] : []),
       "no-cli",
       "no-software-attribute",
       "fingerprint",
@@ -138,7 +146,7 @@ export async function startTurnServer(options: TurnServerOptions): Promise<TurnS
   try {
     child = new Deno.Command("turnserver", {
       args: ["-c", `${dir}/turnserver.conf`],
-      stdout: "null",
+      stdout: options.verbose ? "piped" : "null",
       stderr: "null",
       stdin: "null",
     }).spawn();
@@ -149,6 +157,18 @@ export async function startTurnServer(options: TurnServerOptions): Promise<TurnS
       "turnserver (coturn) could not be started: apt-get install coturn",
       { cause },
     );
+  }
+  const lines: string[] = [];
+  if (options.verbose) {
+    (async () => {
+      let rest = "";
+      for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
+        const parts = (rest + chunk).split("\n");
+        rest = parts.pop() ?? "";
+        lines.push(...parts);
+        if (lines.length > 5000) lines.splice(0, lines.length - 5000);
+      }
+    })().catch(() => {});
   }
   const close = async () => {
     try {
@@ -182,6 +202,7 @@ export async function startTurnServer(options: TurnServerOptions): Promise<TurnS
   return {
     port,
     tlsPort,
+    log: () => [...lines],
     async credentials(id: string, ttlSeconds: number) {
       const username = `${Math.floor(Date.now() / 1000) + ttlSeconds}:${id}`;
       const mac = await crypto.subtle.sign("HMAC", key, new TextEncoder().encode(username));

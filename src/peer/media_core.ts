@@ -64,13 +64,6 @@ interface Exports {
   session_add_candidate(handle: number, nowMs: number, ptr: number, len: number): number;
   session_add_stun(handle: number, nowMs: number, ptr: number, len: number): number;
   session_add_turn(handle: number, nowMs: number, ptr: number, len: number): number;
-  session_update_turn(
-    handle: number,
-    nowMs: number,
-    index: number,
-    ptr: number,
-    len: number,
-  ): number;
   session_handle_datagram(
     handle: number,
     nowMs: number,
@@ -420,6 +413,8 @@ export interface MediaCoreTurnServer {
   /** Long-term credentials. */
   username: string;
   password: string;
+  /** Refresh the allocation at least this often, seconds (default: at half its lifetime). */
+  refreshSeconds?: number;
 }
 
 /** Idle instances, reused by later sessions (their memory stays allocated, so reuse it). */
@@ -541,7 +536,7 @@ export class MediaCoreSession {
     return out;
   }
 
-  /** Allocate a relay on a TURN server; returns its index (for credential updates). */
+  /** Allocate a relay on a TURN server; returns its index. */
   addTurn(
     server: MediaCoreTurnServer,
     nowMs: number = performance.now(),
@@ -554,30 +549,13 @@ export class MediaCoreSession {
       `server ${server.server}`,
       `username ${server.username}`,
       `password ${server.password}`,
+      `refresh_seconds ${server.refreshSeconds ?? 0}`,
     ].join("\n");
     const out = this.#call(() => {
       index = this.#withText(text, (p, n) => this.#x.session_add_turn(this.#handle, nowMs, p, n));
     });
     if (index < 0) throw new MediaCoreError("MEDIA_CORE_TURN", lastError(this.#x));
     return [index, out];
-  }
-
-  /** New credentials for TURN server `index`: the allocation is refreshed with them. */
-  updateTurn(
-    index: number,
-    username: string,
-    password: string,
-    nowMs: number = performance.now(),
-  ): MediaCoreOutput {
-    let code = 0;
-    const out = this.#call(() => {
-      code = this.#withText(
-        `username ${username}\npassword ${password}`,
-        (p, n) => this.#x.session_update_turn(this.#handle, nowMs, index, p, n),
-      );
-    });
-    if (code !== 0) throw new MediaCoreError("MEDIA_CORE_TURN", lastError(this.#x));
-    return out;
   }
 
   /** Counters kept inside the core. */

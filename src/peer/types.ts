@@ -97,11 +97,6 @@ export interface PeerSession {
   acceptOffer(offerSdp: string): Promise<string>;
   /** Add a remote trickled candidate. Bad candidates are reported, never thrown past here. */
   addRemoteCandidate(candidate: IceCandidateInit): void;
-  /**
-   * ICE servers fetched again (before their Ttl ran out): relays keep their allocations with the
-   * new TURN credentials. Optional: sessions without TURN ignore it.
-   */
-  updateIceServers?(servers: IceServer[]): void;
   /** Send one access unit (no-op until connected). */
   writeFrame(frame: EncodedFrame): void;
   /** Counters. */

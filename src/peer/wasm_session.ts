@@ -35,6 +35,11 @@ export interface WasmPeerSessionOptions {
   iceTransportPolicy?: "all" | "relay";
   /** Extra CA certificates (PEM) to trust for `turns:` servers, e.g. a private TURN server. */
   turnCaCerts?: string[];
+  /**
+   * Refresh TURN allocations at least this often, seconds (default: at half the lifetime the
+   * server grants, usually 5 min). Shorter keeps NAT mappings towards the TURN server alive.
+   */
+  turnRefreshIntervalSeconds?: number;
 }
 
 /** What the answer and the session need from the offer. */
@@ -189,12 +194,6 @@ export class WasmPeerSessionFactory implements PeerSessionFactory {
   }
 }
 
-interface TurnEntry {
-  url: string;
-  index: number;
-  username: string;
-}
-
 class WasmPeerSession implements PeerSession {
   readonly viewerId: string;
   readonly #o: PeerSessionOptions;
@@ -217,7 +216,6 @@ class WasmPeerSession implements PeerSession {
   readonly #silenceMs: number;
   #watchdog: ReturnType<typeof setInterval> | undefined;
   readonly #streams = new Map<number, { conn: Deno.Conn; writing: Promise<unknown> }>();
-  readonly #turns: TurnEntry[] = [];
   #stats = {
     bytesSent: 0,
     packetsSent: 0,
@@ -326,24 +324,6 @@ class WasmPeerSession implements PeerSession {
     }
   }
 
-  /** New ICE servers (fetched again before their Ttl): TURN allocations get the new credentials. */
-  updateIceServers(servers: IceServer[]): void {
-    if (this.#closed || !this.#core) return;
-    for (const s of servers) {
-      for (const url of s.urls) {
-        const t = this.#turns.find((t) => t.url === url);
-        if (!t || !s.username || !s.credential || s.username === t.username) continue;
-        try {
-          this.#flush(this.#core.updateTurn(t.index, s.username, s.credential));
-          t.username = s.username;
-          this.#o.logger.debug(`Viewer ${this.viewerId}: TURN ${url}: new credentials`);
-        } catch (e) {
-          this.#o.logger.warn(`Viewer ${this.viewerId}: ${(e as Error).message}`);
-        }
-      }
-    }
-  }
-
   writeFrame(frame: EncodedFrame): void {
     if (!this.#core || this.#state !== "connected" || this.#closed) return;
     const ts = Math.round(frame.timestampUs * 0.09) >>> 0;
@@ -396,6 +376,8 @@ class WasmPeerSession implements PeerSession {
   /** Ask STUN servers for our public address and TURN servers for relays (in the background). */
   #gather(servers: IceServer[]): void {
     let via = 0;
+    // One allocation per server and transport: a second one from the same 5-tuple is refused.
+    const seen = new Set<string>();
     for (const s of servers) {
       for (const url of s.urls) {
         const u = parseIceUrl(url);
@@ -403,6 +385,9 @@ class WasmPeerSession implements PeerSession {
           this.#o.logger.debug(`Viewer ${this.viewerId}: ICE server ${url} not used`);
           continue;
         }
+        const key = `${u.kind}:${u.secure}:${u.host}:${u.port}:${u.transport}`;
+        if (seen.has(key)) continue;
+        seen.add(key);
         if (u.kind === "stun") {
           if (!this.#relayOnly) this.#startStun(url, u);
         } else if (s.username && s.credential) {
@@ -454,8 +439,9 @@ class WasmPeerSession implements PeerSession {
         server: `${ip}:${u.port}`,
         username,
         password,
+        refreshSeconds: this.#f.turnRefreshIntervalSeconds,
       });
-      this.#turns.push({ url, index, username });
+      this.#o.logger.debug(`Viewer ${this.viewerId}: TURN ${url}: relay ${index} requested`);
       this.#flush(out);
     } catch (e) {
       if (!this.#closed) {

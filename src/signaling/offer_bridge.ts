@@ -103,12 +103,6 @@ export class OfferBridge {
         }
         this.#withSession(entry, (s) => s.addRemoteCandidate(candidate));
       }),
-      // TURN credentials run out at their Ttl: hand the fresh ones to live sessions.
-      this.#client.on("iceServers", ({ iceServers }) => {
-        for (const entry of this.#entries.values()) {
-          this.#withSession(entry, (s) => s.updateIceServers?.(iceServers));
-        }
-      }),
     );
   }
 

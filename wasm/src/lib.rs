@@ -373,7 +373,8 @@ pub unsafe extern "C" fn session_add_stun(handle: u32, now_ms: f64, ptr: *const 
 
 /// Allocate on a TURN server. `config`: `key value` lines — `url` (for messages), `transport`
 /// (`udp`: over the UDP socket; `stream`: over host stream `via`), `via`, `server` (`ip:port`),
-/// `username`, `password`. Returns the server's index, or -1 (`last_error_*`).
+/// `username`, `password`, optionally `refresh_seconds` (refresh the allocation at least this
+/// often). Returns the server's index, or -1 (`last_error_*`).
 ///
 /// # Safety
 /// The pointer must address `len` readable bytes.
@@ -389,28 +390,9 @@ pub unsafe extern "C" fn session_add_turn(handle: u32, now_ms: f64, ptr: *const 
     let via: u32 = get("via").parse().unwrap_or(0);
     with_session(handle, -2, |s| {
         let now = s.at(now_ms);
-        match s.session.add_turn_server(now, get("url"), transport, via, server, get("username"), get("password")) {
+        let refresh = get("refresh_seconds").parse::<f64>().ok().filter(|x| *x > 0.0).map(Duration::from_secs_f64);
+        match s.session.add_turn_server(now, get("url"), transport, via, server, get("username"), get("password"), refresh) {
             Ok(i) => i as i32,
-            Err(e) => {
-                set_error(e.to_string());
-                -1
-            }
-        }
-    })
-}
-
-/// New credentials (`username`, `password` lines) for TURN server `index`. Returns 0 or -1.
-///
-/// # Safety
-/// The pointer must address `len` readable bytes.
-#[no_mangle]
-pub unsafe extern "C" fn session_update_turn(handle: u32, now_ms: f64, index: u32, ptr: *const u8, len: usize) -> i32 {
-    let f = fields(text(ptr, len));
-    let get = |k: &str| f.get(k).copied().unwrap_or("");
-    with_session(handle, -2, |s| {
-        let now = s.at(now_ms);
-        match s.session.update_turn_credentials(now, index as usize, get("username"), get("password")) {
-            Ok(()) => 0,
             Err(e) => {
                 set_error(e.to_string());
                 -1

@@ -314,9 +314,11 @@ impl Session {
         server: SocketAddr,
         username: &str,
         password: &str,
+        refresh_cap: Option<Duration>,
     ) -> Result<usize, SessionError> {
         self.now = now;
         let config = rtc_turn::client::ClientConfig {
+            allocation_refresh_interval_cap: refresh_cap,
             turn_serv_addr: server.to_string(),
             local_addr: self.host_addr.unwrap_or_else(|| "0.0.0.0:0".parse().unwrap()),
             transport_protocol: match transport {
@@ -336,19 +338,6 @@ impl Session {
         let i = self.turns.len() - 1;
         self.pump_turn(i);
         Ok(i)
-    }
-
-    /// New credentials for TURN server `index` (the old ones run out): the allocation, its
-    /// permissions and channels are kept and refreshed with the new ones.
-    pub fn update_turn_credentials(&mut self, now: Instant, index: usize, username: &str, password: &str) -> Result<(), SessionError> {
-        self.now = now;
-        let t = self.turns.get_mut(index).ok_or_else(|| SessionError(format!("no TURN server {index}")))?;
-        t.client
-            .update_credentials(username.to_owned(), password.to_owned())
-            .and_then(|_| t.client.refresh_allocations(now))
-            .map_err(|e| SessionError(format!("TURN {}: credentials: {e}", t.url)))?;
-        self.pump_turn(index);
-        Ok(())
     }
 
     /// The relayed address of TURN server `index`, once allocated.
@@ -435,6 +424,26 @@ impl Session {
     }
 
     fn turn_input(&mut self, i: usize, data: &[u8]) {
+        // A refused refresh (stale credentials, say) is worth a warning: the allocation ends
+        // when its lifetime runs out.
+        if data.len() >= 20 && data[0] < 2 {
+            let mut m = Message::new();
+            m.raw = data.to_vec();
+            let mut code = rtc_stun::error_code::ErrorCodeAttribute::default();
+            if m.decode().is_ok()
+                && m.typ.method == rtc_stun::message::METHOD_REFRESH
+                && m.typ.class == rtc_stun::message::CLASS_ERROR_RESPONSE
+                && code.get_from(&m).is_ok()
+                && code.code.0 != 438
+            {
+                let url = self.turns[i].url.clone();
+                self.events.push_back(SessionEvent::Warning(format!(
+                    "TURN {url}: refresh refused: {} {}",
+                    code.code.0,
+                    String::from_utf8_lossy(&code.reason)
+                )));
+            }
+        }
         let t = &mut self.turns[i];
         let msg = TransportMessage {
             now: self.now,
