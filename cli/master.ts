@@ -193,7 +193,11 @@ export async function main(
     source,
     controlPlane: services.controlPlane,
     credentials: services.credentials,
-    peerSessionFactory: deps.peerSessionFactory ?? new WasmPeerSessionFactory(),
+    peerSessionFactory: deps.peerSessionFactory ??
+      new WasmPeerSessionFactory({
+        iceTransportPolicy: config.iceTransportPolicy,
+        turnCaCerts: caCerts,
+      }),
     logger: log,
     signaling: {
       logSdp: config.logSdp,

@@ -115,6 +115,8 @@ export interface MasterConfig {
   endpointCache: boolean;
   /** Path of the endpoint cache file (default `.SignalingCache_v0`). */
   endpointCacheFile: string;
+  /** `relay`: offer and use TURN relay candidates only (`AWS_KVS_ICE_TRANSPORT_POLICY`). */
+  iceTransportPolicy: "all" | "relay";
 }
 
 interface Setting {
@@ -189,6 +191,12 @@ const SETTINGS: Setting[] = [
   { flag: "debug-log-sdp", env: ["DEBUG_LOG_SDP"], help: "Log SDP bodies at debug", boolean: true },
   { flag: "frames", help: "Folder of frame-NNNN.h264 access units", default: "samples/h264" },
   { flag: "fps", help: "Frames per second", default: "25" },
+  {
+    flag: "ice-transport-policy",
+    env: ["AWS_KVS_ICE_TRANSPORT_POLICY"],
+    help: "all | relay (TURN relay candidates only: TURN-only networks, private addresses)",
+    default: "all",
+  },
   {
     flag: "no-endpoint-cache",
     help: "Do not read or write the endpoint cache file",
@@ -424,10 +432,19 @@ export function parseConfig(args: string[], env: EnvVars): MasterConfig {
     throw new ConfigError("--fps", `--fps "${fpsText}" must be a number between 0 and 240`);
   }
 
+  const policy = get("ice-transport-policy") ?? "all";
+  if (policy !== "all" && policy !== "relay") {
+    throw new ConfigError(
+      name("ice-transport-policy"),
+      `${name("ice-transport-policy")} "${policy}" must be all or relay`,
+    );
+  }
+
   return {
     channelName,
     region,
     credentials,
+    iceTransportPolicy: policy,
     caCertPath: get("ca-cert"),
     endpointUrl,
     logLevel,

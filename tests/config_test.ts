@@ -35,6 +35,12 @@ Deno.test("config: environment alone, C SDK sample defaults", () => {
   assert.equal(c.endpointCache, true);
   assert.equal(c.endpointCacheFile, ".SignalingCache_v0");
   assert.equal(c.endpointUrl, undefined);
+  assert.equal(c.iceTransportPolicy, "all");
+  assert.equal(
+    parseConfig([], { ...KEYS, AWS_KVS_ICE_TRANSPORT_POLICY: "relay" }).iceTransportPolicy,
+    "relay",
+  );
+  assert.equal(parseConfig(["--ice-transport-policy", "relay"], KEYS).iceTransportPolicy, "relay");
 });
 
 Deno.test("config: env names of the C SDK and AWS SDKs", () => {
@@ -155,6 +161,11 @@ Deno.test("config: missing or invalid settings are named", async (t) => {
       () => parseConfig([], { ...KEYS, AWS_KVS_LOG_LEVEL: "loud" }),
       /AWS_KVS_LOG_LEVEL/,
       /loud/,
+    );
+    configError(
+      () => parseConfig([], { ...KEYS, AWS_KVS_ICE_TRANSPORT_POLICY: "turn" }),
+      /AWS_KVS_ICE_TRANSPORT_POLICY/,
+      /"turn" must be all or relay/,
     );
     configError(
       () => parseConfig([], { ...KEYS, CONTROL_PLANE_URI: "ftp://x" }),

@@ -1,0 +1,61 @@
+//! Any bytes at a session, as the network would deliver them: datagrams from viewers (STUN
+//! checks and answers, DTLS, RTCP, junk), from the TURN server (allocate answers, Data
+//! indications, ChannelData) and chunks of a TURN stream. Nothing may panic; time moves on and
+//! timers run between inputs.
+#![no_main]
+use kvs_media_core::session::{self, Session, SessionConfig, TurnTransport, NO_ADDR, UDP};
+use libfuzzer_sys::fuzz_target;
+use std::net::SocketAddr;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+fn pem() -> &'static str {
+    static PEM: OnceLock<String> = OnceLock::new();
+    PEM.get_or_init(|| session::certificate_to_pem(&session::generate_certificate().unwrap()).unwrap())
+}
+
+fuzz_target!(|data: &[u8]| {
+    let config = SessionConfig {
+        certificate: session::certificate_from_pem(pem()).unwrap(),
+        local_ufrag: "srv".into(),
+        local_pwd: "serverpassword0123456789".into(),
+        remote_ufrag: "cli".into(),
+        remote_pwd: "clientpassword0123456789".into(),
+        remote_fingerprint: vec![0xab; 32],
+        ssrc: 1,
+        payload_type: 102,
+        host_allowed: data.first().is_some_and(|b| b & 1 == 0),
+        host_addr: Some("127.0.0.1:6000".parse().unwrap()),
+    };
+    let t0 = Instant::now();
+    let mut s = Session::new(config, t0).unwrap();
+    let turn_udp: SocketAddr = "127.0.0.1:3478".parse().unwrap();
+    let turn_tcp: SocketAddr = "127.0.0.1:3479".parse().unwrap();
+    s.add_turn_server(t0, "turn:udp", TurnTransport::Udp, UDP, turn_udp, "u", "p", None).unwrap();
+    s.add_turn_server(t0, "turn:tcp", TurnTransport::Stream, 1, turn_tcp, "u", "p", None).unwrap();
+    s.add_stun_server(t0, "127.0.0.1:3480".parse().unwrap());
+    let _ = s.add_remote_candidate(t0, "candidate:1 1 udp 2122260223 127.0.0.1 5000 typ host");
+    let viewer: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+    // Input: [selector][len][bytes]… ; the selector picks the source.
+    let mut i = 1;
+    let mut now = t0;
+    while i + 2 <= data.len() {
+        let (sel, len) = (data[i], data[i + 1] as usize);
+        let chunk = &data[(i + 2).min(data.len())..(i + 2 + len).min(data.len())];
+        i += 2 + len;
+        now += Duration::from_millis(sel as u64 * 10);
+        match sel % 5 {
+            0 => s.handle_datagram(now, UDP, viewer, chunk),
+            1 => s.handle_datagram(now, UDP, turn_udp, chunk),
+            2 => s.handle_datagram(now, 1, NO_ADDR, chunk),
+            3 => s.handle_datagram(now, UDP, "127.0.0.1:3480".parse().unwrap(), chunk),
+            _ => {
+                s.handle_timeout(now);
+                let _ = s.write_frame(chunk, now.duration_since(t0).as_millis() as u32 * 90);
+            }
+        }
+        while s.poll_transmit().is_some() {}
+        while s.poll_event().is_some() {}
+        let _ = s.poll_timeout();
+    }
+});
