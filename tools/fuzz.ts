@@ -22,7 +22,9 @@ for (const t of targets) {
     stderr: "inherit",
   }).output();
   if (code !== 0) {
-    console.error(`${t}: crash or failure (exit ${code}); the input is in wasm/fuzz/artifacts/${t}`);
+    console.error(
+      `${t}: crash or failure (exit ${code}); the input is in wasm/fuzz/artifacts/${t}`,
+    );
     Deno.exit(code);
   }
 }

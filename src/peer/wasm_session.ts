@@ -55,6 +55,13 @@ export interface ParsedOffer {
   icePwd: string;
   /** The viewer's DTLS certificate fingerprint, `sha-256 AB:…`. */
   fingerprint: string;
+  /**
+   * Every m-section in offer order (an answer must mirror them): kind, mid, protocol, first
+   * format. Only the video one is accepted; the others are answered with port 0.
+   */
+  sections: { kind: string; mid: string; proto: string; format: string }[];
+  /** `candidate:…` lines the offer carries (viewers that do not trickle). */
+  candidates: string[];
 }
 
 /**
@@ -87,6 +94,7 @@ export function parseOffer(sdp: string): ParsedOffer {
   let best: { payloadType: number; profileLevelId: string } | undefined;
   for (const m of video.matchAll(/^a=rtpmap:(\d+) H264\/90000/gim)) {
     const pt = Number(m[1]);
+    if (pt > 127) continue;
     const fmtp = video.match(new RegExp(`^a=fmtp:${pt} (.*)$`, "m"))?.[1] ?? "";
     if (!/packetization-mode=1/.test(fmtp)) continue;
     const pli = fmtp.match(/profile-level-id=([0-9a-f]{6})/i)?.[1]?.toLowerCase() ?? "42e01f";
@@ -109,7 +117,15 @@ export function parseOffer(sdp: string): ParsedOffer {
       `the offer's fingerprint is not a SHA-256 one (${fingerprint.split(" ")[0]})`,
     );
   }
-  return { mid, ...best, iceUfrag, icePwd, fingerprint };
+  const candidates = [...sdp.matchAll(/^a=(candidate:.+?)\s*$/gm)].map((m) => m[1]);
+  return { mid, ...best, iceUfrag, icePwd, fingerprint, sections: mSections(sdp), candidates };
+}
+
+function mSections(sdp: string): ParsedOffer["sections"] {
+  return sdp.split(/\r?\n(?=m=)/).slice(1).map((s, i) => {
+    const [kind, , proto, format] = s.slice(2).split(/\s+/);
+    return { kind, mid: s.match(/^a=mid:(\S+)/m)?.[1] ?? String(i), proto, format: format ?? "0" };
+  });
 }
 
 /** A `stun:`/`turn:`/`turns:` URL, as a master uses it. */
@@ -268,26 +284,26 @@ class WasmPeerSession implements PeerSession {
     this.#setState("connecting");
     for (const c of this.#pending.splice(0)) this.addRemoteCandidate(c);
     this.#gather(this.#o.iceServers);
+    for (const line of offer.candidates) this.addRemoteCandidate({ candidate: line });
+    return this.#answer(offer, this.#core.fingerprint);
+  }
+
+  /** Our answer: the video section accepted, every other section declined (port 0). */
+  #answer(offer: ParsedOffer, fingerprint: string): string {
     const pt = offer.payloadType;
     const candidates = this.#relayOnly
       ? []
       : this.#addresses.map((a, i) =>
         `a=candidate:${i + 1} 1 udp ${2130706431 - i} ${a} ${this.#port} typ host generation 0`
       );
-    return [
-      "v=0",
-      `o=- ${Date.now()} 2 IN IP4 127.0.0.1`,
-      "s=-",
-      "t=0 0",
-      `a=group:BUNDLE ${offer.mid}`,
-      "a=msid-semantic: WMS kvs",
+    const video = [
       `m=video 9 UDP/TLS/RTP/SAVPF ${pt}`,
       "c=IN IP4 0.0.0.0",
       "a=rtcp:9 IN IP4 0.0.0.0",
       `a=ice-ufrag:${this.#ufrag}`,
       `a=ice-pwd:${this.#pwd}`,
       "a=ice-options:trickle",
-      `a=fingerprint:${this.#core.fingerprint}`,
+      `a=fingerprint:${fingerprint}`,
       "a=setup:passive",
       `a=mid:${offer.mid}`,
       "a=sendonly",
@@ -299,6 +315,34 @@ class WasmPeerSession implements PeerSession {
       `a=ssrc:${this.#ssrc} cname:kvs-master`,
       `a=ssrc:${this.#ssrc} msid:kvs video`,
       ...candidates,
+    ];
+    const media = offer.sections.length ? offer.sections : [{
+      kind: "video",
+      mid: offer.mid,
+      proto: "UDP/TLS/RTP/SAVPF",
+      format: String(pt),
+    }];
+    let videoDone = false;
+    const body = media.flatMap((m) => {
+      if (m.kind === "video" && m.mid === offer.mid && !videoDone) {
+        videoDone = true;
+        return video;
+      }
+      return [
+        `m=${m.kind} 0 ${m.proto} ${m.format}`,
+        "c=IN IP4 0.0.0.0",
+        `a=mid:${m.mid}`,
+        "a=inactive",
+      ];
+    });
+    return [
+      "v=0",
+      `o=- ${Date.now()} 2 IN IP4 127.0.0.1`,
+      "s=-",
+      "t=0 0",
+      `a=group:BUNDLE ${offer.mid}`,
+      "a=msid-semantic: WMS kvs",
+      ...body,
       "",
     ].join("\r\n");
   }

@@ -1,0 +1,154 @@
+// Offers as browsers write them (fixtures captured from headless Chromium 156 and Firefox ESR 153
+// with a recvonly video + audio transceiver each), hostile variations of them, and an answer a
+// real Chromium accepts for its own audio + video offer, connecting ICE and DTLS to the core.
+import assert from "node:assert/strict";
+import { silentLogger } from "../src/log.ts";
+import { OfferRejectedError } from "../src/peer/werift_session.ts";
+import { parseOffer, WasmPeerSessionFactory } from "../src/peer/wasm_session.ts";
+import type { PeerConnectionState } from "../src/peer/types.ts";
+import { launchBrowser } from "./support/browser.ts";
+
+const chromium = await Deno.readTextFile(new URL("fixtures/chromium_offer.sdp", import.meta.url));
+const firefox = await Deno.readTextFile(new URL("fixtures/firefox_offer.sdp", import.meta.url));
+
+Deno.test("SDP: Chromium's offer", () => {
+  const o = parseOffer(chromium);
+  // Of its H.264 formats, the constrained-baseline packetization-mode=1 one.
+  assert.equal(o.payloadType, 108);
+  assert.equal(o.profileLevelId, "42e01f");
+  assert.equal(o.mid, "0");
+  assert.equal(o.iceUfrag, "D4BD");
+  assert.equal(o.icePwd, "o9RzT/KjHOoxz7GO2ebYjltx");
+  assert.match(o.fingerprint, /^sha-256 94:94:92:9B:/);
+  assert.deepEqual(o.sections.map((s) => [s.kind, s.mid]), [["video", "0"], ["audio", "1"]]);
+  assert.ok(o.candidates.length >= 8, "the candidates it gathered before offering");
+});
+
+Deno.test("SDP: Firefox's offer (no H.264 without OpenH264) is refused saying why", () => {
+  assert.throws(() => parseOffer(firefox), (e) => {
+    assert.ok(e instanceof OfferRejectedError);
+    assert.match(e.message, /no H\.264 video with packetization-mode=1/);
+    return true;
+  });
+  // With the OpenH264 plugin Firefox adds this format; its ICE credentials and fingerprint are
+  // session-level, unlike Chromium's.
+  const withH264 = firefox
+    .replace(/^(m=video 9 UDP\/TLS\/RTP\/SAVPF .*?)(\r?)$/m, "$1 126$2")
+    .replace(
+      /^(a=rtpmap:120 VP8\/90000)(\r?)$/m,
+      "a=rtpmap:126 H264/90000$2\na=fmtp:126 profile-level-id=42e01f;level-asymmetry-allowed=1;" +
+        "packetization-mode=1$2\n$1$2",
+    );
+  const o = parseOffer(withH264);
+  assert.equal(o.payloadType, 126);
+  assert.equal(o.iceUfrag, "ad54e948");
+  assert.match(o.fingerprint, /^sha-256 FE:59:F8:EE:/);
+  assert.deepEqual(o.sections.map((s) => s.kind), ["video", "audio"]);
+});
+
+Deno.test("SDP: mangled offers are refused with an OfferRejectedError, never anything else", () => {
+  let seed = 20261125;
+  const rand = (n: number) => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed % n;
+  };
+  const lines = chromium.split("\r\n");
+  let refused = 0;
+  for (let i = 0; i < 2000; i++) {
+    const l = [...lines];
+    for (let k = 0; k < 1 + rand(4); k++) {
+      const at = rand(l.length);
+      switch (rand(5)) {
+        case 0:
+          l.splice(at, 1);
+          break;
+        case 1:
+          l[at] = l[at].slice(0, rand(l[at].length + 1));
+          break;
+        case 2:
+          l[at] = l[at].replace(/[0-9a-f]/i, String.fromCharCode(rand(0x3000)));
+          break;
+        case 3:
+          l.splice(at, 0, l[rand(l.length)]);
+          break;
+        default:
+          l[at] = "a=" + "x".repeat(rand(5000));
+      }
+    }
+    try {
+      const o = parseOffer(l.join("\r\n"));
+      assert.ok(Number.isInteger(o.payloadType) && o.payloadType < 128, `pt ${o.payloadType}`);
+      assert.match(o.fingerprint, /^sha-256 /i);
+    } catch (e) {
+      assert.ok(e instanceof OfferRejectedError, `unexpected ${e}`);
+      refused++;
+    }
+  }
+  assert.ok(refused > 20, `${refused} refused`);
+  for (const bad of ["", "hello", "v=0", "v=0\r\nm=video"]) {
+    assert.throws(() => parseOffer(bad), OfferRejectedError);
+  }
+});
+
+Deno.test({
+  name: "SDP: Chromium accepts our answer to its audio + video offer; ICE and DTLS connect",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const browser = await launchBrowser();
+    const context = await browser.browser.newContext();
+    const states: PeerConnectionState[] = [];
+    const session = await new WasmPeerSessionFactory({ loopbackOnly: true }).create({
+      viewerId: "chromium",
+      iceServers: [],
+      logger: silentLogger,
+      callbacks: {
+        onLocalCandidate() {},
+        onStateChange: (s) => states.push(s),
+        onKeyframeRequest() {},
+        onClosed() {},
+      },
+    });
+    try {
+      const page = await context.newPage();
+      // Gather first, trickle nothing: the offer carries the candidates.
+      // (Browser-side code as text: Deno has no RTCPeerConnection types.)
+      const offer: string = await page.evaluate(`(async () => {
+        const pc = new RTCPeerConnection();
+        globalThis.pc = pc;
+        pc.addTransceiver("video", { direction: "recvonly" });
+        pc.addTransceiver("audio", { direction: "recvonly" });
+        await pc.setLocalDescription(await pc.createOffer());
+        await new Promise((r) => {
+          if (pc.iceGatheringState === "complete") r();
+          pc.onicegatheringstatechange = () => pc.iceGatheringState === "complete" && r();
+          setTimeout(r, 3000);
+        });
+        return pc.localDescription.sdp;
+      })()`);
+      assert.ok(parseOffer(offer).candidates.length > 0);
+      const answer = await session.acceptOffer(offer);
+      assert.match(answer, /^m=audio 0 UDP\/TLS\/RTP\/SAVPF \d+\r$/m, "audio declined");
+      const state = await page.evaluate(`(async () => {
+        const pc = globalThis.pc;
+        await pc.setRemoteDescription({ type: "answer", sdp: ${JSON.stringify(answer)} });
+        const end = Date.now() + 10000;
+        while (pc.connectionState !== "connected" && Date.now() < end) {
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        return pc.connectionState;
+      })()`);
+      assert.equal(state, "connected");
+      const end = performance.now() + 5000;
+      while (!states.includes("connected") && performance.now() < end) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.ok(states.includes("connected"), `our states: ${states.join(", ")}`);
+      assert.match(session.stats().selectedPair ?? "", /^host -> /);
+    } finally {
+      session.close();
+      await context.close();
+      await browser.close();
+    }
+  },
+});
