@@ -1,4 +1,4 @@
-// Sessions wholly in the WASM core (ICE-lite, DTLS, SRTP) played by headless Chromium through
+// Sessions wholly in the WASM core (ICE, DTLS, SRTP, RTCP) played by headless Chromium through
 // the emulator, the master and the official JS SDK viewer page.
 import assert from "node:assert/strict";
 import { startDemo } from "../cli/demo.ts";
@@ -7,7 +7,8 @@ import { WasmPeerSessionFactory } from "../src/peer/wasm_session.ts";
 import { launchBrowser } from "./support/browser.ts";
 
 Deno.test({
-  name: "WASM sessions: Chromium decodes the samples over ICE-lite + DTLS-SRTP from the core",
+  name:
+    "WASM sessions: Chromium decodes the samples over ICE + DTLS-SRTP from the core; RTT from RTCP",
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {
@@ -34,10 +35,17 @@ Deno.test({
         const stats = demo.master.viewers()[0];
         assert.equal(stats.hotPath, "wasm");
         assert.ok(stats.packetsSent > 0);
+        // Our sender reports come back in Chromium's receiver reports: a round-trip time.
+        const end = performance.now() + 5000;
+        while (demo.master.viewers()[0]?.rttMs === undefined && performance.now() < end) {
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        const rtt = demo.master.viewers()[0]?.rttMs;
+        assert.ok(rtt !== undefined && rtt >= 0 && rtt < 1000, `rtt ${rtt}`);
         console.log(
           `TTFF ${s.ttffMs?.toFixed(0)} ms, first packet ${
             stats.timeToFirstPacketMs?.toFixed(0)
-          } ms, ${s.selectedPair}`,
+          } ms, RTT ${rtt?.toFixed(1)} ms, ${s.selectedPair}`,
         );
       } finally {
         await v.close();

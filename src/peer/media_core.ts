@@ -74,7 +74,7 @@ interface Exports {
     dataLen: number,
   ): void;
   session_handle_timeout(handle: number, nowMs: number): void;
-  session_write_frame(handle: number, ptr: number, len: number, ts: number): number;
+  session_write_frame(handle: number, nowMs: number, ptr: number, len: number, ts: number): number;
   session_poll(handle: number): number;
   session_output_ptr(handle: number): number;
   session_free(handle: number): void;
@@ -417,6 +417,22 @@ export interface MediaCoreTurnServer {
   refreshSeconds?: number;
 }
 
+/** Counters a {@link MediaCoreSession} keeps. */
+export interface MediaCoreCounters {
+  /** NACK packets received, and datagrams sent again for them. */
+  nacks: number;
+  retransmitted: number;
+  /** PLI/FIR received. */
+  keyframeRequests: number;
+  /** Datagrams not understood (ignored, never fatal). */
+  ignored: number;
+  /** Round-trip time from the viewer's latest receiver report, ms. */
+  rttMs?: number;
+  /** Fraction of packets lost (0–1) and packets lost in all, from that report. */
+  fractionLost?: number;
+  packetsLost?: number;
+}
+
 /** Idle instances, reused by later sessions (their memory stays allocated, so reuse it). */
 const idle: Exports[] = [];
 const MAX_IDLE = 16;
@@ -559,8 +575,8 @@ export class MediaCoreSession {
   }
 
   /** Counters kept inside the core. */
-  counters(): { nacks: number; retransmitted: number; keyframeRequests: number; ignored: number } {
-    const c = { nacks: 0, retransmitted: 0, keyframeRequests: 0, ignored: 0 };
+  counters(): MediaCoreCounters {
+    const c: MediaCoreCounters = { nacks: 0, retransmitted: 0, keyframeRequests: 0, ignored: 0 };
     if (this.#dead) return c;
     const n = this.#x.session_stats(this.#handle);
     const text = new TextDecoder().decode(
@@ -571,6 +587,9 @@ export class MediaCoreSession {
     c.retransmitted = Number(f.retransmitted ?? 0);
     c.keyframeRequests = Number(f.keyframe_requests ?? 0);
     c.ignored = Number(f.ignored ?? 0);
+    if (f.rtt_ms && f.rtt_ms !== "-") c.rttMs = Number(f.rtt_ms);
+    c.fractionLost = Number(f.fraction_lost ?? 0) / 256;
+    c.packetsLost = Number(f.total_lost ?? 0);
     return c;
   }
 
@@ -610,12 +629,17 @@ export class MediaCoreSession {
   }
 
   /** Send one access unit (nothing before ICE and DTLS are up). */
-  writeFrame(accessUnit: Uint8Array, rtpTimestamp: number): MediaCoreOutput {
+  writeFrame(
+    accessUnit: Uint8Array,
+    rtpTimestamp: number,
+    nowMs: number = performance.now(),
+  ): MediaCoreOutput {
     return this.#call(() => {
       this.#ensure(accessUnit.length);
       new Uint8Array(this.#x.memory.buffer, this.#buf.ptr, accessUnit.length).set(accessUnit);
       this.#x.session_write_frame(
         this.#handle,
+        nowMs,
         this.#buf.ptr,
         accessUnit.length,
         rtpTimestamp >>> 0,

@@ -46,6 +46,8 @@ export interface PeerStats {
   firsReceived: number;
   /** Round-trip time from RTCP RR, ms. */
   rttMs?: number;
+  /** Packets the viewer reported lost (RTCP RR cumulative count). */
+  packetsLost?: number;
   /** Selected candidate pair, e.g. `host udp 127.0.0.1:5000 -> prflx 127.0.0.1:6000`. */
   selectedPair?: string;
   /** Offer received → first RTP packet sent, ms. */

@@ -394,6 +394,8 @@ class WasmPeerSession implements PeerSession {
       packetsRetransmitted: c?.retransmitted ?? 0,
       plisReceived: this.#plis,
       firsReceived: 0,
+      rttMs: c?.rttMs,
+      packetsLost: c?.packetsLost,
       hotPath: "wasm",
     };
   }

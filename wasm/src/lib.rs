@@ -321,8 +321,14 @@ pub extern "C" fn session_stats(handle: u32) -> usize {
     with_session(handle, 0, |s| {
         let x = &s.session;
         let text = format!(
-            "nacks {}\nretransmitted {}\nkeyframe_requests {}\nignored {}\n",
-            x.nacks, x.retransmitted, x.keyframe_requests, x.ignored
+            "nacks {}\nretransmitted {}\nkeyframe_requests {}\nignored {}\nrtt_ms {}\nfraction_lost {}\ntotal_lost {}\n",
+            x.nacks,
+            x.retransmitted,
+            x.keyframe_requests,
+            x.ignored,
+            x.rtt_ms.map(|r| format!("{r:.1}")).unwrap_or_else(|| "-".into()),
+            x.fraction_lost,
+            x.total_lost
         );
         s.out.clear();
         s.out.extend_from_slice(text.as_bytes());
@@ -433,14 +439,23 @@ pub extern "C" fn session_handle_timeout(handle: u32, now_ms: f64) {
     });
 }
 
-/// Send one access unit; returns the datagrams queued.
+/// Send one access unit at `now_ms`; returns the datagrams queued.
 ///
 /// # Safety
 /// `data_ptr` must address `data_len` readable bytes.
 #[no_mangle]
-pub unsafe extern "C" fn session_write_frame(handle: u32, data_ptr: *const u8, data_len: usize, rtp_timestamp: u32) -> u32 {
+pub unsafe extern "C" fn session_write_frame(
+    handle: u32,
+    now_ms: f64,
+    data_ptr: *const u8,
+    data_len: usize,
+    rtp_timestamp: u32,
+) -> u32 {
     let data = std::slice::from_raw_parts(data_ptr, data_len);
-    with_session(handle, 0, |s| s.session.write_frame(data, rtp_timestamp) as u32)
+    with_session(handle, 0, |s| {
+        let now = s.at(now_ms);
+        s.session.write_frame(now, data, rtp_timestamp) as u32
+    })
 }
 
 /// Everything the session has for the caller, in the output buffer; returns its length.

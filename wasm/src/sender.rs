@@ -77,6 +77,10 @@ pub struct Sender {
     pub packets: u64,
     /// Bytes of datagrams produced so far.
     pub bytes: u64,
+    /// RTP payload bytes sent so far (the sender report's octet count).
+    pub payload_bytes: u64,
+    /// RTP timestamp of the latest access unit.
+    pub last_timestamp: Option<u32>,
 }
 
 impl Sender {
@@ -107,6 +111,8 @@ impl Sender {
             out: Vec::with_capacity(64 * 1024),
             packets: 0,
             bytes: 0,
+            payload_bytes: 0,
+            last_timestamp: None,
         })
     }
 
@@ -115,7 +121,8 @@ impl Sender {
     pub fn write_frame(&mut self, access_unit: &[u8], rtp_timestamp: u32) -> Result<usize, SenderError> {
         self.out.clear();
         let mut failure: Option<String> = None;
-        let Sender { srtp, packetizer, ssrc, payload_type, sequence, plain, out, packets, bytes, history, .. } =
+        self.last_timestamp = Some(rtp_timestamp);
+        let Sender { srtp, packetizer, ssrc, payload_type, sequence, plain, out, packets, bytes, payload_bytes, history, .. } =
             self;
         let n = packetizer
             .packetize(access_unit, |payload| {
@@ -140,6 +147,7 @@ impl Sender {
                 for part in payload.parts {
                     plain.extend_from_slice(part);
                 }
+                *payload_bytes += (plain.len() - 12) as u64;
                 match srtp.encrypt_rtp_with_header(plain, &header) {
                     Ok(datagram) => {
                         out.extend_from_slice(&(datagram.len() as u32).to_le_bytes());
@@ -183,6 +191,16 @@ impl Sender {
     /// The datagrams of the last frame: `[u32 LE length][bytes]` repeated.
     pub fn output(&self) -> &[u8] {
         &self.out
+    }
+
+    /// Protect an RTCP compound packet of this stream (a sender report) with its SRTCP keys.
+    pub fn protect_rtcp(&mut self, plain: &[u8]) -> Result<Vec<u8>, SenderError> {
+        self.srtp.encrypt_rtcp(plain).map(|b| b.to_vec()).map_err(|e| SenderError::Key(e.to_string()))
+    }
+
+    /// The stream's SSRC.
+    pub fn ssrc(&self) -> u32 {
+        self.ssrc
     }
 
     /// Take the output buffer (to route its datagrams while the sender is borrowed elsewhere);

@@ -190,6 +190,16 @@ pub struct Session {
     turns: Vec<Turn>,
     probes: Vec<Probe>,
     srflx: Vec<SocketAddr>,
+    /// Sender reports: when the next is due, and the NTP middle 32 bits of recent ones with the
+    /// time they left (for the round-trip time from the viewer's receiver reports).
+    next_report: Option<Instant>,
+    reports_sent: VecDeque<(u32, Instant)>,
+    /// Latest access unit: its RTP timestamp and when it was sent.
+    last_frame: Option<(u32, Instant)>,
+    /// Round-trip time from the latest receiver report, and the viewer's loss figures.
+    pub rtt_ms: Option<f64>,
+    pub fraction_lost: u8,
+    pub total_lost: u32,
     /// NACK and PLI/FIR feedback received, packets resent.
     pub nacks: u64,
     pub keyframe_requests: u64,
@@ -264,6 +274,12 @@ impl Session {
             turns: Vec::new(),
             probes: Vec::new(),
             srflx: Vec::new(),
+            next_report: None,
+            reports_sent: VecDeque::new(),
+            last_frame: None,
+            rtt_ms: None,
+            fraction_lost: 0,
+            total_lost: 0,
             nacks: 0,
             keyframe_requests: 0,
             retransmitted: 0,
@@ -616,6 +632,23 @@ impl Session {
         let mut lost: Vec<u16> = Vec::new();
         for p in &packets {
             let any = p.as_any();
+            let reports = if let Some(rr) = any.downcast_ref::<rtc_rtcp::receiver_report::ReceiverReport>() {
+                Some(&rr.reports)
+            } else {
+                any.downcast_ref::<rtc_rtcp::sender_report::SenderReport>().map(|sr| &sr.reports)
+            };
+            for r in reports.into_iter().flatten().filter(|r| r.ssrc == self.ssrc) {
+                self.fraction_lost = r.fraction_lost;
+                self.total_lost = r.total_lost;
+                // RFC 3550 §6.4.1: RTT = arrival − LSR − DLSR.
+                if let Some((_, sent)) = self.reports_sent.iter().find(|(mid, _)| *mid == r.last_sender_report) {
+                    let held = r.delay as f64 / 65536.0 * 1000.0;
+                    let rtt = self.now.saturating_duration_since(*sent).as_secs_f64() * 1000.0 - held;
+                    if rtt >= 0.0 {
+                        self.rtt_ms = Some(rtt);
+                    }
+                }
+            }
             if let Some(nack) = any.downcast_ref::<rtc_rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack>() {
                 self.nacks += 1;
                 for pair in &nack.nacks {
@@ -699,6 +732,9 @@ impl Session {
             self.ignored += 1;
         }
         self.ice.handle_timeout(now);
+        if self.next_report.is_some_and(|t| t <= now) {
+            self.send_report(now);
+        }
         for i in 0..self.turns.len() {
             if self.turns[i].client.handle_timeout(now).is_ok() {
                 self.pump_turn(i);
@@ -736,6 +772,7 @@ impl Session {
             all.extend(self.dtls.poll_timeout(&DTLS_KEY));
         }
         all.extend(self.ice.poll_timeout());
+        all.extend(self.next_report);
         for t in self.turns.iter_mut() {
             all.extend(t.client.poll_timeout());
         }
@@ -745,7 +782,8 @@ impl Session {
 
     /// Send one access unit to the viewer (nothing before ICE and DTLS are up). Returns how many
     /// datagrams were queued.
-    pub fn write_frame(&mut self, access_unit: &[u8], rtp_timestamp: u32) -> usize {
+    pub fn write_frame(&mut self, now: Instant, access_unit: &[u8], rtp_timestamp: u32) -> usize {
+        self.now = now;
         if self.closed {
             return 0;
         }
@@ -753,12 +791,57 @@ impl Session {
             return 0;
         };
         let Ok(n) = sender.write_frame(access_unit, rtp_timestamp) else { return 0 };
+        self.last_frame = Some((rtp_timestamp, now));
+        if self.next_report.is_none() {
+            self.next_report = Some(now + Duration::from_millis(500));
+        }
         let batch = sender.take_output();
         self.send_batch(base, to, &batch);
         if let Some(sender) = self.sender.as_mut() {
             sender.restore_output(batch);
         }
         n
+    }
+
+    /// An RTCP sender report (with our CNAME, RFC 3550 §6.1) on the selected pair; one a second.
+    fn send_report(&mut self, now: Instant) {
+        self.next_report = Some(now + Duration::from_secs(1));
+        let Some((base, to)) = self.selected.or(self.dtls_from) else { return };
+        let Some(sender) = self.sender.as_mut() else { return };
+        let Some((ts, at)) = self.last_frame else { return };
+        let since = now.saturating_duration_since(at).as_secs_f64();
+        let wall = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        // NTP: seconds since 1900 in the high 32 bits, the fraction in the low 32.
+        let secs = wall.as_secs() + 2_208_988_800;
+        let frac = ((wall.subsec_nanos() as u64) << 32) / 1_000_000_000;
+        let ntp = (secs << 32) | frac;
+        let sr = rtc_rtcp::sender_report::SenderReport {
+            ssrc: sender.ssrc(),
+            ntp_time: ntp,
+            rtp_time: ts.wrapping_add((since * 90_000.0) as u32),
+            packet_count: sender.packets as u32,
+            octet_count: sender.payload_bytes as u32,
+            ..Default::default()
+        };
+        let sdes = rtc_rtcp::source_description::SourceDescription {
+            chunks: vec![rtc_rtcp::source_description::SourceDescriptionChunk {
+                source: sender.ssrc(),
+                items: vec![rtc_rtcp::source_description::SourceDescriptionItem {
+                    sdes_type: rtc_rtcp::source_description::SdesType::SdesCname,
+                    text: bytes::Bytes::from_static(b"kvs-master"),
+                }],
+            }],
+        };
+        use rtc_shared::marshal::Marshal;
+        let (Ok(a), Ok(b)) = (sr.marshal(), sdes.marshal()) else { return };
+        let plain = [&a[..], &b[..]].concat();
+        if let Ok(protected) = sender.protect_rtcp(&plain) {
+            self.reports_sent.push_back(((ntp >> 16) as u32, now));
+            if self.reports_sent.len() > 16 {
+                self.reports_sent.pop_front();
+            }
+            self.send(base, to, &protected);
+        }
     }
 
     /// Each datagram of a sender's batch (`[u32 LE length][datagram]…`) to `to` from `base`.
@@ -819,6 +902,7 @@ mod tests {
     use super::*;
     use rtc_srtp::context::Context;
     use rtc_srtp::protection_profile::ProtectionProfile;
+    use std::time::Duration;
     use rtc_stun::attributes::{RawAttribute, ATTR_USERNAME, ATTR_USE_CANDIDATE};
     use rtc_stun::fingerprint::FINGERPRINT;
     use rtc_stun::integrity::MessageIntegrity;
@@ -1002,7 +1086,7 @@ mod tests {
             events.iter().any(|e| matches!(e, SessionEvent::Closed(r) if r.contains("does not match the fingerprint"))),
             "{events:?}"
         );
-        assert_eq!(s.write_frame(&[0, 0, 0, 1, 0x65, 1], 0), 0, "nothing is sent");
+        assert_eq!(s.write_frame(Instant::now(), &[0, 0, 0, 1, 0x65, 1], 0), 0, "nothing is sent");
     }
 
     #[test]
@@ -1024,7 +1108,7 @@ mod tests {
         let m = material.as_ref();
         let mut rx = Context::new(&m[16..32], &m[46..60], ProtectionProfile::Aes128CmHmacSha1_80, None, None, provider.crypto()).unwrap();
         let au = [0, 0, 0, 1, 0x65, 0x88, 0x84, 0x21, 0xa0];
-        assert_eq!(s.write_frame(&au, 3000), 1);
+        assert_eq!(s.write_frame(now, &au, 3000), 1);
         let (_, to, d) = s.poll_transmit().unwrap();
         assert_eq!(to, viewer, "media goes to the nominated address");
         let plain = rx.decrypt_rtp(&d).expect("the viewer decrypts it");
@@ -1053,5 +1137,39 @@ mod tests {
         let before = s.ignored;
         s.handle_datagram(now, UDP, viewer, &[0x81, 205, 0, 3, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 0]);
         assert_eq!(s.ignored, before + 1);
+
+        // A sender report half a second after the first frame, with our CNAME.
+        let t_sr = now + Duration::from_millis(600);
+        s.handle_timeout(t_sr);
+        let (_, to, protected_sr) = std::iter::from_fn(|| s.poll_transmit())
+            .find(|(_, _, d)| d.len() > 1 && d[1] == 200)
+            .expect("a sender report");
+        assert_eq!(to, viewer);
+        let mut rtcp_rx = Context::new(&m[16..32], &m[46..60], ProtectionProfile::Aes128CmHmacSha1_80, None, None, provider.crypto()).unwrap();
+        let plain_sr = rtcp_rx.decrypt_rtcp(&protected_sr).expect("the viewer decrypts it");
+        let packets = rtc_rtcp::packet::unmarshal(&mut &plain_sr[..]).unwrap();
+        let sr = packets[0].as_any().downcast_ref::<rtc_rtcp::sender_report::SenderReport>().expect("SR first");
+        assert_eq!((sr.ssrc, sr.packet_count), (0xabc, 1));
+        assert_eq!(sr.octet_count, (au.len() - 4) as u32, "payload octets");
+        assert_eq!(sr.rtp_time.wrapping_sub(3000), 54_000, "the frame's timestamp + 600 ms at 90 kHz");
+        assert!(packets[1].as_any().downcast_ref::<rtc_rtcp::source_description::SourceDescription>().is_some());
+        // The viewer's receiver report, sent 700 ms later after holding the SR 500 ms: RTT 200 ms.
+        let rr = rtc_rtcp::receiver_report::ReceiverReport {
+            ssrc: 1,
+            reports: vec![rtc_rtcp::reception_report::ReceptionReport {
+                ssrc: 0xabc,
+                fraction_lost: 12,
+                total_lost: 3,
+                last_sender_report: (sr.ntp_time >> 16) as u32,
+                delay: 32768,
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let protected_rr = tx.encrypt_rtcp(&rr.marshal().unwrap()).unwrap();
+        s.handle_datagram(t_sr + Duration::from_millis(700), UDP, viewer, &protected_rr);
+        let rtt = s.rtt_ms.expect("an RTT");
+        assert!((rtt - 200.0).abs() < 1.0, "rtt {rtt}");
+        assert_eq!((s.fraction_lost, s.total_lost), (12, 3));
     }
 }

@@ -51,7 +51,7 @@ fuzz_target!(|data: &[u8]| {
             3 => s.handle_datagram(now, UDP, "127.0.0.1:3480".parse().unwrap(), chunk),
             _ => {
                 s.handle_timeout(now);
-                let _ = s.write_frame(chunk, now.duration_since(t0).as_millis() as u32 * 90);
+                let _ = s.write_frame(now, chunk, now.duration_since(t0).as_millis() as u32 * 90);
             }
         }
         while s.poll_transmit().is_some() {}
