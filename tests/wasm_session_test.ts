@@ -35,6 +35,7 @@ Deno.test({
         const stats = demo.master.viewers()[0];
         assert.equal(stats.hotPath, "wasm");
         assert.ok(stats.packetsSent > 0);
+        assert.equal(stats.srtpProfile, "AesCm128HmacSha1_80");
         // Our sender reports come back in Chromium's receiver reports: a round-trip time.
         const end = performance.now() + 5000;
         while (demo.master.viewers()[0]?.rttMs === undefined && performance.now() < end) {

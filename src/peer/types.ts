@@ -50,6 +50,8 @@ export interface PeerStats {
   packetsLost?: number;
   /** Selected candidate pair, e.g. `host udp 127.0.0.1:5000 -> prflx 127.0.0.1:6000`. */
   selectedPair?: string;
+  /** SRTP protection profile DTLS-SRTP negotiated. */
+  srtpProfile?: string;
   /** Offer received → first RTP packet sent, ms. */
   timeToFirstPacketMs?: number;
   /** What packetizes and encrypts the frames: `wasm` (the media core) or another stack. */

@@ -40,6 +40,12 @@ export interface WasmPeerSessionOptions {
    * server grants, usually 5 min). Shorter keeps NAT mappings towards the TURN server alive.
    */
   turnRefreshIntervalSeconds?: number;
+  /**
+   * Offer SRTP AEAD_AES_128_GCM too (default false). A viewer listing it first then gets it, and
+   * in WebAssembly it costs about 1.5× the CPU of AES_CM_128_HMAC_SHA1_80, which every WebRTC
+   * endpoint implements. (Chromium lists AES-CM first.)
+   */
+  allowAesGcm?: boolean;
 }
 
 /** What the answer and the session need from the offer. */
@@ -238,6 +244,7 @@ class WasmPeerSession implements PeerSession {
     framesSent: 0,
     timeToFirstPacketMs: undefined as number | undefined,
     selectedPair: undefined as string | undefined,
+    srtpProfile: undefined as string | undefined,
   };
 
   constructor(
@@ -275,6 +282,7 @@ class WasmPeerSession implements PeerSession {
       payloadType: offer.payloadType,
       hostAddress: `${host}:${this.#port}`,
       policy: this.#relayOnly ? "relay" : "all",
+      allowAesGcm: this.#f.allowAesGcm,
     });
     if (this.#closed) {
       this.#core.close();
@@ -564,8 +572,10 @@ class WasmPeerSession implements PeerSession {
       }
     }
     for (const e of out.events) {
-      if (e.type === "dtls-connected") this.#setState("connected");
-      else if (e.type === "ice-connected") {
+      if (e.type === "dtls-connected") {
+        this.#stats.srtpProfile = e.profile;
+        this.#setState("connected");
+      } else if (e.type === "ice-connected") {
         this.#stats.selectedPair = e.pair;
         this.#o.logger.debug(`Viewer ${this.viewerId}: ICE pair ${e.pair}`);
       } else if (e.type === "local-candidate") {

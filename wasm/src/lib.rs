@@ -249,7 +249,8 @@ pub extern "C" fn scratch_ptr() -> *const u8 {
 
 /// Create a session at caller time `now_ms`. `config`: `key value` lines — `ufrag`, `pwd` (ours),
 /// `remote_ufrag`, `remote_pwd`, `fingerprint` (the viewer's `sha-256 AB:…`), `ssrc`, `pt`,
-/// `host` (the UDP socket's `ip:port`), `policy` (`all` or `relay`). `certificate`: PEM from
+/// `host` (the UDP socket's `ip:port`), `policy` (`all` or `relay`), `srtp` (`any`: AES-GCM
+/// too; otherwise AES-CM only). `certificate`: PEM from
 /// `certificate_new`. Returns a handle, 0 on error (`last_error_*`).
 ///
 /// # Safety
@@ -279,6 +280,7 @@ pub unsafe extern "C" fn session_new(
             payload_type: get("pt").parse().map_err(|_| SessionError("pt is not a number".into()))?,
             host_allowed: get("policy") != "relay",
             host_addr: get("host").parse().ok(),
+            allow_aes_gcm: get("srtp") == "any",
         };
         if config.local_ufrag.is_empty() || config.remote_ufrag.is_empty() || config.remote_pwd.is_empty() {
             return Err(SessionError("ICE ufrag and pwd of both sides are required".into()));

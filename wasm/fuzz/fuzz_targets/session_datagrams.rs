@@ -26,6 +26,7 @@ fuzz_target!(|data: &[u8]| {
         payload_type: 102,
         host_allowed: data.first().is_some_and(|b| b & 1 == 0),
         host_addr: Some("127.0.0.1:6000".parse().unwrap()),
+        allow_aes_gcm: true,
     };
     let t0 = Instant::now();
     let mut s = Session::new(config, t0).unwrap();
