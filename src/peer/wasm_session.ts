@@ -171,6 +171,11 @@ export function parseIceUrl(url: string): IceUrl | undefined {
   return { kind, secure, host: m[2], port, transport };
 }
 
+/** Write every byte (a stream write may take only part). */
+async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  for (let off = 0; off < bytes.length;) off += await conn.write(bytes.subarray(off));
+}
+
 async function resolve(host: string): Promise<string> {
   if (/^\d+\.\d+\.\d+\.\d+$/.test(host)) return host;
   const [first] = await Deno.resolveDns(host, "A");
@@ -568,7 +573,7 @@ class WasmPeerSession implements PeerSession {
       } else {
         const s = this.#streams.get(d.via);
         if (!s) continue;
-        s.writing = s.writing.then(() => s.conn.write(bytes)).catch(() => {});
+        s.writing = s.writing.then(() => writeAll(s.conn, bytes)).catch(() => {});
       }
     }
     for (const e of out.events) {

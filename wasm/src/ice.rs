@@ -227,6 +227,12 @@ impl IceAgent {
         }
     }
 
+    /// Start the failure clock at `now` (the answer went out): with no pair nominated within
+    /// [`CONNECT_TIMEOUT`], even if no candidate or check ever arrives, ICE has failed.
+    pub fn start(&mut self, now: Instant) {
+        self.started.get_or_insert(now);
+    }
+
     /// The priority we advertise for a host candidate.
     pub fn host_priority(&self) -> u32 {
         self.host_priority

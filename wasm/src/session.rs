@@ -260,12 +260,13 @@ impl Session {
             .build(false, None)
             .map_err(|e| SessionError(format!("DTLS configuration: {e}")))?;
         let local: SocketAddr = "0.0.0.0:0".parse().unwrap();
-        let ice = IceAgent::new(
+        let mut ice = IceAgent::new(
             (&config.local_ufrag, &config.local_pwd),
             (&config.remote_ufrag, &config.remote_pwd),
             config.host_allowed,
             provider.clone(),
         );
+        ice.start(now);
         Ok(Session {
             provider,
             ice,
@@ -1094,6 +1095,17 @@ mod tests {
             }
         }
         (client, client_done)
+    }
+
+    #[test]
+    fn a_viewer_that_never_shows_up_ends_the_session() {
+        let mut s = session(&cert(), 1);
+        let t0 = s.now;
+        let wake = s.poll_timeout().expect("a deadline even with nothing received");
+        assert!(wake <= t0 + ice::CONNECT_TIMEOUT);
+        s.handle_timeout(t0 + ice::CONNECT_TIMEOUT);
+        let events: Vec<_> = std::iter::from_fn(|| s.poll_event()).collect();
+        assert!(matches!(events.last(), Some(SessionEvent::Closed(r)) if r.contains("ICE failed")), "{events:?}");
     }
 
     #[test]
