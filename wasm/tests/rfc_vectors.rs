@@ -138,3 +138,59 @@ fn our_aes_gcm_packets_are_the_reference_bytes() {
     let expected = seal_gcm(&derive(&mk, &ms, 0, 16), &derive(&mk, &ms, 2, 12), &rtp);
     assert_eq!(wire, expected);
 }
+
+/// The SRTCP trailer of a protected packet: E flag and index, as sent.
+fn srtcp_e_index(wire: &[u8], tag_len: usize) -> u32 {
+    let at = wire.len() - tag_len - 4;
+    u32::from_be_bytes(wire[at..at + 4].try_into().unwrap())
+}
+
+/// A sender report (our SSRC 0x5501a0b2) with its CNAME, as the session sends them.
+fn sender_report() -> Vec<u8> {
+    hex("80c80006 5501a0b2 e9b3f1c2 4bc6a7ef 8041f8d3 00000019 00002a6e 81ca0005 5501a0b2 010a6b76 732d6d61 73746572 00000000")
+}
+
+#[test]
+fn our_aes_cm_srtcp_is_the_reference_bytes() {
+    let (mk, ms) = (hex("E1F97A0D3E018BE0D64FA32C06DE4139"), hex("0EC675AD498AFEEBB6960B3AABE6"));
+    let mut s = Sender::new(Profile::AesCm128HmacSha1_80, &mk, &ms, 0x5501a0b2, 96, 1, 1200).unwrap();
+    let plain = sender_report();
+    let wire = s.protect_rtcp(&plain).unwrap();
+    let e_index = srtcp_e_index(&wire, 10);
+    assert_eq!(e_index >> 31, 1, "E flag: encrypted");
+    // RFC 3711 §3.4, §4.1.1: labels 3/4/5, the SRTCP index in the counter block.
+    let (key, auth, salt) = (derive(&mk, &ms, 3, 16), derive(&mk, &ms, 4, 20), derive(&mk, &ms, 5, 14));
+    let mut expected = plain.clone();
+    ctr(&key, &cm_iv(&salt, 0x5501a0b2, (e_index & 0x7fff_ffff) as u64), &mut expected[8..]);
+    expected.extend_from_slice(&e_index.to_be_bytes());
+    let mut mac = <hmac::Hmac<sha1::Sha1> as Mac>::new_from_slice(&auth).unwrap();
+    mac.update(&expected);
+    expected.extend_from_slice(&mac.finalize().into_bytes()[..10]);
+    assert_eq!(wire, expected);
+}
+
+#[test]
+fn our_aes_gcm_srtcp_is_the_reference_bytes() {
+    let (mk, ms) = (hex("000102030405060708090a0b0c0d0e0f"), hex("517569642070726f2071756f"));
+    let mut s = Sender::new(Profile::AeadAes128Gcm, &mk, &ms, 0x5501a0b2, 96, 1, 1200).unwrap();
+    let plain = sender_report();
+    let wire = s.protect_rtcp(&plain).unwrap();
+    let e_index = u32::from_be_bytes(wire[wire.len() - 4..].try_into().unwrap());
+    assert_eq!(e_index >> 31, 1, "E flag: encrypted");
+    // RFC 7714 §9: IV from SSRC and SRTCP index, AAD = first 8 octets ‖ E ‖ index, the trailer
+    // after the tag.
+    let (key, salt) = (derive(&mk, &ms, 3, 16), derive(&mk, &ms, 5, 12));
+    let mut iv = [0u8; 12];
+    iv[2..6].copy_from_slice(&plain[4..8]);
+    iv[8..12].copy_from_slice(&(e_index & 0x7fff_ffff).to_be_bytes());
+    for (d, s) in iv.iter_mut().zip(&salt) {
+        *d ^= s;
+    }
+    let aad = [&plain[..8], &e_index.to_be_bytes()[..]].concat();
+    let mut body = plain[8..].to_vec();
+    let tag = aes_gcm::Aes128Gcm::new((&key[..]).into())
+        .encrypt_in_place_detached((&iv).into(), &aad, &mut body)
+        .unwrap();
+    let expected = [&plain[..8], &body[..], &tag[..], &e_index.to_be_bytes()[..]].concat();
+    assert_eq!(wire, expected);
+}
