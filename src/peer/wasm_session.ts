@@ -233,6 +233,7 @@ class WasmPeerSession implements PeerSession {
   readonly #ssrc = crypto.getRandomValues(new Uint32Array(1))[0];
   #core: MediaCoreSession | undefined;
   #mid = "0";
+  #mLineIndex = 0;
   #pending: IceCandidateInit[] = [];
   #state: PeerConnectionState = "new";
   #closed = false;
@@ -276,6 +277,7 @@ class WasmPeerSession implements PeerSession {
     const offer = parseOffer(offerSdp);
     this.#offerAt = performance.now();
     this.#mid = offer.mid;
+    this.#mLineIndex = Math.max(0, offer.sections.findIndex((m) => m.mid === offer.mid));
     const host = this.#addresses[0] ?? "0.0.0.0";
     this.#core = await MediaCoreSession.create({
       ufrag: this.#ufrag,
@@ -587,7 +589,7 @@ class WasmPeerSession implements PeerSession {
         this.#o.callbacks.onLocalCandidate({
           candidate: e.candidate,
           sdpMid: this.#mid,
-          sdpMLineIndex: 0,
+          sdpMLineIndex: this.#mLineIndex,
         });
       } else if (e.type === "warning") {
         this.#o.logger.warn(`Viewer ${this.viewerId}: ${e.message}`);
