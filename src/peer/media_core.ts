@@ -375,16 +375,19 @@ export interface MediaCoreOutput {
 
 /** What a {@link MediaCoreSession} needs from its host and the viewer's offer. */
 export interface MediaCoreSessionOptions {
-  /** Our ICE credentials (ufrag ≥ 4, pwd ≥ 22 characters). */
+  /** Our ICE username fragment (≥ 4 characters). */
   ufrag: string;
+  /** Our ICE password (≥ 22 characters). */
   pwd: string;
-  /** The viewer's ICE credentials, from its offer. */
+  /** The viewer's ICE username fragment, from its offer. */
   remoteUfrag: string;
+  /** The viewer's ICE password, from its offer. */
   remotePwd: string;
   /** The viewer's certificate fingerprint from its offer, `sha-256 AB:CD:…`. */
   remoteFingerprint: string;
-  /** Media SSRC and the H.264 payload type of the answer. */
+  /** Media SSRC. */
   ssrc: number;
+  /** The H.264 payload type of the answer. */
   payloadType: number;
   /** The UDP socket's `ip:port` (related address of reflexive candidates). */
   hostAddress?: string;
@@ -415,8 +418,9 @@ export interface MediaCoreTurnServer {
   via?: number;
   /** The server's resolved `ip:port`. */
   server: string;
-  /** Long-term credentials. */
+  /** Long-term credential username. */
   username: string;
+  /** Long-term credential password (never in messages). */
   password: string;
   /** Refresh the allocation at least this often, seconds (default: at half its lifetime). */
   refreshSeconds?: number;
@@ -424,8 +428,9 @@ export interface MediaCoreTurnServer {
 
 /** Counters a {@link MediaCoreSession} keeps. */
 export interface MediaCoreCounters {
-  /** NACK packets received, and datagrams sent again for them. */
+  /** NACK packets received. */
   nacks: number;
+  /** Datagrams sent again for them. */
   retransmitted: number;
   /** PLI/FIR received. */
   keyframeRequests: number;
@@ -433,8 +438,9 @@ export interface MediaCoreCounters {
   ignored: number;
   /** Round-trip time from the viewer's latest receiver report, ms. */
   rttMs?: number;
-  /** Fraction of packets lost (0–1) and packets lost in all, from that report. */
+  /** Fraction of packets lost (0–1), from that report. */
   fractionLost?: number;
+  /** Packets lost in all, from that report. */
   packetsLost?: number;
 }
 

@@ -1,5 +1,5 @@
 /**
- * Peer sessions for the master: the WASM media core (ICE-lite, DTLS-SRTP, H.264 → RTP) behind
+ * Peer sessions for the master: the WASM media core (ICE with TURN, DTLS-SRTP, H.264 → RTP, RTCP) behind
  * {@linkcode WasmPeerSessionFactory}, and werift with the core as its sender behind
  * {@linkcode WeriftSessionFactory}.
  *

@@ -56,8 +56,9 @@ export interface ParsedOffer {
   payloadType: number;
   /** Its profile-level-id. */
   profileLevelId: string;
-  /** The viewer's ICE credentials. */
+  /** The viewer's ICE username fragment. */
   iceUfrag: string;
+  /** The viewer's ICE password. */
   icePwd: string;
   /** The viewer's DTLS certificate fingerprint, `sha-256 AB:…`. */
   fingerprint: string;
@@ -140,7 +141,9 @@ export interface IceUrl {
   kind: "stun" | "turn";
   /** `turns:` (TLS). */
   secure: boolean;
+  /** Host name or IPv4 address. */
   host: string;
+  /** Port (default 3478, or 5349 for `turns:`). */
   port: number;
   /** How the server is reached. */
   transport: "udp" | "tcp";
