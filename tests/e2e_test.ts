@@ -14,6 +14,7 @@ import {
   type ViewerStatus,
 } from "./support/browser.ts";
 import { createLogger } from "../src/log.ts";
+import { until } from "./support/until.ts";
 
 const STATE = new URL("../.kvs-emulator/", import.meta.url).pathname;
 
@@ -42,14 +43,6 @@ class FirstFrames implements PeerSessionFactory {
       stats: () => s.stats(),
       close: (r?: string) => s.close(r),
     };
-  }
-}
-
-async function until(pred: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
-  const end = performance.now() + timeoutMs;
-  while (!pred()) {
-    if (performance.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
   }
 }
 

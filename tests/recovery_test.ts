@@ -6,16 +6,9 @@ import { createCaHttpClient, KvsClient } from "../src/aws/mod.ts";
 import { IotCredentialProvider } from "../src/credentials/mod.ts";
 import { startEmulator } from "../src/emulator/mod.ts";
 import { SignalingClient, type SignalingState } from "../src/signaling/mod.ts";
+import { until } from "./support/until.ts";
 
 const STATE = new URL("../.kvs-emulator/", import.meta.url).pathname;
-
-async function until(pred: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
-  const end = performance.now() + timeoutMs;
-  while (!pred()) {
-    if (performance.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 Deno.test({
   name: "signaling recovery through the emulator's fault injection",
