@@ -17,6 +17,7 @@ import { startEmulator } from "../src/emulator/mod.ts";
 import { startMaster } from "../src/master.ts";
 import { FileVideoSource } from "../src/media/file_source.ts";
 import { WasmPeerSessionFactory } from "../src/peer/wasm_session.ts";
+import { mediaCoreMemoryBytes } from "../src/peer/media_core.ts";
 import { WeriftSessionFactory } from "../src/peer/werift_session.ts";
 import { connectWeriftViewer } from "./werift_viewer.ts";
 
@@ -100,7 +101,12 @@ async function cycle(id: string): Promise<boolean> {
 // Warm up once, then take the baseline with no session left.
 await cycle("warmup");
 await idle();
-const base = { ...memory(), fds: fds(), viewers: master.viewers().length };
+const base = {
+  ...memory(),
+  wasm: mediaCoreMemoryBytes(),
+  fds: fds(),
+  viewers: master.viewers().length,
+};
 const started = performance.now();
 // GO_AWAY every 40 s: the master goes through the control plane again with whatever
 // credentials it holds, so expired ones would show as refused requests.
@@ -120,7 +126,12 @@ clearInterval(goAways);
 // Sessions of departed viewers end on ICE consent loss: give them time to go.
 await idle();
 await new Promise((r) => setTimeout(r, 2000));
-const after = { ...memory(), fds: fds(), viewers: master.viewers().length };
+const after = {
+  ...memory(),
+  wasm: mediaCoreMemoryBytes(),
+  fds: fds(),
+  viewers: master.viewers().length,
+};
 const iotOk = emu.iotRequests.filter((r) => r.status === 200).length;
 const expired = emu.requests.filter((r) => r.errorType === "ExpiredTokenException").length;
 console.log(JSON.stringify(
@@ -135,6 +146,8 @@ console.log(JSON.stringify(
     rssMb: { start: base.rss.toFixed(1), end: after.rss.toFixed(1) },
     heapMb: { start: base.heap.toFixed(1), end: after.heap.toFixed(1) },
     externalMb: { start: base.external.toFixed(1), end: after.external.toFixed(1) },
+    // Linear memory of the media core's session instances (part of RSS, not of the heap).
+    wasmMb: { start: (base.wasm / 1e6).toFixed(1), end: (after.wasm / 1e6).toFixed(1) },
     hotPath: HOT_PATH,
     openFds: { start: base.fds, end: after.fds },
     sessions: { start: base.viewers, end: after.viewers },

@@ -447,6 +447,24 @@ export interface MediaCoreCounters {
 /** Idle instances, reused by later sessions (their memory stays allocated, so reuse it). */
 const idle: Exports[] = [];
 const MAX_IDLE = 16;
+/** Every live instance's memory, for {@link mediaCoreMemoryBytes}. */
+const memories = new Set<WebAssembly.Memory>();
+
+/**
+ * Linear memory held by the media core's session instances (pooled or in use), bytes: what the
+ * WASM side of the sessions costs, apart from the JS heap.
+ *
+ * @example
+ * ```ts
+ * import { mediaCoreMemoryBytes } from "./media_core.ts";
+ * console.log(`${(mediaCoreMemoryBytes() / 1e6).toFixed(1)} MB`);
+ * ```
+ */
+export function mediaCoreMemoryBytes(): number {
+  let n = 0;
+  for (const m of memories) n += m.buffer.byteLength;
+  return n;
+}
 let certificate: Promise<Uint8Array> | undefined;
 
 async function instantiate(): Promise<Exports> {
@@ -457,7 +475,9 @@ async function instantiate(): Promise<Exports> {
   const instance = await WebAssembly.instantiate(module, {
     wasi_snapshot_preview1: wasiImports(() => ref.exports!.memory, () => {}),
   });
-  return ref.exports = instance.exports as unknown as Exports;
+  ref.exports = instance.exports as unknown as Exports;
+  memories.add(ref.exports.memory);
+  return ref.exports;
 }
 
 /** The process's DTLS certificate and key (PEM), made once by the first instance. */
@@ -695,6 +715,7 @@ export class MediaCoreSession {
     } catch (e) {
       if (e instanceof WebAssembly.RuntimeError) {
         this.#dead = `the media core trapped (${e.message}); this session is closed`;
+        memories.delete(this.#x.memory);
         throw new MediaCoreError("MEDIA_CORE_TRAP", this.#dead, { cause: e });
       }
       throw e;
