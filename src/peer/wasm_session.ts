@@ -90,14 +90,23 @@ export function parseOffer(sdp: string): ParsedOffer {
   if (typeof sdp !== "string" || !sdp.startsWith("v=0")) {
     throw new OfferRejectedError("the offer is not SDP (it does not start with v=0)");
   }
-  const sections = sdp.split(/\r?\n(?=m=)/);
-  const session = sections[0];
-  const video = sections.find((s) => s.startsWith("m=video"));
-  if (!video) throw new OfferRejectedError("the offer has no video section");
+  const [session, ...media] = sdp.split(/\r?\n(?=m=)/);
+  const sections = media.map((text, i) => {
+    const [kind, , proto, format] = text.slice(2).split(/\s+/);
+    return {
+      kind,
+      mid: text.match(/^a=mid:(\S+)/m)?.[1] ?? String(i),
+      proto,
+      format: format ?? "0",
+    };
+  });
+  const v = sections.findIndex((s) => s.kind === "video");
+  if (v < 0) throw new OfferRejectedError("the offer has no video section");
+  const video = media[v];
+  const mid = sections[v].mid;
   const attr = (name: string) =>
     video.match(new RegExp(`^a=${name}:(.+?)\\s*$`, "m"))?.[1] ??
       session.match(new RegExp(`^a=${name}:(.+?)\\s*$`, "m"))?.[1];
-  const mid = attr("mid") ?? "0";
   let best: { payloadType: number; profileLevelId: string } | undefined;
   for (const m of video.matchAll(/^a=rtpmap:(\d+) H264\/90000/gim)) {
     const pt = Number(m[1]);
@@ -125,14 +134,7 @@ export function parseOffer(sdp: string): ParsedOffer {
     );
   }
   const candidates = [...sdp.matchAll(/^a=(candidate:.+?)\s*$/gm)].map((m) => m[1]);
-  return { mid, ...best, iceUfrag, icePwd, fingerprint, sections: mSections(sdp), candidates };
-}
-
-function mSections(sdp: string): ParsedOffer["sections"] {
-  return sdp.split(/\r?\n(?=m=)/).slice(1).map((s, i) => {
-    const [kind, , proto, format] = s.slice(2).split(/\s+/);
-    return { kind, mid: s.match(/^a=mid:(\S+)/m)?.[1] ?? String(i), proto, format: format ?? "0" };
-  });
+  return { mid, ...best, iceUfrag, icePwd, fingerprint, sections, candidates };
 }
 
 /** A `stun:`/`turn:`/`turns:` URL, as a master uses it. */
@@ -334,14 +336,8 @@ class WasmPeerSession implements PeerSession {
       `a=ssrc:${this.#ssrc} msid:kvs video`,
       ...candidates,
     ];
-    const media = offer.sections.length ? offer.sections : [{
-      kind: "video",
-      mid: offer.mid,
-      proto: "UDP/TLS/RTP/SAVPF",
-      format: String(pt),
-    }];
     let videoDone = false;
-    const body = media.flatMap((m) => {
+    const body = offer.sections.flatMap((m) => {
       if (m.kind === "video" && m.mid === offer.mid && !videoDone) {
         videoDone = true;
         return video;

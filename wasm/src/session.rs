@@ -417,17 +417,13 @@ impl Session {
         }
         self.probes[p].done = true;
         let addr = SocketAddr::new(mapped.ip, mapped.port);
-        if !self.srflx.contains(&addr) && Some(addr) != self.host_addr && self.ice_host_allowed() {
+        // srflx candidates share the host socket: under a relay-only policy they are not offered.
+        if !self.srflx.contains(&addr) && Some(addr) != self.host_addr && self.host_allowed {
             self.srflx.push(addr);
             let line = self.candidate_line("srflx", addr, self.ice.srflx_priority());
             self.events.push_back(SessionEvent::LocalCandidate(line));
         }
         true
-    }
-
-    fn ice_host_allowed(&self) -> bool {
-        // srflx candidates share the host socket; under a relay-only policy they are not offered.
-        self.host_allowed
     }
 
     fn candidate_line(&self, kind: &str, addr: SocketAddr, priority: u32) -> String {
@@ -487,10 +483,7 @@ impl Session {
 
     /// Route what TURN client `i` produced: its datagrams to the server, its events.
     fn pump_turn(&mut self, i: usize) {
-        while let Some(w) = self.turns[i].client.poll_write() {
-            let t = &self.turns[i];
-            self.transmits.push_back((t.via, t.server, w.message.to_vec()));
-        }
+        self.drain_turn_writes(i);
         while let Some(e) = self.turns[i].client.poll_event() {
             use rtc_turn::client::Event;
             match e {
@@ -524,7 +517,10 @@ impl Session {
                 _ => {}
             }
         }
-        // What TURN events made others produce (ICE answers through the relay, DTLS).
+    }
+
+    /// Queue what TURN client `i` wrote for its server, on that server's transport.
+    fn drain_turn_writes(&mut self, i: usize) {
         while let Some(w) = self.turns[i].client.poll_write() {
             let t = &self.turns[i];
             self.transmits.push_back((t.via, t.server, w.message.to_vec()));
@@ -554,10 +550,7 @@ impl Session {
                     // No permission yet: a check is retransmitted later; media waits for it.
                     self.ignored += 1;
                 }
-                while let Some(w) = self.turns[i].client.poll_write() {
-                    let t = &self.turns[i];
-                    self.transmits.push_back((t.via, t.server, w.message.to_vec()));
-                }
+                self.drain_turn_writes(i);
             }
         }
     }
