@@ -69,14 +69,12 @@ interface Exports {
     nowMs: number,
     via: number,
     addrPtr: number,
-    addrLen: number,
     dataPtr: number,
     dataLen: number,
-  ): void;
-  session_handle_timeout(handle: number, nowMs: number): void;
+  ): number;
+  session_handle_timeout(handle: number, nowMs: number): number;
   session_write_frame(handle: number, nowMs: number, ptr: number, len: number, ts: number): number;
   session_poll(handle: number): number;
-  session_output_ptr(handle: number): number;
   session_free(handle: number): void;
   last_error_len(): number;
   debug_trap(): void;
@@ -357,9 +355,10 @@ export type MediaCoreEvent =
 export interface MediaCoreDatagram {
   /** 0: the session's UDP socket, to {@link MediaCoreDatagram.to}; n: TURN stream n. */
   via: number;
-  /** Destination `ip:port` (for streams, the TURN server, informational). */
-  to: string;
-  /** Bytes (a view valid until the next call into the session). */
+  /** Destination (for streams, the TURN server, informational). The same object is handed out
+   * for every datagram to the same address, so it can go to `socket.send` as it is. */
+  to: Deno.NetAddr;
+  /** Bytes: a view into a copy of the call's output, so it stays valid after later calls. */
   data: Uint8Array;
 }
 
@@ -442,6 +441,8 @@ export interface MediaCoreCounters {
   fractionLost?: number;
   /** Packets lost in all, from that report. */
   packetsLost?: number;
+  /** RTP packets sent (first transmissions). */
+  packetsSent: number;
 }
 
 /** Idle instances, reused by later sessions (their memory stays allocated, so reuse it). */
@@ -517,13 +518,19 @@ export class MediaCoreSession {
   readonly #handle: number;
   #buf = { ptr: 0, len: 0 };
   #dead: string | undefined;
+  /** The last destination read, as bytes and as the object handed to sockets. */
+  #toKey = new Uint8Array(19);
+  #to: Deno.NetAddr = { transport: "udp", hostname: "0.0.0.0", port: 0 };
+  /** The last source address fed in, as text and as its 19 bytes. */
+  #fromKey = "";
+  #fromBytes = new Uint8Array(19);
 
   private constructor(x: Exports, handle: number) {
     this.#x = x;
     this.#handle = handle;
     const n = x.session_fingerprint(handle);
     this.fingerprint = new TextDecoder().decode(
-      new Uint8Array(x.memory.buffer, x.session_output_ptr(handle), n),
+      new Uint8Array(x.memory.buffer, x.scratch_ptr(), n),
     );
   }
 
@@ -550,7 +557,7 @@ export class MediaCoreSession {
     x.kvs_free(kp, cert.length);
     if (handle === 0) {
       const why = lastError(x);
-      if (idle.length < MAX_IDLE) idle.push(x);
+      release(x);
       throw new MediaCoreError("MEDIA_CORE_SESSION", why);
     }
     return new MediaCoreSession(x, handle);
@@ -567,6 +574,7 @@ export class MediaCoreSession {
         line,
         (p, n) => this.#x.session_add_candidate(this.#handle, nowMs, p, n),
       );
+      return this.#x.session_poll(this.#handle);
     });
     const result: CandidateResult = code === 0
       ? { status: "used" }
@@ -579,6 +587,7 @@ export class MediaCoreSession {
     let code = 0;
     const out = this.#call(() => {
       code = this.#withText(server, (p, n) => this.#x.session_add_stun(this.#handle, nowMs, p, n));
+      return this.#x.session_poll(this.#handle);
     });
     if (code !== 0) throw new MediaCoreError("MEDIA_CORE_STUN", lastError(this.#x));
     return out;
@@ -601,55 +610,59 @@ export class MediaCoreSession {
     ].join("\n");
     const out = this.#call(() => {
       index = this.#withText(text, (p, n) => this.#x.session_add_turn(this.#handle, nowMs, p, n));
+      return this.#x.session_poll(this.#handle);
     });
     if (index < 0) throw new MediaCoreError("MEDIA_CORE_TURN", lastError(this.#x));
     return [index, out];
   }
 
-  /** Counters kept inside the core. */
+  /** Counters kept inside the core (read from its binary slots). */
   counters(): MediaCoreCounters {
-    const c: MediaCoreCounters = { nacks: 0, retransmitted: 0, keyframeRequests: 0, ignored: 0 };
+    const c: MediaCoreCounters = {
+      nacks: 0,
+      retransmitted: 0,
+      keyframeRequests: 0,
+      ignored: 0,
+      packetsSent: 0,
+    };
     if (this.#dead) return c;
-    const n = this.#x.session_stats(this.#handle);
-    const text = new TextDecoder().decode(
-      new Uint8Array(this.#x.memory.buffer, this.#x.session_output_ptr(this.#handle), n),
-    );
-    const f = Object.fromEntries(text.trim().split("\n").map((l) => l.split(" ")));
-    c.nacks = Number(f.nacks ?? 0);
-    c.retransmitted = Number(f.retransmitted ?? 0);
-    c.keyframeRequests = Number(f.keyframe_requests ?? 0);
-    c.ignored = Number(f.ignored ?? 0);
-    if (f.rtt_ms && f.rtt_ms !== "-") c.rttMs = Number(f.rtt_ms);
-    c.fractionLost = Number(f.fraction_lost ?? 0) / 256;
-    c.packetsLost = Number(f.total_lost ?? 0);
+    const ptr = this.#x.session_stats(this.#handle);
+    if (!ptr) return c;
+    const f = new Float64Array(this.#x.memory.buffer, ptr, 8);
+    c.nacks = f[0];
+    c.retransmitted = f[1];
+    c.keyframeRequests = f[2];
+    c.ignored = f[3];
+    if (!Number.isNaN(f[4])) c.rttMs = f[4];
+    c.fractionLost = f[5] / 256;
+    c.packetsLost = f[6];
+    c.packetsSent = f[7];
     return c;
   }
 
   /**
-   * Feed bytes that arrived: a datagram on the UDP socket from `from` (`ip:port`), or with
-   * `via` ≥ 1 a chunk of that TURN stream.
+   * Feed bytes that arrived: a datagram on the UDP socket from `from`, or with `via` ≥ 1 a chunk
+   * of that TURN stream (`from` is then ignored).
    */
   handleDatagram(
-    from: string,
+    from: { hostname: string; port: number } | undefined,
     data: Uint8Array,
     nowMs: number = performance.now(),
     via = 0,
   ): MediaCoreOutput {
     return this.#call(() => {
       const x = this.#x;
-      const addr = new TextEncoder().encode(from);
-      const need = addr.length + data.length;
-      this.#ensure(need);
-      const mem = new Uint8Array(x.memory.buffer, this.#buf.ptr, need);
-      mem.set(addr, 0);
-      mem.set(data, addr.length);
-      x.session_handle_datagram(
+      const addr = via === 0 && from ? this.#addressBytes(from) : undefined;
+      this.#ensure(19 + data.length);
+      const mem = new Uint8Array(x.memory.buffer, this.#buf.ptr, 19 + data.length);
+      if (addr) mem.set(addr, 0);
+      mem.set(data, 19);
+      return x.session_handle_datagram(
         this.#handle,
         nowMs,
         via,
-        this.#buf.ptr,
-        addr.length,
-        this.#buf.ptr + addr.length,
+        addr ? this.#buf.ptr : 0,
+        this.#buf.ptr + 19,
         data.length,
       );
     });
@@ -660,7 +673,10 @@ export class MediaCoreSession {
     return this.#call(() => this.#x.session_handle_timeout(this.#handle, nowMs));
   }
 
-  /** Send one access unit (nothing before ICE and DTLS are up). */
+  /**
+   * Send one access unit (nothing before ICE and DTLS are up): one call into the core, whose
+   * output holds every datagram of the frame, written once.
+   */
   writeFrame(
     accessUnit: Uint8Array,
     rtpTimestamp: number,
@@ -669,7 +685,7 @@ export class MediaCoreSession {
     return this.#call(() => {
       this.#ensure(accessUnit.length);
       new Uint8Array(this.#x.memory.buffer, this.#buf.ptr, accessUnit.length).set(accessUnit);
-      this.#x.session_write_frame(
+      return this.#x.session_write_frame(
         this.#handle,
         nowMs,
         this.#buf.ptr,
@@ -686,8 +702,28 @@ export class MediaCoreSession {
     try {
       this.#x.session_free(this.#handle);
       if (this.#buf.ptr) this.#x.kvs_free(this.#buf.ptr, this.#buf.len);
-      if (idle.length < MAX_IDLE && !idle.includes(this.#x)) idle.push(this.#x);
+      release(this.#x);
     } catch { /* a dead instance: dropped */ }
+  }
+
+  /** The 19-byte binary form of an address (`u8 family | 16 bytes | u16 LE port`). */
+  #addressBytes(from: { hostname: string; port: number }): Uint8Array {
+    const key = `${from.hostname}|${from.port}`;
+    if (key === this.#fromKey) return this.#fromBytes;
+    const b = new Uint8Array(19);
+    const v4 = from.hostname.split(".");
+    if (v4.length === 4) {
+      b[0] = 4;
+      for (let i = 0; i < 4; i++) b[1 + i] = Number(v4[i]) & 255;
+    } else {
+      b[0] = 6;
+      b.set(ipv6Bytes(from.hostname), 1);
+    }
+    b[17] = from.port & 255;
+    b[18] = from.port >> 8;
+    this.#fromKey = key;
+    this.#fromBytes = b;
+    return b;
   }
 
   #withText(text: string, fn: (ptr: number, len: number) => number): number {
@@ -707,11 +743,10 @@ export class MediaCoreSession {
     this.#buf = { ptr: this.#x.kvs_alloc(size), len: size };
   }
 
-  #call(fn: () => void): MediaCoreOutput {
+  #call(fn: () => number): MediaCoreOutput {
     if (this.#dead) throw new MediaCoreError("MEDIA_CORE_DEAD", this.#dead);
     try {
-      fn();
-      return this.#read(this.#x.session_poll(this.#handle));
+      return this.#read(fn());
     } catch (e) {
       if (e instanceof WebAssembly.RuntimeError) {
         this.#dead = `the media core trapped (${e.message}); this session is closed`;
@@ -722,28 +757,30 @@ export class MediaCoreSession {
     }
   }
 
-  #read(len: number): MediaCoreOutput {
-    const x = this.#x;
-    const ptr = x.session_output_ptr(this.#handle);
-    const buf = x.memory.buffer;
-    const v = new DataView(buf, ptr, len);
-    const dec = new TextDecoder();
+  /** Read the output at `ptr`: one copy of the whole buffer, views into it for datagrams. */
+  #read(ptr: number): MediaCoreOutput {
     const out: MediaCoreOutput = { datagrams: [], events: [] };
-    let off = 0;
+    if (!ptr) return out;
+    const mem = this.#x.memory.buffer;
+    const len = new DataView(mem, ptr, 4).getUint32(0, true);
+    const bytes = new Uint8Array(mem, ptr, len).slice();
+    const v = new DataView(bytes.buffer);
+    let off = 4;
     while (off < len) {
-      const tag = v.getUint8(off++);
+      const tag = bytes[off++];
       if (tag === 1) {
         const via = v.getUint32(off, true);
-        const al = v.getUint16(off + 4, true);
-        const to = dec.decode(new Uint8Array(buf, ptr + off + 6, al));
-        off += 6 + al;
-        const dl = v.getUint32(off, true);
-        out.datagrams.push({ via, to, data: new Uint8Array(buf, ptr + off + 4, dl) });
-        off += 4 + dl;
+        const dl = v.getUint32(off + 23, true);
+        out.datagrams.push({
+          via,
+          to: this.#address(bytes, off + 4),
+          data: bytes.subarray(off + 27, off + 27 + dl),
+        });
+        off += 27 + dl;
       } else if (tag === 2) {
-        const kind = v.getUint8(off);
+        const kind = bytes[off];
         const tl = v.getUint16(off + 1, true);
-        const text = dec.decode(new Uint8Array(buf, ptr + off + 3, tl));
+        const text = new TextDecoder().decode(bytes.subarray(off + 3, off + 3 + tl));
         off += 3 + tl;
         out.events.push(
           kind === 1
@@ -766,4 +803,49 @@ export class MediaCoreSession {
     }
     return out;
   }
+
+  /** The address at `off` (`u8 family | 16 bytes | u16 LE port`), reusing the last object. */
+  #address(b: Uint8Array, off: number): Deno.NetAddr {
+    const k = this.#toKey;
+    let same = true;
+    for (let i = 0; i < 19; i++) {
+      if (k[i] !== b[off + i]) {
+        same = false;
+        break;
+      }
+    }
+    if (same) return this.#to;
+    k.set(b.subarray(off, off + 19));
+    const port = b[off + 17] | (b[off + 18] << 8);
+    const hostname = b[off] === 4
+      ? `${b[off + 1]}.${b[off + 2]}.${b[off + 3]}.${b[off + 4]}`
+      : ipv6Text(b.subarray(off + 1, off + 17));
+    this.#to = { transport: "udp", hostname, port };
+    return this.#to;
+  }
+}
+
+/** Return an instance to the pool (its memory stays allocated, so later sessions reuse it). */
+function release(x: Exports): void {
+  if (idle.length < MAX_IDLE && !idle.includes(x)) idle.push(x);
+}
+
+function ipv6Text(b: Uint8Array): string {
+  const groups: string[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push(((b[i] << 8) | b[i + 1]).toString(16));
+  return groups.join(":");
+}
+
+function ipv6Bytes(text: string): Uint8Array {
+  const out = new Uint8Array(16);
+  const [head, tail] = text.includes("::") ? text.split("::") : [text, undefined];
+  const h = head ? head.split(":") : [];
+  const t = tail ? tail.split(":") : [];
+  const groups = tail === undefined ? h : [...h, ...Array(8 - h.length - t.length).fill("0"), ...t];
+  groups.slice(0, 8).forEach((g, i) => {
+    const n = parseInt(g, 16) || 0;
+    out[i * 2] = n >> 8;
+    out[i * 2 + 1] = n & 255;
+  });
+  return out;
 }

@@ -54,6 +54,10 @@ export interface PeerStats {
   srtpProfile?: string;
   /** Offer received → first RTP packet sent, ms. */
   timeToFirstPacketMs?: number;
+  /** Datagrams the socket refused to send (0 on a healthy host). */
+  sendErrors?: number;
+  /** Datagrams dropped unsent because the socket could not keep up. */
+  datagramsDropped?: number;
   /** What packetizes and encrypts the frames: `wasm` (the media core) or another stack. */
   hotPath?: string;
 }

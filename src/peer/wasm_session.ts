@@ -17,6 +17,7 @@ import type {
   PeerSessionOptions,
   PeerStats,
 } from "./types.ts";
+import { OrderedDatagramSender } from "./udp_sender.ts";
 import { OfferRejectedError } from "./werift_session.ts";
 
 /** Options of {@link WasmPeerSessionFactory}. */
@@ -243,6 +244,9 @@ class WasmPeerSession implements PeerSession {
   #state: PeerConnectionState = "new";
   #closed = false;
   #timer: ReturnType<typeof setTimeout> | undefined;
+  /** When {@link WasmPeerSession.#timer} fires (caller ms), to re-arm only when it moves. */
+  #timerAt = -1;
+  readonly #udp: OrderedDatagramSender;
   #offerAt = 0;
   #plis = 0;
   #lastInbound = 0;
@@ -270,6 +274,12 @@ class WasmPeerSession implements PeerSession {
     this.#o = options;
     this.#f = factory;
     this.#socket = socket;
+    this.#udp = new OrderedDatagramSender(socket, {
+      onError: (e, st) =>
+        this.#o.logger.warn(
+          `Viewer ${this.viewerId}: UDP send failed (${st.errors} so far): ${e.message}`,
+        ),
+    });
     this.#port = port;
     this.#addresses = addresses;
   }
@@ -392,7 +402,6 @@ class WasmPeerSession implements PeerSession {
       this.close(`media core failed: ${(e as Error).message}`);
       return;
     }
-    this.#stats.packetsSent += out.datagrams.length;
     this.#flush(out);
     if (this.#stats.framesSent++ === 0 && this.#offerAt) {
       this.#stats.timeToFirstPacketMs = performance.now() - this.#offerAt;
@@ -401,9 +410,13 @@ class WasmPeerSession implements PeerSession {
 
   stats(): PeerStats {
     const c = this.#core?.counters();
+    const udp = this.#udp.stats();
     return {
       state: this.#state,
       ...this.#stats,
+      packetsSent: c?.packetsSent ?? 0,
+      sendErrors: udp.errors,
+      datagramsDropped: udp.dropped,
       nacksReceived: c?.nacks ?? 0,
       packetsRetransmitted: c?.retransmitted ?? 0,
       plisReceived: this.#plis,
@@ -420,6 +433,7 @@ class WasmPeerSession implements PeerSession {
     this.#state = "closed";
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     if (this.#watchdog !== undefined) clearInterval(this.#watchdog);
+    this.#udp.close();
     try {
       this.#socket.close();
     } catch { /* already closed */ }
@@ -529,7 +543,7 @@ class WasmPeerSession implements PeerSession {
       this.#lastInbound = performance.now();
       try {
         this.#flush(
-          this.#core!.handleDatagram("0.0.0.0:0", buf.subarray(0, n), performance.now(), via),
+          this.#core!.handleDatagram(undefined, buf.subarray(0, n), performance.now(), via),
         );
       } catch (e) {
         this.close(`media core failed: ${(e as Error).message}`);
@@ -549,9 +563,8 @@ class WasmPeerSession implements PeerSession {
       }
       const [data, addr] = got;
       this.#lastInbound = performance.now();
-      const a = addr as Deno.NetAddr;
       try {
-        this.#flush(this.#core!.handleDatagram(`${a.hostname}:${a.port}`, data));
+        this.#flush(this.#core!.handleDatagram(addr as Deno.NetAddr, data));
       } catch (e) {
         this.close(`media core failed: ${(e as Error).message}`);
         return;
@@ -562,18 +575,14 @@ class WasmPeerSession implements PeerSession {
   #flush(out: MediaCoreOutput): void {
     if (this.#closed) return;
     for (const d of out.datagrams) {
-      const bytes = d.data.slice();
-      this.#stats.bytesSent += bytes.length;
+      // Views into one copy of the core's output per call: valid until sent.
+      this.#stats.bytesSent += d.data.length;
       if (d.via === 0) {
-        const i = d.to.lastIndexOf(":");
-        this.#socket.send(bytes, {
-          transport: "udp",
-          hostname: d.to.slice(0, i),
-          port: Number(d.to.slice(i + 1)),
-        }).catch(() => {});
+        this.#udp.send(d.data, d.to);
       } else {
         const s = this.#streams.get(d.via);
         if (!s) continue;
+        const bytes = d.data;
         s.writing = s.writing.then(() => writeAll(s.conn, bytes)).catch(() => {});
       }
     }
@@ -598,19 +607,26 @@ class WasmPeerSession implements PeerSession {
       } else if (e.type === "closed") this.close(e.reason);
     }
     if (this.#closed) return;
+    this.#arm(out.nextTimeoutMs ?? -1);
+  }
+
+  /** Run the core's timers at `at` (caller ms; -1: none); the timer moves only if `at` does. */
+  #arm(at: number): void {
+    if (at === this.#timerAt && (at < 0 || this.#timer !== undefined)) return;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
-    if (out.nextTimeoutMs !== undefined) {
-      this.#timer = setTimeout(() => {
-        this.#timer = undefined;
-        if (this.#closed || !this.#core) return;
-        try {
-          this.#flush(this.#core.handleTimeout());
-        } catch (e) {
-          this.close(`media core failed: ${(e as Error).message}`);
-        }
-      }, Math.max(0, out.nextTimeoutMs - performance.now()));
-    }
+    this.#timerAt = at;
+    if (at < 0) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#timerAt = -1;
+      if (this.#closed || !this.#core) return;
+      try {
+        this.#flush(this.#core.handleTimeout());
+      } catch (e) {
+        this.close(`media core failed: ${(e as Error).message}`);
+      }
+    }, Math.max(0, at - performance.now()));
   }
 
   #setState(s: PeerConnectionState): void {

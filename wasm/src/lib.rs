@@ -8,6 +8,7 @@
 
 pub mod h264;
 pub mod ice;
+pub mod output;
 pub mod sender;
 pub mod session;
 
@@ -25,8 +26,12 @@ struct SessionSlot {
     /// `Instant` of the caller's time 0 (milliseconds), fixed at creation.
     base: Instant,
     base_ms: f64,
-    out: Vec<u8>,
+    /// Counters for `session_stats` (see there).
+    stats: [f64; STATS],
 }
+
+/// Number of `f64` slots `session_stats` fills.
+const STATS: usize = 8;
 
 impl SessionSlot {
     fn at(&self, now_ms: f64) -> Instant {
@@ -290,7 +295,7 @@ pub unsafe extern "C" fn session_new(
     match made {
         Ok((session, fingerprint)) => SESSIONS.with(|all| {
             let mut all = all.borrow_mut();
-            let slot = SessionSlot { session, fingerprint, base, base_ms: now_ms, out: Vec::new() };
+            let slot = SessionSlot { session, fingerprint, base, base_ms: now_ms, stats: [0.0; STATS] };
             // Reuse a freed slot: an instance may serve many sessions in turn.
             if let Some(i) = all.iter().position(|s| s.is_none()) {
                 all[i] = Some(slot);
@@ -307,34 +312,38 @@ pub unsafe extern "C" fn session_new(
     }
 }
 
-/// The session's DTLS fingerprint (`sha-256 AB:…`) into the output buffer; returns its length.
+/// The session's DTLS fingerprint (`sha-256 AB:…`) into the scratch buffer; returns its length
+/// (read it at `scratch_ptr`).
 #[no_mangle]
 pub extern "C" fn session_fingerprint(handle: u32) -> usize {
     with_session(handle, 0, |s| {
-        s.out.clear();
-        s.out.extend_from_slice(s.fingerprint.as_bytes());
-        s.out.len()
+        SCRATCH.with(|b| {
+            let mut b = b.borrow_mut();
+            b.clear();
+            b.extend_from_slice(s.fingerprint.as_bytes());
+            b.len()
+        })
     })
 }
 
-/// Counters into the output buffer as `key value` lines; returns the length.
+/// Counters as `f64` slots; returns their address (null for an unknown handle): NACKs received,
+/// datagrams resent, keyframe requests (PLI/FIR), datagrams ignored, round-trip time ms (NaN
+/// before the first receiver report), fraction lost (0–255), packets lost, RTP packets sent.
 #[no_mangle]
-pub extern "C" fn session_stats(handle: u32) -> usize {
-    with_session(handle, 0, |s| {
+pub extern "C" fn session_stats(handle: u32) -> *const f64 {
+    with_session(handle, std::ptr::null(), |s| {
         let x = &s.session;
-        let text = format!(
-            "nacks {}\nretransmitted {}\nkeyframe_requests {}\nignored {}\nrtt_ms {}\nfraction_lost {}\ntotal_lost {}\n",
-            x.nacks,
-            x.retransmitted,
-            x.keyframe_requests,
-            x.ignored,
-            x.rtt_ms.map(|r| format!("{r:.1}")).unwrap_or_else(|| "-".into()),
-            x.fraction_lost,
-            x.total_lost
-        );
-        s.out.clear();
-        s.out.extend_from_slice(text.as_bytes());
-        s.out.len()
+        s.stats = [
+            x.nacks as f64,
+            x.retransmitted as f64,
+            x.keyframe_requests as f64,
+            x.ignored as f64,
+            x.rtt_ms.unwrap_or(f64::NAN),
+            x.fraction_lost as f64,
+            x.total_lost as f64,
+            x.packets_sent() as f64,
+        ];
+        s.stats.as_ptr()
     })
 }
 
@@ -347,6 +356,7 @@ pub extern "C" fn session_stats(handle: u32) -> usize {
 pub unsafe extern "C" fn session_add_candidate(handle: u32, now_ms: f64, ptr: *const u8, len: usize) -> i32 {
     let line = text(ptr, len);
     with_session(handle, -2, |s| {
+        s.session.out.clear();
         let now = s.at(now_ms);
         match s.session.add_remote_candidate(now, line) {
             Ok(()) => 0,
@@ -373,6 +383,7 @@ pub unsafe extern "C" fn session_add_stun(handle: u32, now_ms: f64, ptr: *const 
         return -1;
     };
     with_session(handle, -2, |s| {
+        s.session.out.clear();
         let now = s.at(now_ms);
         s.session.add_stun_server(now, server);
         0
@@ -397,6 +408,7 @@ pub unsafe extern "C" fn session_add_turn(handle: u32, now_ms: f64, ptr: *const 
     let transport = if get("transport") == "stream" { TurnTransport::Stream } else { TurnTransport::Udp };
     let via: u32 = get("via").parse().unwrap_or(0);
     with_session(handle, -2, |s| {
+        s.session.out.clear();
         let now = s.at(now_ms);
         let refresh = get("refresh_seconds").parse::<f64>().ok().filter(|x| *x > 0.0).map(Duration::from_secs_f64);
         match s.session.add_turn_server(now, get("url"), transport, via, server, get("username"), get("password"), refresh) {
@@ -409,39 +421,61 @@ pub unsafe extern "C" fn session_add_turn(handle: u32, now_ms: f64, ptr: *const 
     })
 }
 
-/// Feed bytes that arrived on host transport `via` (0: the UDP socket, from `addr` = UTF-8
-/// `ip:port`; n: TURN stream n) at `now_ms`.
+/// Read a binary socket address: `u8 family (4 or 6) | 16 address bytes | u16 LE port`.
+fn socket_addr(b: &[u8]) -> Option<SocketAddr> {
+    if b.len() < 19 {
+        return None;
+    }
+    let port = u16::from_le_bytes([b[17], b[18]]);
+    match b[0] {
+        4 => Some(SocketAddr::from(([b[1], b[2], b[3], b[4]], port))),
+        6 => Some(SocketAddr::from((<[u8; 16]>::try_from(&b[1..17]).ok()?, port))),
+        _ => None,
+    }
+}
+
+/// Feed bytes that arrived on host transport `via` at `now_ms` (0: the UDP socket, from the
+/// 19-byte binary address at `addr_ptr`: `u8 family | 16 bytes | u16 LE port`; n: TURN stream n,
+/// no address), then return the output as `session_poll` does: one crossing per datagram.
 ///
 /// # Safety
-/// The pointers must address the given numbers of readable bytes.
+/// `addr_ptr` must address 19 readable bytes (or be null for streams) and `data_ptr` `data_len`.
 #[no_mangle]
 pub unsafe extern "C" fn session_handle_datagram(
     handle: u32,
     now_ms: f64,
     via: u32,
     addr_ptr: *const u8,
-    addr_len: usize,
     data_ptr: *const u8,
     data_len: usize,
-) {
-    let from = text(addr_ptr, addr_len).parse::<SocketAddr>().unwrap_or(session::NO_ADDR);
+) -> *const u8 {
+    let from = if addr_ptr.is_null() {
+        None
+    } else {
+        socket_addr(std::slice::from_raw_parts(addr_ptr, 19))
+    };
     let data = std::slice::from_raw_parts(data_ptr, data_len);
-    with_session(handle, (), |s| {
+    with_session(handle, std::ptr::null(), |s| {
+        s.session.out.clear();
         let now = s.at(now_ms);
-        s.session.handle_datagram(now, via, from, data)
-    });
+        s.session.handle_datagram(now, via, from.unwrap_or(session::NO_ADDR), data);
+        finish(s)
+    })
 }
 
-/// Drive timers at `now_ms`.
+/// Drive timers at `now_ms`; returns the output as `session_poll` does.
 #[no_mangle]
-pub extern "C" fn session_handle_timeout(handle: u32, now_ms: f64) {
-    with_session(handle, (), |s| {
+pub extern "C" fn session_handle_timeout(handle: u32, now_ms: f64) -> *const u8 {
+    with_session(handle, std::ptr::null(), |s| {
+        s.session.out.clear();
         let now = s.at(now_ms);
-        s.session.handle_timeout(now)
-    });
+        s.session.handle_timeout(now);
+        finish(s)
+    })
 }
 
-/// Send one access unit at `now_ms`; returns the datagrams queued.
+/// Send one access unit at `now_ms`: packetized, protected and written once into the output,
+/// which is returned as `session_poll` does — one crossing per frame.
 ///
 /// # Safety
 /// `data_ptr` must address `data_len` readable bytes.
@@ -452,61 +486,57 @@ pub unsafe extern "C" fn session_write_frame(
     data_ptr: *const u8,
     data_len: usize,
     rtp_timestamp: u32,
-) -> u32 {
+) -> *const u8 {
     let data = std::slice::from_raw_parts(data_ptr, data_len);
-    with_session(handle, 0, |s| {
+    with_session(handle, std::ptr::null(), |s| {
+        s.session.out.clear();
         let now = s.at(now_ms);
-        s.session.write_frame(now, data, rtp_timestamp) as u32
+        s.session.write_frame(now, data, rtp_timestamp);
+        finish(s)
     })
 }
 
-/// Everything the session has for the caller, in the output buffer; returns its length.
-/// Records: `1, u32 via, u16 addr_len, addr, u32 len, datagram` (via 0: the UDP socket to addr;
-/// n: TURN stream n) or `2, u8 kind, u16 len, text` (kind 1 ICE connected, 2 DTLS connected,
-/// 3 closed, 4 keyframe request, 5 local candidate, 6 warning), then `3, f64 next timeout in
-/// caller ms (or -1)`.
-#[no_mangle]
-pub extern "C" fn session_poll(handle: u32) -> usize {
-    with_session(handle, 0, |s| {
-        s.out.clear();
-        while let Some((via, to, d)) = s.session.poll_transmit() {
-            let addr = to.to_string();
-            s.out.push(1);
-            s.out.extend_from_slice(&via.to_le_bytes());
-            s.out.extend_from_slice(&(addr.len() as u16).to_le_bytes());
-            s.out.extend_from_slice(addr.as_bytes());
-            s.out.extend_from_slice(&(d.len() as u32).to_le_bytes());
-            s.out.extend_from_slice(&d);
-        }
-        while let Some(e) = s.session.poll_event() {
-            let (kind, text) = match e {
-                SessionEvent::IceConnected(pair) => (1u8, pair),
-                SessionEvent::DtlsConnected(p) => (2u8, format!("{p:?}")),
-                SessionEvent::Closed(r) => (3u8, r),
-                SessionEvent::KeyframeRequest => (4u8, String::new()),
-                SessionEvent::LocalCandidate(line) => (5u8, line),
-                SessionEvent::Warning(w) => (6u8, w),
-            };
-            s.out.push(2);
-            s.out.push(kind);
-            s.out.extend_from_slice(&(text.len() as u16).to_le_bytes());
-            s.out.extend_from_slice(text.as_bytes());
-        }
-        let next = s
-            .session
-            .poll_timeout()
-            .map(|t| s.base_ms + t.saturating_duration_since(s.base).as_secs_f64() * 1000.0)
-            .unwrap_or(-1.0);
-        s.out.push(3);
-        s.out.extend_from_slice(&next.to_le_bytes());
-        s.out.len()
-    })
+/// Complete the output buffer: the datagram records the call wrote, then the events, then the
+/// next timeout; its total length in the first 4 bytes. Returns its address.
+fn finish(s: &mut SessionSlot) -> *const u8 {
+    let next = s
+        .session
+        .poll_timeout()
+        .map(|t| s.base_ms + t.saturating_duration_since(s.base).as_secs_f64() * 1000.0)
+        .unwrap_or(-1.0);
+    while let Some(e) = s.session.poll_event() {
+        let (kind, text) = match e {
+            SessionEvent::IceConnected(pair) => (1u8, pair),
+            SessionEvent::DtlsConnected(p) => (2u8, format!("{p:?}")),
+            SessionEvent::Closed(r) => (3u8, r),
+            SessionEvent::KeyframeRequest => (4u8, String::new()),
+            SessionEvent::LocalCandidate(line) => (5u8, line),
+            SessionEvent::Warning(w) => (6u8, w),
+        };
+        let out = &mut s.session.out.buf;
+        out.push(2);
+        out.push(kind);
+        out.extend_from_slice(&(text.len() as u16).to_le_bytes());
+        out.extend_from_slice(text.as_bytes());
+    }
+    let out = &mut s.session.out.buf;
+    out.push(3);
+    out.extend_from_slice(&next.to_le_bytes());
+    let len = out.len() as u32;
+    out[..session::OUTPUT_ROOM].copy_from_slice(&len.to_le_bytes());
+    out.as_ptr()
 }
 
-/// Address of the session's output buffer.
+/// Everything the session has for the caller since the last call, in its output buffer;
+/// returns the buffer's address. Layout: `u32 total length` (these 4 bytes included), then
+/// datagram records (`1, u32 via, u8 family, 16 address bytes, u16 port, u32 len, datagram`:
+/// see `output.rs`; via 0: the UDP socket to the address; n: TURN stream n), then event records
+/// `2, u8 kind, u16 len, text` (kind 1 ICE connected, 2 DTLS connected, 3 closed, 4 keyframe
+/// request, 5 local candidate, 6 warning), then `3, f64 next timeout in caller ms (or -1)`.
+/// Valid until the next call into the session. Null for an unknown handle.
 #[no_mangle]
-pub extern "C" fn session_output_ptr(handle: u32) -> *const u8 {
-    with_session(handle, std::ptr::null(), |s| s.out.as_ptr())
+pub extern "C" fn session_poll(handle: u32) -> *const u8 {
+    with_session(handle, std::ptr::null(), finish)
 }
 
 /// Release a session.

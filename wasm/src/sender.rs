@@ -71,7 +71,6 @@ pub struct Sender {
     ssrc: u32,
     payload_type: u8,
     sequence: u16,
-    plain: Vec<u8>,
     out: Vec<u8>,
     /// Datagrams produced so far.
     pub packets: u64,
@@ -107,8 +106,7 @@ impl Sender {
             ssrc,
             payload_type: payload_type & 0x7f,
             sequence: first_sequence,
-            plain: Vec::with_capacity(max_datagram),
-            out: Vec::with_capacity(64 * 1024),
+            out: Vec::new(),
             packets: 0,
             bytes: 0,
             payload_bytes: 0,
@@ -119,16 +117,46 @@ impl Sender {
     /// Packetize and protect one access unit with the given 90 kHz RTP timestamp. The previous
     /// output is replaced. Returns the number of datagrams.
     pub fn write_frame(&mut self, access_unit: &[u8], rtp_timestamp: u32) -> Result<usize, SenderError> {
-        self.out.clear();
+        let mut out = std::mem::take(&mut self.out);
+        out.clear();
+        let n = self.write_frame_into(access_unit, rtp_timestamp, &mut out, &[]);
+        self.out = out;
+        n
+    }
+
+    /// Packetize and protect one access unit, appending each datagram to `out` as
+    /// `prefix | u32 LE length | datagram` (the datagram is built and protected where it lies:
+    /// written once). On error nothing of this frame stays in `out`. Returns the number of
+    /// datagrams.
+    pub fn write_frame_into(
+        &mut self,
+        access_unit: &[u8],
+        rtp_timestamp: u32,
+        out: &mut Vec<u8>,
+        prefix: &[u8],
+    ) -> Result<usize, SenderError> {
+        let mark = out.len();
         let mut failure: Option<String> = None;
         self.last_timestamp = Some(rtp_timestamp);
-        let Sender { srtp, packetizer, ssrc, payload_type, sequence, plain, out, packets, bytes, payload_bytes, history, .. } =
-            self;
+        let Sender { srtp, packetizer, ssrc, payload_type, sequence, packets, bytes, payload_bytes, history, .. } = self;
         let n = packetizer
             .packetize(access_unit, |payload| {
                 if failure.is_some() {
                     return;
                 }
+                out.extend_from_slice(prefix);
+                let len_at = out.len();
+                out.extend_from_slice(&[0; 4]);
+                let start = out.len();
+                out.push(0x80);
+                out.push(if payload.marker { 0x80 } else { 0 } | *payload_type);
+                out.extend_from_slice(&sequence.to_be_bytes());
+                out.extend_from_slice(&rtp_timestamp.to_be_bytes());
+                out.extend_from_slice(&ssrc.to_be_bytes());
+                for part in payload.parts {
+                    out.extend_from_slice(part);
+                }
+                *payload_bytes += (out.len() - start - RTP_HEADER) as u64;
                 let header = rtc_rtp::Header {
                     version: 2,
                     marker: payload.marker,
@@ -138,34 +166,29 @@ impl Sender {
                     ssrc: *ssrc,
                     ..Default::default()
                 };
-                plain.clear();
-                plain.push(0x80);
-                plain.push(if payload.marker { 0x80 } else { 0 } | *payload_type);
-                plain.extend_from_slice(&sequence.to_be_bytes());
-                plain.extend_from_slice(&rtp_timestamp.to_be_bytes());
-                plain.extend_from_slice(&ssrc.to_be_bytes());
-                for part in payload.parts {
-                    plain.extend_from_slice(part);
-                }
-                *payload_bytes += (plain.len() - 12) as u64;
-                match srtp.encrypt_rtp_with_header(plain, &header) {
+                match srtp.encrypt_rtp_with_header(&out[start..], &header) {
                     Ok(datagram) => {
-                        out.extend_from_slice(&(datagram.len() as u32).to_le_bytes());
+                        out.truncate(start);
                         out.extend_from_slice(&datagram);
+                        let len = out.len() - start;
+                        out[len_at..start].copy_from_slice(&(len as u32).to_le_bytes());
                         let slot = &mut history[*sequence as usize % HISTORY];
                         slot.0 = *sequence;
                         slot.1.clear();
-                        slot.1.extend_from_slice(&datagram);
+                        slot.1.extend_from_slice(&out[start..]);
                         *packets += 1;
-                        *bytes += datagram.len() as u64;
+                        *bytes += len as u64;
                     }
                     Err(e) => failure = Some(e.to_string()),
                 }
                 *sequence = sequence.wrapping_add(1);
             })
-            .map_err(SenderError::H264)?;
+            .map_err(|e| {
+                out.truncate(mark);
+                SenderError::H264(e)
+            })?;
         if let Some(m) = failure {
-            self.out.clear();
+            out.truncate(mark);
             return Err(SenderError::Srtp(m));
         }
         Ok(n)
@@ -174,13 +197,24 @@ impl Sender {
     /// Put the datagrams with these sequence numbers (from a NACK) in the output again, as they
     /// were first sent; numbers no longer in the history are skipped. Returns how many.
     pub fn retransmit(&mut self, sequences: &[u16]) -> usize {
-        self.out.clear();
+        let mut out = std::mem::take(&mut self.out);
+        out.clear();
+        let n = self.retransmit_into(sequences, &mut out, &[]);
+        self.out = out;
+        n
+    }
+
+    /// Append the datagrams with these sequence numbers (from a NACK) to `out` as
+    /// `prefix | u32 LE length | datagram`, as they were first sent; numbers no longer in the
+    /// history are skipped. Returns how many.
+    pub fn retransmit_into(&mut self, sequences: &[u16], out: &mut Vec<u8>, prefix: &[u8]) -> usize {
         let mut n = 0;
         for &seq in sequences {
             let (stored, datagram) = &self.history[seq as usize % HISTORY];
             if *stored == seq && !datagram.is_empty() {
-                self.out.extend_from_slice(&(datagram.len() as u32).to_le_bytes());
-                self.out.extend_from_slice(datagram);
+                out.extend_from_slice(prefix);
+                out.extend_from_slice(&(datagram.len() as u32).to_le_bytes());
+                out.extend_from_slice(datagram);
                 n += 1;
             }
         }
@@ -201,17 +235,6 @@ impl Sender {
     /// The stream's SSRC.
     pub fn ssrc(&self) -> u32 {
         self.ssrc
-    }
-
-    /// Take the output buffer (to route its datagrams while the sender is borrowed elsewhere);
-    /// hand it back with [`Sender::restore_output`] so its capacity is reused.
-    pub fn take_output(&mut self) -> Vec<u8> {
-        std::mem::take(&mut self.out)
-    }
-
-    /// Return a buffer from [`Sender::take_output`].
-    pub fn restore_output(&mut self, buffer: Vec<u8>) {
-        self.out = buffer;
     }
 }
 

@@ -5,6 +5,7 @@
 //! Datagrams and time in, datagrams and events out; no sockets or clocks.
 
 use crate::ice::{self, Base, CandidateError, IceAgent, IceEvent};
+use crate::output::{self, Output};
 use crate::sender::{Profile, Sender};
 use bytes::BytesMut;
 use rtc_dtls::config::{ClientAuthType, ConfigBuilder, ExtendedMasterSecretType};
@@ -26,6 +27,9 @@ use std::time::{Duration, Instant};
 /// The key of the one DTLS association (a reserved class-E address, never a real peer).
 const DTLS_KEY: SocketAddr =
     SocketAddr::V4(std::net::SocketAddrV4::new(std::net::Ipv4Addr::new(240, 0, 0, 1), 9));
+
+/// Bytes before the output records, for the ABI layer (the output's total length).
+pub const OUTPUT_ROOM: usize = 4;
 
 /// Host transport ids: 0 is the session's UDP socket; TURN streams (TCP/TLS) get 1, 2, ….
 pub type Via = u32;
@@ -210,7 +214,10 @@ pub struct Session {
     ssrc: u32,
     payload_type: u8,
     now: Instant,
-    transmits: VecDeque<(Via, SocketAddr, Vec<u8>)>,
+    /// Datagrams to send, as records in the order made ([`crate::output`]).
+    pub out: Output,
+    /// Scratch for a frame's datagrams that go through a TURN relay (wrapped per datagram).
+    relay_batch: Vec<u8>,
     events: VecDeque<SessionEvent>,
     closed: bool,
     /// Datagrams that were not understood (counted, never fatal).
@@ -294,11 +301,17 @@ impl Session {
             ssrc: config.ssrc,
             payload_type: config.payload_type,
             now,
-            transmits: VecDeque::new(),
+            out: Output::with_room(OUTPUT_ROOM),
+            relay_batch: Vec::new(),
             events: VecDeque::new(),
             closed: false,
             ignored: 0,
         })
+    }
+
+    /// RTP packets sent (first transmissions).
+    pub fn packets_sent(&self) -> u64 {
+        self.sender.as_ref().map_or(0, |s| s.packets)
     }
 
     /// The pair media goes to, once the viewer nominated one.
@@ -523,7 +536,7 @@ impl Session {
     fn drain_turn_writes(&mut self, i: usize) {
         while let Some(w) = self.turns[i].client.poll_write() {
             let t = &self.turns[i];
-            self.transmits.push_back((t.via, t.server, w.message.to_vec()));
+            self.out.push(t.via, t.server, &w.message);
         }
     }
 
@@ -540,7 +553,7 @@ impl Session {
     /// Send `data` to `to` from `base`.
     fn send(&mut self, base: Base, to: SocketAddr, data: &[u8]) {
         match base {
-            Base::Host => self.transmits.push_back((UDP, to, data.to_vec())),
+            Base::Host => self.out.push(UDP, to, data),
             Base::Relay(i) => {
                 let now = self.now;
                 let Some(t) = self.turns.get_mut(i) else { return };
@@ -672,13 +685,17 @@ impl Session {
         let (Some(sender), Some((base, to))) = (self.sender.as_mut(), self.selected.or(self.dtls_from)) else {
             return;
         };
-        let n = sender.retransmit(&lost);
+        let n = if base == Base::Host {
+            sender.retransmit_into(&lost, &mut self.out.buf, &output::prefix(UDP, to))
+        } else {
+            let mut batch = std::mem::take(&mut self.relay_batch);
+            batch.clear();
+            let n = sender.retransmit_into(&lost, &mut batch, &[]);
+            self.send_batch(base, to, &batch);
+            self.relay_batch = batch;
+            n
+        };
         self.retransmitted += n as u64;
-        let batch = sender.take_output();
-        self.send_batch(base, to, &batch);
-        if let Some(sender) = self.sender.as_mut() {
-            sender.restore_output(batch);
-        }
     }
 
     fn start_srtp(&mut self, peer: SocketAddr) {
@@ -757,7 +774,7 @@ impl Session {
             let mut m = Message::new();
             if m.build(&[Box::new(BINDING_REQUEST) as Box<dyn Setter>, Box::new(p.tid)]).is_ok() {
                 let server = p.server;
-                self.transmits.push_back((UDP, server, m.raw));
+                self.out.push(UDP, server, &m.raw);
             }
         }
         self.pump();
@@ -791,15 +808,23 @@ impl Session {
         let (Some(sender), Some((base, to))) = (self.sender.as_mut(), self.selected.or(self.dtls_from)) else {
             return 0;
         };
-        let Ok(n) = sender.write_frame(access_unit, rtp_timestamp) else { return 0 };
+        let written = if base == Base::Host {
+            // The common case: each datagram is built, protected and left where the host reads it.
+            sender.write_frame_into(access_unit, rtp_timestamp, &mut self.out.buf, &output::prefix(UDP, to))
+        } else {
+            let mut batch = std::mem::take(&mut self.relay_batch);
+            batch.clear();
+            let n = sender.write_frame_into(access_unit, rtp_timestamp, &mut batch, &[]);
+            if n.is_ok() {
+                self.send_batch(base, to, &batch);
+            }
+            self.relay_batch = batch;
+            n
+        };
+        let Ok(n) = written else { return 0 };
         self.last_frame = Some((rtp_timestamp, now));
         if self.next_report.is_none() {
             self.next_report = Some(now + Duration::from_millis(500));
-        }
-        let batch = sender.take_output();
-        self.send_batch(base, to, &batch);
-        if let Some(sender) = self.sender.as_mut() {
-            sender.restore_output(batch);
         }
         n
     }
@@ -857,7 +882,7 @@ impl Session {
 
     /// Next datagram to send: host transport, destination, bytes.
     pub fn poll_transmit(&mut self) -> Option<(Via, SocketAddr, Vec<u8>)> {
-        self.transmits.pop_front()
+        self.out.pop_datagram()
     }
 
     /// Next event.
