@@ -89,6 +89,12 @@ export interface MasterOptions {
    * burst of viewers joining or PLIs costs the source one IDR.
    */
   keyframeRequestIntervalMs?: number;
+  /**
+   * After a viewer's PLI/FIR, how long it waits for the source's next IDR before the source is
+   * asked for one, ms (default 1000). One viewer's lost picture never makes the stream jump for
+   * the others while a natural IDR is due; only that viewer waits for it.
+   */
+  keyframePatienceMs?: number;
 }
 
 /**
@@ -162,11 +168,13 @@ export class Master {
   /** The signaling client (state, channel ARN, ICE servers). */
   readonly signaling: SignalingClient;
   readonly #source: VideoSource;
+  readonly #factory: PeerSessionFactory;
   readonly #log: Logger;
   readonly #bridge: OfferBridge;
   readonly #viewers = new Map<string, Viewer>();
   readonly #listeners = new Map<string, Set<(d: unknown) => void>>();
   readonly #keyframeIntervalMs: number;
+  readonly #keyframePatienceMs: number;
   #lastKeyframeRequest = -Infinity;
   #keyframeTimer: ReturnType<typeof setTimeout> | undefined;
   #framesIn = 0;
@@ -180,7 +188,9 @@ export class Master {
     }
     this.#log = options.logger ?? silentLogger;
     this.#source = options.source;
+    this.#factory = options.peerSessionFactory;
     this.#keyframeIntervalMs = options.keyframeRequestIntervalMs ?? 500;
+    this.#keyframePatienceMs = options.keyframePatienceMs ?? 1000;
     this.signaling = new SignalingClient({
       logger: this.#log.child("signaling"),
       credentials: options.credentials,
@@ -233,6 +243,11 @@ export class Master {
 
   /** @internal Start signaling and the source (called by {@link startMaster}). */
   start(): void {
+    this.#factory.prepare?.().catch((e) =>
+      this.#log.warn("Preparing the media sessions failed; the first viewer will retry", {
+        error: e,
+      })
+    );
     this.signaling.start();
     this.#source.start((frame) => this.#onFrame(frame));
   }
@@ -312,7 +327,10 @@ export class Master {
     viewer.state = state;
     if (state === "connected" && !viewer.gate) {
       // From now on the viewer gets frames, starting at the next IDR (asked of the source).
-      viewer.gate = new KeyframeGate({ onKeyframeNeeded: () => this.#requestKeyframe() });
+      viewer.gate = new KeyframeGate({
+        onKeyframeNeeded: () => this.#requestKeyframe(),
+        patienceMs: this.#keyframePatienceMs,
+      });
     }
     this.#emit("viewer", { viewerId, state });
     if (state === "failed" || state === "closed") this.#leave(viewerId, viewer, `ICE ${state}`);

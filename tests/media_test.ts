@@ -476,8 +476,35 @@ Deno.test("KeyframeGate", async (t) => {
       if (gate.pass(f)) seen.push(i);
     }
     assert.deepEqual(seen, [...range(0, 30), ...range(50, 60)]);
-    assert.equal(asked, 2, "one request per gap, not per PLI");
+    assert.equal(asked, 1, "the join asks the source; a PLI with an IDR due soon does not");
     assert.equal(gate.requests, 2);
+  });
+  await t.step("a PLI asks the source only when no IDR comes within the patience", () => {
+    let asked = 0;
+    let now = 0;
+    const gate = new KeyframeGate({ onKeyframeNeeded: () => asked++, now: () => now });
+    const seen: number[] = [];
+    for (const [i, f] of frames.entries()) {
+      now = i * 40;
+      if (i === 26 || i === 27) gate.requestKeyframe(); // two PLIs right after an IDR
+      if (gate.pass(f)) seen.push(i);
+    }
+    // Frames 26..49 are dropped; the natural IDR at frame 50 comes before the 1 s patience
+    // (frame 51) runs out, so the source is not asked for the PLI.
+    assert.deepEqual(seen, [...range(0, 26), ...range(50, 60)]);
+    assert.equal(asked, 1);
+    asked = 0;
+    const slow = new KeyframeGate({
+      onKeyframeNeeded: () => asked++,
+      now: () => now,
+      patienceMs: 200,
+    });
+    for (const [i, f] of frames.entries()) {
+      now = i * 40;
+      if (i === 26) slow.requestKeyframe();
+      slow.pass(f);
+    }
+    assert.equal(asked, 2, "the join, then once 200 ms after the PLI (not once per frame)");
   });
 });
 

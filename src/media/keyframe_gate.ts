@@ -7,8 +7,20 @@ import type { EncodedFrame } from "./types.ts";
 
 /** Options of {@link KeyframeGate}. */
 export interface KeyframeGateOptions {
-  /** Called when the gate closes (at creation and on each request): ask the source for an IDR. */
+  /**
+   * Ask the source for an IDR: called at creation (a new viewer should not wait for the rest of
+   * the group of pictures), and after a keyframe request (PLI/FIR) only when no IDR came within
+   * {@link KeyframeGateOptions.patienceMs} — so one viewer's lost picture does not make the
+   * source jump or add IDRs for everyone while a natural one is due.
+   */
   onKeyframeNeeded?: () => void;
+  /**
+   * How long a viewer that asked for a keyframe waits for the source's next IDR before the
+   * source is asked for one, ms (default 1000). 0: ask at once.
+   */
+  patienceMs?: number;
+  /** Clock in ms (default `performance.now`). */
+  now?: () => number;
 }
 
 /**
@@ -31,6 +43,10 @@ export interface KeyframeGateOptions {
  */
 export class KeyframeGate {
   readonly #onKeyframeNeeded?: () => void;
+  readonly #patienceMs: number;
+  readonly #now: () => number;
+  /** When the viewer asked for a keyframe (undefined: not waiting on a request, or asked). */
+  #requestedAt: number | undefined;
   #waiting = true;
   #dropped = 0;
   #passed = 0;
@@ -39,6 +55,8 @@ export class KeyframeGate {
   /** A closed gate: calls `onKeyframeNeeded` once right away. */
   constructor(options: KeyframeGateOptions = {}) {
     this.#onKeyframeNeeded = options.onKeyframeNeeded;
+    this.#patienceMs = options.patienceMs ?? 1000;
+    this.#now = options.now ?? (() => performance.now());
     this.#onKeyframeNeeded?.();
   }
 
@@ -47,20 +65,31 @@ export class KeyframeGate {
     if (this.#waiting) {
       if (!frame.keyframe) {
         this.#dropped++;
+        if (
+          this.#requestedAt !== undefined && this.#now() - this.#requestedAt >= this.#patienceMs
+        ) {
+          this.#requestedAt = undefined;
+          this.#onKeyframeNeeded?.();
+        }
         return false;
       }
       this.#waiting = false;
+      this.#requestedAt = undefined;
     }
     this.#passed++;
     return true;
   }
 
-  /** The viewer lost its picture (PLI/FIR): drop frames until the next keyframe. */
+  /**
+   * The viewer lost its picture (PLI/FIR): drop frames until the next keyframe, and ask the
+   * source for one if none comes within the patience.
+   */
   requestKeyframe(): void {
     this.#requests++;
-    if (this.#waiting) return; // already waiting: one request to the source is enough
+    if (this.#waiting) return; // already waiting: one request is enough
     this.#waiting = true;
-    this.#onKeyframeNeeded?.();
+    if (this.#patienceMs <= 0) this.#onKeyframeNeeded?.();
+    else this.#requestedAt = this.#now();
   }
 
   /** Whether frames are being dropped until a keyframe. */

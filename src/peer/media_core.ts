@@ -468,9 +468,17 @@ export function mediaCoreMemoryBytes(): number {
 }
 let certificate: Promise<Uint8Array> | undefined;
 
+/** An instance for a new session: a pooled one (another is then made ready in the background). */
 async function instantiate(): Promise<Exports> {
   const reused = idle.pop();
-  if (reused) return reused;
+  if (reused) {
+    if (idle.length === 0) setTimeout(refill, 0);
+    return reused;
+  }
+  return await newInstance();
+}
+
+async function newInstance(): Promise<Exports> {
   const module = await mediaCoreModule();
   const ref: { exports?: Exports } = {};
   const instance = await WebAssembly.instantiate(module, {
@@ -479,6 +487,42 @@ async function instantiate(): Promise<Exports> {
   ref.exports = instance.exports as unknown as Exports;
   memories.add(ref.exports.memory);
   return ref.exports;
+}
+
+let refilling = false;
+
+/** Keep one idle instance ready, so an offer never waits for one. */
+async function refill(): Promise<void> {
+  if (refilling || idle.length > 0) return;
+  refilling = true;
+  try {
+    const x = await newInstance();
+    if (idle.length < MAX_IDLE) idle.push(x);
+  } catch {
+    /* the next offer makes its own */
+  } finally {
+    refilling = false;
+  }
+}
+
+/**
+ * Warm start: compile the module, make the process's DTLS certificate and an idle instance now,
+ * so the first viewer's offer costs no more than later ones. A master calls it when it starts;
+ * calling it again does nothing more.
+ *
+ * @example
+ * ```ts
+ * import { prepareMediaCore } from "./media_core.ts";
+ * await prepareMediaCore(); // at startup, off the offer path
+ * ```
+ */
+export async function prepareMediaCore(): Promise<void> {
+  const x = await instantiate();
+  try {
+    await processCertificate(x);
+  } finally {
+    release(x);
+  }
 }
 
 /** The process's DTLS certificate and key (PEM), made once by the first instance. */

@@ -52,6 +52,8 @@ export interface PeerStats {
   selectedPair?: string;
   /** SRTP protection profile DTLS-SRTP negotiated. */
   srtpProfile?: string;
+  /** Offer received → answer ready, ms (the session's own cost, signaling aside). */
+  offerToAnswerMs?: number;
   /** Offer received → first RTP packet sent, ms. */
   timeToFirstPacketMs?: number;
   /** Datagrams the socket refused to send (0 on a healthy host). */
@@ -125,4 +127,9 @@ export interface PeerSession {
 export interface PeerSessionFactory {
   /** Make a session for one viewer. */
   create(options: PeerSessionOptions): Promise<PeerSession>;
+  /**
+   * Get ready before the first viewer (compile code, make certificates), so that offer costs
+   * no more than later ones. Optional; a master calls it once when it starts.
+   */
+  prepare?(): Promise<void>;
 }

@@ -8,7 +8,7 @@
  */
 import type { IceServer } from "../aws/types.ts";
 import type { EncodedFrame } from "../media/types.ts";
-import { type MediaCoreOutput, MediaCoreSession } from "./media_core.ts";
+import { type MediaCoreOutput, MediaCoreSession, prepareMediaCore } from "./media_core.ts";
 import type {
   IceCandidateInit,
   PeerConnectionState,
@@ -212,6 +212,11 @@ export class WasmPeerSessionFactory implements PeerSessionFactory {
     this.#o = options;
   }
 
+  /** Compile the core, make the process's DTLS certificate and an idle instance (warm start). */
+  prepare(): Promise<void> {
+    return prepareMediaCore();
+  }
+
   /** Create one viewer's session and its UDP socket. */
   create(options: PeerSessionOptions): Promise<PeerSession> {
     const socket = Deno.listenDatagram({
@@ -258,6 +263,7 @@ class WasmPeerSession implements PeerSession {
     packetsSent: 0,
     framesSent: 0,
     timeToFirstPacketMs: undefined as number | undefined,
+    offerToAnswerMs: undefined as number | undefined,
     selectedPair: undefined as string | undefined,
     srtpProfile: undefined as string | undefined,
   };
@@ -289,8 +295,8 @@ class WasmPeerSession implements PeerSession {
   }
 
   async acceptOffer(offerSdp: string): Promise<string> {
-    const offer = parseOffer(offerSdp);
     this.#offerAt = performance.now();
+    const offer = parseOffer(offerSdp);
     this.#mid = offer.mid;
     this.#mLineIndex = Math.max(0, offer.sections.findIndex((m) => m.mid === offer.mid));
     const host = this.#addresses[0] ?? "0.0.0.0";
@@ -315,7 +321,9 @@ class WasmPeerSession implements PeerSession {
     for (const c of this.#pending.splice(0)) this.addRemoteCandidate(c);
     this.#gather(this.#o.iceServers);
     for (const line of offer.candidates) this.addRemoteCandidate({ candidate: line });
-    return this.#answer(offer, this.#core.fingerprint);
+    const answer = this.#answer(offer, this.#core.fingerprint);
+    this.#stats.offerToAnswerMs = performance.now() - this.#offerAt;
+    return answer;
   }
 
   /** Our answer: the video section accepted, every other section declined (port 0). */
