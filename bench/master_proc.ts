@@ -1,6 +1,9 @@
-// A master in its own process for bench/master_load.ts, so its CPU and memory can be measured
-// alone. Reads the emulator's environment; argv: <channel> <wasm|werift>: sessions wholly in the
-// WASM core, or werift's (SDP, ICE, DTLS, packetization and SRTP in JavaScript).
+// A master in its own process for bench/fair_load.ts, so its CPU and memory can be measured
+// alone. Reads the emulator's environment; argv: <channel> <wasm|werift> [frames-dir]: sessions
+// wholly in the WASM core, or werift's (SDP, ICE, DTLS, packetization and SRTP in JavaScript);
+// frames default to samples/h264.
+// Prints READY once signaling is connected, then one JSON line a second with the session stats
+// the master exposes (master.viewers()).
 import { createCaHttpClient, KvsClient } from "../src/aws/kvs_client.ts";
 import { IotCredentialProvider } from "../src/credentials/iot.ts";
 import { startMaster } from "../src/master.ts";
@@ -8,7 +11,7 @@ import { FileVideoSource } from "../src/media/file_source.ts";
 import { WasmPeerSessionFactory } from "../src/peer/wasm_session.ts";
 import { WeriftSessionFactory } from "../src/peer/werift_session.ts";
 
-const [channel, hotPath] = Deno.args as [string, "wasm" | "werift"];
+const [channel, hotPath, frames] = Deno.args as [string, "wasm" | "werift", string?];
 const env = Deno.env.toObject();
 const credentials = IotCredentialProvider.fromEnv(env);
 const master = await startMaster({
@@ -22,7 +25,7 @@ const master = await startMaster({
     httpClient: await createCaHttpClient(env.AWS_KVS_CACERT_PATH),
   }),
   source: await FileVideoSource.open({
-    dir: new URL("../samples/h264", import.meta.url).pathname,
+    dir: frames ?? new URL("../samples/h264", import.meta.url).pathname,
   }),
   peerSessionFactory: hotPath === "werift"
     ? new WeriftSessionFactory({ loopbackOnly: true, hotPath })
@@ -33,6 +36,15 @@ const master = await startMaster({
     stunUrl: false,
   },
 });
+master.on(
+  "viewerLeft",
+  ({ viewerId, reason }) => console.error(`viewer ${viewerId} left: ${reason}`),
+);
+master.on(
+  "error",
+  ({ error, viewerId }) =>
+    console.error(`error${viewerId ? ` (viewer ${viewerId})` : ""}: ${error.message}`),
+);
 await master.waitForState("Connected", 30_000);
 console.log("READY");
 setInterval(() => {
@@ -41,5 +53,15 @@ setInterval(() => {
     viewers: v.length,
     hotPaths: [...new Set(v.map((x) => x.hotPath))],
     packets: v.reduce((a, x) => a + x.packetsSent, 0),
+    stats: v.map((x) => ({
+      viewerId: x.viewerId,
+      state: x.state,
+      packetsSent: x.packetsSent,
+      framesSent: x.framesSent,
+      nacksReceived: x.nacksReceived,
+      plisReceived: x.plisReceived,
+      firsReceived: x.firsReceived,
+      packetsRetransmitted: x.packetsRetransmitted,
+    })),
   }));
 }, 1000);

@@ -6,11 +6,13 @@
  *    AES_CM_128_HMAC_SHA1_80 and AEAD_AES_128_GCM: our WASM core vs werift (under Node when
  *    installed, else Deno) vs libsrtp2 (a small C program built here with `cc -lsrtp2`).
  * 2. The `.wasm` size and its compile + instantiate time.
- * 3. A master process under load (1, 5, 10 viewers): CPU, RSS and offer → first packet, WASM
- *    hot path vs werift's (bench/master_load.ts).
+ * 3. A master process under load, driven by headless Chromium viewers on the official KVS JS SDK
+ *    page (1, 3, 10 viewers): CPU, PSS, NACKs/PLIs, frames decoded and TTFF, our master vs a
+ *    werift master under Node (bench/fair_load.ts, also `deno task bench:load`).
  *
- * Options: `--seconds N` per measurement (default 3), `--frames DIR` (default samples/h264),
- * `--only hotpath|wasm|load`.
+ * Options: `--seconds N` per hot-path measurement (default 3), `--frames DIR` (default
+ * samples/h264), `--only hotpath|wasm|load`; for the load benchmark `--viewers 1,3,10`,
+ * `--window 20` (seconds), `--runs 1`.
  *
  * @module
  */
@@ -25,6 +27,9 @@ const args = parseArgs({
     seconds: { type: "string", default: "3" },
     frames: { type: "string", default: `${root}samples/h264` },
     only: { type: "string" },
+    viewers: { type: "string" },
+    window: { type: "string" },
+    runs: { type: "string" },
   },
 });
 const seconds = Number(args.values.seconds);
@@ -151,12 +156,18 @@ if (!only || only === "wasm") {
 }
 
 if (!only || only === "load") {
-  const text = await run(Deno.execPath(), [
-    "run",
-    "-A",
-    `${root}bench/master_load.ts`,
-    "--window",
-    String(Math.max(5, seconds * 2)),
-  ]);
-  console.log(text.trim());
+  const load = ["run", "-A", `${root}bench/fair_load.ts`, "--frames", frames];
+  for (const k of ["viewers", "window", "runs"] as const) {
+    const v = args.values[k];
+    if (v !== undefined) load.push(`--${k}`, v);
+  }
+  // Progress on stderr, the table on stdout: both straight through.
+  const status = await new Deno.Command(Deno.execPath(), {
+    args: load,
+    cwd: root,
+    stdin: "null",
+    stdout: "inherit",
+    stderr: "inherit",
+  }).spawn().status;
+  if (!status.success) throw new Error(`bench/fair_load.ts failed (exit ${status.code})`);
 }

@@ -573,9 +573,14 @@ export class MediaCoreSession {
     this.#x = x;
     this.#handle = handle;
     const n = x.session_fingerprint(handle);
-    this.fingerprint = new TextDecoder().decode(
+    const fingerprint = new TextDecoder().decode(
       new Uint8Array(x.memory.buffer, x.scratch_ptr(), n),
     );
+    // What goes into the answer must be a fingerprint and nothing else (never key material).
+    if (!/^sha-256 ([0-9A-F]{2}:){31}[0-9A-F]{2}$/.test(fingerprint)) {
+      throw new MediaCoreError("MEDIA_CORE_FINGERPRINT", "the core returned no valid fingerprint");
+    }
+    this.fingerprint = fingerprint;
   }
 
   /** Start a session (on a pooled or new instance). Throws a clear error for bad options. */
@@ -604,7 +609,13 @@ export class MediaCoreSession {
       release(x);
       throw new MediaCoreError("MEDIA_CORE_SESSION", why);
     }
-    return new MediaCoreSession(x, handle);
+    try {
+      return new MediaCoreSession(x, handle);
+    } catch (e) {
+      x.session_free(handle);
+      release(x);
+      throw e;
+    }
   }
 
   /** Add a viewer's candidate line (`candidate:…`). Never throws for bad input. */

@@ -1,0 +1,787 @@
+/**
+ * `deno task bench:load`: a master under load, ours against the strongest pure-TypeScript
+ * reference, driven by the same real browser viewers in the same run.
+ *
+ * The two masters, each a separate process measured alone:
+ * - **ours**: `bench/master_proc.ts` (Deno): `startMaster` with `WasmPeerSessionFactory` — the
+ *   product, with ICE, DTLS and H.264 → RTP → SRTP in the WASM media core;
+ * - **werift**: `bench/werift_master.mjs` under Node (werift's home runtime): werift
+ *   RTCPeerConnections for SDP, ICE and DTLS, each frame packetized once by werift's
+ *   H264Packetizer and the same RtpPackets sent by every viewer's RTCRtpSender (its own SRTP).
+ *   It signs in with IoT credentials and SigV4 like ours. werift is installed with npm into
+ *   `bench/.build` on first use.
+ *
+ * Both stream `samples/h264` (720p25, Annex-B, one file per frame, IDR every 25 frames) looped
+ * at 25 fps; every viewer starts at an IDR, PLIs make the source jump to its next IDR (at most
+ * one request per 500 ms). Everything runs on loopback against the local emulator
+ * (`src/emulator/`: IoT over mutual TLS, SigV4-checked control plane and signaling, no TURN).
+ *
+ * Viewers: headless Chromium (`/usr/bin/chromium` through `npm:playwright-core`, the flags of
+ * tests/support/browser.ts and tests/e2e_test.ts) opening the viewer page of `web/` (official KVS WebRTC JS SDK), one
+ * page in its own browser context per viewer. The page is not changed: an init script keeps
+ * the page's RTCPeerConnections, and `getStats()` inbound-rtp video gives framesDecoded,
+ * nackCount, pliCount, firCount; TTFF (offer sent → first decoded frame) is the page's own
+ * `viewerState.ttffMs`.
+ *
+ * For each master (the order alternates between runs), after the master is connected to
+ * signaling with no viewer: CPU over a short idle window and memory; then for each N of
+ * `--viewers` (viewers join to reach N, each step keeps the previous viewers): wait until all
+ * N decode (at most 30 s; the rest count as never decoding), let it settle, then over the
+ * `--window`: the master process's CPU share of one core (utime + stime of every thread, from
+ * `/proc/<pid>/stat`), its PSS at the end (`/proc/<pid>/smaps_rollup`) and the growth per
+ * viewer over the idle PSS, the NACKs, PLIs and FIRs the viewers sent and the frames they
+ * decoded during the window (from the browsers), and how many never decoded a frame.
+ * The browsers are separate processes and are not counted. Each master's own session counters
+ * (packets sent, NACKs and PLIs received) over the same window are printed for cross-checking.
+ *
+ * Usage: deno run -A bench/fair_load.ts [--runs 1] [--viewers 1,3,10] [--window 20]
+ *   [--settle 3] [--frames samples/h264] [--only ours|werift]
+ * With `--runs` > 1, the table shows the median of the runs.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
+import { startEmulator } from "../src/emulator/mod.ts";
+import { CHROMIUM_ARGS } from "../tests/support/browser.ts";
+import { serveViewer, viewerPageUrl } from "../web/serve.ts";
+
+const root = new URL("../", import.meta.url).pathname;
+const build = `${root}bench/.build`;
+
+const args = parseArgs({
+  args: Deno.args,
+  options: {
+    runs: { type: "string", default: "1" },
+    viewers: { type: "string", default: "1,3,10" },
+    window: { type: "string", default: "20" },
+    settle: { type: "string", default: "3" },
+    frames: { type: "string", default: `${root}samples/h264` },
+    only: { type: "string" },
+  },
+});
+const RUNS = Math.max(1, Number(args.values.runs));
+const STEPS = args.values.viewers!.split(",").map(Number).filter((n) => n > 0)
+  .sort((a, b) => a - b);
+const WINDOW_S = Number(args.values.window);
+const SETTLE_S = Number(args.values.settle);
+const FRAMES = args.values.frames!;
+const JOIN_TIMEOUT_MS = 30_000;
+/** Joiners slower than this to their first frame get a line in the notes. */
+const SLOW_TTFF_MS = 3000;
+const IDLE_S = 3;
+if (STEPS.length === 0 || STEPS.at(-1)! > 10 || !(WINDOW_S > 0)) {
+  console.error("--viewers takes 1 to 10 viewers per step (e.g. 1,3,10); --window seconds > 0");
+  Deno.exit(2);
+}
+
+type Kind = "ours" | "werift";
+const KINDS: Kind[] = args.values.only === "ours"
+  ? ["ours"]
+  : args.values.only === "werift"
+  ? ["werift"]
+  : ["ours", "werift"];
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Reject after `ms` with `what` if `p` has not settled. */
+async function bounded<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      p,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${what}: no answer in ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+// ---- /proc ---------------------------------------------------------------------------------
+
+const CLK_TCK = 100;
+
+/** utime + stime of every thread of `pid`, in clock ticks. */
+function cpuTicks(pid: number): number {
+  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return Number(fields[11]) + Number(fields[12]);
+}
+
+/** Proportional set size of `pid`, kB. */
+function pssKb(pid: number): number {
+  const m = Deno.readTextFileSync(`/proc/${pid}/smaps_rollup`).match(/^Pss:\s+(\d+) kB/m);
+  return m ? Number(m[1]) : NaN;
+}
+
+/** CPU share of one core used by `pid` while `during` runs, %. */
+async function cpuPercent(pid: number, during: () => Promise<void>): Promise<number> {
+  const t0 = performance.now();
+  const c0 = cpuTicks(pid);
+  await during();
+  const seconds = (performance.now() - t0) / 1000;
+  return (cpuTicks(pid) - c0) / CLK_TCK / seconds * 100;
+}
+
+// ---- masters -------------------------------------------------------------------------------
+
+/** One session as a master reports it. */
+interface SessionStats {
+  viewerId: string;
+  state: string;
+  packetsSent: number;
+  framesSent: number;
+  nacksReceived: number;
+  plisReceived: number;
+  firsReceived?: number;
+  packetsRetransmitted: number;
+}
+
+interface MasterLine {
+  viewers: number;
+  hotPaths: string[];
+  packets: number;
+  stats: SessionStats[];
+}
+
+interface MasterProcess {
+  kind: Kind;
+  pid: number;
+  channel: string;
+  runtime: string;
+  /** The last stats line. */
+  last(): MasterLine;
+  /** The next stats line (the master prints one a second). */
+  next(): Promise<MasterLine>;
+  /** The master's stderr so far (for failures). */
+  stderr(): string;
+  /** Lines the master printed about sessions ending or failing, so far. */
+  events(): string[];
+  stop(): Promise<void>;
+}
+
+async function have(cmd: string): Promise<boolean> {
+  try {
+    return (await new Deno.Command("sh", { args: ["-c", `command -v ${cmd}`] }).output()).success;
+  } catch {
+    return false;
+  }
+}
+
+async function run(cmd: string, argv: string[], cwd = root): Promise<string> {
+  const out = await new Deno.Command(cmd, { args: argv, cwd, stdout: "piped", stderr: "piped" })
+    .output();
+  if (!out.success) {
+    throw new Error(`${cmd} ${argv.join(" ")} failed: ${new TextDecoder().decode(out.stderr)}`);
+  }
+  return new TextDecoder().decode(out.stdout);
+}
+
+/** werift, aws4fetch and ws for Node, in bench/.build, next to a copy of the master script. */
+async function prepareWerift(): Promise<string> {
+  if (!(await have("node")) || !(await have("npm"))) {
+    throw new Error("the werift reference needs node and npm on the PATH");
+  }
+  await Deno.mkdir(build, { recursive: true });
+  const missing = [];
+  for (
+    const [pkg, spec] of [["werift", "werift@0.25.2"], ["aws4fetch", "aws4fetch@1"], ["ws", "ws@8"]]
+  ) {
+    if (!(await Deno.stat(`${build}/node_modules/${pkg}`).catch(() => null))) missing.push(spec);
+  }
+  if (missing.length) {
+    await run("npm", [
+      "install",
+      "--silent",
+      "--no-save",
+      "--no-package-lock",
+      "werift@0.25.2",
+      "aws4fetch@1",
+      "ws@8",
+    ], build);
+  }
+  await Deno.copyFile(`${root}bench/werift_master.mjs`, `${build}/werift_master.mjs`);
+  return `Node ${(await run("node", ["--version"])).trim()}`;
+}
+
+const children = new Set<Deno.ChildProcess>();
+
+async function startMasterProcess(
+  kind: Kind,
+  env: Record<string, string>,
+  caCertPath: string,
+  nodeRuntime: string,
+): Promise<MasterProcess> {
+  const channel = `fair-${kind}-${crypto.randomUUID().slice(0, 8)}`;
+  const cmd = kind === "ours"
+    ? new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", `${root}bench/master_proc.ts`, channel, "wasm", FRAMES],
+      cwd: root,
+      env,
+      stdout: "piped",
+      stderr: "piped",
+    })
+    : new Deno.Command("node", {
+      args: [`${build}/werift_master.mjs`, channel, FRAMES, "25"],
+      cwd: build,
+      env: { ...env, NODE_EXTRA_CA_CERTS: caCertPath },
+      stdout: "piped",
+      stderr: "piped",
+    });
+  const child = cmd.spawn();
+  children.add(child);
+  let err = "";
+  const events: string[] = [];
+  (async () => {
+    let partial = "";
+    for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
+      err = (err + chunk).slice(-4000);
+      const lines = (partial + chunk).split("\n");
+      partial = lines.pop()!;
+      for (const l of lines) if (/ left: |^error/.test(l)) events.push(l.trim());
+    }
+  })().catch(() => {});
+  let last: MasterLine = { viewers: 0, hotPaths: [], packets: 0, stats: [] };
+  let waiters: ((l: MasterLine) => void)[] = [];
+  let readyResolve!: () => void;
+  const ready = new Promise<void>((r) => readyResolve = r);
+  const exited = child.status.then((s) => {
+    throw new Error(`${kind} master exited (${s.code}) before READY: ${err.trim()}`);
+  });
+  exited.catch(() => {});
+  (async () => {
+    let buffered = "";
+    for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
+      buffered += chunk;
+      const lines = buffered.split("\n");
+      buffered = lines.pop()!;
+      for (const line of lines) {
+        if (line.trim() === "READY") readyResolve();
+        else if (line.startsWith("{")) {
+          try {
+            last = JSON.parse(line);
+          } catch {
+            continue; // partial line
+          }
+          const w = waiters;
+          waiters = [];
+          for (const f of w) f(last);
+        }
+      }
+    }
+  })().catch(() => {});
+  const stop = async () => {
+    if (!children.has(child)) return;
+    try {
+      child.kill("SIGTERM");
+    } catch { /* gone */ }
+    const done = await Promise.race([child.status.then(() => true), sleep(5000).then(() => false)]);
+    if (!done) {
+      try {
+        child.kill("SIGKILL");
+      } catch { /* gone */ }
+      await bounded(child.status, 5000, "master exit").catch(() => {});
+    }
+    children.delete(child);
+  };
+  try {
+    await bounded(Promise.race([ready, exited]), 60_000, `${kind} master READY`);
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  return {
+    kind,
+    pid: child.pid,
+    channel,
+    runtime: kind === "ours" ? `Deno ${Deno.version.deno}` : nodeRuntime,
+    last: () => last,
+    next: () =>
+      bounded(new Promise<MasterLine>((r) => waiters.push(r)), 5000, `${kind} master stats`)
+        .catch(() => last),
+    stderr: () => err,
+    events: () => [...events],
+    stop,
+  };
+}
+
+// ---- viewers -------------------------------------------------------------------------------
+
+/**
+ * Keeps every RTCPeerConnection the page makes, for getStats() from the benchmark, and notes
+ * when (performance.now()) its offer was set and its ICE and peer connection got connected.
+ */
+const KEEP_PEER_CONNECTIONS = `(() => {
+  const Original = globalThis.RTCPeerConnection;
+  if (!Original || globalThis.__benchPcs) return;
+  const list = [];
+  globalThis.__benchPcs = list;
+  globalThis.RTCPeerConnection = class extends Original {
+    constructor(...a) {
+      super(...a);
+      const t = { offer: null, ice: null, peer: null };
+      this.__benchTimes = t;
+      list.push(this);
+      this.addEventListener("iceconnectionstatechange", () => {
+        if (this.iceConnectionState === "connected" && t.ice === null) t.ice = performance.now();
+      });
+      this.addEventListener("connectionstatechange", () => {
+        if (this.connectionState === "connected" && t.peer === null) t.peer = performance.now();
+      });
+    }
+    setLocalDescription(...a) {
+      if (this.__benchTimes.offer === null) this.__benchTimes.offer = performance.now();
+      return super.setLocalDescription(...a);
+    }
+  };
+})();`;
+
+/** What a viewer page reports. */
+interface PageStats {
+  state: string;
+  clientId: string | null;
+  connectionState: string;
+  error: string | null;
+  ttffMs: number | null;
+  framesDecoded: number;
+  nackCount: number;
+  pliCount: number;
+  firCount: number;
+  packetsLost: number;
+  packetsReceived: number;
+  /** Offer set → ICE connected, → peer (DTLS) connected, ms. */
+  iceMs: number | null;
+  dtlsMs: number | null;
+}
+
+interface Viewer {
+  context: BrowserContext;
+  page: Page;
+  /** Current stats; when the page cannot answer, the last ones with state `unreachable`. */
+  stats(): Promise<PageStats>;
+  /** Whether any stats so far showed a decoded frame. */
+  everDecoded: boolean;
+  close(): Promise<void>;
+}
+
+const EMPTY_STATS: PageStats = {
+  state: "unreachable",
+  clientId: null,
+  connectionState: "unknown",
+  error: null,
+  ttffMs: null,
+  framesDecoded: 0,
+  nackCount: 0,
+  pliCount: 0,
+  firCount: 0,
+  packetsLost: 0,
+  packetsReceived: 0,
+  iceMs: null,
+  dtlsMs: null,
+};
+
+async function openViewer(browser: Browser, url: string): Promise<Viewer> {
+  const context = await browser.newContext();
+  try {
+    await context.grantPermissions(["camera", "microphone"], { origin: new URL(url).origin });
+    await context.addInitScript({ content: KEEP_PEER_CONNECTIONS });
+    const page = await context.newPage();
+    await page.goto(url, { timeout: 20_000, waitUntil: "load" });
+    let last: PageStats = { ...EMPTY_STATS };
+    const stats = async (): Promise<PageStats> => {
+      try {
+        last = await bounded(
+          page.evaluate(async () => {
+            const g = globalThis as unknown as {
+              __benchPcs?: {
+                getStats(): Promise<Map<string, Record<string, unknown>>>;
+                __benchTimes: { offer: number | null; ice: number | null; peer: number | null };
+              }[];
+              viewerState?: {
+                state: string;
+                error: string | null;
+                ttffMs: number | null;
+                clientId: string | null;
+                connectionState: string;
+              };
+            };
+            const out = {
+              state: g.viewerState?.state ?? "unknown",
+              clientId: g.viewerState?.clientId ?? null,
+              connectionState: g.viewerState?.connectionState ?? "unknown",
+              error: g.viewerState?.error ?? null,
+              ttffMs: g.viewerState?.ttffMs ?? null,
+              framesDecoded: 0,
+              nackCount: 0,
+              pliCount: 0,
+              firCount: 0,
+              packetsLost: 0,
+              packetsReceived: 0,
+              iceMs: null as number | null,
+              dtlsMs: null as number | null,
+            };
+            for (const pc of g.__benchPcs ?? []) {
+              const t = pc.__benchTimes;
+              if (t.offer !== null && t.ice !== null) out.iceMs = t.ice - t.offer;
+              if (t.offer !== null && t.peer !== null) out.dtlsMs = t.peer - t.offer;
+              const report = await pc.getStats();
+              report.forEach((r: Record<string, unknown>) => {
+                if (r.type !== "inbound-rtp" || r.kind !== "video") return;
+                for (
+                  const k of [
+                    "framesDecoded",
+                    "nackCount",
+                    "pliCount",
+                    "firCount",
+                    "packetsLost",
+                    "packetsReceived",
+                  ] as const
+                ) out[k] += Number(r[k] ?? 0);
+              });
+            }
+            return out;
+          }),
+          10_000,
+          "viewer page stats",
+        );
+        if (last.framesDecoded > 0) viewer.everDecoded = true;
+        return last;
+      } catch {
+        return { ...last, state: "unreachable" };
+      }
+    };
+    const viewer: Viewer = {
+      context,
+      page,
+      stats,
+      everDecoded: false,
+      close: () => bounded(context.close(), 10_000, "close viewer").catch(() => {}),
+    };
+    return viewer;
+  } catch (e) {
+    await bounded(context.close(), 10_000, "close viewer").catch(() => {});
+    throw e;
+  }
+}
+
+// ---- one master, every step ----------------------------------------------------------------
+
+interface StepResult {
+  viewers: number;
+  cpuPct: number;
+  pssMb: number;
+  pssPerViewerMb: number;
+  /** TTFF of the viewers that joined in this step, ms (NaN: never decoded). */
+  ttffMs: number[];
+  decodedFpsPerViewer: number;
+  nacks: number;
+  plis: number;
+  firs: number;
+  neverDecoded: number;
+  /** Viewers that had decoded before but decoded nothing during the window. */
+  stalled: number;
+  /** The master's own counters over the window (sum over sessions). */
+  master: { sessions: number; packetsSent: number; nacksReceived: number; plisReceived: number };
+}
+
+interface MasterResult {
+  kind: Kind;
+  runtime: string;
+  idleCpuPct: number;
+  idlePssMb: number;
+  steps: StepResult[];
+  notes: string[];
+}
+
+function sumSessions(line: MasterLine) {
+  const s = line.stats ?? [];
+  return {
+    sessions: s.length,
+    packetsSent: s.reduce((a, x) => a + x.packetsSent, 0),
+    nacksReceived: s.reduce((a, x) => a + x.nacksReceived, 0),
+    plisReceived: s.reduce((a, x) => a + x.plisReceived + (x.firsReceived ?? 0), 0),
+  };
+}
+
+async function measureMaster(
+  kind: Kind,
+  browser: Browser,
+  emu: Awaited<ReturnType<typeof startEmulator>>,
+  pageUrl: string,
+  nodeRuntime: string,
+): Promise<MasterResult> {
+  const master = await startMasterProcess(kind, emu.env(), emu.pki.caCertPath, nodeRuntime);
+  const viewers: Viewer[] = [];
+  const notes: string[] = [];
+  try {
+    await sleep(2000);
+    const idleCpuPct = await cpuPercent(master.pid, () => sleep(IDLE_S * 1000));
+    const idlePss = pssKb(master.pid);
+    const url = viewerPageUrl(pageUrl, {
+      channel: master.channel,
+      region: emu.region,
+      endpoint: emu.browserControlPlaneUrl,
+      accessKeyId: emu.viewerCredentials.accessKeyId,
+      secretAccessKey: emu.viewerCredentials.secretAccessKey,
+      stun: false,
+      autostart: true,
+    });
+    const steps: StepResult[] = [];
+    let eventsSeen = 0;
+    for (const n of STEPS) {
+      const joining: Viewer[] = [];
+      while (viewers.length < n) {
+        const v = await openViewer(browser, url);
+        viewers.push(v);
+        joining.push(v);
+      }
+      const deadline = performance.now() + JOIN_TIMEOUT_MS;
+      let states = await Promise.all(viewers.map((v) => v.stats()));
+      while (states.some((s) => s.framesDecoded === 0) && performance.now() < deadline) {
+        await sleep(250);
+        states = await Promise.all(viewers.map((v) => v.stats()));
+      }
+      for (const [i, s] of states.entries()) {
+        if (s.framesDecoded === 0) {
+          notes.push(
+            `N=${n}: viewer ${i + 1} not decoding after ${JOIN_TIMEOUT_MS / 1000} s ` +
+              `(page state ${s.state}${s.error ? `: ${s.error}` : ""})`,
+          );
+        }
+      }
+      await sleep(SETTLE_S * 1000);
+      // The master prints its counters once a second: the window starts and ends on a line.
+      const m0 = sumSessions(await master.next());
+      const before = await Promise.all(viewers.map((v) => v.stats()));
+      let seconds = 0;
+      const cpuPct = await cpuPercent(master.pid, async () => {
+        const t0 = performance.now();
+        await sleep(WINDOW_S * 1000);
+        seconds = (performance.now() - t0) / 1000;
+      });
+      const pss = pssKb(master.pid);
+      const after = await Promise.all(viewers.map((v) => v.stats()));
+      const m1 = sumSessions(await master.next());
+      // Counters only grow; a page whose connection was replaced would start again from zero.
+      const perViewer = (k: keyof PageStats, i: number) =>
+        Math.max(0, (after[i][k] as number) - (before[i][k] as number));
+      const delta = (k: keyof PageStats) => after.reduce((a, _, i) => a + perViewer(k, i), 0);
+      const stalled = after.filter((_, i) =>
+        viewers[i].everDecoded && perViewer("framesDecoded", i) === 0
+      ).length;
+      for (const [i, s] of after.entries()) {
+        if (s.state !== "playing" || (viewers[i].everDecoded && !perViewer("framesDecoded", i))) {
+          notes.push(
+            `N=${n}: viewer ${i + 1} (${s.clientId}) at the end of the window: page ${s.state}, ` +
+              `peer ${s.connectionState}, ${perViewer("framesDecoded", i)} frames decoded in ` +
+              `the window${s.error ? `, error ${s.error}` : ""}`,
+          );
+        }
+      }
+      for (const e of master.events().slice(eventsSeen)) notes.push(`N=${n}: master: ${e}`);
+      eventsSeen = master.events().length;
+      const joinedTtff = await Promise.all(joining.map((v) => v.stats()));
+      for (const s of joinedTtff) {
+        if ((s.ttffMs ?? Infinity) < SLOW_TTFF_MS) continue;
+        const ms = (x: number | null) => x === null ? "never" : `${x.toFixed(0)} ms`;
+        notes.push(
+          `N=${n}: slow first frame for ${s.clientId}: TTFF ${ms(s.ttffMs)}, ICE connected ` +
+            `${ms(s.iceMs)}, DTLS ${ms(s.dtlsMs)} after the offer; since joining it sent ` +
+            `${s.nackCount} NACKs, ${s.pliCount} PLIs, ${s.firCount} FIRs`,
+        );
+      }
+      steps.push({
+        viewers: n,
+        cpuPct,
+        pssMb: pss / 1024,
+        pssPerViewerMb: (pss - idlePss) / 1024 / n,
+        ttffMs: joinedTtff.map((s) => s.ttffMs ?? NaN),
+        decodedFpsPerViewer: delta("framesDecoded") / n / seconds,
+        nacks: delta("nackCount"),
+        plis: delta("pliCount"),
+        firs: delta("firCount"),
+        neverDecoded: viewers.filter((v) => !v.everDecoded).length,
+        stalled,
+        master: {
+          sessions: m1.sessions,
+          packetsSent: m1.packetsSent - m0.packetsSent,
+          nacksReceived: m1.nacksReceived - m0.nacksReceived,
+          plisReceived: m1.plisReceived - m0.plisReceived,
+        },
+      });
+      console.error(
+        `  ${kind} N=${n}: CPU ${cpuPct.toFixed(1)} %, PSS ${(pss / 1024).toFixed(1)} MB, ` +
+          `decoded ${(delta("framesDecoded") / n / seconds).toFixed(1)} fps/viewer, ` +
+          `NACK ${delta("nackCount")}, PLI ${delta("pliCount")}`,
+      );
+    }
+    return {
+      kind,
+      runtime: master.runtime,
+      idleCpuPct,
+      idlePssMb: idlePss / 1024,
+      steps,
+      notes,
+    };
+  } finally {
+    await Promise.all(viewers.map((v) => v.close()));
+    await master.stop();
+  }
+}
+
+// ---- report --------------------------------------------------------------------------------
+
+function median(xs: number[]): number {
+  const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+function num(x: number, digits = 1): string {
+  return Number.isFinite(x) ? x.toFixed(digits) : "–";
+}
+
+function ratio(a: number, b: number): string {
+  if (!Number.isFinite(a) || !Number.isFinite(b)) return "–";
+  if (b === 0) return a === 0 ? "=" : "∞";
+  return (a / b).toFixed(2) + "×";
+}
+
+function report(results: MasterResult[][], nodeRuntime: string): void {
+  const of = (kind: Kind) => results.map((r) => r.find((x) => x.kind === kind));
+  const ours = of("ours");
+  const ref = of("werift");
+  const pick = (rs: (MasterResult | undefined)[], f: (r: MasterResult) => number) =>
+    median(rs.filter((r): r is MasterResult => !!r).map(f));
+  const step = (r: MasterResult, n: number) => r.steps.find((s) => s.viewers === n);
+  const rows: [string, string, string, string][] = [];
+  const row = (label: string, f: (r: MasterResult) => number, digits = 1) => {
+    const a = pick(ours, f);
+    const b = pick(ref, f);
+    rows.push([label, num(a, digits), num(b, digits), ratio(a, b)]);
+  };
+  rows.push(["connected, no viewer", "", "", ""]);
+  row("  CPU % of one core", (r) => r.idleCpuPct);
+  row("  PSS MB", (r) => r.idlePssMb);
+  for (const n of STEPS) {
+    const s = (r: MasterResult) => step(r, n);
+    rows.push([`${n} viewer${n > 1 ? "s" : ""}`, "", "", ""]);
+    row("  CPU % of one core", (r) => s(r)?.cpuPct ?? NaN);
+    row("  PSS MB", (r) => s(r)?.pssMb ?? NaN);
+    row("  PSS growth per viewer MB", (r) => s(r)?.pssPerViewerMb ?? NaN, 2);
+    row("  TTFF ms, median of joiners", (r) => median(s(r)?.ttffMs ?? []), 0);
+    row("  TTFF ms, slowest joiner", (r) => Math.max(...(s(r)?.ttffMs ?? [NaN])), 0);
+    row("  decoded fps per viewer", (r) => s(r)?.decodedFpsPerViewer ?? NaN);
+    row("  NACKs sent by viewers", (r) => s(r)?.nacks ?? NaN, 0);
+    row("  PLIs sent by viewers", (r) => s(r)?.plis ?? NaN, 0);
+    row("  FIRs sent by viewers", (r) => s(r)?.firs ?? NaN, 0);
+    row("  viewers never decoding", (r) => s(r)?.neverDecoded ?? NaN, 0);
+    row("  viewers stalled in window", (r) => s(r)?.stalled ?? NaN, 0);
+  }
+  const date = new Date().toISOString().replace("T", " ").slice(0, 16) + " UTC";
+  console.log(
+    `\nMaster under load, same Chromium viewers (official KVS JS SDK page) — ${date}` +
+      `\n720p25 ${FRAMES.replace(root, "")} looped, loopback + emulator, ${WINDOW_S} s windows, ` +
+      `${RUNS} run${RUNS > 1 ? "s (medians)" : ""}; master process only (utime+stime, PSS)` +
+      `\nours: Deno ${Deno.version.deno} + WASM core; werift: ${nodeRuntime}, werift 0.25.2, ` +
+      `packetize once + fan out`,
+  );
+  const w = [32, 10, 10, 12];
+  const line = (c: string[]) =>
+    c.map((x, i) => i === 0 ? x.padEnd(w[i]) : x.padStart(w[i])).join("  ");
+  console.log(line(["", "ours", "werift", "ours/werift"]));
+  console.log(line(w.map((n) => "-".repeat(n))));
+  for (const r of rows) console.log(line(r));
+
+  console.log(
+    "\nThe masters' own session counters over each window (sum over sessions; last run):",
+  );
+  console.log(
+    line(["", "sessions", "pkts sent", "NACKs rcvd"]) + "  " + "PLI/FIR rcvd".padStart(12),
+  );
+  for (const res of results.at(-1)!) {
+    for (const s of res.steps) {
+      console.log(
+        line([
+          `${res.kind} N=${s.viewers}`,
+          String(s.master.sessions),
+          String(s.master.packetsSent),
+          String(s.master.nacksReceived),
+        ]) + "  " + String(s.master.plisReceived).padStart(12),
+      );
+    }
+  }
+  const notes = results.flatMap((r, i) =>
+    r.flatMap((m) => m.notes.map((n) => `run ${i + 1} ${m.kind}: ${n}`))
+  );
+  if (notes.length) {
+    console.log("\nNotes:");
+    for (const n of notes) console.log(`  ${n}`);
+  }
+}
+
+// ---- main ----------------------------------------------------------------------------------
+
+const nodeRuntime = KINDS.includes("werift") ? await prepareWerift() : "";
+const emu = await startEmulator({ stateDir: `${root}.kvs-emulator`, turn: false });
+const server = await serveViewer();
+let browser: Browser | undefined;
+let shuttingDown = false;
+
+async function shutdown(): Promise<void> {
+  if (shuttingDown) return;
+  shuttingDown = true;
+  clearTimeout(watchdog);
+  for (const c of children) {
+    try {
+      c.kill("SIGKILL");
+    } catch { /* gone */ }
+  }
+  await bounded(browser?.close() ?? Promise.resolve(), 15_000, "close browser").catch(() => {});
+  await bounded(server.close(), 5000, "close viewer server").catch(() => {});
+  await bounded(emu.close(), 10_000, "close emulator").catch(() => {});
+}
+
+// Everything is bounded; this is the last resort: the whole run may take at most this long.
+const perMasterS = 15 + IDLE_S + STEPS.length * (JOIN_TIMEOUT_MS / 1000 + SETTLE_S + WINDOW_S + 15);
+const watchdog = setTimeout(async () => {
+  console.error("fair_load: overall time limit reached, stopping");
+  await shutdown();
+  Deno.exit(1);
+}, (RUNS * KINDS.length * perMasterS * 1.5 + 120) * 1000);
+for (const sig of ["SIGINT", "SIGTERM"] as const) {
+  Deno.addSignalListener(sig, async () => {
+    await shutdown();
+    Deno.exit(130);
+  });
+}
+
+try {
+  browser = await chromium.launch({
+    executablePath: Deno.env.get("CHROMIUM_PATH") ?? "/usr/bin/chromium",
+    // As tests/e2e_test.ts: one local address per viewer, so its ICE pair does not move between
+    // interfaces mid-stream (werift keeps sending on the pair it nominated first).
+    args: [...CHROMIUM_ARGS, "--force-webrtc-ip-handling-policy=default_public_interface_only"],
+    timeout: 30_000,
+    headless: true,
+  });
+  const results: MasterResult[][] = [];
+  for (let r = 0; r < RUNS; r++) {
+    // Alternate the order so neither master always runs on a warmer machine.
+    const order = r % 2 === 0 ? KINDS : [...KINDS].reverse();
+    const runResults: MasterResult[] = [];
+    for (const kind of order) {
+      console.error(`run ${r + 1}/${RUNS}: ${kind} master, viewers ${STEPS.join(", ")}`);
+      runResults.push(await measureMaster(kind, browser, emu, server.url, nodeRuntime));
+      await sleep(2000);
+    }
+    results.push(runResults);
+  }
+  report(results, nodeRuntime);
+} finally {
+  await shutdown();
+}
+Deno.exit(0);

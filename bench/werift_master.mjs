@@ -1,0 +1,460 @@
+// The pure-TypeScript reference master for bench/fair_load.ts, run under Node (werift's home
+// runtime: OpenSSL with AES-NI for SRTP and DTLS).
+//
+// It does what our master does, with werift for everything a WebRTC peer does and nothing of
+// ours: AWS IoT credentials over mutual TLS, SigV4-signed control plane (describe or create the
+// channel, MASTER endpoint, ICE server configuration) and presigned signaling WebSocket against
+// the emulator, then for each viewer's SDP offer a werift RTCPeerConnection (SDP answer, trickled
+// ICE, DTLS-SRTP) sending H.264 send-only video.
+//
+// Media: the Annex-B frames of a folder are looped at `fps`; each access unit is packetized ONCE
+// by werift's H264Packetizer and the same RtpPacket objects are handed to every connected
+// viewer's RTCRtpSender.sendRtp (which rewrites SSRC, sequence number and timestamp for its
+// stream, keeps its own retransmission cache for NACKs and encrypts with its own SRTP session).
+// As in our master, a viewer gets its first frame at an IDR, a viewer's PLI/FIR closes its gate
+// until the next IDR, and keyframe requests (at most one per 500 ms) make the source jump to the
+// folder's next IDR. A session whose viewer sends no RTCP for 8 s is closed.
+//
+// Usage (environment of the emulator, as `emulator.env()` gives it, plus NODE_EXTRA_CA_CERTS set
+// to the emulator CA so Node's fetch and WebSocket trust it):
+//   node werift_master.mjs <channel> <frames-dir> [fps]
+// Prints READY once signaling is connected, then one JSON line a second:
+//   {"viewers":n,"packets":total,"stats":[{viewerId,state,packetsSent,framesSent,nacksReceived,
+//     plisReceived,firsReceived,packetsRetransmitted}]}
+import { readdirSync, readFileSync } from "node:fs";
+import https from "node:https";
+import process from "node:process";
+import { Buffer } from "node:buffer";
+import { AwsClient, AwsV4Signer } from "aws4fetch";
+import WebSocket from "ws";
+import {
+  GenericNack,
+  H264Packetizer,
+  PictureLossIndication,
+  RTCPeerConnection,
+  RtcpPayloadSpecificFeedback,
+  RtcpRrPacket,
+  RtcpTransportLayerFeedback,
+  RTCRtpCodecParameters,
+} from "werift";
+
+const [channel, dir, fpsArg = "25"] = process.argv.slice(2);
+if (!channel || !dir) {
+  console.error("usage: werift_master.mjs <channel> <frames-dir> [fps]");
+  process.exit(2);
+}
+const fps = Number(fpsArg);
+const env = process.env;
+const region = env.AWS_DEFAULT_REGION;
+const KEYFRAME_INTERVAL_MS = 500;
+const RTCP_TIMEOUT_MS = 8000;
+const MAX_VIEWERS = 10;
+
+// ---- frames -------------------------------------------------------------------------------
+
+/** Whether an Annex-B access unit holds an IDR slice (NAL type 5). */
+function isIdr(au) {
+  for (let i = 0; i + 3 < au.length; i++) {
+    if (au[i] === 0 && au[i + 1] === 0 && au[i + 2] === 1) {
+      if ((au[i + 3] & 0x1f) === 5) return true;
+      i += 2;
+    }
+  }
+  return false;
+}
+
+const names = readdirSync(dir).filter((n) => /\.(h264|264)$/i.test(n))
+  .sort(new Intl.Collator("en", { numeric: true, sensitivity: "base" }).compare);
+let frames = names.map((n) => {
+  const data = readFileSync(`${dir}/${n}`);
+  return { data, keyframe: isIdr(data) };
+});
+const firstIdr = frames.findIndex((f) => f.keyframe);
+if (firstIdr < 0) throw new Error(`no IDR frame in ${dir}`);
+frames = [...frames.slice(firstIdr), ...frames.slice(0, firstIdr)];
+
+// ---- AWS: IoT credentials, control plane, presigned signaling URL ------------------------
+
+function iotCredentials() {
+  const [host, port] = env.AWS_IOT_CORE_CREDENTIAL_ENDPOINT.split(":");
+  return new Promise((resolve, reject) => {
+    const req = https.request({
+      host,
+      port: Number(port ?? 443),
+      method: "GET",
+      path: `/role-aliases/${env.AWS_IOT_CORE_ROLE_ALIAS}/credentials`,
+      headers: { "x-amzn-iot-thingname": env.AWS_IOT_CORE_THING_NAME },
+      cert: readFileSync(env.AWS_IOT_CORE_CERT),
+      key: readFileSync(env.AWS_IOT_CORE_PRIVATE_KEY),
+      ca: readFileSync(env.AWS_KVS_CACERT_PATH),
+      timeout: 10_000,
+    }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (c) => body += c);
+      res.on("end", () => {
+        if (res.statusCode !== 200) return reject(new Error(`IoT ${res.statusCode}: ${body}`));
+        resolve(JSON.parse(body).credentials);
+      });
+    });
+    req.on("timeout", () => req.destroy(new Error("IoT credential request timed out")));
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+const creds = await iotCredentials();
+const aws = new AwsClient({
+  accessKeyId: creds.accessKeyId,
+  secretAccessKey: creds.secretAccessKey,
+  sessionToken: creds.sessionToken,
+  service: "kinesisvideo",
+  region,
+  retries: 2,
+});
+const controlPlane = env.AWS_ENDPOINT_URL_KINESIS_VIDEO.replace(/\/+$/, "");
+
+async function post(url, body) {
+  const res = await aws.fetch(url, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  const text = await res.text();
+  if (!res.ok) {
+    const e = new Error(`${new URL(url).pathname} ${res.status}: ${text}`);
+    e.status = res.status;
+    throw e;
+  }
+  return JSON.parse(text);
+}
+
+async function channelArn() {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    try {
+      const d = await post(`${controlPlane}/describeSignalingChannel`, { ChannelName: channel });
+      if (d.ChannelInfo.ChannelStatus === "ACTIVE") return d.ChannelInfo.ChannelARN;
+    } catch (e) {
+      if (e.status !== 404) throw e;
+      await post(`${controlPlane}/createSignalingChannel`, {
+        ChannelName: channel,
+        ChannelType: "SINGLE_MASTER",
+      });
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`channel ${channel} never became ACTIVE`);
+}
+
+const arn = await channelArn();
+const ep = await post(`${controlPlane}/getSignalingChannelEndpoint`, {
+  ChannelARN: arn,
+  SingleMasterChannelEndpointConfiguration: { Protocols: ["WSS", "HTTPS"], Role: "MASTER" },
+});
+const endpoints = Object.fromEntries(
+  ep.ResourceEndpointList.map((e) => [e.Protocol, e.ResourceEndpoint]),
+);
+// Fetched as a master does; the loopback benchmark runs without TURN, so the list is not used.
+await post(`${endpoints.HTTPS}/v1/get-ice-server-config`, { ChannelARN: arn, Service: "TURN" });
+
+async function presignedUrl() {
+  const url = new URL(endpoints.WSS);
+  url.searchParams.set("X-Amz-ChannelARN", arn);
+  url.searchParams.set("X-Amz-Expires", "299");
+  const signer = new AwsV4Signer({
+    method: "GET",
+    url: url.href,
+    accessKeyId: creds.accessKeyId,
+    secretAccessKey: creds.secretAccessKey,
+    sessionToken: creds.sessionToken,
+    service: "kinesisvideo",
+    region,
+    signQuery: true,
+  });
+  return (await signer.sign()).url.href;
+}
+
+// ---- source: paced loop with keyframe jumps -----------------------------------------------
+
+let position = 0;
+let keyframeRequested = false;
+let lastKeyframeAsk = -Infinity;
+let keyframeTimer;
+
+function requestKeyframe() {
+  if (keyframeTimer !== undefined) return;
+  const wait = lastKeyframeAsk + KEYFRAME_INTERVAL_MS - performance.now();
+  const ask = () => {
+    keyframeTimer = undefined;
+    lastKeyframeAsk = performance.now();
+    keyframeRequested = true;
+  };
+  if (wait <= 0) ask();
+  else keyframeTimer = setTimeout(ask, wait);
+}
+
+function jumpToKeyframe() {
+  for (let step = 0; step < frames.length; step++) {
+    if (frames[(position + step) % frames.length].keyframe) {
+      position += step;
+      return;
+    }
+  }
+}
+
+// Packetized once per frame, for every viewer, to the same datagram budget as our media core:
+// at most 1200 bytes with the 12-byte RTP header and AES_CM_128_HMAC_SHA1_80's 10-byte tag
+// (the profile Chromium picks; no RTP header extensions are negotiated).
+const packetizer = new H264Packetizer({
+  payloadType: 96,
+  maxPayloadSize: 1200 - 12 - 10,
+  inputFormat: "annexb",
+});
+
+/** viewerId → session */
+const sessions = new Map();
+
+function onFrame(frame, timestampUs) {
+  const live = [];
+  for (const s of sessions.values()) {
+    if (s.state !== "connected" || !s.sender) continue;
+    if (s.waiting) {
+      if (!frame.keyframe) continue;
+      s.waiting = false;
+    }
+    live.push(s);
+  }
+  if (live.length === 0) return;
+  const ts = Math.round(timestampUs * 0.09) >>> 0;
+  const packets = packetizer.packetize(frame.data, ts);
+  for (const s of live) {
+    for (const p of packets) {
+      s.stats.packetsSent++;
+      s.sender.sendRtp(p).catch(() => {});
+    }
+    s.stats.framesSent++;
+  }
+}
+
+const periodMs = 1000 / fps;
+let anchor = performance.now();
+let tick = 0;
+function pace() {
+  const now = performance.now();
+  if (now - (anchor + tick * periodMs) > 500) {
+    anchor = now - tick * periodMs; // far behind: re-anchor instead of bursting
+  }
+  while (anchor + tick * periodMs <= now) {
+    if (keyframeRequested) {
+      keyframeRequested = false;
+      jumpToKeyframe();
+    }
+    const f = frames[position % frames.length];
+    position++;
+    try {
+      onFrame(f, Math.round(tick * periodMs * 1000));
+    } catch (e) {
+      console.error(`frame failed: ${e?.message ?? e}`);
+    }
+    tick++;
+  }
+  setTimeout(pace, Math.max(0, anchor + tick * periodMs - performance.now()));
+}
+
+// ---- sessions ------------------------------------------------------------------------------
+
+function close(s, reason) {
+  if (s.closed) return;
+  s.closed = true;
+  s.state = "closed";
+  clearInterval(s.watchdog);
+  if (sessions.get(s.viewerId) === s) sessions.delete(s.viewerId);
+  s.pc.close().catch(() => {});
+  console.error(`viewer ${s.viewerId} left: ${reason}`);
+}
+
+function newPeerConnection() {
+  return new RTCPeerConnection({
+    codecs: {
+      video: [
+        new RTCRtpCodecParameters({
+          mimeType: "video/H264",
+          clockRate: 90000,
+          rtcpFeedback: [
+            { type: "nack" },
+            { type: "nack", parameter: "pli" },
+            { type: "ccm", parameter: "fir" },
+          ],
+          parameters: "profile-level-id=42e01f;packetization-mode=1;level-asymmetry-allowed=1",
+        }),
+      ],
+    },
+    iceServers: [], // as our master in the benchmark: no STUN server (loopback only)
+    iceAdditionalHostAddresses: ["127.0.0.1"],
+    iceInterfaceAddresses: { udp4: "127.0.0.1" },
+    iceUseIpv6: false,
+  });
+}
+
+const loopback = (line) => / 127\.0\.0\.1 /.test(line ?? "");
+
+async function onOffer(ws, viewerId, offer) {
+  const old = sessions.get(viewerId);
+  if (old) close(old, "replaced by a new offer");
+  if (sessions.size >= MAX_VIEWERS) return;
+  const pc = newPeerConnection();
+  const s = {
+    viewerId,
+    pc,
+    sender: undefined,
+    state: "new",
+    waiting: true,
+    closed: false,
+    lastRtcpAt: 0,
+    watchdog: undefined,
+    stats: {
+      packetsSent: 0,
+      framesSent: 0,
+      nacksReceived: 0,
+      plisReceived: 0,
+      firsReceived: 0,
+      packetsRetransmitted: 0,
+    },
+  };
+  sessions.set(viewerId, s);
+  const send = (action, payload) => {
+    if (ws.readyState !== WebSocket.OPEN) return;
+    ws.send(JSON.stringify({
+      action,
+      recipientClientId: viewerId,
+      messagePayload: Buffer.from(JSON.stringify(payload)).toString("base64"),
+    }));
+  };
+  let answered = false;
+  const early = [];
+  pc.onIceCandidate.subscribe((c) => {
+    if (!c || s.closed || !loopback(c.candidate)) return;
+    const j = c.toJSON();
+    const payload = {
+      candidate: j.candidate,
+      sdpMid: j.sdpMid ?? "0",
+      sdpMLineIndex: j.sdpMLineIndex ?? 0,
+    };
+    if (answered) send("ICE_CANDIDATE", payload);
+    else early.push(payload);
+  });
+  pc.connectionStateChange.subscribe((state) => {
+    if (s.closed) return;
+    s.state = state;
+    if (state === "connected" && s.watchdog === undefined) {
+      s.waiting = true;
+      requestKeyframe();
+      s.lastRtcpAt = performance.now();
+      s.watchdog = setInterval(() => {
+        if (performance.now() - s.lastRtcpAt > RTCP_TIMEOUT_MS) close(s, "no RTCP");
+      }, 1000);
+    }
+    if (state === "failed" || state === "closed") close(s, `ICE ${state}`);
+  });
+  await pc.setRemoteDescription({ type: "offer", sdp: offer.sdp });
+  const transceiver = pc.getTransceivers().find((t) => t.kind === "video");
+  if (!transceiver) return close(s, "no video in the offer");
+  transceiver.setDirection("sendonly");
+  s.sender = transceiver.sender;
+  s.sender.onRtcp.subscribe((packet) => {
+    s.lastRtcpAt = performance.now();
+    if (packet instanceof RtcpPayloadSpecificFeedback) {
+      const fb = packet.feedback;
+      const fir = fb?.constructor?.name === "FullIntraRequest";
+      if (fb instanceof PictureLossIndication || fir) {
+        if (fir) s.stats.firsReceived++;
+        else s.stats.plisReceived++;
+        if (!s.waiting) {
+          s.waiting = true;
+          requestKeyframe();
+        }
+      }
+    } else if (packet instanceof RtcpTransportLayerFeedback) {
+      if (packet.feedback instanceof GenericNack) s.stats.nacksReceived++;
+    } else if (packet instanceof RtcpRrPacket) {
+      // receiver reports: liveness only
+    }
+  });
+  await pc.setLocalDescription(await pc.createAnswer());
+  const sdp = pc.localDescription.sdp.split("\r\n")
+    .filter((l) => !l.startsWith("a=candidate:") || loopback(l)).join("\r\n");
+  send("SDP_ANSWER", { type: "answer", sdp });
+  answered = true;
+  for (const c of early.splice(0)) send("ICE_CANDIDATE", c);
+}
+
+function onCandidate(viewerId, c) {
+  const s = sessions.get(viewerId);
+  if (!s || s.closed || !c?.candidate) return;
+  if (/\.local /.test(c.candidate)) return;
+  s.pc.addIceCandidate({
+    candidate: c.candidate,
+    sdpMid: c.sdpMid ?? undefined,
+    sdpMLineIndex: c.sdpMLineIndex ?? undefined,
+  }).catch(() => {});
+}
+
+// ---- signaling -----------------------------------------------------------------------------
+
+let ready = false;
+function connect() {
+  presignedUrl().then((url) => {
+    const ws = new WebSocket(url);
+    ws.on("open", () => {
+      if (!ready) {
+        ready = true;
+        console.log("READY");
+      }
+    });
+    ws.on("message", (data) => {
+      let msg;
+      try {
+        msg = JSON.parse(String(data));
+      } catch {
+        return;
+      }
+      if (!msg.messagePayload || !msg.senderClientId) return;
+      const payload = JSON.parse(Buffer.from(msg.messagePayload, "base64").toString("utf8"));
+      if (msg.messageType === "SDP_OFFER") {
+        onOffer(ws, msg.senderClientId, payload).catch((e) =>
+          console.error(`offer of ${msg.senderClientId} failed: ${e?.message ?? e}`)
+        );
+      } else if (msg.messageType === "ICE_CANDIDATE") {
+        onCandidate(msg.senderClientId, payload);
+      }
+    });
+    ws.on("error", (e) => console.error(`signaling: ${e?.message ?? e}`));
+    ws.on("close", () => setTimeout(connect, 1000));
+  }, (e) => {
+    console.error(`presign failed: ${e?.message ?? e}`);
+    setTimeout(connect, 1000);
+  });
+}
+
+connect();
+pace();
+setInterval(() => {
+  const stats = [...sessions.values()].map((s) => ({
+    viewerId: s.viewerId,
+    state: s.state,
+    ...s.stats,
+    packetsRetransmitted: s.sender?.retransmittedPacketsSent ?? 0,
+  }));
+  console.log(JSON.stringify({
+    viewers: stats.length,
+    hotPaths: stats.length ? ["werift-node"] : [],
+    packets: stats.reduce((a, x) => a + x.packetsSent, 0),
+    stats,
+  }));
+}, 1000);
+for (const sig of ["SIGTERM", "SIGINT"]) {
+  process.on(sig, () => {
+    for (const s of [...sessions.values()]) close(s, "master shutting down");
+    process.exit(0);
+  });
+}
