@@ -358,7 +358,8 @@ export interface MediaCoreDatagram {
   /** Destination (for streams, the TURN server, informational). The same object is handed out
    * for every datagram to the same address, so it can go to `socket.send` as it is. */
   to: Deno.NetAddr;
-  /** Bytes: a view into a copy of the call's output, so it stays valid after later calls. */
+  /** Bytes: a view into the core's memory, valid until the next call into the session (send
+   * or copy it at once). */
   data: Uint8Array;
 }
 
@@ -812,14 +813,14 @@ export class MediaCoreSession {
     }
   }
 
-  /** Read the output at `ptr`: one copy of the whole buffer, views into it for datagrams. */
+  /** Read the output at `ptr`; datagrams are views into the core's memory (no copy). */
   #read(ptr: number): MediaCoreOutput {
     const out: MediaCoreOutput = { datagrams: [], events: [] };
     if (!ptr) return out;
     const mem = this.#x.memory.buffer;
     const len = new DataView(mem, ptr, 4).getUint32(0, true);
-    const bytes = new Uint8Array(mem, ptr, len).slice();
-    const v = new DataView(bytes.buffer);
+    const bytes = new Uint8Array(mem, ptr, len);
+    const v = new DataView(mem, ptr, len);
     let off = 4;
     while (off < len) {
       const tag = bytes[off++];

@@ -6,8 +6,8 @@
  * out of order, which it takes for loss (NACKs, then PLIs). This queue keeps one send in flight
  * per socket and issues the next when it completes, so datagrams leave in the order the media
  * core produced them. Sessions run side by side, so the event loop still has one send in flight
- * per viewer. Failures are counted and reported once, never swallowed; a queue that grows past
- * its bound (the socket cannot keep up) drops the oldest datagrams and counts them.
+ * per viewer. Failures are counted and reported once, never swallowed; a queue at its bound (the
+ * socket cannot keep up) drops new datagrams and counts them.
  *
  * @module
  */
@@ -20,7 +20,7 @@ export interface DatagramSendStats {
   bytes: number;
   /** Sends the socket refused (the reason of the latest is {@link DatagramSendStats.lastError}). */
   errors: number;
-  /** Datagrams dropped unsent because the queue was over its bound. */
+  /** Datagrams dropped unsent because the queue was at its bound (the newest are dropped). */
   dropped: number;
   /** The most recent send error's message. */
   lastError?: string;
@@ -30,14 +30,18 @@ export interface DatagramSendStats {
 
 /** Options of {@link OrderedDatagramSender}. */
 export interface OrderedDatagramSenderOptions {
-  /** Most datagrams waiting before the oldest are dropped (default 8192, ~10 MB). */
+  /** Most datagrams waiting; more are dropped (default 8192, ~10 MB). */
   maxQueued?: number;
+  /** Bytes of the ring buffer datagrams are copied into (default 256 KiB). */
+  ringBytes?: number;
   /** Called on the first send error, and then on every 1000th (so logs are not flooded). */
   onError?: (error: Error, stats: DatagramSendStats) => void;
 }
 
 /**
- * Sends datagrams on one UDP socket strictly in the order given.
+ * Sends datagrams on one UDP socket strictly in the order given. Each datagram is copied once
+ * into a ring buffer the sender owns (so the caller's buffer can be reused at once, and nothing
+ * is allocated per datagram); one that does not fit gets a buffer of its own.
  *
  * @example
  * ```ts
@@ -55,7 +59,16 @@ export class OrderedDatagramSender {
   readonly #socket: Deno.DatagramConn;
   readonly #max: number;
   readonly #onError?: (error: Error, stats: DatagramSendStats) => void;
+  readonly #ringSize: number;
+  #ring: Uint8Array | undefined;
+  /** Ring offsets: end of the last datagram sent, end of the last one queued. */
+  #r = 0;
+  #w = 0;
+  /** Queued datagrams that live in the ring. */
+  #inRing = 0;
   #data: Uint8Array[] = [];
+  /** End offset in the ring of each queued datagram, or -1 for one with its own buffer. */
+  #end: number[] = [];
   #to: Deno.NetAddr[] = [];
   #head = 0;
   #running = false;
@@ -68,21 +81,52 @@ export class OrderedDatagramSender {
     this.#socket = socket;
     this.#max = options.maxQueued ?? 8192;
     this.#onError = options.onError;
+    this.#ringSize = options.ringBytes ?? 256 * 1024;
   }
 
-  /**
-   * Queue `data` for `to`. `data` must stay unchanged until sent: hand over a buffer of your
-   * own, not a view into memory that is reused.
-   */
+  /** Queue a copy of `data` for `to` (`data` may be reused as soon as this returns). */
   send(data: Uint8Array, to: Deno.NetAddr): void {
     if (this.#closed) return;
-    this.#data.push(data);
-    this.#to.push(to);
-    if (this.#data.length - this.#head > this.#max) {
-      this.#head++;
-      this.#stats.dropped++;
+    if (this.#data.length - this.#head >= this.#max) {
+      this.#stats.dropped++; // the socket cannot keep up: drop at the tail, as a full buffer would
+      return;
     }
+    const at = this.#place(data.length);
+    if (at < 0) {
+      this.#data.push(data.slice());
+      this.#end.push(-1);
+    } else {
+      const ring = this.#ring!;
+      ring.set(data, at);
+      this.#data.push(ring.subarray(at, at + data.length));
+      this.#end.push(this.#w = at + data.length);
+      this.#inRing++;
+    }
+    this.#to.push(to);
     if (!this.#running) this.#pump();
+  }
+
+  /** Where `len` bytes fit in the ring without touching unsent ones, or -1. */
+  #place(len: number): number {
+    const size = this.#ringSize;
+    if (len === 0 || len > size / 4) return -1;
+    this.#ring ??= new Uint8Array(size);
+    if (this.#inRing === 0) this.#r = this.#w = 0;
+    const r = this.#r, w = this.#w;
+    if (w >= r) {
+      if (w + len <= size) return w;
+      return len < r ? 0 : -1;
+    }
+    return w + len < r ? w : -1;
+  }
+
+  /** Entry `i` left the queue: its ring bytes are free. */
+  #done(i: number): void {
+    const end = this.#end[i];
+    if (end >= 0) {
+      this.#r = end;
+      this.#inRing--;
+    }
   }
 
   /** Counters. */
@@ -100,8 +144,10 @@ export class OrderedDatagramSender {
   close(): void {
     this.#closed = true;
     this.#data = [];
+    this.#end = [];
     this.#to = [];
     this.#head = 0;
+    this.#ring = undefined;
   }
 
   async #pump(): Promise<void> {
@@ -120,14 +166,18 @@ export class OrderedDatagramSender {
         this.#stats.lastError = error.message;
         if (this.#stats.errors % 1000 === 1) this.#onError?.(error, this.stats());
       }
+      if (this.#closed) break;
+      this.#done(i);
       if (this.#head > 1024 && this.#head * 2 > this.#data.length) {
         this.#data = this.#data.slice(this.#head);
+        this.#end = this.#end.slice(this.#head);
         this.#to = this.#to.slice(this.#head);
         this.#head = 0;
       }
     }
     if (this.#head >= this.#data.length) {
       this.#data.length = 0;
+      this.#end.length = 0;
       this.#to.length = 0;
       this.#head = 0;
     }

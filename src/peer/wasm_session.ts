@@ -583,14 +583,15 @@ class WasmPeerSession implements PeerSession {
   #flush(out: MediaCoreOutput): void {
     if (this.#closed) return;
     for (const d of out.datagrams) {
-      // Views into one copy of the core's output per call: valid until sent.
+      // Views into the core's memory, valid until the next call: the UDP sender copies them
+      // into its ring; stream writes get their own copy.
       this.#stats.bytesSent += d.data.length;
       if (d.via === 0) {
         this.#udp.send(d.data, d.to);
       } else {
         const s = this.#streams.get(d.via);
         if (!s) continue;
-        const bytes = d.data;
+        const bytes = d.data.slice();
         s.writing = s.writing.then(() => writeAll(s.conn, bytes)).catch(() => {});
       }
     }

@@ -11,6 +11,7 @@ pub mod ice;
 pub mod output;
 pub mod sender;
 pub mod session;
+pub mod srtp;
 
 use sender::{Profile, Sender};
 use ice::CandidateError;

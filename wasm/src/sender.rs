@@ -2,6 +2,7 @@
 //! one buffer (`[u32 little-endian length][datagram]` repeated).
 
 use crate::h264::{H264Error, Packetizer};
+use crate::srtp::SrtpCm;
 use rtc_srtp::context::Context;
 use rtc_srtp::protection_profile::ProtectionProfile;
 
@@ -57,6 +58,14 @@ impl std::fmt::Display for SenderError {
     }
 }
 
+/// What protects the stream's packets.
+enum Protection {
+    /// AES_CM_128_HMAC_SHA1_80, ours ([`crate::srtp`]).
+    Cm(SrtpCm),
+    /// Another profile (AEAD_AES_128_GCM), through `rtc-srtp`.
+    Other(Context),
+}
+
 /// Datagrams kept for retransmission after a NACK (about 2 s of 2.5 Mbit/s video).
 pub const HISTORY: usize = 512;
 
@@ -66,7 +75,7 @@ pub struct Sender {
     history: Vec<(u16, Vec<u8>)>,
     /// Datagrams sent again after a NACK.
     pub retransmitted: u64,
-    srtp: Context,
+    srtp: Protection,
     packetizer: Packetizer,
     ssrc: u32,
     payload_type: u8,
@@ -94,9 +103,27 @@ impl Sender {
         first_sequence: u16,
         max_datagram: usize,
     ) -> Result<Sender, SenderError> {
-        let provider = rtc_srtp::crypto::default_provider().map_err(|e| SenderError::Key(e.to_string()))?;
-        let srtp = Context::new(key, salt, profile.srtp(), None, None, provider.crypto())
-            .map_err(|e| SenderError::Key(e.to_string()))?;
+        let srtp = match profile {
+            // Ours: bitsliced AES on SIMD128 and keyed HMAC-SHA1 states, protecting in place.
+            Profile::AesCm128HmacSha1_80 => {
+                let (Ok(k), Ok(s)) = (<&[u8; 16]>::try_from(key), <&[u8; 14]>::try_from(salt)) else {
+                    return Err(SenderError::Key(format!(
+                        "AES_CM_128_HMAC_SHA1_80 needs a 16-byte key and a 14-byte salt, got {} and {}",
+                        key.len(),
+                        salt.len()
+                    )));
+                };
+                Protection::Cm(SrtpCm::new(k, s))
+            }
+            Profile::AeadAes128Gcm => {
+                let provider =
+                    rtc_srtp::crypto::default_provider().map_err(|e| SenderError::Key(e.to_string()))?;
+                Protection::Other(
+                    Context::new(key, salt, profile.srtp(), None, None, provider.crypto())
+                        .map_err(|e| SenderError::Key(e.to_string()))?,
+                )
+            }
+        };
         let max_payload = max_datagram.max(128) - RTP_HEADER - profile.overhead();
         Ok(Sender {
             history: (0..HISTORY).map(|_| (0u16, Vec::new())).collect(),
@@ -157,19 +184,26 @@ impl Sender {
                     out.extend_from_slice(part);
                 }
                 *payload_bytes += (out.len() - start - RTP_HEADER) as u64;
-                let header = rtc_rtp::Header {
-                    version: 2,
-                    marker: payload.marker,
-                    payload_type: *payload_type,
-                    sequence_number: *sequence,
-                    timestamp: rtp_timestamp,
-                    ssrc: *ssrc,
-                    ..Default::default()
+                let protected = match srtp {
+                    Protection::Cm(cm) => cm.protect_rtp_at(out, start).map_err(|e| e.to_string()),
+                    Protection::Other(ctx) => {
+                        let header = rtc_rtp::Header {
+                            version: 2,
+                            marker: payload.marker,
+                            payload_type: *payload_type,
+                            sequence_number: *sequence,
+                            timestamp: rtp_timestamp,
+                            ssrc: *ssrc,
+                            ..Default::default()
+                        };
+                        ctx.encrypt_rtp_with_header(&out[start..], &header).map(|datagram| {
+                            out.truncate(start);
+                            out.extend_from_slice(&datagram);
+                        }).map_err(|e| e.to_string())
+                    }
                 };
-                match srtp.encrypt_rtp_with_header(&out[start..], &header) {
-                    Ok(datagram) => {
-                        out.truncate(start);
-                        out.extend_from_slice(&datagram);
+                match protected {
+                    Ok(()) => {
                         let len = out.len() - start;
                         out[len_at..start].copy_from_slice(&(len as u32).to_le_bytes());
                         let slot = &mut history[*sequence as usize % HISTORY];
@@ -179,7 +213,7 @@ impl Sender {
                         *packets += 1;
                         *bytes += len as u64;
                     }
-                    Err(e) => failure = Some(e.to_string()),
+                    Err(e) => failure = Some(e),
                 }
                 *sequence = sequence.wrapping_add(1);
             })
@@ -229,7 +263,16 @@ impl Sender {
 
     /// Protect an RTCP compound packet of this stream (a sender report) with its SRTCP keys.
     pub fn protect_rtcp(&mut self, plain: &[u8]) -> Result<Vec<u8>, SenderError> {
-        self.srtp.encrypt_rtcp(plain).map(|b| b.to_vec()).map_err(|e| SenderError::Key(e.to_string()))
+        match &mut self.srtp {
+            Protection::Cm(cm) => {
+                let mut packet = plain.to_vec();
+                cm.protect_rtcp(&mut packet).map_err(|e| SenderError::Srtp(e.to_string()))?;
+                Ok(packet)
+            }
+            Protection::Other(ctx) => {
+                ctx.encrypt_rtcp(plain).map(|b| b.to_vec()).map_err(|e| SenderError::Key(e.to_string()))
+            }
+        }
     }
 
     /// The stream's SSRC.

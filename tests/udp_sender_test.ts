@@ -1,0 +1,102 @@
+// The ordered datagram sender on real loopback sockets: order, content (its ring buffer is
+// reused while the caller reuses its own buffer), the fallback for big datagrams, tail drops at
+// the queue bound, and send errors counted rather than swallowed.
+import assert from "node:assert/strict";
+import { OrderedDatagramSender } from "../src/peer/udp_sender.ts";
+import { until } from "./support/until.ts";
+
+function pair() {
+  const rx = Deno.listenDatagram({ hostname: "127.0.0.1", port: 0, transport: "udp" });
+  const tx = Deno.listenDatagram({ hostname: "127.0.0.1", port: 0, transport: "udp" });
+  const to: Deno.NetAddr = {
+    transport: "udp",
+    hostname: "127.0.0.1",
+    port: (rx.addr as Deno.NetAddr).port,
+  };
+  const got: Uint8Array[] = [];
+  (async () => {
+    for (;;) {
+      try {
+        got.push((await rx.receive())[0]);
+      } catch {
+        return;
+      }
+    }
+  })();
+  return { rx, tx, to, got, close: () => (rx.close(), tx.close()) };
+}
+
+/** Datagram `n`: its number, then bytes derived from it, `len` long. */
+function fill(buf: Uint8Array, n: number, len: number): Uint8Array {
+  const d = buf.subarray(0, len);
+  new DataView(d.buffer, d.byteOffset).setUint32(0, n);
+  for (let i = 4; i < len; i++) d[i] = (n * 31 + i) & 255;
+  return d;
+}
+
+Deno.test("OrderedDatagramSender", async (t) => {
+  await t.step("bursts arrive in order and intact while the ring wraps many times", async () => {
+    const p = pair();
+    try {
+      // A small ring (16 KiB): 1200-byte datagrams wrap it every 13; 5000-byte ones do not fit a
+      // quarter of it and get buffers of their own.
+      const sender = new OrderedDatagramSender(p.tx, { ringBytes: 16 * 1024 });
+      const scratch = new Uint8Array(6000);
+      const sizes: number[] = [];
+      let n = 0;
+      for (let burst = 0; burst < 40; burst++) {
+        for (let k = 0; k < 60; k++) {
+          const len = k % 17 === 0 ? 5000 : 8 + ((n * 7919) % 1193);
+          sizes.push(len);
+          sender.send(fill(scratch, n++, len), p.to); // the caller reuses `scratch` at once
+        }
+        await new Promise((r) => setTimeout(r, 15));
+      }
+      await sender.drained();
+      await until(() => p.got.length >= n, `${n} datagrams`, 5000);
+      for (const [i, d] of p.got.entries()) {
+        const num = new DataView(d.buffer, d.byteOffset).getUint32(0);
+        assert.equal(num, i, `datagram ${i} arrived as number ${num}`);
+        assert.equal(d.length, sizes[i]);
+        assert.deepEqual(d, fill(new Uint8Array(6000), i, sizes[i]).slice(), `content of ${i}`);
+      }
+      const st = sender.stats();
+      assert.deepEqual([st.sent, st.errors, st.dropped, st.queued], [n, 0, 0, 0]);
+    } finally {
+      p.close();
+    }
+  });
+
+  await t.step("a full queue drops new datagrams and counts them", async () => {
+    const p = pair();
+    try {
+      const sender = new OrderedDatagramSender(p.tx, { maxQueued: 10 });
+      for (let i = 0; i < 30; i++) sender.send(fill(new Uint8Array(100), i, 100), p.to);
+      await sender.drained();
+      const st = sender.stats();
+      assert.equal(st.sent + st.dropped, 30);
+      assert.ok(st.dropped >= 19, `dropped ${st.dropped}`);
+    } finally {
+      p.close();
+    }
+  });
+
+  await t.step("send errors are counted and reported, and sending goes on", async () => {
+    const p = pair();
+    try {
+      const reported: string[] = [];
+      const sender = new OrderedDatagramSender(p.tx, { onError: (e) => reported.push(e.message) });
+      sender.send(new Uint8Array(70_000), p.to); // larger than any UDP datagram
+      sender.send(new Uint8Array([1, 2, 3]), p.to);
+      await sender.drained();
+      await until(() => p.got.length === 1, "the good datagram", 2000);
+      const st = sender.stats();
+      assert.equal(st.errors, 1);
+      assert.equal(st.sent, 1);
+      assert.equal(reported.length, 1);
+      assert.ok(st.lastError && st.lastError.length > 0);
+    } finally {
+      p.close();
+    }
+  });
+});
