@@ -217,7 +217,18 @@ async function startMasterProcess(
   const channel = `fair-${kind}-${crypto.randomUUID().slice(0, 8)}`;
   const cmd = kind === "ours"
     ? new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", `${root}bench/master_proc.ts`, channel, "wasm", FRAMES],
+      args: [
+        "run",
+        "-A",
+        // Experiments only (e.g. V8 tiering flags); the published figures use none.
+        ...(Deno.env.get("BENCH_OURS_V8_FLAGS")
+          ? [`--v8-flags=${Deno.env.get("BENCH_OURS_V8_FLAGS")}`]
+          : []),
+        `${root}bench/master_proc.ts`,
+        channel,
+        "wasm",
+        FRAMES,
+      ],
       cwd: root,
       env,
       stdout: "piped",

@@ -58,6 +58,8 @@ export interface PeerStats {
   timeToFirstPacketMs?: number;
   /** Datagrams the socket refused to send (0 on a healthy host). */
   sendErrors?: number;
+  /** Datagrams that left in multi-datagram system calls (`sendmmsg`), of all sent. */
+  datagramsBatched?: number;
   /** Datagrams dropped unsent because the socket could not keep up. */
   datagramsDropped?: number;
   /** What packetizes and encrypts the frames: `wasm` (the media core) or another stack. */

@@ -11,6 +11,7 @@
  *
  * @module
  */
+import { addressOf, Sendmmsg } from "./sendmmsg.ts";
 
 /** Counters of an {@link OrderedDatagramSender}. */
 export interface DatagramSendStats {
@@ -18,6 +19,8 @@ export interface DatagramSendStats {
   sent: number;
   /** Bytes of those datagrams. */
   bytes: number;
+  /** Of the datagrams sent, those that left in `sendmmsg` batches (the rest: one `send()` each). */
+  batched: number;
   /** Sends the socket refused (the reason of the latest is {@link DatagramSendStats.lastError}). */
   errors: number;
   /** Datagrams dropped unsent because the queue was at its bound (the newest are dropped). */
@@ -32,6 +35,12 @@ export interface DatagramSendStats {
 export interface OrderedDatagramSenderOptions {
   /** Most datagrams waiting; more are dropped (default 8192, ~10 MB). */
   maxQueued?: number;
+  /**
+   * Send each flushed run of datagrams with one `sendmmsg(2)` call where that is available
+   * (Linux with FFI permission; see `sendmmsg.ts`), default true. Elsewhere, and for what the
+   * kernel does not take at once, Deno's portable `send()`.
+   */
+  batch?: boolean;
   /** Bytes of the ring buffer datagrams are copied into (default 256 KiB). */
   ringBytes?: number;
   /** Called on the first send error, and then on every 1000th (so logs are not flooded). */
@@ -41,7 +50,9 @@ export interface OrderedDatagramSenderOptions {
 /**
  * Sends datagrams on one UDP socket strictly in the order given. Each datagram is copied once
  * into a ring buffer the sender owns (so the caller's buffer can be reused at once, and nothing
- * is allocated per datagram); one that does not fit gets a buffer of its own.
+ * is allocated per datagram); one that does not fit gets a buffer of its own. Datagrams queued
+ * together go out on {@link OrderedDatagramSender.flush} (or at the end of the current task),
+ * with one system call where the platform allows it.
  *
  * @example
  * ```ts
@@ -50,6 +61,7 @@ export interface OrderedDatagramSenderOptions {
  * const to: Deno.NetAddr = { transport: "udp", hostname: "127.0.0.1", port: 9 };
  * const sender = new OrderedDatagramSender(socket);
  * for (let i = 0; i < 3; i++) sender.send(new Uint8Array([i]), to);
+ * sender.flush();
  * await sender.drained();
  * console.log(sender.stats().sent); // 3
  * socket.close();
@@ -66,15 +78,29 @@ export class OrderedDatagramSender {
   #w = 0;
   /** Queued datagrams that live in the ring. */
   #inRing = 0;
+  /** Queued datagrams: bytes, ring offset (-1: a buffer of their own), length, destination. */
   #data: Uint8Array[] = [];
-  /** End offset in the ring of each queued datagram, or -1 for one with its own buffer. */
-  #end: number[] = [];
+  #off: number[] = [];
+  /** Memory addresses of the queued datagrams, for the sendmmsg path (when it is in use). */
+  #at: number[] = [];
+  #ringAt = 0;
+  #len: number[] = [];
   #to: Deno.NetAddr[] = [];
   #head = 0;
   #running = false;
   #closed = false;
+  #flushQueued = false;
+  /** The sendmmsg path; null where unavailable or not wanted. */
+  #batch: Sendmmsg | null;
   #idle: (() => void)[] = [];
-  #stats: DatagramSendStats = { sent: 0, bytes: 0, errors: 0, dropped: 0, queued: 0 };
+  #stats: DatagramSendStats = {
+    sent: 0,
+    bytes: 0,
+    batched: 0,
+    errors: 0,
+    dropped: 0,
+    queued: 0,
+  };
 
   /** Send on `socket` (which stays the caller's to close). */
   constructor(socket: Deno.DatagramConn, options: OrderedDatagramSenderOptions = {}) {
@@ -82,9 +108,14 @@ export class OrderedDatagramSender {
     this.#max = options.maxQueued ?? 8192;
     this.#onError = options.onError;
     this.#ringSize = options.ringBytes ?? 256 * 1024;
+    this.#batch = options.batch ?? true ? Sendmmsg.forSocket(socket) ?? null : null;
   }
 
-  /** Queue a copy of `data` for `to` (`data` may be reused as soon as this returns). */
+  /**
+   * Queue a copy of `data` for `to` (`data` may be reused as soon as this returns). It leaves
+   * on the next {@link OrderedDatagramSender.flush}, at the latest at the end of the current
+   * task.
+   */
   send(data: Uint8Array, to: Deno.NetAddr): void {
     if (this.#closed) return;
     if (this.#data.length - this.#head >= this.#max) {
@@ -93,24 +124,62 @@ export class OrderedDatagramSender {
     }
     const at = this.#place(data.length);
     if (at < 0) {
-      this.#data.push(data.slice());
-      this.#end.push(-1);
+      // Big ones (> a quarter of the ring, or when it is full) get a buffer of their own: an
+      // ArrayBuffer of its own, which V8 keeps outside its moving heap, so its address holds.
+      const own = new Uint8Array(new ArrayBuffer(Math.max(1, data.length)), 0, data.length);
+      own.set(data);
+      this.#data.push(own);
+      this.#off.push(-1);
+      this.#at.push(this.#batch ? addressOf(own) : 0);
     } else {
       const ring = this.#ring!;
       ring.set(data, at);
       this.#data.push(ring.subarray(at, at + data.length));
-      this.#end.push(this.#w = at + data.length);
+      this.#off.push(at);
+      this.#at.push(this.#batch ? this.#ringAt + at : 0);
+      this.#w = at + data.length;
       this.#inRing++;
     }
+    this.#len.push(data.length);
     this.#to.push(to);
-    if (!this.#running) this.#pump();
+    if (!this.#flushQueued && !this.#running) {
+      this.#flushQueued = true;
+      queueMicrotask(() => this.flush());
+    }
+  }
+
+  /**
+   * Send what is queued: the leading run of datagrams in the ring with one `sendmmsg` call
+   * where available, the rest through Deno's `send()`, one at a time, in order.
+   */
+  flush(): void {
+    this.#flushQueued = false;
+    if (this.#closed || this.#running || this.#head >= this.#data.length) return;
+    if (this.#batch) {
+      const n = this.#batch.send(this.#at, this.#len, this.#to, this.#head, this.#data.length);
+      for (let i = this.#head; i < this.#head + n; i++) {
+        this.#stats.sent++;
+        this.#stats.batched++;
+        this.#stats.bytes += this.#len[i];
+        this.#done(i);
+      }
+      this.#head += n;
+      if (this.#head >= this.#data.length) {
+        this.#reset();
+        return;
+      }
+    }
+    this.#pump();
   }
 
   /** Where `len` bytes fit in the ring without touching unsent ones, or -1. */
   #place(len: number): number {
     const size = this.#ringSize;
     if (len === 0 || len > size / 4) return -1;
-    this.#ring ??= new Uint8Array(size);
+    if (!this.#ring) {
+      this.#ring = new Uint8Array(size);
+      if (this.#batch) this.#ringAt = addressOf(this.#ring);
+    }
     if (this.#inRing === 0) this.#r = this.#w = 0;
     const r = this.#r, w = this.#w;
     if (w >= r) {
@@ -122,11 +191,21 @@ export class OrderedDatagramSender {
 
   /** Entry `i` left the queue: its ring bytes are free. */
   #done(i: number): void {
-    const end = this.#end[i];
-    if (end >= 0) {
-      this.#r = end;
+    const at = this.#off[i];
+    if (at >= 0) {
+      this.#r = at + this.#len[i];
       this.#inRing--;
     }
+  }
+
+  /** Empty the queue's arrays (nothing is waiting). */
+  #reset(): void {
+    this.#data.length = 0;
+    this.#off.length = 0;
+    this.#at.length = 0;
+    this.#len.length = 0;
+    this.#to.length = 0;
+    this.#head = 0;
   }
 
   /** Counters. */
@@ -134,8 +213,9 @@ export class OrderedDatagramSender {
     return { ...this.#stats, queued: this.#data.length - this.#head };
   }
 
-  /** Resolves when nothing is waiting. */
+  /** Resolves when nothing is waiting (flushing what is queued). */
   drained(): Promise<void> {
+    if (!this.#running) this.flush();
     if (!this.#running) return Promise.resolve();
     return new Promise((resolve) => this.#idle.push(resolve));
   }
@@ -143,11 +223,9 @@ export class OrderedDatagramSender {
   /** Drop what waits and send nothing more. */
   close(): void {
     this.#closed = true;
-    this.#data = [];
-    this.#end = [];
-    this.#to = [];
-    this.#head = 0;
+    this.#reset();
     this.#ring = undefined;
+    this.#batch = null;
   }
 
   async #pump(): Promise<void> {
@@ -170,17 +248,14 @@ export class OrderedDatagramSender {
       this.#done(i);
       if (this.#head > 1024 && this.#head * 2 > this.#data.length) {
         this.#data = this.#data.slice(this.#head);
-        this.#end = this.#end.slice(this.#head);
+        this.#off = this.#off.slice(this.#head);
+        this.#at = this.#at.slice(this.#head);
+        this.#len = this.#len.slice(this.#head);
         this.#to = this.#to.slice(this.#head);
         this.#head = 0;
       }
     }
-    if (this.#head >= this.#data.length) {
-      this.#data.length = 0;
-      this.#end.length = 0;
-      this.#to.length = 0;
-      this.#head = 0;
-    }
+    if (this.#head >= this.#data.length) this.#reset();
     this.#running = false;
     for (const resolve of this.#idle.splice(0)) resolve();
   }

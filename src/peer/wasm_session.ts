@@ -47,6 +47,12 @@ export interface WasmPeerSessionOptions {
    * endpoint implements. (Chromium lists AES-CM first.)
    */
   allowAesGcm?: boolean;
+  /**
+   * Send each frame's datagrams with one `sendmmsg(2)` call where that is available (Linux,
+   * FFI permission), default true; otherwise, and when false, one Deno `send()` per datagram.
+   * Either way a session's datagrams leave in order.
+   */
+  sendmmsg?: boolean;
 }
 
 /** What the answer and the session need from the offer. */
@@ -281,6 +287,7 @@ class WasmPeerSession implements PeerSession {
     this.#f = factory;
     this.#socket = socket;
     this.#udp = new OrderedDatagramSender(socket, {
+      batch: factory.sendmmsg,
       onError: (e, st) =>
         this.#o.logger.warn(
           `Viewer ${this.viewerId}: UDP send failed (${st.errors} so far): ${e.message}`,
@@ -424,6 +431,7 @@ class WasmPeerSession implements PeerSession {
       ...this.#stats,
       packetsSent: c?.packetsSent ?? 0,
       sendErrors: udp.errors,
+      datagramsBatched: udp.batched,
       datagramsDropped: udp.dropped,
       nacksReceived: c?.nacks ?? 0,
       packetsRetransmitted: c?.retransmitted ?? 0,
@@ -595,6 +603,7 @@ class WasmPeerSession implements PeerSession {
         s.writing = s.writing.then(() => writeAll(s.conn, bytes)).catch(() => {});
       }
     }
+    this.#udp.flush();
     for (const e of out.events) {
       if (e.type === "dtls-connected") {
         this.#stats.srtpProfile = e.profile;
