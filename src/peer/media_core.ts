@@ -51,6 +51,7 @@ interface Exports {
   sender_free(handle: number): void;
   last_error_ptr(): number;
   certificate_new(): number;
+  warm_up(certPtr: number, certLen: number, frames: number): number;
   scratch_ptr(): number;
   session_new(
     configPtr: number,
@@ -507,9 +508,10 @@ async function refill(): Promise<void> {
 }
 
 /**
- * Warm start: compile the module, make the process's DTLS certificate and an idle instance now,
- * so the first viewer's offer costs no more than later ones. A master calls it when it starts;
- * calling it again does nothing more.
+ * Warm start: compile the module, make the process's DTLS certificate and an idle instance, and
+ * play one session in memory on it (ICE check, DTLS handshake, 100 frames) so the engine has
+ * compiled and optimized the session's code — the first viewer then costs no more than later
+ * ones, in time and in memory. A master calls it when it starts; later calls do nothing more.
  *
  * @example
  * ```ts
@@ -517,14 +519,34 @@ async function refill(): Promise<void> {
  * await prepareMediaCore(); // at startup, off the offer path
  * ```
  */
-export async function prepareMediaCore(): Promise<void> {
-  const x = await instantiate();
-  try {
-    await processCertificate(x);
-  } finally {
-    release(x);
-  }
+export function prepareMediaCore(): Promise<void> {
+  prepared ??= (async () => {
+    const x = await instantiate();
+    let trapped = false;
+    try {
+      const cert = await processCertificate(x);
+      // One session played in memory: the engine compiles and optimizes what the first viewer
+      // would otherwise wait for, and this instance's memory grows to a session's size.
+      const p = copyIn(x, cert);
+      try {
+        if (x.warm_up(p, cert.length, 100) < 0) {
+          throw new MediaCoreError("MEDIA_CORE_WARM_UP", lastError(x));
+        }
+      } catch (e) {
+        trapped = e instanceof WebAssembly.RuntimeError;
+        throw e;
+      } finally {
+        if (!trapped) x.kvs_free(p, cert.length);
+      }
+    } finally {
+      if (trapped) memories.delete(x.memory);
+      else release(x);
+    }
+  })();
+  return prepared;
 }
+
+let prepared: Promise<void> | undefined;
 
 /** The process's DTLS certificate and key (PEM), made once by the first instance. */
 function processCertificate(x: Exports): Promise<Uint8Array> {

@@ -12,6 +12,7 @@ pub mod output;
 pub mod sender;
 pub mod session;
 pub mod srtp;
+pub mod warm;
 
 use sender::{Profile, Sender};
 use ice::CandidateError;
@@ -243,6 +244,23 @@ pub extern "C" fn certificate_new() -> usize {
         Err(e) => {
             set_error(e.to_string());
             0
+        }
+    }
+}
+
+/// Warm start: play one session in memory with the process certificate (PEM at `cert_ptr`) and
+/// `frames` frames (see `warm.rs`). Returns the media datagrams it made, or -1
+/// (`last_error_*`).
+///
+/// # Safety
+/// `cert_ptr` must address `cert_len` readable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn warm_up(cert_ptr: *const u8, cert_len: usize, frames: u32) -> i32 {
+    match session::certificate_from_pem(text(cert_ptr, cert_len)).and_then(|c| warm::warm_up(&c, frames as usize)) {
+        Ok(n) => n as i32,
+        Err(e) => {
+            set_error(e.to_string());
+            -1
         }
     }
 }

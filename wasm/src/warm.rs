@@ -1,0 +1,137 @@
+//! Warm start: one whole session played in memory against a viewer made of the same crates —
+//! an ICE check with nomination, a DTLS 1.2 handshake with DTLS-SRTP, then a few seconds' worth
+//! of frames packetized and protected. Run once when a master starts, it makes the WebAssembly
+//! engine compile (and optimize) every function the first real viewer would otherwise pay for,
+//! and grows the instance's memory to what a session needs, so the first viewer costs no more
+//! than later ones. Nothing leaves the call: no datagram, no key.
+
+use crate::session::{self, Session, SessionConfig, SessionError, UDP};
+use bytes::BytesMut;
+use rtc_dtls::config::{ConfigBuilder, ExtendedMasterSecretType};
+use rtc_dtls::crypto::Certificate;
+use rtc_dtls::endpoint::{Endpoint, EndpointEvent};
+use rtc_dtls::extension::extension_use_srtp::SrtpProtectionProfile;
+use rtc_shared::TransportProtocol;
+use rtc_stun::attributes::{RawAttribute, ATTR_USERNAME, ATTR_USE_CANDIDATE};
+use rtc_stun::fingerprint::FINGERPRINT;
+use rtc_stun::integrity::MessageIntegrity;
+use rtc_stun::message::{Message, Setter, TransactionId, BINDING_REQUEST};
+use rtc_stun::textattrs::TextAttribute;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const LOCAL_PWD: &str = "warmwarmwarmwarmwarmwarm";
+const REMOTE_PWD: &str = "viewerviewerviewerviewer";
+
+/// Play one session in memory with `certificate` on both sides. Returns the number of media
+/// datagrams produced (a session that did not get that far is an error naming the step).
+pub fn warm_up(certificate: &Certificate, frames: usize) -> Result<usize, SessionError> {
+    let provider = rtc_dtls::crypto_provider::default_provider()
+        .map_err(|e| SessionError(format!("crypto provider: {e}")))?;
+    let fingerprint = session::parse_fingerprint(&session::fingerprint(certificate)?)?;
+    let server: SocketAddr = "192.0.2.1:9".parse().unwrap();
+    let viewer: SocketAddr = "192.0.2.2:9".parse().unwrap();
+    let now = Instant::now();
+    let mut s = Session::new(
+        SessionConfig {
+            certificate: certificate.clone(),
+            local_ufrag: "warm".into(),
+            local_pwd: LOCAL_PWD.into(),
+            remote_ufrag: "view".into(),
+            remote_pwd: REMOTE_PWD.into(),
+            remote_fingerprint: fingerprint,
+            ssrc: 1,
+            payload_type: 96,
+            host_allowed: true,
+            host_addr: Some(server),
+            allow_aes_gcm: false,
+        },
+        now,
+    )?;
+    // The viewer's nominating check.
+    let mut check = Message::new();
+    check
+        .build(&[
+            Box::new(BINDING_REQUEST) as Box<dyn Setter>,
+            Box::new(TransactionId::new()),
+            Box::new(TextAttribute::new(ATTR_USERNAME, "warm:view".to_owned())),
+            Box::new(RawAttribute { typ: ATTR_USE_CANDIDATE, length: 0, value: vec![] }),
+            Box::new(MessageIntegrity::new_short_term_integrity_with_provider(
+                LOCAL_PWD.to_owned(),
+                provider.crypto(),
+            )),
+            Box::new(FINGERPRINT),
+        ])
+        .map_err(|e| SessionError(format!("warm-up check: {e}")))?;
+    s.handle_datagram(now, UDP, viewer, &check.raw);
+    if s.selected().is_none() {
+        return Err(SessionError("warm-up: ICE did not select the pair".into()));
+    }
+    // The viewer's DTLS client.
+    let config = ConfigBuilder::default()
+        .with_crypto_provider(provider.clone())
+        .with_certificates(vec![certificate.clone()])
+        .with_srtp_protection_profiles(vec![SrtpProtectionProfile::Srtp_Aes128_Cm_Hmac_Sha1_80])
+        .with_extended_master_secret(ExtendedMasterSecretType::Require)
+        .with_insecure_skip_verify(true)
+        .build(true, Some(server))
+        .map_err(|e| SessionError(format!("warm-up DTLS client: {e}")))?;
+    let mut client = Endpoint::new(viewer, TransportProtocol::UDP, None);
+    client
+        .connect(now, server, Arc::new(config), None)
+        .map_err(|e| SessionError(format!("warm-up DTLS connect: {e}")))?;
+    let mut connected = false;
+    for _ in 0..20 {
+        while let Some(t) = client.poll_transmit() {
+            s.handle_datagram(now, UDP, viewer, &t.message);
+        }
+        while let Some((_, _, d)) = s.poll_transmit() {
+            if d.first().is_some_and(|b| (20..=63).contains(b)) {
+                if let Ok(events) = client.read(now, server, None, BytesMut::from(&d[..])) {
+                    connected |= events.iter().any(|e| matches!(e, EndpointEvent::HandshakeComplete));
+                }
+            }
+        }
+        if connected {
+            break;
+        }
+    }
+    // Frames: an IDR-sized one, then P-frame-sized ones (pseudo-random payload, no start codes).
+    let mut seed = 0x2545_f491u32;
+    let mut frame = vec![0, 0, 0, 1, 0x65];
+    frame.extend((0..60_000).map(|_| {
+        seed ^= seed << 13;
+        seed ^= seed >> 17;
+        seed ^= seed << 5;
+        (seed as u8) | 1
+    }));
+    let mut datagrams = 0;
+    for i in 0..frames {
+        let len = if i % 25 == 0 { frame.len() } else { 12_000 };
+        let at = now + Duration::from_millis(40 * i as u64);
+        if i % 25 != 0 {
+            frame[4] = 0x41;
+        }
+        datagrams += s.write_frame(at, &frame[..len], (i as u32) * 3600);
+        frame[4] = 0x65;
+        while s.poll_transmit().is_some() {}
+        s.handle_timeout(at);
+    }
+    if datagrams == 0 {
+        return Err(SessionError("warm-up: no media (DTLS did not complete)".into()));
+    }
+    Ok(datagrams)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_whole_session_in_memory() {
+        let c = session::generate_certificate().unwrap();
+        let n = warm_up(&c, 50).unwrap();
+        assert!(n > 50 * 10, "{n} datagrams");
+    }
+}
