@@ -1,6 +1,7 @@
 /**
- * Many datagrams in one system call: `sendmmsg(2)` from the C library through Deno's FFI, on
- * the descriptor of a `Deno.DatagramConn`. Linux only, and only with FFI permission
+ * The C library through Deno's FFI, where it pays: many datagrams in one system call
+ * (`sendmmsg(2)`, on the descriptor of a `Deno.DatagramConn`), and freed memory handed back
+ * (`malloc_trim(3)`). Linux only, and only with FFI permission
  * (`--allow-ffi`, included in `-A`); everywhere else {@link Sendmmsg.forSocket} returns
  * `undefined` and callers keep Deno's portable `send()`.
  *
@@ -21,9 +22,12 @@ const MMSGHDR = 64;
 /** A `sockaddr_in6`, the larger of the two address structures (28 bytes), rounded up. */
 const NAME = 32;
 
-type Libc = Deno.DynamicLibrary<{
-  sendmmsg: { parameters: ["i32", "buffer", "u32", "i32"]; result: "i32" };
-}>;
+const SYMBOLS = {
+  sendmmsg: { parameters: ["i32", "buffer", "u32", "i32"], result: "i32" },
+  malloc_trim: { parameters: ["usize"], result: "i32" },
+} as const;
+
+type Libc = Deno.DynamicLibrary<typeof SYMBOLS>;
 
 let libc: Libc | null | undefined;
 
@@ -33,13 +37,35 @@ function loadLibc(): Libc | null {
   try {
     if (Deno.build.os !== "linux") return libc;
     if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") return libc;
-    libc = Deno.dlopen("libc.so.6", {
-      sendmmsg: { parameters: ["i32", "buffer", "u32", "i32"], result: "i32" },
-    }) as Libc;
+    libc = Deno.dlopen("libc.so.6", SYMBOLS);
   } catch {
     libc = null;
   }
   return libc;
+}
+
+let trimTimer: ReturnType<typeof setTimeout> | undefined;
+
+/**
+ * Give memory the C library holds freed back to the system, a few seconds from now (calls
+ * within that time are merged). glibc keeps what a thread freed in that thread's arena; the
+ * engine's background threads (compilers, garbage collector) free a lot once, when the first
+ * viewer's code is optimized, and without this it stays counted against the process. Linux with
+ * FFI permission only; elsewhere nothing happens.
+ *
+ * @example
+ * ```ts
+ * import { trimMemorySoon } from "./sendmmsg.ts";
+ * trimMemorySoon(); // e.g. after a viewer connected
+ * ```
+ */
+export function trimMemorySoon(delayMs = 3000): void {
+  if (trimTimer !== undefined || !loadLibc()) return;
+  trimTimer = setTimeout(() => {
+    trimTimer = undefined;
+    loadLibc()?.symbols.malloc_trim(0n);
+  }, delayMs);
+  Deno.unrefTimer(trimTimer);
 }
 
 /** The descriptor of the UDP socket bound to `port` in this process, from /proc. */

@@ -17,6 +17,7 @@ import type {
   PeerSessionOptions,
   PeerStats,
 } from "./types.ts";
+import { trimMemorySoon } from "./sendmmsg.ts";
 import { OrderedDatagramSender } from "./udp_sender.ts";
 import { OfferRejectedError } from "./werift_session.ts";
 
@@ -219,8 +220,9 @@ export class WasmPeerSessionFactory implements PeerSessionFactory {
   }
 
   /** Compile the core, make the process's DTLS certificate and an idle instance (warm start). */
-  prepare(): Promise<void> {
-    return prepareMediaCore();
+  async prepare(): Promise<void> {
+    await prepareMediaCore();
+    trimMemorySoon();
   }
 
   /** Create one viewer's session and its UDP socket. */
@@ -608,6 +610,7 @@ class WasmPeerSession implements PeerSession {
       if (e.type === "dtls-connected") {
         this.#stats.srtpProfile = e.profile;
         this.#setState("connected");
+        trimMemorySoon(5000); // after the first frames, when the engine has optimized them
       } else if (e.type === "ice-connected") {
         this.#stats.selectedPair = e.pair;
         this.#o.logger.debug(`Viewer ${this.viewerId}: ICE pair ${e.pair}`);
