@@ -3,7 +3,7 @@
 // real Chromium accepts for its own audio + video offer, connecting ICE and DTLS to the core.
 import assert from "node:assert/strict";
 import { silentLogger } from "../src/log.ts";
-import { OfferRejectedError } from "../src/peer/werift_session.ts";
+import { OfferRejectedError } from "../src/peer/errors.ts";
 import { parseOffer, WasmPeerSessionFactory } from "../src/peer/wasm_session.ts";
 import type { PeerConnectionState } from "../src/peer/types.ts";
 import { launchBrowser } from "./support/browser.ts";
@@ -22,6 +22,46 @@ Deno.test("SDP: Chromium's offer", () => {
   assert.match(o.fingerprint, /^sha-256 94:94:92:9B:/);
   assert.deepEqual(o.sections.map((s) => [s.kind, s.mid]), [["video", "0"], ["audio", "1"]]);
   assert.ok(o.candidates.length >= 8, "the candidates it gathered before offering");
+});
+
+Deno.test("SDP: hostile offers cost time linear in their size, and oversized values are named", () => {
+  const ice = /a=ice-ufrag:\S+/;
+  const pad = (n: number) => " ".repeat(n);
+  const worst: [string, string][] = [
+    // A ufrag with a 7000-space run (quadratic for a lazy `(.+?)\s*$` pattern).
+    ["spaces in ice-ufrag", chromium.replace(ice, `a=ice-ufrag:${pad(7000)}x${pad(7000)}`)],
+    ["one 60 KB line", chromium.replace(ice, `a=ice-ufrag:D4BD${pad(60_000)}`)],
+    ["a 300-character ufrag", chromium.replace(ice, `a=ice-ufrag:${"a".repeat(300)}`)],
+    ["6000 short lines", chromium + "a=x\r\n".repeat(6000)],
+    [
+      "1000 H.264 rtpmaps, one fmtp each",
+      chromium.replace(
+        "a=mid:0\r\n",
+        "a=mid:0\r\n" +
+          Array.from(
+            { length: 3000 },
+            (_, i) => `a=rtpmap:${96 + (i % 30)} H264/90000\r\na=fmtp:${96 + (i % 30)} x=1\r\n`,
+          ).join(""),
+      ),
+    ],
+    ["4000 m-sections", chromium + "m=audio 9 UDP/TLS/RTP/SAVPF 0\r\n".repeat(4000)],
+    ["carriage returns", "v=0" + "\r".repeat(60_000) + "\nm=video 9 x 96\r\n"],
+    ["too big", chromium + "a=x\r\n".repeat(20_000)],
+  ];
+  for (const [what, offer] of worst) {
+    const t0 = performance.now();
+    try {
+      parseOffer(offer);
+    } catch (e) {
+      assert.ok(e instanceof OfferRejectedError, `${what}: ${e}`);
+      if (what === "a 300-character ufrag") assert.match(e.message, /a=ice-ufrag/);
+      if (what === "too big") assert.match(e.message, /at most 65536/);
+    }
+    // Linear parsing of ≤ 64 KB takes a millisecond or two; the quadratic patterns this replaced
+    // took 200 ms for the first input alone. The bound leaves room for a loaded CI machine.
+    const ms = performance.now() - t0;
+    assert.ok(ms < 40, `${what} (${offer.length} characters) took ${ms.toFixed(1)} ms`);
+  }
 });
 
 Deno.test("SDP: Firefox's offer (no H.264 without OpenH264) is refused saying why", () => {

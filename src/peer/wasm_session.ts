@@ -19,15 +19,17 @@ import type {
 } from "./types.ts";
 import { trimMemorySoon } from "./sendmmsg.ts";
 import { OrderedDatagramSender } from "./udp_sender.ts";
-import { OfferRejectedError } from "./werift_session.ts";
+import { OfferRejectedError } from "./errors.ts";
+import { type ParsedOffer, parseOffer } from "./sdp.ts";
 
 /** Options of {@link WasmPeerSessionFactory}. */
 export interface WasmPeerSessionOptions {
   /** Host candidates on 127.0.0.1 only (tests). Default: every non-loopback IPv4 address. */
   loopbackOnly?: boolean;
   /**
-   * End a session when nothing (consent checks, RTCP) arrived from the viewer for this long, ms
-   * (default 8000). Browsers send something every second or so.
+   * End a session when nothing that authenticates as the viewer (an ICE check with its
+   * credentials, SRTCP under its keys) arrived for this long, ms (default 8000). Browsers send
+   * both every second or so; other bytes, which anyone can send, do not count.
    */
   silenceTimeoutMs?: number;
   /**
@@ -56,94 +58,7 @@ export interface WasmPeerSessionOptions {
   sendmmsg?: boolean;
 }
 
-/** What the answer and the session need from the offer. */
-export interface ParsedOffer {
-  /** Media id of the video section. */
-  mid: string;
-  /** H.264 payload type chosen (packetization-mode=1). */
-  payloadType: number;
-  /** Its profile-level-id. */
-  profileLevelId: string;
-  /** The viewer's ICE username fragment. */
-  iceUfrag: string;
-  /** The viewer's ICE password. */
-  icePwd: string;
-  /** The viewer's DTLS certificate fingerprint, `sha-256 AB:…`. */
-  fingerprint: string;
-  /**
-   * Every m-section in offer order (an answer must mirror them): kind, mid, protocol, first
-   * format. Only the video one is accepted; the others are answered with port 0.
-   */
-  sections: { kind: string; mid: string; proto: string; format: string }[];
-  /** `candidate:…` lines the offer carries (viewers that do not trickle). */
-  candidates: string[];
-}
-
-/**
- * Read what a master needs from a viewer's offer: the H.264 (packetization-mode=1) format of
- * its video section (preferring constrained baseline `42e01f`), its ICE credentials and DTLS
- * fingerprint. Throws {@link OfferRejectedError} naming what is missing.
- *
- * @example
- * ```ts
- * import { parseOffer } from "./wasm_session.ts";
- * try {
- *   parseOffer("v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n");
- * } catch (e) {
- *   console.log((e as Error).message); // the offer has no video section
- * }
- * ```
- */
-export function parseOffer(sdp: string): ParsedOffer {
-  if (typeof sdp !== "string" || !sdp.startsWith("v=0")) {
-    throw new OfferRejectedError("the offer is not SDP (it does not start with v=0)");
-  }
-  const [session, ...media] = sdp.split(/\r?\n(?=m=)/);
-  const sections = media.map((text, i) => {
-    const [kind, , proto, format] = text.slice(2).split(/\s+/);
-    return {
-      kind,
-      mid: text.match(/^a=mid:(\S+)/m)?.[1] ?? String(i),
-      proto,
-      format: format ?? "0",
-    };
-  });
-  const v = sections.findIndex((s) => s.kind === "video");
-  if (v < 0) throw new OfferRejectedError("the offer has no video section");
-  const video = media[v];
-  const mid = sections[v].mid;
-  const attr = (name: string) =>
-    video.match(new RegExp(`^a=${name}:(.+?)\\s*$`, "m"))?.[1] ??
-      session.match(new RegExp(`^a=${name}:(.+?)\\s*$`, "m"))?.[1];
-  let best: { payloadType: number; profileLevelId: string } | undefined;
-  for (const m of video.matchAll(/^a=rtpmap:(\d+) H264\/90000/gim)) {
-    const pt = Number(m[1]);
-    if (pt > 127) continue;
-    const fmtp = video.match(new RegExp(`^a=fmtp:${pt} (.*)$`, "m"))?.[1] ?? "";
-    if (!/packetization-mode=1/.test(fmtp)) continue;
-    const pli = fmtp.match(/profile-level-id=([0-9a-f]{6})/i)?.[1]?.toLowerCase() ?? "42e01f";
-    if (!best || (pli === "42e01f" && best.profileLevelId !== "42e01f")) {
-      best = { payloadType: pt, profileLevelId: pli };
-    }
-  }
-  if (!best) {
-    throw new OfferRejectedError(
-      "the offer has no H.264 video with packetization-mode=1: nothing to send",
-    );
-  }
-  const iceUfrag = attr("ice-ufrag");
-  const icePwd = attr("ice-pwd");
-  if (!iceUfrag || !icePwd) throw new OfferRejectedError("the offer has no a=ice-ufrag/a=ice-pwd");
-  const fingerprint = attr("fingerprint");
-  if (!fingerprint) throw new OfferRejectedError("the offer has no a=fingerprint");
-  if (!/^sha-256 ([0-9a-f]{2}:){31}[0-9a-f]{2}$/i.test(fingerprint)) {
-    throw new OfferRejectedError(
-      `the offer's fingerprint is not a SHA-256 one (${fingerprint.split(" ")[0]})`,
-    );
-  }
-  const candidates = [...sdp.matchAll(/^a=(candidate:.+?)\s*$/gm)].map((m) => m[1]);
-  return { mid, ...best, iceUfrag, icePwd, fingerprint, sections, candidates };
-}
+export { type ParsedOffer, parseOffer } from "./sdp.ts";
 
 /** A `stun:`/`turn:`/`turns:` URL, as a master uses it. */
 export interface IceUrl {
@@ -262,7 +177,7 @@ class WasmPeerSession implements PeerSession {
   readonly #udp: OrderedDatagramSender;
   #offerAt = 0;
   #plis = 0;
-  #lastInbound = 0;
+  #connectedAt = 0;
   readonly #silenceMs: number;
   #watchdog: ReturnType<typeof setInterval> | undefined;
   readonly #streams = new Map<number, { conn: Deno.Conn; writing: Promise<unknown> }>();
@@ -558,7 +473,6 @@ class WasmPeerSession implements PeerSession {
         this.#streams.delete(via);
         return;
       }
-      this.#lastInbound = performance.now();
       try {
         this.#flush(
           this.#core!.handleDatagram(undefined, buf.subarray(0, n), performance.now(), via),
@@ -580,7 +494,6 @@ class WasmPeerSession implements PeerSession {
         return;
       }
       const [data, addr] = got;
-      this.#lastInbound = performance.now();
       try {
         this.#flush(this.#core!.handleDatagram(addr as Deno.NetAddr, data));
       } catch (e) {
@@ -654,11 +567,16 @@ class WasmPeerSession implements PeerSession {
     if (this.#closed || s === this.#state) return;
     this.#state = s;
     if (s === "connected") {
-      this.#lastInbound = performance.now();
+      this.#connectedAt = performance.now();
       this.#watchdog = setInterval(() => {
-        const silent = performance.now() - this.#lastInbound;
+        // Only what authenticates counts as the viewer (ICE checks, SRTCP that decrypts):
+        // anyone can send other bytes to the socket.
+        const proof = this.#core?.counters().authenticatedAtMs ?? -1;
+        const silent = performance.now() - Math.max(proof, this.#connectedAt);
         if (silent > this.#silenceMs) {
-          this.close(`viewer silent: nothing received for ${Math.round(silent / 1000)} s`);
+          this.close(
+            `viewer silent: nothing that authenticates for ${Math.round(silent / 1000)} s`,
+          );
         }
       }, 1000);
     }

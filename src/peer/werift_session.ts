@@ -9,8 +9,8 @@
  */
 import { Buffer } from "node:buffer";
 import type { IceServer } from "../aws/types.ts";
-import { KvsError } from "../errors.ts";
 import type { EncodedFrame } from "../media/types.ts";
+import { OfferRejectedError } from "./errors.ts";
 import { MediaCoreError, type SrtpProfile, SrtpVideoSender } from "./media_core.ts";
 import type {
   IceCandidateInit,
@@ -46,22 +46,7 @@ export interface WeriftSessionOptions {
   rtcpTimeoutMs?: number;
 }
 
-/**
- * An SDP offer the session cannot answer (no H.264 video with packetization-mode=1).
- *
- * @example
- * ```ts
- * import { OfferRejectedError } from "./werift_session.ts";
- * const e = new OfferRejectedError("the offer has no H.264 video");
- * console.log(e.code); // "PEER_OFFER"
- * ```
- */
-export class OfferRejectedError extends KvsError {
-  /** Say what is wrong with the offer. */
-  constructor(message: string, options?: ErrorOptions) {
-    super("PEER_OFFER", message, options);
-  }
-}
+export { OfferRejectedError } from "./errors.ts";
 
 function iceServersFor(servers: IceServer[]) {
   const out: { urls: string; username?: string; credential?: string }[] = [];
