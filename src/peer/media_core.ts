@@ -445,6 +445,11 @@ export interface MediaCoreCounters {
   packetsLost?: number;
   /** RTP packets sent (first transmissions). */
   packetsSent: number;
+  /**
+   * When the viewer last proved it is there (caller ms): an ICE check or response that
+   * authenticated, or SRTCP that decrypted. Undefined before.
+   */
+  authenticatedAtMs?: number;
 }
 
 /** Idle instances, reused by later sessions (their memory stays allocated, so reuse it). */
@@ -706,7 +711,7 @@ export class MediaCoreSession {
     if (this.#dead) return c;
     const ptr = this.#x.session_stats(this.#handle);
     if (!ptr) return c;
-    const f = new Float64Array(this.#x.memory.buffer, ptr, 8);
+    const f = new Float64Array(this.#x.memory.buffer, ptr, 9);
     c.nacks = f[0];
     c.retransmitted = f[1];
     c.keyframeRequests = f[2];
@@ -715,6 +720,7 @@ export class MediaCoreSession {
     c.fractionLost = f[5] / 256;
     c.packetsLost = f[6];
     c.packetsSent = f[7];
+    if (f[8] >= 0) c.authenticatedAtMs = f[8];
     return c;
   }
 

@@ -153,6 +153,9 @@ struct Pair {
     remote_kind: String,
     priority: u64,
     state: PairState,
+    /// The viewer proved it is at `remote` (an authenticated check from there, or a signed
+    /// response to ours): DTLS and RTCP are accepted from this pair only then.
+    verified: bool,
     tid: Option<TransactionId>,
     tries: u32,
     next_retry: Instant,
@@ -190,6 +193,8 @@ pub struct IceAgent {
     events: VecDeque<IceEvent>,
     /// Checks that were not ours or did not authenticate.
     pub ignored: u64,
+    /// When the viewer last proved it is there (a check or a response that authenticated).
+    pub authenticated_at: Option<Instant>,
 }
 
 impl IceAgent {
@@ -224,6 +229,7 @@ impl IceAgent {
             out: VecDeque::new(),
             events: VecDeque::new(),
             ignored: 0,
+            authenticated_at: None,
         }
     }
 
@@ -246,6 +252,12 @@ impl IceAgent {
     /// The priority we advertise for a server-reflexive candidate.
     pub fn srflx_priority(&self) -> u32 {
         candidate_priority(PREF_SRFLX, 65535)
+    }
+
+    /// Whether the viewer proved it is at `remote` on `base` (an authenticated check from there,
+    /// or a signed success response to ours): the only pairs DTLS and RTCP are accepted on.
+    pub fn is_verified(&self, base: Base, remote: SocketAddr) -> bool {
+        self.pairs.iter().any(|p| p.verified && p.base == base && p.remote == remote)
     }
 
     /// The selected pair, once the viewer nominated one.
@@ -311,6 +323,7 @@ impl IceAgent {
             remote_kind: kind.to_owned(),
             priority,
             state: PairState::Waiting,
+            verified: false,
             tid: None,
             tries: 0,
             next_retry: now,
@@ -367,6 +380,7 @@ impl IceAgent {
             return;
         }
         self.out.push_back(Transmit { base, to: from, data: response.raw.clone() });
+        self.authenticated_at = Some(now);
         if self.failed {
             return;
         }
@@ -381,6 +395,7 @@ impl IceAgent {
             self.remotes.push(RemoteCandidate { addr: from, priority, kind: "prflx".into() });
         }
         let i = self.add_pair(now, base, from, priority, "prflx");
+        self.pairs[i].verified = true;
         // Triggered check (§7.3.1.4): unless it already succeeded or is under way.
         if matches!(self.pairs[i].state, PairState::Waiting | PairState::Failed) {
             self.pairs[i].tries = 0;
@@ -418,6 +433,7 @@ impl IceAgent {
             return true;
         }
         let ok = m.typ.class == CLASS_SUCCESS_RESPONSE;
+        self.authenticated_at = Some(now);
         if consent && ok {
             if let Some(c) = self.consent.as_mut() {
                 c.last_ok = now;
@@ -428,6 +444,7 @@ impl IceAgent {
             let p = &mut self.pairs[i];
             p.tid = None;
             p.state = if ok { PairState::Succeeded } else { PairState::Failed };
+            p.verified |= ok;
             if ok && self.selected == Some(i) {
                 if let Some(c) = self.consent.as_mut() {
                     c.last_ok = now;

@@ -33,7 +33,7 @@ struct SessionSlot {
 }
 
 /// Number of `f64` slots `session_stats` fills.
-const STATS: usize = 8;
+const STATS: usize = 9;
 
 impl SessionSlot {
     fn at(&self, now_ms: f64) -> Instant {
@@ -347,7 +347,9 @@ pub extern "C" fn session_fingerprint(handle: u32) -> usize {
 
 /// Counters as `f64` slots; returns their address (null for an unknown handle): NACKs received,
 /// datagrams resent, keyframe requests (PLI/FIR), datagrams ignored, round-trip time ms (NaN
-/// before the first receiver report), fraction lost (0–255), packets lost, RTP packets sent.
+/// before the first receiver report), fraction lost (0–255), packets lost, RTP packets sent,
+/// when the viewer last proved it is there (caller ms; -1: never) — an ICE check or response
+/// that authenticated, or SRTCP that decrypted.
 #[no_mangle]
 pub extern "C" fn session_stats(handle: u32) -> *const f64 {
     with_session(handle, std::ptr::null(), |s| {
@@ -361,6 +363,9 @@ pub extern "C" fn session_stats(handle: u32) -> *const f64 {
             x.fraction_lost as f64,
             x.total_lost as f64,
             x.packets_sent() as f64,
+            x.authenticated_at()
+                .map(|t| s.base_ms + t.saturating_duration_since(s.base).as_secs_f64() * 1000.0)
+                .unwrap_or(-1.0),
         ];
         s.stats.as_ptr()
     })

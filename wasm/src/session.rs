@@ -186,7 +186,8 @@ pub struct Session {
     /// packets come from, so a viewer moving to another candidate pair mid-handshake (another
     /// relay, another local address) keeps its one association.
     dtls_started: bool,
-    /// Where the latest DTLS packet came from: DTLS replies go back there.
+    /// Where the latest DTLS packet came from (always a pair the viewer verified with an ICE
+    /// check): DTLS replies go back there.
     dtls_from: Option<(Base, SocketAddr)>,
     /// Set by the certificate check when the viewer's certificate is not the one its offer named.
     fingerprint_mismatch: Arc<AtomicBool>,
@@ -222,6 +223,8 @@ pub struct Session {
     closed: bool,
     /// Datagrams that were not understood (counted, never fatal).
     pub ignored: u64,
+    /// When SRTCP from the viewer last decrypted.
+    rtcp_authenticated_at: Option<Instant>,
 }
 
 impl Session {
@@ -306,7 +309,14 @@ impl Session {
             events: VecDeque::new(),
             closed: false,
             ignored: 0,
+            rtcp_authenticated_at: None,
         })
+    }
+
+    /// When the viewer last proved it is there: an ICE check or response that authenticated,
+    /// or SRTCP that decrypted (anyone can send other bytes from anywhere).
+    pub fn authenticated_at(&self) -> Option<Instant> {
+        self.ice.authenticated_at.max(self.rtcp_authenticated_at)
     }
 
     /// RTP packets sent (first transmissions).
@@ -576,9 +586,16 @@ impl Session {
                     self.ignored += 1;
                 }
             }
-            Some(20..=63) => self.handle_dtls(now, base, from, data),
+            // DTLS and RTCP only on a pair where the viewer proved itself with an ICE check
+            // (RFC 8445 §12): from anywhere else they are dropped, so nobody but the viewer can
+            // handshake, and nothing but a new nomination moves where media goes.
+            Some(20..=63) if self.ice.is_verified(base, from) => self.handle_dtls(now, base, from, data),
             // RTCP from the viewer (RFC 5761: payload types 192–223 in the second byte).
-            Some(128..=191) if data.len() > 1 && (192..=223).contains(&data[1]) => self.handle_rtcp(data),
+            Some(128..=191)
+                if data.len() > 1 && (192..=223).contains(&data[1]) && self.ice.is_verified(base, from) =>
+            {
+                self.handle_rtcp(now, data)
+            }
             _ => self.ignored += 1,
         }
     }
@@ -629,7 +646,7 @@ impl Session {
             self.close("DTLS: the viewer's certificate does not match the fingerprint in its offer".into());
         }
     }
-    fn handle_rtcp(&mut self, data: &[u8]) {
+    fn handle_rtcp(&mut self, now: Instant, data: &[u8]) {
         let Some(srtcp) = self.srtcp.as_mut() else {
             self.ignored += 1;
             return;
@@ -638,6 +655,7 @@ impl Session {
             self.ignored += 1;
             return;
         };
+        self.rtcp_authenticated_at = Some(now);
         let mut buf = &plain[..];
         let Ok(packets) = rtc_rtcp::packet::unmarshal(&mut buf) else {
             self.ignored += 1;
@@ -682,7 +700,7 @@ impl Session {
         if lost.is_empty() {
             return;
         }
-        let (Some(sender), Some((base, to))) = (self.sender.as_mut(), self.selected.or(self.dtls_from)) else {
+        let (Some(sender), Some((base, to))) = (self.sender.as_mut(), self.selected) else {
             return;
         };
         let n = if base == Base::Host {
@@ -805,7 +823,8 @@ impl Session {
         if self.closed {
             return 0;
         }
-        let (Some(sender), Some((base, to))) = (self.sender.as_mut(), self.selected.or(self.dtls_from)) else {
+        // Media goes to the pair the viewer nominated, and nowhere else.
+        let (Some(sender), Some((base, to))) = (self.sender.as_mut(), self.selected) else {
             return 0;
         };
         let written = if base == Base::Host {
@@ -832,7 +851,7 @@ impl Session {
     /// An RTCP sender report (with our CNAME, RFC 3550 §6.1) on the selected pair; one a second.
     fn send_report(&mut self, now: Instant) {
         self.next_report = Some(now + Duration::from_secs(1));
-        let Some((base, to)) = self.selected.or(self.dtls_from) else { return };
+        let Some((base, to)) = self.selected else { return };
         let Some(sender) = self.sender.as_mut() else { return };
         let Some((ts, at)) = self.last_frame else { return };
         let since = now.saturating_duration_since(at).as_secs_f64();
@@ -967,16 +986,23 @@ mod tests {
     }
 
     fn binding_request(provider: &dyn RTCCryptoProvider, user: &str, pwd: &str) -> Vec<u8> {
+        check(provider, user, pwd, true)
+    }
+
+    /// A viewer's connectivity check, nominating or not.
+    fn check(provider: &dyn RTCCryptoProvider, user: &str, pwd: &str, nominate: bool) -> Vec<u8> {
         let mut m = Message::new();
-        m.build(&[
-            Box::new(BINDING_REQUEST) as Box<dyn Setter>,
+        let mut attrs: Vec<Box<dyn Setter>> = vec![
+            Box::new(BINDING_REQUEST),
             Box::new(TransactionId::new()),
             Box::new(TextAttribute::new(ATTR_USERNAME, user.to_owned())),
-            Box::new(RawAttribute { typ: ATTR_USE_CANDIDATE, length: 0, value: vec![] }),
-            Box::new(MessageIntegrity::new_short_term_integrity_with_provider(pwd.to_owned(), provider.crypto())),
-            Box::new(FINGERPRINT),
-        ])
-        .unwrap();
+        ];
+        if nominate {
+            attrs.push(Box::new(RawAttribute { typ: ATTR_USE_CANDIDATE, length: 0, value: vec![] }));
+        }
+        attrs.push(Box::new(MessageIntegrity::new_short_term_integrity_with_provider(pwd.to_owned(), provider.crypto())));
+        attrs.push(Box::new(FINGERPRINT));
+        m.build(&attrs).unwrap();
         m.raw
     }
 
@@ -1090,8 +1116,13 @@ mod tests {
         client.connect(now, server, Arc::new(client_config), None).unwrap();
         let mut client_done = false;
         // Mid-handshake the viewer's packets may start arriving from another address (another
-        // relay or local interface): the one association carries on, replies follow the packets.
+        // relay or local interface) it checked first: the one association carries on, replies
+        // follow the packets.
         let other: SocketAddr = "127.0.0.1:5001".parse().unwrap();
+        if moved {
+            s.handle_datagram(now, UDP, other, &check(provider.as_ref(), "srv:cli", PWD, false));
+            drain(s);
+        }
         let mut sent = 0;
         for _ in 0..50 {
             let mut from = viewer;
@@ -1236,5 +1267,76 @@ mod tests {
         let rtt = s.rtt_ms.expect("an RTT");
         assert!((rtt - 200.0).abs() < 1.0, "rtt {rtt}");
         assert_eq!((s.fraction_lost, s.total_lost), (12, 3));
+    }
+
+    #[test]
+    fn dtls_from_an_address_that_never_passed_an_ice_check_gets_nothing() {
+        let provider = rtc_dtls::crypto_provider::default_provider().unwrap();
+        let viewer_cert = cert();
+        let mut s = session(&viewer_cert, 7);
+        let stranger: SocketAddr = "127.0.0.1:5999".parse().unwrap();
+        let server: SocketAddr = "127.0.0.1:6000".parse().unwrap();
+        let now = Instant::now();
+        // A DTLS client holding the very certificate the offer named, but no ICE at all.
+        let config = ConfigBuilder::default()
+            .with_crypto_provider(provider.clone())
+            .with_certificates(vec![viewer_cert])
+            .with_srtp_protection_profiles(vec![SrtpProtectionProfile::Srtp_Aes128_Cm_Hmac_Sha1_80])
+            .with_extended_master_secret(ExtendedMasterSecretType::Require)
+            .with_insecure_skip_verify(true)
+            .build(true, Some(server))
+            .unwrap();
+        let mut client = Endpoint::new(stranger, TransportProtocol::UDP, None);
+        client.connect(now, server, Arc::new(config), None).unwrap();
+        let before = s.ignored;
+        let mut sent = 0;
+        while let Some(t) = client.poll_transmit() {
+            s.handle_datagram(now, UDP, stranger, &t.message);
+            sent += 1;
+        }
+        assert!(sent > 0);
+        assert!(drain(&mut s).is_empty(), "no DTLS reply to an address ICE never verified");
+        assert_eq!(s.ignored, before + sent);
+        assert!(s.sender.is_none());
+        assert_eq!(s.write_frame(now, &[0, 0, 0, 1, 0x65, 1, 2, 3], 0), 0, "no media");
+        assert_eq!(s.authenticated_at(), None, "unauthenticated bytes prove nothing");
+    }
+
+    #[test]
+    fn no_datagram_moves_media_but_the_viewers_own_nomination() {
+        let provider = rtc_dtls::crypto_provider::default_provider().unwrap();
+        let viewer_cert = cert();
+        let mut s = session(&viewer_cert, 9);
+        let viewer: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        let attacker: SocketAddr = "127.0.0.1:5009".parse().unwrap();
+        let (_client, done) = handshake(&mut s, viewer_cert, false);
+        assert!(done);
+        drain(&mut s);
+        let now = Instant::now();
+        let au = [0, 0, 0, 1, 0x65, 0x88, 0x84, 0x21, 0xa0];
+        let t0 = s.authenticated_at().expect("the viewer's check authenticated");
+        // From another port: DTLS-range bytes, an RTP-looking packet, forged RTCP, a check with a
+        // wrong password that nominates, and one with no integrity at all.
+        let later = now + Duration::from_millis(10);
+        for junk in [
+            vec![22, 254, 253, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            vec![0x80, 96, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 9, 9],
+            vec![0x81, 205, 0, 3, 0, 0, 0, 1, 0, 0, 0, 9, 0, 0, 0, 0],
+            binding_request(provider.as_ref(), "srv:cli", "wrongpassword0123456789"),
+        ] {
+            s.handle_datagram(later, UDP, attacker, &junk);
+        }
+        assert!(drain(&mut s).is_empty(), "nothing answered to the attacker");
+        assert_eq!(s.write_frame(later, &au, 3000), 1);
+        let (_, to, _) = s.poll_transmit().unwrap();
+        assert_eq!(to, viewer, "media still goes to the nominated pair");
+        assert_eq!(s.authenticated_at(), Some(t0), "no unauthenticated input counts as the viewer");
+        // The viewer itself moving: an authenticated nominating check from its new address.
+        let moved: SocketAddr = "127.0.0.1:5002".parse().unwrap();
+        s.handle_datagram(later, UDP, moved, &binding_request(provider.as_ref(), "srv:cli", PWD));
+        drain(&mut s);
+        assert_eq!(s.write_frame(later, &au, 6000), 1);
+        assert_eq!(s.poll_transmit().unwrap().1, moved, "a new nomination moves media");
+        assert_eq!(s.authenticated_at(), Some(later));
     }
 }
