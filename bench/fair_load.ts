@@ -137,6 +137,8 @@ interface SessionStats {
   plisReceived: number;
   firsReceived?: number;
   packetsRetransmitted: number;
+  /** The master's own offer → answer time for this session, ms (ours reports it). */
+  offerToAnswerMs?: number;
 }
 
 interface MasterLine {
@@ -495,6 +497,8 @@ interface StepResult {
   stalled: number;
   /** The master's own counters over the window (sum over sessions). */
   master: { sessions: number; packetsSent: number; nacksReceived: number; plisReceived: number };
+  /** Offer → answer inside the master, ms, for every current session (ours reports it). */
+  offerToAnswerMs: number[];
 }
 
 interface MasterResult {
@@ -513,6 +517,7 @@ function sumSessions(line: MasterLine) {
     packetsSent: s.reduce((a, x) => a + x.packetsSent, 0),
     nacksReceived: s.reduce((a, x) => a + x.nacksReceived, 0),
     plisReceived: s.reduce((a, x) => a + x.plisReceived + (x.firsReceived ?? 0), 0),
+    offerToAnswerMs: s.map((x) => x.offerToAnswerMs ?? NaN),
   };
 }
 
@@ -621,6 +626,7 @@ async function measureMaster(
           nacksReceived: m1.nacksReceived - m0.nacksReceived,
           plisReceived: m1.plisReceived - m0.plisReceived,
         },
+        offerToAnswerMs: m1.offerToAnswerMs,
       });
       console.error(
         `  ${kind} N=${n}: CPU ${cpuPct.toFixed(1)} %, PSS ${(pss / 1024).toFixed(1)} MB, ` +
@@ -685,6 +691,7 @@ function report(results: MasterResult[][], nodeRuntime: string): void {
     row("  PSS growth per viewer MB", (r) => s(r)?.pssPerViewerMb ?? NaN, 2);
     row("  TTFF ms, median of joiners", (r) => median(s(r)?.ttffMs ?? []), 0);
     row("  TTFF ms, slowest joiner", (r) => Math.max(...(s(r)?.ttffMs ?? [NaN])), 0);
+    row("  offer → answer ms in the master", (r) => median(s(r)?.offerToAnswerMs ?? []));
     row("  decoded fps per viewer", (r) => s(r)?.decodedFpsPerViewer ?? NaN);
     row("  NACKs sent by viewers", (r) => s(r)?.nacks ?? NaN, 0);
     row("  PLIs sent by viewers", (r) => s(r)?.plis ?? NaN, 0);

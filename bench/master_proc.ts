@@ -62,6 +62,7 @@ setInterval(() => {
       plisReceived: x.plisReceived,
       firsReceived: x.firsReceived,
       packetsRetransmitted: x.packetsRetransmitted,
+      offerToAnswerMs: x.offerToAnswerMs,
     })),
   }));
 }, 1000);

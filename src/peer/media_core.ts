@@ -399,6 +399,9 @@ export interface MediaCoreSessionOptions {
    * slower in WebAssembly; the viewer's preference decides when both are offered).
    */
   allowAesGcm?: boolean;
+  /** End the session when the viewer nominated no pair this long after it was made, ms
+   * (default 30 000). */
+  connectTimeoutMs?: number;
 }
 
 /** The outcome of {@link MediaCoreSession.addCandidate}. */
@@ -626,6 +629,7 @@ export class MediaCoreSession {
       `host ${options.hostAddress ?? ""}`,
       `policy ${options.policy ?? "all"}`,
       `srtp ${options.allowAesGcm ? "any" : "cm"}`,
+      `connect_timeout_ms ${Math.max(0, Math.round(options.connectTimeoutMs ?? 0))}`,
     ].join("\n"));
     const cp = copyIn(x, config);
     const kp = copyIn(x, cert);

@@ -56,6 +56,13 @@ export interface WasmPeerSessionOptions {
    * Either way a session's datagrams leave in order.
    */
   sendmmsg?: boolean;
+  /**
+   * End a session whose viewer nominated no candidate pair this long after its offer, ms
+   * (default 30 000, RFC 8445's usual bound). The clock runs from the answer whatever happens
+   * next (no candidates, unreachable STUN or TURN servers), so an offer that never connects
+   * frees its seat.
+   */
+  iceConnectTimeoutMs?: number;
 }
 
 export { type ParsedOffer, parseOffer } from "./sdp.ts";
@@ -235,6 +242,7 @@ class WasmPeerSession implements PeerSession {
       hostAddress: `${host}:${this.#port}`,
       policy: this.#relayOnly ? "relay" : "all",
       allowAesGcm: this.#f.allowAesGcm,
+      connectTimeoutMs: this.#f.iceConnectTimeoutMs,
     });
     if (this.#closed) {
       this.#core.close();
@@ -242,6 +250,9 @@ class WasmPeerSession implements PeerSession {
     }
     this.#receive();
     this.#setState("connecting");
+    // Arm the core's timers now (the ICE failure clock above all), whether or not anything is
+    // ever sent or received.
+    this.#flush(this.#core.handleTimeout());
     for (const c of this.#pending.splice(0)) this.addRemoteCandidate(c);
     this.#gather(this.#o.iceServers);
     for (const line of offer.candidates) this.addRemoteCandidate({ candidate: line });

@@ -167,6 +167,26 @@ struct Consent {
     tid: Option<TransactionId>,
 }
 
+/// A connectivity check as a viewer (the controlling agent) sends it: `username` is
+/// `<our ufrag>:<viewer ufrag>`, signed with our `pwd`; `nominate` adds USE-CANDIDATE. For the
+/// warm start, tests and fuzzing.
+pub fn viewer_check(provider: &dyn RTCCryptoProvider, username: &str, pwd: &str, nominate: bool) -> Vec<u8> {
+    let mut m = Message::new();
+    let mut attrs: Vec<Box<dyn Setter>> = vec![
+        Box::new(BINDING_REQUEST),
+        Box::new(TransactionId::new()),
+        Box::new(TextAttribute::new(ATTR_USERNAME, username.to_owned())),
+    ];
+    if nominate {
+        attrs.push(Box::new(RawAttribute { typ: ATTR_USE_CANDIDATE, length: 0, value: vec![] }));
+    }
+    attrs.push(Box::new(MessageIntegrity::new_short_term_integrity_with_provider(pwd.to_owned(), provider.crypto())));
+    attrs.push(Box::new(FINGERPRINT));
+    // Building from these attributes cannot fail.
+    let _ = m.build(&attrs);
+    m.raw
+}
+
 /// The controlled ICE agent of one session.
 pub struct IceAgent {
     local_ufrag: String,
@@ -195,6 +215,8 @@ pub struct IceAgent {
     pub ignored: u64,
     /// When the viewer last proved it is there (a check or a response that authenticated).
     pub authenticated_at: Option<Instant>,
+    /// How long after [`IceAgent::start`] ICE fails with nothing nominated.
+    connect_timeout: Duration,
 }
 
 impl IceAgent {
@@ -230,7 +252,14 @@ impl IceAgent {
             events: VecDeque::new(),
             ignored: 0,
             authenticated_at: None,
+            connect_timeout: CONNECT_TIMEOUT,
         }
+    }
+
+    /// Fail when nothing is nominated this long after [`IceAgent::start`] (default
+    /// [`CONNECT_TIMEOUT`]).
+    pub fn set_connect_timeout(&mut self, timeout: Duration) {
+        self.connect_timeout = timeout;
     }
 
     /// Start the failure clock at `now` (the answer went out): with no pair nominated within
@@ -527,10 +556,10 @@ impl IceAgent {
         }
         if self.selected.is_none() {
             if let Some(start) = self.started {
-                if now.saturating_duration_since(start) >= CONNECT_TIMEOUT {
+                if now.saturating_duration_since(start) >= self.connect_timeout {
                     self.fail(format!(
                         "ICE failed: no candidate pair was nominated within {} s ({} pairs tried)",
-                        CONNECT_TIMEOUT.as_secs(),
+                        self.connect_timeout.as_secs_f64(),
                         self.pairs.len()
                     ));
                 }
@@ -578,7 +607,7 @@ impl IceAgent {
                 consider(n);
             }
             if let Some(s) = self.started {
-                consider(s + CONNECT_TIMEOUT);
+                consider(s + self.connect_timeout);
             }
         }
         for (i, p) in self.pairs.iter().enumerate() {

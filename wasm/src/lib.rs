@@ -274,7 +274,8 @@ pub extern "C" fn scratch_ptr() -> *const u8 {
 /// Create a session at caller time `now_ms`. `config`: `key value` lines — `ufrag`, `pwd` (ours),
 /// `remote_ufrag`, `remote_pwd`, `fingerprint` (the viewer's `sha-256 AB:…`), `ssrc`, `pt`,
 /// `host` (the UDP socket's `ip:port`), `policy` (`all` or `relay`), `srtp` (`any`: AES-GCM
-/// too; otherwise AES-CM only). `certificate`: PEM from
+/// too; otherwise AES-CM only), `connect_timeout_ms` (fail when nothing is nominated by then;
+/// default 30 000). `certificate`: PEM from
 /// `certificate_new`. Returns a handle, 0 on error (`last_error_*`).
 ///
 /// # Safety
@@ -305,6 +306,11 @@ pub unsafe extern "C" fn session_new(
             host_allowed: get("policy") != "relay",
             host_addr: get("host").parse().ok(),
             allow_aes_gcm: get("srtp") == "any",
+            connect_timeout: get("connect_timeout_ms")
+                .parse::<u64>()
+                .ok()
+                .filter(|ms| *ms > 0)
+                .map(Duration::from_millis),
         };
         if config.local_ufrag.is_empty() || config.remote_ufrag.is_empty() || config.remote_pwd.is_empty() {
             return Err(SessionError("ICE ufrag and pwd of both sides are required".into()));

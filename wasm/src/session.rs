@@ -76,6 +76,14 @@ impl std::fmt::Display for SessionError {
     }
 }
 
+/// The crypto interface sessions use, for callers that build STUN messages (tests, fuzzing).
+pub use rtc_dtls::crypto_provider::RTCCryptoProvider as CryptoProvider;
+
+/// The crypto provider sessions use (`ring`).
+pub fn crypto_provider() -> Result<Arc<dyn RTCCryptoProvider>, SessionError> {
+    provider()
+}
+
 fn provider() -> Result<Arc<dyn RTCCryptoProvider>, SessionError> {
     rtc_dtls::crypto_provider::default_provider().map_err(|e| SessionError(format!("crypto provider: {e}")))
 }
@@ -152,6 +160,9 @@ pub struct SessionConfig {
     /// Offer AEAD_AES_128_GCM too (the viewer's preference then decides); otherwise
     /// AES_CM_128_HMAC_SHA1_80 only.
     pub allow_aes_gcm: bool,
+    /// End the session when the viewer nominated no pair this long after it was made (default
+    /// [`ice::CONNECT_TIMEOUT`]).
+    pub connect_timeout: Option<Duration>,
 }
 
 /// One TURN server and our allocation on it.
@@ -276,6 +287,9 @@ impl Session {
             config.host_allowed,
             provider.clone(),
         );
+        if let Some(t) = config.connect_timeout {
+            ice.set_connect_timeout(t);
+        }
         ice.start(now);
         Ok(Session {
             provider,
@@ -948,11 +962,8 @@ mod tests {
     use rtc_srtp::context::Context;
     use rtc_srtp::protection_profile::ProtectionProfile;
     use std::time::Duration;
-    use rtc_stun::attributes::{RawAttribute, ATTR_USERNAME, ATTR_USE_CANDIDATE};
-    use rtc_stun::fingerprint::FINGERPRINT;
     use rtc_stun::integrity::MessageIntegrity;
     use rtc_stun::message::BINDING_SUCCESS;
-    use rtc_stun::textattrs::TextAttribute;
 
     const PWD: &str = "serverpassword0123456789";
 
@@ -981,6 +992,7 @@ mod tests {
             host_allowed: true,
             host_addr: Some("127.0.0.1:6000".parse().unwrap()),
             allow_aes_gcm,
+            connect_timeout: None,
         };
         Session::new(config, Instant::now()).unwrap()
     }
@@ -991,19 +1003,7 @@ mod tests {
 
     /// A viewer's connectivity check, nominating or not.
     fn check(provider: &dyn RTCCryptoProvider, user: &str, pwd: &str, nominate: bool) -> Vec<u8> {
-        let mut m = Message::new();
-        let mut attrs: Vec<Box<dyn Setter>> = vec![
-            Box::new(BINDING_REQUEST),
-            Box::new(TransactionId::new()),
-            Box::new(TextAttribute::new(ATTR_USERNAME, user.to_owned())),
-        ];
-        if nominate {
-            attrs.push(Box::new(RawAttribute { typ: ATTR_USE_CANDIDATE, length: 0, value: vec![] }));
-        }
-        attrs.push(Box::new(MessageIntegrity::new_short_term_integrity_with_provider(pwd.to_owned(), provider.crypto())));
-        attrs.push(Box::new(FINGERPRINT));
-        m.build(&attrs).unwrap();
-        m.raw
+        ice::viewer_check(provider, user, pwd, nominate)
     }
 
     /// Everything queued for `to`.

@@ -12,11 +12,6 @@ use rtc_dtls::crypto::Certificate;
 use rtc_dtls::endpoint::{Endpoint, EndpointEvent};
 use rtc_dtls::extension::extension_use_srtp::SrtpProtectionProfile;
 use rtc_shared::TransportProtocol;
-use rtc_stun::attributes::{RawAttribute, ATTR_USERNAME, ATTR_USE_CANDIDATE};
-use rtc_stun::fingerprint::FINGERPRINT;
-use rtc_stun::integrity::MessageIntegrity;
-use rtc_stun::message::{Message, Setter, TransactionId, BINDING_REQUEST};
-use rtc_stun::textattrs::TextAttribute;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -46,25 +41,13 @@ pub fn warm_up(certificate: &Certificate, frames: usize) -> Result<usize, Sessio
             host_allowed: true,
             host_addr: Some(server),
             allow_aes_gcm: false,
+            connect_timeout: None,
         },
         now,
     )?;
     // The viewer's nominating check.
-    let mut check = Message::new();
-    check
-        .build(&[
-            Box::new(BINDING_REQUEST) as Box<dyn Setter>,
-            Box::new(TransactionId::new()),
-            Box::new(TextAttribute::new(ATTR_USERNAME, "warm:view".to_owned())),
-            Box::new(RawAttribute { typ: ATTR_USE_CANDIDATE, length: 0, value: vec![] }),
-            Box::new(MessageIntegrity::new_short_term_integrity_with_provider(
-                LOCAL_PWD.to_owned(),
-                provider.crypto(),
-            )),
-            Box::new(FINGERPRINT),
-        ])
-        .map_err(|e| SessionError(format!("warm-up check: {e}")))?;
-    s.handle_datagram(now, UDP, viewer, &check.raw);
+    let check = crate::ice::viewer_check(provider.as_ref(), "warm:view", LOCAL_PWD, true);
+    s.handle_datagram(now, UDP, viewer, &check);
     if s.selected().is_none() {
         return Err(SessionError("warm-up: ICE did not select the pair".into()));
     }

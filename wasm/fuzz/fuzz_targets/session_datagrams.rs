@@ -1,13 +1,20 @@
 //! Any bytes at a session, as the network would deliver them: datagrams from viewers (STUN
-//! checks and answers, DTLS, RTCP, junk), from the TURN server (allocate answers, Data
-//! indications, ChannelData) and chunks of a TURN stream. Nothing may panic; time moves on and
-//! timers run between inputs.
+//! checks and answers, DTLS, RTCP, junk) from several addresses, valid nominating checks from
+//! some of them (so states after nomination are reached), from the TURN server (allocate
+//! answers, Data indications, ChannelData) and chunks of a TURN stream. Nothing may panic; time
+//! moves on and timers run between inputs; media never goes anywhere but the nominated pair.
 #![no_main]
+use kvs_media_core::ice::{viewer_check, Base};
 use kvs_media_core::session::{self, Session, SessionConfig, TurnTransport, NO_ADDR, UDP};
 use libfuzzer_sys::fuzz_target;
 use std::net::SocketAddr;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
+
+fn provider() -> &'static dyn kvs_media_core::session::CryptoProvider {
+    static P: OnceLock<std::sync::Arc<dyn kvs_media_core::session::CryptoProvider>> = OnceLock::new();
+    P.get_or_init(|| kvs_media_core::session::crypto_provider().unwrap()).as_ref()
+}
 
 fn pem() -> &'static str {
     static PEM: OnceLock<String> = OnceLock::new();
@@ -27,6 +34,7 @@ fuzz_target!(|data: &[u8]| {
         host_allowed: data.first().is_some_and(|b| b & 1 == 0),
         host_addr: Some("127.0.0.1:6000".parse().unwrap()),
         allow_aes_gcm: true,
+        connect_timeout: None,
     };
     let t0 = Instant::now();
     let mut s = Session::new(config, t0).unwrap();
@@ -45,17 +53,36 @@ fuzz_target!(|data: &[u8]| {
         let chunk = &data[(i + 2).min(data.len())..(i + 2 + len).min(data.len())];
         i += 2 + len;
         now += Duration::from_millis(sel as u64 * 10);
-        match sel % 5 {
-            0 => s.handle_datagram(now, UDP, viewer, chunk),
+        // Viewers' addresses: the trickled one, another port, a stranger.
+        let from: SocketAddr = match sel / 8 % 3 {
+            0 => viewer,
+            1 => "127.0.0.1:5001".parse().unwrap(),
+            _ => "127.0.0.1:5999".parse().unwrap(),
+        };
+        let mut media = false;
+        match sel % 8 {
+            0 | 5 => s.handle_datagram(now, UDP, from, chunk),
             1 => s.handle_datagram(now, UDP, turn_udp, chunk),
             2 => s.handle_datagram(now, 1, NO_ADDR, chunk),
             3 => s.handle_datagram(now, UDP, "127.0.0.1:3480".parse().unwrap(), chunk),
+            6 => {
+                // A check with the right credentials, nominating when the chunk says so.
+                let nominate = chunk.first().is_some_and(|b| b & 1 == 1);
+                let check = viewer_check(provider(), "srv:cli", "serverpassword0123456789", nominate);
+                s.handle_datagram(now, UDP, from, &check);
+            }
             _ => {
                 s.handle_timeout(now);
-                let _ = s.write_frame(now, chunk, now.duration_since(t0).as_millis() as u32 * 90);
+                while s.poll_transmit().is_some() {}
+                media = s.write_frame(now, chunk, now.duration_since(t0).as_millis() as u32 * 90) > 0;
             }
         }
-        while s.poll_transmit().is_some() {}
+        let selected = s.selected();
+        while let Some((via, to, _)) = s.poll_transmit() {
+            if let (true, UDP, Some((Base::Host, nominated))) = (media, via, selected) {
+                assert_eq!(to, nominated, "media only to the nominated pair");
+            }
+        }
         while s.poll_event().is_some() {}
         let _ = s.poll_timeout();
     }
