@@ -179,6 +179,8 @@ export class Master {
   #keyframeTimer: ReturnType<typeof setTimeout> | undefined;
   #framesIn = 0;
   #closed = false;
+  /** Whether some viewer receives frames (the source is told when this changes). */
+  #receiving = true;
 
   /** Use {@link startMaster}: it validates the options and starts everything. */
   constructor(options: MasterOptions) {
@@ -250,6 +252,20 @@ export class Master {
     );
     this.signaling.start();
     this.#source.start((frame) => this.#onFrame(frame));
+    this.#updateIdle();
+  }
+
+  /** Tell the source whether anyone receives its frames (a file loop rests meanwhile). */
+  #updateIdle(): void {
+    let receiving = false;
+    for (const v of this.#viewers.values()) receiving ||= v.gate !== undefined && !v.left;
+    if (receiving === this.#receiving || this.#closed) return;
+    this.#receiving = receiving;
+    try {
+      this.#source.idle?.(!receiving);
+    } catch (e) {
+      this.#log.warn("The video source failed an idle change", { error: e });
+    }
   }
 
   /** Stop the source, close every session and the signaling connection. */
@@ -331,6 +347,7 @@ export class Master {
         onKeyframeNeeded: () => this.#requestKeyframe(),
         patienceMs: this.#keyframePatienceMs,
       });
+      this.#updateIdle();
     }
     this.#emit("viewer", { viewerId, state });
     if (state === "failed" || state === "closed") this.#leave(viewerId, viewer, `ICE ${state}`);
@@ -341,6 +358,7 @@ export class Master {
     viewer.left = true;
     const stats = this.#stats(viewerId, viewer);
     if (this.#viewers.get(viewerId) === viewer) this.#viewers.delete(viewerId);
+    this.#updateIdle();
     try {
       viewer.session.close(reason);
     } catch (e) {

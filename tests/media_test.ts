@@ -512,6 +512,29 @@ function range(from: number, to: number): number[] {
   return Array.from({ length: to - from }, (_, i) => from + i);
 }
 
+Deno.test("FileVideoSource rests while nobody watches", async () => {
+  const clock = new FakeClock();
+  const src = await FileVideoSource.open({ dir: SAMPLES, clock });
+  const got: EncodedFrame[] = [];
+  src.start((f) => got.push(f));
+  clock.runUntil(clock.t + 200); // 25 fps: frames 0..5
+  const before = got.length;
+  assert.ok(before >= 5);
+  src.idle(true);
+  assert.equal(clock.timers.size, 0, "no timer while idle");
+  clock.runUntil(clock.t + 10_000);
+  assert.equal(got.length, before, "no frame while idle");
+  src.idle(false);
+  clock.runUntil(clock.t + 200);
+  assert.ok(got.length >= before + 5, "frames again");
+  for (let i = 1; i < got.length; i++) {
+    assert.ok(got[i].timestampUs > got[i - 1].timestampUs, "timestamps keep increasing");
+  }
+  src.stop();
+  src.idle(false);
+  assert.equal(clock.timers.size, 0, "a stopped source stays stopped");
+});
+
 Deno.test("FileVideoSource keyframe requests", async (t) => {
   const period = 40; // 25 fps
   await t.step(

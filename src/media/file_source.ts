@@ -99,6 +99,8 @@ export class FileVideoSource implements VideoSource {
   #keyframeRequested = false;
   #skipped = 0;
   #pacer?: Pacer;
+  #stopped = false;
+  #ended = false;
   #delivered = 0;
 
   private constructor(dir: string, frames: LoadedFrame[], options: FileVideoSourceOptions) {
@@ -254,6 +256,7 @@ export class FileVideoSource implements VideoSource {
           this.#jumpToKeyframe();
         }
         if (!this.#loop && this.#position >= count) {
+          this.#ended = true;
           this.#pacer?.stop();
           this.#onEnd?.();
           return;
@@ -270,7 +273,20 @@ export class FileVideoSource implements VideoSource {
 
   /** Stop delivering frames. */
   stop(): void {
+    this.#stopped = true;
     this.#pacer?.stop();
+  }
+
+  /**
+   * Pause while no viewer receives frames (`true`), resume when one does (`false`): nobody sees
+   * a loop nobody watches, and an idle master then costs almost nothing. Timestamps go on
+   * increasing from where they were.
+   */
+  idle(idle: boolean): void {
+    const p = this.#pacer;
+    if (!p || this.#stopped || this.#ended) return;
+    if (idle) p.stop();
+    else if (!p.running) p.start();
   }
 
   /**

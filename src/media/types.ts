@@ -44,4 +44,9 @@ export interface VideoSource {
   stop(): void | Promise<void>;
   /** Ask for an IDR soon (live encoders); file sources may ignore it. */
   requestKeyframe?(): void;
+  /**
+   * Told when no viewer is receiving frames (`true`) and when one is again (`false`). A source
+   * that can rest (a file loop) pauses meanwhile; a live one should keep draining its input.
+   */
+  idle?(idle: boolean): void;
 }
