@@ -93,7 +93,7 @@ async function tenViewers(sendmmsg: boolean) {
       await until(() => states.every((s) => s === "connected"), "ten connected sessions", 20_000);
       assert.ok(transceivers.every((t) => !t.receiver.nackEnabled), "viewers that do not NACK");
 
-      // Four seconds of 720p25 (IDRs of ~50 datagrams), each frame to all ten sessions in turn.
+      // 100 frames of 720p (IDRs of ~50 datagrams), each frame to all ten sessions in turn.
       const frames = source.frames;
       const start = frames.findIndex((f) => f.keyframe);
       const t0 = performance.now();
@@ -101,7 +101,9 @@ async function tenViewers(sendmmsg: boolean) {
         const f = frames[(start + n) % frames.length];
         const frame = { data: f.data, keyframe: f.keyframe, timestampUs: n * 40_000 };
         for (const s of sessions) s.writeFrame(frame);
-        const wait = t0 + (n + 1) * 40 - performance.now();
+        // A frame every 80 ms: each frame is still one burst per session (what reordered), and
+        // the ten viewers in this process get time to read their sockets on a loaded machine.
+        const wait = t0 + (n + 1) * 80 - performance.now();
         if (wait > 0) await new Promise((r) => setTimeout(r, wait));
       }
       const sent = sessions.map((s) => s.stats().packetsSent);
@@ -111,6 +113,9 @@ async function tenViewers(sendmmsg: boolean) {
         const outOfOrder = a.seqs.filter((s, k) => k > 0 && s < a.seqs[k - 1]).length;
         const distinct = new Set(a.seqs);
         const span = Math.max(...a.seqs) - Math.min(...a.seqs) + 1;
+        const st = sessions[i].stats();
+        assert.equal(st.sendErrors, 0, `viewer ${i}: send errors`);
+        assert.equal(st.datagramsDropped, 0, `viewer ${i}: dropped`);
         assert.equal(a.ssrcs.size, 1, `viewer ${i}: one SSRC`);
         assert.ok(sent[i] > 1000, `viewer ${i}: ${sent[i]} packets sent`);
         assert.equal(outOfOrder, 0, `viewer ${i}: ${outOfOrder} of ${a.seqs.length} out of order`);
@@ -124,9 +129,7 @@ async function tenViewers(sendmmsg: boolean) {
           `viewer ${i}: ${a.seqs.length} of ${sent[i]} arrived`,
         );
         assert.ok(span <= sent[i], `viewer ${i}: sequence numbers beyond those sent`);
-        const st = sessions[i].stats();
-        assert.equal(st.sendErrors, 0, `viewer ${i}: send errors`);
-        assert.equal(st.datagramsDropped, 0, `viewer ${i}: dropped`);
+
         assert.equal(st.nacksReceived, 0, `viewer ${i}: NACKs`);
         assert.equal(st.packetsRetransmitted, 0, `viewer ${i}: retransmissions`);
         // This test runs with -A on Linux: FFI is there, so frames leave in sendmmsg batches.
