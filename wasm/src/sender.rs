@@ -89,6 +89,9 @@ pub struct Sender {
     pub payload_bytes: u64,
     /// RTP timestamp of the latest access unit.
     pub last_timestamp: Option<u32>,
+    /// Where each packet of the frame being written lies in the output: (start, end of the
+    /// packet before its tag).
+    spans: Vec<(usize, usize)>,
 }
 
 impl Sender {
@@ -138,6 +141,7 @@ impl Sender {
             bytes: 0,
             payload_bytes: 0,
             last_timestamp: None,
+            spans: Vec::new(),
         })
     }
 
@@ -163,69 +167,91 @@ impl Sender {
         prefix: &[u8],
     ) -> Result<usize, SenderError> {
         let mark = out.len();
+        let (first_sequence, first_payload_bytes) = (self.sequence, self.payload_bytes);
         let mut failure: Option<String> = None;
         self.last_timestamp = Some(rtp_timestamp);
-        let Sender { srtp, packetizer, ssrc, payload_type, sequence, packets, bytes, payload_bytes, history, .. } = self;
-        let n = packetizer
-            .packetize(access_unit, |payload| {
-                if failure.is_some() {
-                    return;
-                }
-                out.extend_from_slice(prefix);
-                let len_at = out.len();
-                out.extend_from_slice(&[0; 4]);
-                let start = out.len();
-                out.push(0x80);
-                out.push(if payload.marker { 0x80 } else { 0 } | *payload_type);
-                out.extend_from_slice(&sequence.to_be_bytes());
-                out.extend_from_slice(&rtp_timestamp.to_be_bytes());
-                out.extend_from_slice(&ssrc.to_be_bytes());
-                for part in payload.parts {
-                    out.extend_from_slice(part);
-                }
-                *payload_bytes += (out.len() - start - RTP_HEADER) as u64;
-                let protected = match srtp {
-                    Protection::Cm(cm) => cm.protect_rtp_at(out, start).map_err(|e| e.to_string()),
-                    Protection::Other(ctx) => {
-                        let header = rtc_rtp::Header {
-                            version: 2,
-                            marker: payload.marker,
-                            payload_type: *payload_type,
-                            sequence_number: *sequence,
-                            timestamp: rtp_timestamp,
-                            ssrc: *ssrc,
-                            ..Default::default()
-                        };
-                        ctx.encrypt_rtp_with_header(&out[start..], &header).map(|datagram| {
+        let batched = matches!(self.srtp, Protection::Cm(_));
+        self.spans.clear();
+        let Sender { srtp, packetizer, ssrc, payload_type, sequence, payload_bytes, spans, .. } = self;
+        let packetized = packetizer.packetize(access_unit, |payload| {
+            if failure.is_some() {
+                return;
+            }
+            out.extend_from_slice(prefix);
+            let len_at = out.len();
+            out.extend_from_slice(&[0; 4]);
+            let start = out.len();
+            out.push(0x80);
+            out.push(if payload.marker { 0x80 } else { 0 } | *payload_type);
+            out.extend_from_slice(&sequence.to_be_bytes());
+            out.extend_from_slice(&rtp_timestamp.to_be_bytes());
+            out.extend_from_slice(&ssrc.to_be_bytes());
+            for part in payload.parts {
+                out.extend_from_slice(part);
+            }
+            *payload_bytes += (out.len() - start - RTP_HEADER) as u64;
+            let end = out.len();
+            match srtp {
+                // AES-CM: room for the tag now; the frame's packets are protected together
+                // below (their tags four at a time).
+                Protection::Cm(_) => out.extend_from_slice(&[0; crate::srtp::TAG_LEN]),
+                Protection::Other(ctx) => {
+                    let header = rtc_rtp::Header {
+                        version: 2,
+                        marker: payload.marker,
+                        payload_type: *payload_type,
+                        sequence_number: *sequence,
+                        timestamp: rtp_timestamp,
+                        ssrc: *ssrc,
+                        ..Default::default()
+                    };
+                    match ctx.encrypt_rtp_with_header(&out[start..], &header) {
+                        Ok(datagram) => {
                             out.truncate(start);
                             out.extend_from_slice(&datagram);
-                        }).map_err(|e| e.to_string())
+                        }
+                        Err(e) => failure = Some(e.to_string()),
                     }
-                };
-                match protected {
-                    Ok(()) => {
-                        let len = out.len() - start;
-                        out[len_at..start].copy_from_slice(&(len as u32).to_le_bytes());
-                        let slot = &mut history[*sequence as usize % HISTORY];
-                        slot.0 = *sequence;
-                        slot.1.clear();
-                        slot.1.extend_from_slice(&out[start..]);
-                        *packets += 1;
-                        *bytes += len as u64;
-                    }
-                    Err(e) => failure = Some(e),
                 }
-                *sequence = sequence.wrapping_add(1);
-            })
-            .map_err(|e| {
-                out.truncate(mark);
-                SenderError::H264(e)
-            })?;
-        if let Some(m) = failure {
+            }
+            let len = out.len() - start;
+            out[len_at..start].copy_from_slice(&(len as u32).to_le_bytes());
+            // AES-CM: the packet before its tag room; otherwise the whole protected datagram.
+            spans.push((start, if batched { end } else { out.len() }));
+            *sequence = sequence.wrapping_add(1);
+        });
+        let result = match (packetized, failure) {
+            (Err(e), _) => Err(SenderError::H264(e)),
+            (Ok(_), Some(m)) => Err(SenderError::Srtp(m)),
+            (Ok(n), None) if batched => match &mut self.srtp {
+                Protection::Cm(cm) => cm
+                    .protect_rtp_batch(out, &self.spans)
+                    .map(|_| n)
+                    .map_err(|e| SenderError::Srtp(e.to_string())),
+                Protection::Other(_) => Ok(n),
+            },
+            (Ok(n), None) => Ok(n),
+        };
+        if result.is_err() {
+            // Nothing of this frame leaves, and no sequence number is skipped.
             out.truncate(mark);
-            return Err(SenderError::Srtp(m));
+            self.sequence = first_sequence;
+            self.payload_bytes = first_payload_bytes;
+            self.spans.clear();
+            return result;
         }
-        Ok(n)
+        let tag = if batched { crate::srtp::TAG_LEN } else { 0 };
+        for &(start, end) in &self.spans {
+            let datagram = &out[start..end + tag];
+            let seq = u16::from_be_bytes([datagram[2], datagram[3]]);
+            let slot = &mut self.history[seq as usize % HISTORY];
+            slot.0 = seq;
+            slot.1.clear();
+            slot.1.extend_from_slice(datagram);
+            self.packets += 1;
+            self.bytes += datagram.len() as u64;
+        }
+        result
     }
 
     /// Put the datagrams with these sequence numbers (from a NACK) in the output again, as they

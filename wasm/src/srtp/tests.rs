@@ -332,3 +332,109 @@ fn malformed_packets_are_errors() {
     assert_eq!(s.protect_rtp(&mut ext), Err(SrtpError::RtpHeader), "extension body missing");
     assert_eq!(s.protect_rtcp(&mut vec![0x80; 7]), Err(SrtpError::RtcpHeader));
 }
+
+#[test]
+fn four_lane_hmac_is_the_single_lane_one() {
+    use super::sha1::Portable4;
+    let mut rng = Rng(4444);
+    for len in 0..=300 {
+        let key = rng.bytes(if len % 37 == 0 { 80 } else { 20 });
+        let h = HmacSha1::new(&key);
+        let msgs: Vec<Vec<u8>> = (0..4).map(|_| rng.bytes(len)).collect();
+        let data: [&[u8]; 4] = core::array::from_fn(|l| &msgs[l][..]);
+        let expected: [[u8; 20]; 4] = core::array::from_fn(|l| h.mac(&msgs[l]));
+        assert_eq!(h.mac4(data), expected, "length {len}");
+        assert_eq!(h.mac4_lanes::<Portable4>(data), expected, "length {len}");
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        assert_eq!(h.mac4_lanes::<super::sha1::Simd4>(data), expected, "length {len}");
+    }
+    // Four copies of one message, and messages differing in one byte only.
+    let h = HmacSha1::new(&[0x0b; 20]);
+    let same = [&b"Hi There"[..]; 4];
+    assert_eq!(h.mac4(same)[3].to_vec(), hex("b617318655057264e28bc0b6fb378c8ef146be00"));
+    let base = rng.bytes(1206);
+    let msgs: Vec<Vec<u8>> = (0..4).map(|l| {
+        let mut m = base.clone();
+        m[l * 300] ^= 1;
+        m
+    }).collect();
+    let data: [&[u8]; 4] = core::array::from_fn(|l| &msgs[l][..]);
+    assert_eq!(h.mac4(data), core::array::from_fn(|l| h.mac(&msgs[l])));
+}
+
+#[test]
+fn batch_protection_is_per_packet_protection() {
+    let mut rng = Rng(31337);
+    let (key, salt) = (rng.bytes(16), rng.bytes(14));
+    let mut batch = SrtpCm::new(&arr(&key), &arr(&salt));
+    let mut single = batch.clone();
+    let ssrc = 0x0bad_cafe;
+    let mut seq: u16 = 65_100;
+    for round in 0..400 {
+        let n = 1 + rng.below(40);
+        // Mostly full-size fragments, some of a few other shared lengths, some of any length.
+        let full = 1100 + rng.below(100);
+        let other = rng.below(200);
+        let lead = rng.below(20);
+        let mut buf = rng.bytes(lead);
+        let mut spans = Vec::new();
+        let mut expected = Vec::new();
+        for _ in 0..n {
+            let payload = match (round % 4, rng.below(10)) {
+                (0, _) => full,
+                (_, 0..=5) => full,
+                (_, 6 | 7) => other,
+                _ => rng.below(1300),
+            };
+            let (csrcs, ext) = if rng.below(8) == 0 { (rng.below(3), rng.below(2) == 0) } else { (0, false) };
+            let plain = rtp_packet(&mut rng, seq, ssrc, csrcs, ext, payload);
+            seq = seq.wrapping_add(1 + (rng.below(30) == 0) as u16);
+            let start = buf.len();
+            buf.extend_from_slice(&plain);
+            spans.push((start, buf.len()));
+            let room = TAG_LEN + rng.below(3);
+            buf.extend(rng.bytes(room));
+            let mut p = plain.clone();
+            single.protect_rtp(&mut p).unwrap();
+            expected.push(p);
+        }
+        let before = buf.clone();
+        batch.protect_rtp_batch(&mut buf, &spans).unwrap();
+        let mut covered = vec![false; buf.len()];
+        for (i, &(start, end)) in spans.iter().enumerate() {
+            assert_eq!(buf[start..end + TAG_LEN], expected[i][..], "round {round}, packet {i} of {n}");
+            covered[start..end + TAG_LEN].iter_mut().for_each(|c| *c = true);
+        }
+        for (k, c) in covered.iter().enumerate() {
+            if !*c {
+                assert_eq!(buf[k], before[k], "byte {k} outside the packets changed");
+            }
+        }
+        assert_eq!(batch.roc(), single.roc());
+    }
+    assert!(batch.roc() >= 1, "the batches crossed a sequence number rollover");
+}
+
+#[test]
+fn batch_checks_every_span_before_changing_anything() {
+    let mut s = SrtpCm::new(&[1; 16], &[2; 14]);
+    let good = vec![0x80, 96, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 9, 9];
+    let mut buf = good.clone();
+    buf.extend([0; TAG_LEN]);
+    let short = buf.len();
+    buf.extend_from_slice(&[0x80; 11]);
+    buf.extend([0; TAG_LEN]);
+    let before = buf.clone();
+    let spans = [(0, good.len()), (short, short + 11)];
+    assert_eq!(s.protect_rtp_batch(&mut buf, &spans), Err(SrtpError::RtpHeader));
+    assert_eq!(buf, before);
+    let len = buf.len();
+    assert_eq!(s.protect_rtp_batch(&mut buf, &[(0, len - 5)]), Err(SrtpError::RtpHeader), "no room for the tag");
+    assert_eq!(s.protect_rtp_batch(&mut buf, &[(5, 4)]), Err(SrtpError::RtpHeader));
+    assert_eq!(buf, before);
+    assert_eq!(s.protect_rtp_batch(&mut buf, &[]), Ok(()));
+    s.protect_rtp_batch(&mut buf, &spans[..1]).unwrap();
+    let mut p = good.clone();
+    SrtpCm::new(&[1; 16], &[2; 14]).protect_rtp(&mut p).unwrap();
+    assert_eq!(buf[..p.len()], p[..]);
+}
