@@ -800,7 +800,7 @@ export class MediaCoreSession {
     if (key === this.#fromKey) return this.#fromBytes;
     const b = new Uint8Array(19);
     const v4 = from.hostname.split(".");
-    if (v4.length === 4) {
+    if (v4.length === 4 && !from.hostname.includes(":")) {
       b[0] = 4;
       for (let i = 0; i < 4; i++) b[1 + i] = Number(v4[i]) & 255;
     } else {

@@ -205,7 +205,7 @@ function put(words: Uint32Array, at: number, value: number): void {
 /** A `sockaddr_in` or `sockaddr_in6` for `a` at `off`; returns its length (0: cannot). */
 function writeSockaddr(b: Uint8Array, off: number, a: Deno.NetAddr): number {
   const v4 = a.hostname.split(".");
-  if (v4.length === 4) {
+  if (v4.length === 4 && !a.hostname.includes(":")) {
     b[off] = 2; // AF_INET, little-endian sa_family_t
     b[off + 1] = 0;
     b[off + 2] = a.port >> 8;
