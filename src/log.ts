@@ -27,7 +27,7 @@ export interface LogRecord {
   level: Exclude<LogLevel, "silent">;
   /** Which part of the module wrote it, e.g. `signaling` or `peer:viewer-1`. */
   component: string;
-  /** The message, already redacted. */
+  /** The message, already redacted and on one line ({@link oneLine}). */
   message: string;
   /** Extra structured fields, already redacted. */
   fields?: Record<string, unknown>;
@@ -175,6 +175,34 @@ export function redactValue(value: unknown, depth = 0): unknown {
   return value;
 }
 
+/** Control characters (C0 and DEL). */
+const CONTROL = new RegExp("[\\u0000-\\u001f\\u007f]", "g");
+
+/**
+ * One line, whatever the text: control characters (newlines, carriage returns, terminal escapes)
+ * written as `\n`, `\r`, `\t`, `\u001b`…, so text from the network (a client id, a candidate, an
+ * error message) can neither split a record nor forge one.
+ *
+ * @example
+ * ```ts
+ * import { oneLine } from "./log.ts";
+ * console.log(oneLine("viewer-1\nFAKE ERROR")); // viewer-1\nFAKE ERROR
+ * ```
+ */
+export function oneLine(text: string): string {
+  return text.replace(
+    CONTROL,
+    (c) =>
+      c === "\n"
+        ? "\\n"
+        : c === "\r"
+        ? "\\r"
+        : c === "\t"
+        ? "\\t"
+        : `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
+}
+
 function defaultSink(record: LogRecord): void {
   const ts = record.time.toISOString();
   const fields = record.fields && Object.keys(record.fields).length > 0
@@ -223,8 +251,8 @@ function makeLogger(component: string, level: LogLevel, sink: LogSink): Logger {
     sink({
       time: new Date(),
       level: lvl,
-      component,
-      message: redact(message),
+      component: oneLine(component),
+      message: oneLine(redact(message)),
       fields: fields ? redactValue(fields) as Record<string, unknown> : undefined,
     });
   };
