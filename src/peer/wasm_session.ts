@@ -58,9 +58,8 @@ export interface WasmPeerSessionOptions {
   sendmmsg?: boolean;
   /**
    * End a session whose viewer nominated no candidate pair this long after its offer, ms
-   * (default 30 000, RFC 8445's usual bound). The clock runs from the answer whatever happens
-   * next (no candidates, unreachable STUN or TURN servers), so an offer that never connects
-   * frees its seat.
+   * (default 30 000). The clock runs from the offer whatever happens next (no candidates,
+   * unreachable STUN or TURN servers), so an offer that never connects frees its seat.
    */
   iceConnectTimeoutMs?: number;
 }
