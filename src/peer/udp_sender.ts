@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { addressOf, Sendmmsg } from "./sendmmsg.ts";
+import { addressOf, Sendmmsg } from "./libc.ts";
 
 /** Counters of an {@link OrderedDatagramSender}. */
 export interface DatagramSendStats {
@@ -37,7 +37,7 @@ export interface OrderedDatagramSenderOptions {
   maxQueued?: number;
   /**
    * Send each flushed run of datagrams with one `sendmmsg(2)` call where that is available
-   * (Linux with FFI permission; see `sendmmsg.ts`), default true. Elsewhere, and for what the
+   * (Linux with FFI permission; see `libc.ts`), default true. Elsewhere, and for what the
    * kernel does not take at once, Deno's portable `send()`.
    */
   batch?: boolean;

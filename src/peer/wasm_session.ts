@@ -17,7 +17,7 @@ import type {
   PeerSessionOptions,
   PeerStats,
 } from "./types.ts";
-import { trimMemorySoon } from "./sendmmsg.ts";
+import { trimMemorySoon } from "./libc.ts";
 import { OrderedDatagramSender } from "./udp_sender.ts";
 import { OfferRejectedError } from "./errors.ts";
 import { type ParsedOffer, parseOffer } from "./sdp.ts";

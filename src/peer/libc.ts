@@ -55,7 +55,7 @@ let trimTimer: ReturnType<typeof setTimeout> | undefined;
  *
  * @example
  * ```ts
- * import { trimMemorySoon } from "./sendmmsg.ts";
+ * import { trimMemorySoon } from "./libc.ts";
  * trimMemorySoon(); // e.g. after a viewer connected
  * ```
  */
@@ -101,7 +101,7 @@ export function addressOf(view: Uint8Array | Uint32Array): number {
  *
  * @example
  * ```ts
- * import { addressOf, Sendmmsg } from "./sendmmsg.ts";
+ * import { addressOf, Sendmmsg } from "./libc.ts";
  * const socket = Deno.listenDatagram({ hostname: "127.0.0.1", port: 0, transport: "udp" });
  * const buf = new Uint8Array(1500);
  * const batch = Sendmmsg.forSocket(socket); // undefined off Linux or without --allow-ffi
