@@ -17,7 +17,7 @@ import type {
   PeerSessionOptions,
   PeerStats,
 } from "./types.ts";
-import { trimMemorySoon } from "./libc.ts";
+import { holdMemoryTrim, trimMemorySoon } from "./libc.ts";
 import { OrderedDatagramSender } from "./udp_sender.ts";
 import { OfferRejectedError } from "./errors.ts";
 import { type ParsedOffer, parseOffer } from "./sdp.ts";
@@ -186,6 +186,8 @@ class WasmPeerSession implements PeerSession {
   #connectedAt = 0;
   readonly #silenceMs: number;
   #watchdog: ReturnType<typeof setInterval> | undefined;
+  /** Releases this session's hold on the periodic memory trim (while it streams). */
+  #releaseTrim = () => {};
   readonly #streams = new Map<number, { conn: Deno.Conn; writing: Promise<unknown> }>();
   #stats = {
     bytesSent: 0,
@@ -376,6 +378,7 @@ class WasmPeerSession implements PeerSession {
     this.#state = "closed";
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     if (this.#watchdog !== undefined) clearInterval(this.#watchdog);
+    this.#releaseTrim();
     this.#udp.close();
     try {
       this.#socket.close();
@@ -534,6 +537,8 @@ class WasmPeerSession implements PeerSession {
         this.#stats.srtpProfile = e.profile;
         this.#setState("connected");
         trimMemorySoon(5000); // after the first frames, when the engine has optimized them
+        this.#releaseTrim();
+        this.#releaseTrim = holdMemoryTrim();
       } else if (e.type === "ice-connected") {
         this.#stats.selectedPair = e.pair;
         this.#o.logger.debug(`Viewer ${this.viewerId}: ICE pair ${e.pair}`);
