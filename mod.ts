@@ -30,6 +30,7 @@ export * from "./src/errors.ts";
 export * from "./src/credentials/mod.ts";
 export * from "./src/aws/mod.ts";
 export * from "./src/signaling/mod.ts";
+export * from "./src/viewers/mod.ts";
 export * from "./src/media/mod.ts";
 export * from "./src/peer/mod.ts";
 export * from "./src/services.ts";

@@ -18,7 +18,7 @@ import { IotCredentialProvider } from "../src/credentials/iot.ts";
 import { createCaHttpClient, KvsClient } from "../src/aws/kvs_client.ts";
 import { type Emulator, type EmulatorOptions, startEmulator } from "../src/emulator/mod.ts";
 import { createLogger, type Logger } from "../src/log.ts";
-import { type Master, startMaster } from "../src/master.ts";
+import { type Master, type MasterOptions, startMaster } from "../src/master.ts";
 import { FileVideoSource } from "../src/media/file_source.ts";
 import type { PeerSessionFactory } from "../src/peer/types.ts";
 import { WasmPeerSessionFactory } from "../src/peer/wasm_session.ts";
@@ -42,6 +42,8 @@ export interface DemoOptions {
   peerSessionFactory?: PeerSessionFactory;
   /** Start coturn when installed (default "auto"). */
   turn?: boolean | "auto";
+  /** Master settings: seats and admission. */
+  master?: Pick<MasterOptions, "maxViewers" | "admission">;
   /** More emulator settings (short credential lifetimes, TURN allocation lifetime, …). */
   emulator?: Omit<EmulatorOptions, "stateDir" | "turn" | "logger">;
   logger?: Logger;
@@ -127,6 +129,7 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
           turnCaCerts: [await Deno.readTextFile(env.AWS_KVS_CACERT_PATH)],
         }),
       logger: log.child("master"),
+      ...options.master,
       signaling: {
         caCerts: [await Deno.readTextFile(env.AWS_KVS_CACERT_PATH)],
         endpointCache: false,

@@ -37,7 +37,8 @@ import type {
   PeerStats,
 } from "./peer/types.ts";
 import { SignalingClient, type SignalingClientOptions } from "./signaling/client.ts";
-import { OfferBridge } from "./signaling/offer_bridge.ts";
+import { OfferBridge } from "./viewers/offer_bridge.ts";
+import type { AdmissionOptions } from "./viewers/admission.ts";
 import type { SignalingState } from "./signaling/states.ts";
 
 /** The service's limit of viewers per channel. */
@@ -95,6 +96,13 @@ export interface MasterOptions {
    * the others while a natural IDR is due; only that viewer waits for it.
    */
   keyframePatienceMs?: number;
+  /**
+   * Who gets a seat: a viewer holds one only once its first ICE check succeeded; before that its
+   * offer waits at most `admissionWindowMs` (default 5000), at most `maxPending` offers wait at
+   * once (default 20; the oldest gives way to a new one), and each client id has
+   * budgets of offers and candidates. See {@link AdmissionOptions}.
+   */
+  admission?: Omit<AdmissionOptions, "seats">;
 }
 
 /**
@@ -208,6 +216,7 @@ export class Master {
       factory: { create: (o) => this.#createSession(options.peerSessionFactory, o) },
       logger: this.#log,
       maxViewers: max,
+      admission: options.admission,
     });
     this.#bridge.on("error", (error) => this.#emit("error", { error, viewerId: error.viewerId }));
   }
@@ -220,6 +229,11 @@ export class Master {
   /** Frames received from the source so far. */
   get framesIn(): number {
     return this.#framesIn;
+  }
+
+  /** Viewers holding a seat, and offers still waiting for their viewer's first ICE check. */
+  get seats(): { seated: number; pending: number } {
+    return this.#bridge.seats;
   }
 
   /** Counters of every current viewer. */
@@ -295,6 +309,7 @@ export class Master {
       ...options,
       callbacks: {
         onLocalCandidate: (c) => cb.onLocalCandidate(c),
+        onVerified: () => cb.onVerified?.(),
         onStateChange: (state) => {
           if (ref.viewer) this.#onViewerState(viewerId, ref.viewer, state);
           cb.onStateChange(state);

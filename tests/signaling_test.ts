@@ -791,14 +791,15 @@ Deno.test("signaling client: close() while connecting ends cleanly", async () =>
   await h.server.close();
 });
 
-Deno.test("offer bridge: a viewer over the limit is refused clearly, a new offer replaces a session", async () => {
-  const { OfferBridge } = await import("../src/signaling/offer_bridge.ts");
-  const { WeriftPeerSessionFactory, loopbackPeer } = await import("./support/werift_peer.ts");
+Deno.test("offer bridge: seats go to viewers that connect; one over the limit is refused with a reason; a new offer replaces a session", async () => {
+  const { OfferBridge } = await import("../src/viewers/offer_bridge.ts");
+  const { WasmPeerSessionFactory } = await import("../src/peer/wasm_session.ts");
+  const { loopbackPeer } = await import("./support/werift_peer.ts");
   const h = await harness();
-  const factory = new WeriftPeerSessionFactory();
+  const factory = new WasmPeerSessionFactory({ loopbackOnly: true });
   const bridge = new OfferBridge({ client: h.client, factory, maxViewers: 2 });
-  const refused: string[] = [];
-  bridge.on("error", (e) => refused.push(`${e.viewerId}: ${e.message}`));
+  const failed: string[] = [];
+  bridge.on("error", (e) => failed.push(`${e.viewerId}: ${e.message}`));
   const viewers = await Promise.all([loopbackPeer(), loopbackPeer(), loopbackPeer()]);
   try {
     h.client.start();
@@ -810,20 +811,43 @@ Deno.test("offer bridge: a viewer over the limit is refused clearly, a new offer
       await v.setLocalDescription(await v.createOffer());
       offers.push(v.localDescription!.sdp);
     }
-    deliver(conn, "SDP_OFFER", "v1", { type: "offer", sdp: offers[0] });
+    const sent = (action: string, to: string) =>
+      conn.received.map((m) => JSON.parse(m)).filter((m) =>
+        m.action === action && m.recipientClientId === to
+      ).map((m) => JSON.parse(atob(m.messagePayload)));
+    const connect = async (i: number) => {
+      const id = `v${i + 1}`;
+      deliver(conn, "SDP_OFFER", id, { type: "offer", sdp: offers[i] });
+      await until(() => sent("SDP_ANSWER", id).length === 1, `answer for ${id}`);
+      await viewers[i].setRemoteDescription(sent("SDP_ANSWER", id)[0]);
+      for (const c of sent("ICE_CANDIDATE", id)) await viewers[i].addIceCandidate(c);
+      await until(() => viewers[i].connectionState === "connected", `${id} connected`, 10_000);
+    };
+    await connect(0);
+    // An offer alone holds no seat: v2 is waiting for its first ICE check.
     deliver(conn, "SDP_OFFER", "v2", { type: "offer", sdp: offers[1] });
+    await until(() => sent("SDP_ANSWER", "v2").length === 1, "answer for v2");
+    assert.deepEqual(bridge.seats, { seated: 1, pending: 1 });
+    // It proves itself: two seats taken, so v3 is refused with an answer that says why.
+    const v2Answer = sent("SDP_ANSWER", "v2")[0];
+    await viewers[1].setRemoteDescription(v2Answer);
+    for (const c of sent("ICE_CANDIDATE", "v2")) await viewers[1].addIceCandidate(c);
+    await until(() => bridge.seats.seated === 2, "v2 seated", 10_000);
     deliver(conn, "SDP_OFFER", "v3", { type: "offer", sdp: offers[2] });
-    const answers = () =>
-      conn.received.map((m) => JSON.parse(m)).filter((m) => m.action === "SDP_ANSWER");
-    await until(() => answers().length === 2 && refused.length === 1, "two answers, one refusal");
-    assert.deepEqual(answers().map((m) => m.recipientClientId).sort(), ["v1", "v2"]);
-    assert.match(refused[0], /^v3: Offer from v3 refused: already 2 viewers/);
+    await until(() => sent("SDP_ANSWER", "v3").length === 1, "refusal for v3");
+    const refusal: string = sent("SDP_ANSWER", "v3")[0].sdp;
+    assert.match(refusal, /^i=refused: the master already serves 2 viewers\r$/m);
+    assert.match(refusal, /^m=video 0 UDP\/TLS\/RTP\/SAVPF \d+\r$/m);
+    assert.doesNotMatch(refusal, /^m=\S+ [1-9]/m, "every section rejected");
+    assert.match(failed.join("\n"), /v3: Offer from v3 refused: the master already serves 2/);
+    // The refusal is an answer werift applies (no media, no error).
+    await viewers[2].setRemoteDescription({ type: "answer", sdp: refusal });
     assert.deepEqual(bridge.viewers.sort(), ["v1", "v2"]);
     // v1 offers again (e.g. after a reload): its old session is replaced, not counted twice.
     deliver(conn, "SDP_OFFER", "v1", { type: "offer", sdp: offers[0] });
-    await until(() => answers().length === 3, "second answer for v1");
-    assert.equal(factory.created.length, 3);
+    await until(() => sent("SDP_ANSWER", "v1").length === 2, "second answer for v1");
     assert.deepEqual(bridge.viewers.sort(), ["v1", "v2"]);
+    assert.deepEqual(bridge.seats, { seated: 1, pending: 1 });
     assert.equal(h.client.state, "Connected");
   } finally {
     bridge.close();
@@ -833,7 +857,7 @@ Deno.test("offer bridge: a viewer over the limit is refused clearly, a new offer
 });
 
 Deno.test("interop: the official KVS JS SDK viewer connects to our master through a relay", async () => {
-  const { OfferBridge } = await import("../src/signaling/offer_bridge.ts");
+  const { OfferBridge } = await import("../src/viewers/offer_bridge.ts");
   const { WeriftPeerSessionFactory, loopbackPeer, isLoopbackCandidate } = await import(
     "./support/werift_peer.ts"
   );

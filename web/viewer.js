@@ -408,6 +408,14 @@ async function start(p) {
       "sdpAnswer",
       guard("SDP answer", async (answer) => {
         if (!pc) throw new Error("answer before offer");
+        // A master that will not serve us answers with every media section rejected (port 0)
+        // and says why in the session's i= line (browsers drop that line when they apply it).
+        const sdp = String(answer?.sdp ?? "");
+        if (/^m=/m.test(sdp) && !/^m=\S+ [1-9]/m.test(sdp)) {
+          const why = /^i=(.*)$/m.exec(sdp)?.[1]?.trim() ?? "every media section rejected";
+          fail("answer", `the master refused this viewer: ${why}`);
+          return;
+        }
         await pc.setRemoteDescription(answer);
         if (viewerState.state === "offer-sent") setState("answered");
       }),

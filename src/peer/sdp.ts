@@ -200,3 +200,55 @@ export function parseOffer(sdp: string): ParsedOffer {
     candidates,
   };
 }
+
+/**
+ * The answer to an offer the master will not serve: every m-section of the offer mirrored with
+ * port 0 (RFC 3264 §6: rejected), no BUNDLE group, and the reason in the session's `i=` line.
+ * Browsers apply it and end with no media at once instead of waiting for an ICE timeout
+ * (Chromium with `bundlePolicy: "max-bundle"` refuses it with "max-bundle is used but no
+ * bundle group found", which is as immediate); a viewer page can show the `i=` line, which it
+ * reads from the answer it received. Undefined when the offer has no m-section to mirror.
+ * Linear in the offer, whose values it echoes only when they are short tokens.
+ *
+ * @example
+ * ```ts
+ * import { refusalAnswer } from "./sdp.ts";
+ * const answer = refusalAnswer(
+ *   "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:0\r\n",
+ *   "the master already serves 10 viewers",
+ * );
+ * console.log(answer?.includes("m=video 0 UDP/TLS/RTP/SAVPF 96")); // true
+ * ```
+ */
+export function refusalAnswer(offerSdp: string, reason: string): string | undefined {
+  if (typeof offerSdp !== "string" || offerSdp.length > MAX_OFFER_LENGTH) return undefined;
+  const sections: { kind: string; proto: string; format: string; mid?: string }[] = [];
+  for (const raw of offerSdp.split("\n")) {
+    const line = raw.endsWith("\r") ? raw.slice(0, -1) : raw;
+    if (line.startsWith("m=")) {
+      const f = line.slice(2).split(" ");
+      if (![f[0], f[2], f[3]].every(isToken)) return undefined;
+      sections.push({ kind: f[0], proto: f[2], format: f[3] });
+    } else if (line.startsWith("a=mid:") && sections.length) {
+      const mid = line.slice(6).trim();
+      if (!isToken(mid)) return undefined;
+      sections[sections.length - 1].mid ??= mid;
+    }
+  }
+  if (!sections.length || sections.length > 16) return undefined;
+  // Printable ASCII only: the reason is ours, but it must not end the line early.
+  const info = reason.replace(/[^\x20-\x7e]/g, "?").slice(0, 200);
+  const lines = [
+    "v=0",
+    `o=- ${crypto.getRandomValues(new Uint32Array(1))[0]} 2 IN IP4 127.0.0.1`,
+    "s=-",
+    `i=refused: ${info}`,
+    "t=0 0",
+  ];
+  for (const s of sections) {
+    lines.push(`m=${s.kind} 0 ${s.proto} ${s.format}`, "c=IN IP4 0.0.0.0");
+    if (s.mid !== undefined) lines.push(`a=mid:${s.mid}`);
+    if (s.kind !== "application") lines.push("a=inactive");
+  }
+  return lines.join("\r\n") + "\r\n";
+}

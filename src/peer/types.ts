@@ -72,6 +72,12 @@ export interface PeerSessionCallbacks {
   onLocalCandidate(candidate: IceCandidateInit): void;
   /** State changes. */
   onStateChange(state: PeerConnectionState): void;
+  /**
+   * The viewer proved it is there: an ICE check with this session's credentials succeeded and
+   * a pair was nominated (once per session). Until then the viewer holds no seat. Sessions that
+   * cannot tell report it with the `connected` state instead.
+   */
+  onVerified?(): void;
   /** The viewer sent PLI/FIR: it needs a keyframe. */
   onKeyframeRequest(): void;
   /** The session ended (ICE failure, consent loss, DTLS alert, trap, close()). */

@@ -540,6 +540,7 @@ class WasmPeerSession implements PeerSession {
         this.#releaseTrim();
         this.#releaseTrim = holdMemoryTrim();
       } else if (e.type === "ice-connected") {
+        if (this.#stats.selectedPair === undefined) this.#o.callbacks.onVerified?.();
         this.#stats.selectedPair = e.pair;
         this.#o.logger.debug(`Viewer ${this.viewerId}: ICE pair ${e.pair}`);
       } else if (e.type === "local-candidate") {

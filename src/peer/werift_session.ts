@@ -177,6 +177,9 @@ class WeriftSession implements PeerSession {
       });
     });
     pc.connectionStateChange.subscribe((s) => this.#setState(s as PeerConnectionState));
+    pc.iceConnectionStateChange.subscribe((s) => {
+      if (s === "connected") this.#o.callbacks.onVerified?.();
+    });
   }
 
   async acceptOffer(offerSdp: string): Promise<string> {

@@ -15,4 +15,3 @@ export * from "./errors.ts";
 export * from "./backoff.ts";
 export * from "./endpoint_cache.ts";
 export * from "./client.ts";
-export * from "./offer_bridge.ts";
