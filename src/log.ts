@@ -176,6 +176,7 @@ export function redactValue(value: unknown, depth = 0): unknown {
 }
 
 /** Control characters (C0 and DEL). */
+// deno-lint-ignore no-control-regex
 const CONTROL = new RegExp("[\\u0000-\\u001f\\u007f]", "g");
 
 /**

@@ -221,7 +221,7 @@ Deno.test({
           assert.ok(seatSamples.every((s) => s.pending <= 20 && s.seated <= 1), "bounded queue");
           await until(() => demo.master.seats.pending === 0, "waiting offers released", 7000);
           const left = demo.master.viewers().filter((v) => !v.viewerId.startsWith("hostile-"));
-        assert.equal(demo.master.viewers().length, left.length, "no hostile session is left");
+          assert.equal(demo.master.viewers().length, left.length, "no hostile session is left");
           const warnings = logs.filter((r) => r.level === "warn" || r.level === "error");
           assert.ok(
             warnings.length < sentOffers / 4,

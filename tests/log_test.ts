@@ -9,6 +9,7 @@ Deno.test("log: text from the network cannot split or forge a record", () => {
   log.info(`Viewer ${id} left`, { clientId: id });
   const [r] = records;
   assert.equal(r.message.includes("\n") || r.message.includes("\r"), false);
+  // deno-lint-ignore no-control-regex
   assert.equal(new RegExp("[\\u0000-\\u001f]").test(r.message), false, r.message);
   assert.equal(
     r.message,
