@@ -69,12 +69,25 @@ enum Protection {
 /// Datagrams kept for retransmission after a NACK (about 2 s of 2.5 Mbit/s video).
 pub const HISTORY: usize = 512;
 
+/// Retransmissions allowed in a burst: a NACK can name the whole history at once, and one
+/// authenticated 1 KB NACK asking for 512 packets again would otherwise cost 600 KB of output.
+pub const RTX_BURST: f64 = 128.0;
+/// Retransmissions earned per packet sent for the first time: what is resent stays within a
+/// quarter of the stream's own rate, however often a viewer asks.
+pub const RTX_SHARE: f64 = 0.25;
+
 /// An H.264 RTP stream protected with SRTP.
 pub struct Sender {
     /// Ring of the last [`HISTORY`] datagrams, indexed by sequence number.
     history: Vec<(u16, Vec<u8>)>,
     /// Datagrams sent again after a NACK.
     pub retransmitted: u64,
+    /// NACKed datagrams not sent again: over the retransmission budget.
+    pub retransmits_refused: u64,
+    /// The retransmission budget left ([`RTX_BURST`] at most).
+    rtx_tokens: f64,
+    /// Sequence numbers of one NACK, sorted and deduplicated (kept to reuse its memory).
+    rtx_list: Vec<u16>,
     srtp: Protection,
     packetizer: Packetizer,
     ssrc: u32,
@@ -131,6 +144,9 @@ impl Sender {
         Ok(Sender {
             history: (0..HISTORY).map(|_| (0u16, Vec::new())).collect(),
             retransmitted: 0,
+            retransmits_refused: 0,
+            rtx_tokens: RTX_BURST,
+            rtx_list: Vec::new(),
             srtp,
             packetizer: Packetizer::new(max_payload),
             ssrc,
@@ -249,6 +265,7 @@ impl Sender {
             slot.1.clear();
             slot.1.extend_from_slice(datagram);
             self.packets += 1;
+            self.rtx_tokens = (self.rtx_tokens + RTX_SHARE).min(RTX_BURST);
             self.bytes += datagram.len() as u64;
         }
         result
@@ -265,19 +282,33 @@ impl Sender {
     }
 
     /// Append the datagrams with these sequence numbers (from a NACK) to `out` as
-    /// `prefix | u32 LE length | datagram`, as they were first sent; numbers no longer in the
-    /// history are skipped. Returns how many.
+    /// `prefix | u32 LE length | datagram`, as they were first sent, each once however often
+    /// it is named; numbers no longer in the history are skipped, and those over the
+    /// retransmission budget ([`RTX_BURST`], refilled by [`RTX_SHARE`] per packet sent) are
+    /// counted in [`Sender::retransmits_refused`]. Returns how many were appended.
     pub fn retransmit_into(&mut self, sequences: &[u16], out: &mut Vec<u8>, prefix: &[u8]) -> usize {
+        let mut list = std::mem::take(&mut self.rtx_list);
+        list.clear();
+        list.extend_from_slice(sequences);
+        list.sort_unstable();
+        list.dedup();
         let mut n = 0;
-        for &seq in sequences {
+        for &seq in &list {
             let (stored, datagram) = &self.history[seq as usize % HISTORY];
-            if *stored == seq && !datagram.is_empty() {
-                out.extend_from_slice(prefix);
-                out.extend_from_slice(&(datagram.len() as u32).to_le_bytes());
-                out.extend_from_slice(datagram);
-                n += 1;
+            if *stored != seq || datagram.is_empty() {
+                continue;
             }
+            if self.rtx_tokens < 1.0 {
+                self.retransmits_refused += 1;
+                continue;
+            }
+            self.rtx_tokens -= 1.0;
+            out.extend_from_slice(prefix);
+            out.extend_from_slice(&(datagram.len() as u32).to_le_bytes());
+            out.extend_from_slice(datagram);
+            n += 1;
         }
+        self.rtx_list = list;
         self.retransmitted += n as u64;
         n
     }
@@ -360,6 +391,31 @@ mod tests {
     #[test]
     fn aes_gcm_round_trip() {
         round_trip(Profile::AeadAes128Gcm, 12);
+    }
+
+    #[test]
+    fn retransmissions_stay_within_the_budget_however_often_a_viewer_asks() {
+        let mut tx = Sender::new(Profile::AesCm128HmacSha1_80, &[1; 16], &[2; 14], 9, 96, 0, 1200).unwrap();
+        let mut au = vec![0, 0, 0, 1, 0x65];
+        au.extend(std::iter::repeat(7u8).take(1100 * 450));
+        tx.write_frame(&au, 0).unwrap();
+        let sent = tx.packets;
+        assert!(sent >= 400);
+        // One NACK naming every packet of the history, each of them ten times.
+        let every: Vec<u16> = (0..sent as u16).flat_map(|s| std::iter::repeat(s).take(10)).collect();
+        let first = tx.retransmit(&every);
+        assert_eq!(first, RTX_BURST as usize, "each packet at most once, the burst at most");
+        assert_eq!(tx.retransmits_refused, sent - RTX_BURST as u64);
+        // Asked again and again: nothing more until packets are sent for the first time.
+        assert_eq!(tx.retransmit(&every), 0);
+        // Four new packets earn one retransmission.
+        let mut small = vec![0, 0, 0, 1, 0x41];
+        small.extend(std::iter::repeat(7u8).take(1100 * 4));
+        tx.write_frame(&small, 3000).unwrap();
+        assert_eq!(tx.packets - sent, 4);
+        let recent: Vec<u16> = (sent as u16..sent as u16 + 4).collect();
+        assert_eq!(tx.retransmit(&recent), 1);
+        assert_eq!(tx.retransmitted, RTX_BURST as u64 + 1);
     }
 
     #[test]

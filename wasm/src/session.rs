@@ -717,6 +717,7 @@ impl Session {
         let (Some(sender), Some((base, to))) = (self.sender.as_mut(), self.selected) else {
             return;
         };
+        let refused = sender.retransmits_refused;
         let n = if base == Base::Host {
             sender.retransmit_into(&lost, &mut self.out.buf, &output::prefix(UDP, to))
         } else {
@@ -728,6 +729,16 @@ impl Session {
             n
         };
         self.retransmitted += n as u64;
+        let now_refused = self.sender.as_ref().map_or(0, |s| s.retransmits_refused);
+        if refused == 0 && now_refused > 0 {
+            // Once per session: the viewer asks for more than a share of the stream again.
+            self.events.push_back(SessionEvent::Warning(format!(
+                "NACKs ask for more retransmissions than the budget allows ({} in a burst, then {}% \
+                 of the stream's packets): the rest are not sent again",
+                crate::sender::RTX_BURST,
+                crate::sender::RTX_SHARE * 100.0
+            )));
+        }
     }
 
     fn start_srtp(&mut self, peer: SocketAddr) {
