@@ -99,7 +99,10 @@ export interface EmulatorFaults {
   reconnectIceServer(): number;
   /** Every credential issued so far (IoT and viewer keys excepted) expires now. */
   expireCredentials(): void;
-  /** The next `count` control-plane calls (optionally only to `paths`) fail with `kind`. */
+  /**
+   * The next `count` control-plane calls (optionally only to `paths`) fail with `kind`. The
+   * signaling WebSocket upgrade (path `/`) fails only when `paths` lists `/`.
+   */
   failNext(count: number, kind: InjectedFault, paths?: string[]): void;
   /** Offset of the service's clock, ms. */
   clockSkewMs: number;
