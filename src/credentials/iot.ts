@@ -117,7 +117,10 @@ export class IotCredentialProvider implements CredentialProvider {
 
   /** Validate the settings; files are read on the first request. */
   constructor(options: IotCredentialProviderOptions) {
-    const names = { ...DEFAULT_SETTINGS, ...options.settings };
+    const names = { ...DEFAULT_SETTINGS };
+    for (const [k, v] of Object.entries(options.settings ?? {})) {
+      if (v) names[k as keyof IotSettingNames] = v;
+    }
     for (
       const [value, setting] of [
         [options.endpoint, names.endpoint],
