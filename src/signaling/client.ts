@@ -15,7 +15,9 @@
  * (55 min, under the 1 h limit). A new master connection replaces the old one on the service.
  *
  * Credentials are fetched again only when they near expiry or the service refused them (401/403
- * on a call or on the WebSocket upgrade), not after every failed connection. One failed connection
+ * on a call or on the WebSocket upgrade), not after every failed connection. Deno shows a refused
+ * upgrade's status only over HTTP/1.1; when it is hidden, three failed connections lead back to
+ * Describe Channel, where a control-plane 401/403 gets new credentials. One failed connection
  * to an endpoint from the endpoint cache drops that entry and describes the channel again; a
  * freshly fetched endpoint is given three tries. A credential failure that cannot heal on its own
  * ({@link import("../credentials/errors.ts").CredentialsError} with `fatal`) stops the client.
