@@ -20,8 +20,10 @@ import {
   parseConfig,
   wantsHelp,
 } from "../src/config.ts";
+import { type CredentialsError, fatalCredentialsError } from "../src/credentials/errors.ts";
+import { readPemFile } from "../src/credentials/pem.ts";
 import type { CredentialProvider } from "../src/credentials/types.ts";
-import { createLogger, type Logger, type LogSink } from "../src/log.ts";
+import { createLogger, type Logger, type LogSink, oneLine, redact } from "../src/log.ts";
 import { startMaster } from "../src/master.ts";
 import { FileVideoSource } from "../src/media/file_source.ts";
 import type { PeerSessionFactory } from "../src/peer/types.ts";
@@ -118,8 +120,13 @@ function stopSignal(given?: AbortSignal): { signal: AbortSignal; dispose(): void
 }
 
 /**
- * Run the master until stopped. Returns the exit code: 0 after a clean stop, 2 for a
- * configuration error (printed with a pointer to `--help`), 1 for a startup failure.
+ * Run the master until stopped. Returns the exit code: 0 after a clean stop, 1 for a startup
+ * failure, 2 for a configuration error (printed with a pointer to `--help`) or a credential
+ * failure that cannot heal on its own: a missing or unparsable certificate, key or CA file, a key
+ * that does not match its certificate, a certificate expired or not yet valid, an IoT 403 or 404
+ * before any request succeeded. Those are printed as one line naming the file and the flag or
+ * environment variable it came from. Everything else (network, 5xx, throttling, an IoT 403/404
+ * after an earlier success) is retried with backoff and logged at warn.
  *
  * @example
  * ```ts
@@ -153,15 +160,19 @@ export async function main(
   const log = createLogger({ level: config.logLevel, sink: deps.logSink, component: "master" });
   log.info(`Channel ${config.channelName} in ${config.region}`, describeConfig(config));
 
+  /** The one line printed for a failure that cannot heal on its own. */
+  const fatalLine = (e: CredentialsError) =>
+    printError(`Configuration error: ${oneLine(redact(e.message))}`);
+
   let caCerts: string[] | undefined;
   if (config.caCertPath) {
     try {
-      caCerts = [await Deno.readTextFile(config.caCertPath)];
+      const setting = config.sources?.["ca-cert"] ?? "--ca-cert / AWS_KVS_CACERT_PATH";
+      caCerts = [await readPemFile(config.caCertPath, setting, "CA bundle")];
     } catch (e) {
-      printError(
-        `Configuration error: CA bundle ${config.caCertPath} (--ca-cert / AWS_KVS_CACERT_PATH) ` +
-          `is unreadable: ${(e as Error).message}`,
-      );
+      const fatal = fatalCredentialsError(e);
+      if (!fatal) throw e;
+      fatalLine(fatal);
       return EXIT.CONFIG;
     }
   }
@@ -170,6 +181,11 @@ export async function main(
   try {
     services = await (deps.services ?? defaultServices)(config, log);
   } catch (e) {
+    const fatal = fatalCredentialsError(e);
+    if (fatal) {
+      fatalLine(fatal);
+      return EXIT.CONFIG;
+    }
     log.error(`Startup failed: ${e instanceof Error ? e.message : String(e)}`);
     return e instanceof ConfigError ? EXIT.CONFIG : EXIT.FAILURE;
   }
@@ -211,16 +227,24 @@ export async function main(
   deps.onClient?.(master.signaling);
   master.on("viewerJoined", ({ viewerId }) => log.info(`Viewer ${viewerId} joined`));
 
+  // Run until stopped, or until signaling stops on a failure that cannot heal on its own.
   const stop = stopSignal(deps.signal);
-  if (!stop.signal.aborted) {
-    await new Promise<void>((resolve) =>
-      stop.signal.addEventListener("abort", () => resolve(), { once: true })
-    );
-  }
-  log.info("Stopping");
+  const fatal = await new Promise<CredentialsError | undefined>((resolve) => {
+    const check = () => {
+      const f = fatalCredentialsError(master.signaling.fatalError);
+      if (f) resolve(f);
+    };
+    master.signaling.on("error", check);
+    check();
+    if (stop.signal.aborted) resolve(undefined);
+    stop.signal.addEventListener("abort", () => resolve(undefined), { once: true });
+  });
+  if (fatal) fatalLine(fatal);
+  else log.info("Stopping");
   await master.close();
   services.close?.();
   stop.dispose();
+  if (fatal) return EXIT.CONFIG;
   log.info("Stopped");
   return EXIT.OK;
 }

@@ -117,6 +117,13 @@ export interface MasterConfig {
   endpointCacheFile: string;
   /** `relay`: offer and use TURN relay candidates only (`AWS_KVS_ICE_TRANSPORT_POLICY`). */
   iceTransportPolicy: "all" | "relay";
+  /**
+   * Where each setting's value came from, by flag name without dashes: the flag (`--iot-cert`),
+   * the environment variable (`AWS_IOT_CORE_CERT`), or `the default of --iot-cert /
+   * AWS_IOT_CORE_CERT`. Error messages name it, so a path given as a flag is not blamed on a
+   * variable. Filled by {@link parseConfig}.
+   */
+  sources?: Readonly<Record<string, string>>;
 }
 
 interface Setting {
@@ -322,6 +329,18 @@ export function parseConfig(args: string[], env: EnvVars): MasterConfig {
     const s = SETTINGS.find((x) => x.flag === flag)!;
     return s.env ? `--${flag} / ${s.env.join(" / ")}` : `--${flag}`;
   };
+  /** The flag or environment variable `get(flag)` took its value from. */
+  const source = (flag: string): string => {
+    const s = SETTINGS.find((x) => x.flag === flag)!;
+    const v = values[flag];
+    if (typeof v === "string" && v !== "") return `--${flag}`;
+    for (const n of s.env ?? []) {
+      if (env[n] !== undefined && env[n]!.trim() !== "") return n;
+    }
+    return `the default of ${name(flag)}`;
+  };
+  const sources: Record<string, string> = {};
+  for (const s of SETTINGS) if (!s.boolean) sources[s.flag] = source(s.flag);
 
   // Credentials: IoT if any IoT setting is given, else keys, else a clear error.
   let credentials: MasterConfig["credentials"];
@@ -453,6 +472,7 @@ export function parseConfig(args: string[], env: EnvVars): MasterConfig {
     fps,
     endpointCache: values["no-endpoint-cache"] !== true,
     endpointCacheFile: get("endpoint-cache-file") ?? ".SignalingCache_v0",
+    sources,
   };
 }
 

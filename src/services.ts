@@ -36,7 +36,9 @@ export interface AwsServices {
 }
 
 /**
- * Create the credential provider and control-plane client for `config`.
+ * Create the credential provider and control-plane client for `config`. A missing or unreadable
+ * CA bundle throws a fatal {@link import("./credentials/errors.ts").CredentialsError}; errors
+ * name the flag or variable each path came from (`config.sources`).
  *
  * @example
  * ```ts
@@ -52,8 +54,10 @@ export async function createAwsServices(
   config: MasterConfig,
   logger: Logger = silentLogger,
 ): Promise<AwsServices> {
+  const from = config.sources ?? {};
+  const caSetting = from["ca-cert"] ?? "AWS_KVS_CACERT_PATH";
   const caCerts = config.caCertPath
-    ? [await readPemFile(config.caCertPath, "AWS_KVS_CACERT_PATH", "CA bundle")]
+    ? [await readPemFile(config.caCertPath, caSetting, "CA bundle")]
     : undefined;
   let iot: IotCredentialProvider | undefined;
   let credentials: CredentialProvider;
@@ -67,6 +71,14 @@ export async function createAwsServices(
       keyPath: c.keyPath,
       caCertPath: config.caCertPath,
       logger: logger.child("credentials"),
+      settings: {
+        endpoint: from["iot-credential-endpoint"],
+        roleAlias: from["iot-role-alias"],
+        thingName: from["iot-thing-name"],
+        cert: from["iot-cert"],
+        key: from["iot-private-key"],
+        caCert: from["ca-cert"],
+      },
     });
     credentials = iot;
   } else {
@@ -76,7 +88,9 @@ export async function createAwsServices(
       sessionToken: config.credentials.sessionToken,
     });
   }
-  const httpClient = config.caCertPath ? await createCaHttpClient(config.caCertPath) : undefined;
+  const httpClient = config.caCertPath
+    ? await createCaHttpClient(config.caCertPath, caSetting)
+    : undefined;
   const controlPlane = new KvsClient({
     region: config.region,
     credentials,

@@ -216,3 +216,241 @@ Deno.test({
     }
   },
 });
+
+// Credential failures through main() against the emulator's real mutual-TLS IoT endpoint.
+
+interface CliRun {
+  /** Exit code, or `undefined` when main() was still running at the deadline (then stopped). */
+  code: number | undefined;
+  printed: string[];
+  logs: LogRecord[];
+}
+
+/** Run main() until it returns or `timeoutMs` passes (then stop it); every loop is bounded. */
+async function runUntilExit(
+  args: string[],
+  env: Record<string, string>,
+  timeoutMs = 8000,
+): Promise<CliRun> {
+  const dir = await Deno.makeTempDir();
+  const printed: string[] = [];
+  const logs: LogRecord[] = [];
+  const controller = new AbortController();
+  let code: number | undefined;
+  const done = main([...args, "--endpoint-cache-file", `${dir}/cache`], env, {
+    logSink: (r) => logs.push(r),
+    print: (t) => printed.push(t),
+    signal: controller.signal,
+    peerSessionFactory: { create: () => Promise.reject(new Error("no viewer in this test")) },
+  }).then((c) => code = c);
+  const deadline = Date.now() + timeoutMs;
+  while (code === undefined && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  const stillRunning = code === undefined;
+  controller.abort();
+  await done;
+  await Deno.remove(dir, { recursive: true });
+  return { code: stillRunning ? undefined : code, printed, logs };
+}
+
+function assertFatal(run: CliRun, message: RegExp, notMentioned?: RegExp): void {
+  assert.equal(run.code, EXIT.CONFIG, `exit code; printed ${JSON.stringify(run.printed)}`);
+  assert.equal(run.printed.length, 1, `one line: ${JSON.stringify(run.printed)}`);
+  const line = run.printed[0];
+  assert.ok(!line.includes("\n"), line);
+  assert.match(line, /^Configuration error: /);
+  assert.match(line, message);
+  if (notMentioned) assert.doesNotMatch(line, notMentioned);
+  assert.ok(
+    !run.logs.some((r) => r.level === "warn" && /Get Security Credentials failed/.test(r.message)),
+    "not retried",
+  );
+}
+
+Deno.test({
+  name: "cli: credential failures that cannot heal exit 2 with one line naming file and setting",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async (t) => {
+    const { startEmulator, issueDeviceCertificate } = await import("../src/emulator/mod.ts");
+    const emu = await startEmulator({
+      stateDir: new URL("../.kvs-emulator/", import.meta.url).pathname,
+      turn: false,
+    });
+    const env = emu.env();
+    const dir = await Deno.makeTempDir();
+    try {
+      await t.step("missing certificate from AWS_IOT_CORE_CERT", async () => {
+        const run = await runUntilExit([], { ...env, AWS_IOT_CORE_CERT: `${dir}/none.pem` });
+        assertFatal(
+          run,
+          /device certificate file .*none\.pem does not exist \(set by AWS_IOT_CORE_CERT\)/,
+          /--iot-cert/,
+        );
+        assert.equal(emu.iotRequests.length, 0, "no request reached the endpoint");
+      });
+
+      await t.step("missing certificate from --iot-cert names the flag", async () => {
+        const run = await runUntilExit(["--iot-cert", `${dir}/none.pem`], env);
+        assertFatal(run, /none\.pem does not exist \(set by --iot-cert\)/, /AWS_IOT_CORE_CERT/);
+      });
+
+      await t.step("garbage key from --iot-private-key", async () => {
+        await Deno.writeTextFile(
+          `${dir}/garbage.key`,
+          "-----BEGIN PRIVATE KEY-----\nZ2FyYmFnZQ==\n-----END PRIVATE KEY-----\n",
+        );
+        const run = await runUntilExit(["--iot-private-key", `${dir}/garbage.key`], env);
+        assertFatal(
+          run,
+          /private key file .*garbage\.key is not a readable .*\(set by --iot-private-key\)/,
+        );
+      });
+
+      await t.step("a key that does not match the certificate", async () => {
+        const run = await runUntilExit([], {
+          ...env,
+          AWS_IOT_CORE_PRIVATE_KEY: emu.pki.rogueKeyPath,
+        });
+        assertFatal(
+          run,
+          /rogue-private\.key \(set by AWS_IOT_CORE_PRIVATE_KEY\) does not match device certificate .*certificate\.pem \(set by AWS_IOT_CORE_CERT\)/,
+        );
+      });
+
+      await t.step("expired and not yet valid certificates", async () => {
+        const day = 86400_000;
+        const expired = await issueDeviceCertificate(emu.pki, {
+          dir,
+          name: "expired",
+          notBefore: new Date(Date.now() - 10 * day),
+          days: 1,
+        });
+        const later = await issueDeviceCertificate(emu.pki, {
+          dir,
+          name: "later",
+          notBefore: new Date(Date.now() + day),
+        });
+        const before = emu.iotRequests.length;
+        assertFatal(
+          await runUntilExit(
+            ["--iot-cert", expired.certPath, "--iot-private-key", expired.keyPath],
+            env,
+          ),
+          /expired\.pem \(set by --iot-cert\) expired at/,
+        );
+        assertFatal(
+          await runUntilExit([], {
+            ...env,
+            AWS_IOT_CORE_CERT: later.certPath,
+            AWS_IOT_CORE_PRIVATE_KEY: later.keyPath,
+          }),
+          /later\.pem \(set by AWS_IOT_CORE_CERT\) is not valid before/,
+        );
+        assert.equal(emu.iotRequests.length, before, "checked locally, no request");
+      });
+
+      await t.step("404 role alias on first start", async () => {
+        assertFatal(
+          await runUntilExit([], { ...env, AWS_IOT_CORE_ROLE_ALIAS: "NoSuchAlias" }),
+          /role alias "NoSuchAlias" not found \(404.*check AWS_IOT_CORE_ROLE_ALIAS$/,
+        );
+        assertFatal(
+          await runUntilExit(["--iot-role-alias", "NoSuchAlias"], env),
+          /check --iot-role-alias$/,
+        );
+        assert.ok(emu.iotRequests.some((r) => r.status === 404));
+      });
+
+      await t.step(
+        "403 for a thing the certificate is not attached to, on first start",
+        async () => {
+          assertFatal(
+            await runUntilExit(["--iot-thing-name", "someone-else"], env),
+            /refused thing "someone-else" \(--iot-thing-name\).*403/,
+          );
+        },
+      );
+
+      await t.step("a CA bundle that is not PEM", async () => {
+        await Deno.writeTextFile(`${dir}/ca.txt`, "not a certificate");
+        assertFatal(
+          await runUntilExit(["--ca-cert", `${dir}/ca.txt`], env),
+          /CA bundle file .*ca\.txt is not PEM.*\(set by --ca-cert\)/,
+        );
+      });
+    } finally {
+      await emu.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "cli: IoT 5xx at start and 403 after a success are retried until they heal",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async (t) => {
+    const { startEmulator } = await import("../src/emulator/mod.ts");
+    const emu = await startEmulator({
+      stateDir: new URL("../.kvs-emulator/", import.meta.url).pathname,
+      turn: false,
+    });
+    const dir = await Deno.makeTempDir();
+    const logs: LogRecord[] = [];
+    const printed: string[] = [];
+    const controller = new AbortController();
+    let client: SignalingClient | undefined;
+    let code: number | undefined;
+    const iotStatuses = () => emu.iotRequests.map((r) => r.status);
+    const count = (status: number) => iotStatuses().filter((s) => s === status).length;
+    try {
+      emu.faults.iotStatus = 503;
+      const done = main(["--endpoint-cache-file", `${dir}/cache`], emu.env(), {
+        logSink: (r) => logs.push(r),
+        print: (text) => printed.push(text),
+        signal: controller.signal,
+        onClient: (c) => client = c,
+        peerSessionFactory: { create: () => Promise.reject(new Error("no viewer in this test")) },
+      }).then((c) => code = c);
+
+      await t.step("503 on first start: retried with backoff, then Connected", async () => {
+        await until(() => count(503) >= 3, "three IoT requests answered 503", 10_000);
+        assert.equal(code, undefined, "main() is still running");
+        assert.ok(
+          logs.some((r) => r.level === "warn" && /answered 503/.test(r.message)),
+          "each failure is a warning",
+        );
+        emu.faults.iotStatus = undefined;
+        await client!.waitForState("Connected", 15_000);
+        assert.equal(client!.fatalError, undefined);
+      });
+
+      await t.step("403 after a success: retried, recovers when allowed again", async () => {
+        const before = count(403);
+        emu.faults.iotStatus = 403;
+        emu.faults.expireCredentials();
+        emu.faults.goAway(); // the next control-plane call is refused: new credentials needed
+        await until(() => count(403) >= before + 2, "two IoT requests answered 403", 10_000);
+        assert.equal(code, undefined, "main() is still running");
+        assert.notEqual(client!.state, "Connected");
+        assert.ok(
+          logs.some((r) => r.level === "warn" && /403/.test(r.message)),
+          "each failure is a warning",
+        );
+        emu.faults.iotStatus = undefined;
+        await client!.waitForState("Connected", 15_000);
+        assert.equal(client!.fatalError, undefined);
+      });
+
+      controller.abort();
+      await done;
+      assert.equal(code, EXIT.OK);
+      assert.deepEqual(printed, [], "nothing printed: no fatal error");
+    } finally {
+      emu.faults.iotStatus = undefined;
+      controller.abort();
+      await emu.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});

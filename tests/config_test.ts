@@ -216,3 +216,22 @@ Deno.test("config: describeConfig hides secrets", () => {
   assert.ok(!text.includes("tok-secret"));
   assert.ok(text.includes("AKIDEXAMPLE"));
 });
+
+Deno.test("config: sources name the flag or variable each value came from", () => {
+  const c = parseConfig(["--iot-cert", "c.pem", "--ca-cert", "ca.pem"], {
+    ...IOT,
+    AWS_IOT_CORE_CERT: "env-cert.pem",
+    AWS_IOT_CORE_PRIVATE_KEY: "k.pem",
+    AWS_KVS_CACERT_PATH: "env-ca.pem",
+    AWS_REGION: "eu-west-1",
+  });
+  assert.equal(c.credentials.kind === "iot" && c.credentials.certPath, "c.pem");
+  assert.equal(c.sources?.["iot-cert"], "--iot-cert", "the flag won, so it is named");
+  assert.equal(c.sources?.["iot-private-key"], "AWS_IOT_CORE_PRIVATE_KEY");
+  assert.equal(c.sources?.["ca-cert"], "--ca-cert");
+  assert.equal(c.sources?.["iot-role-alias"], "AWS_IOT_CORE_ROLE_ALIAS");
+  assert.equal(c.sources?.region, "AWS_REGION", "the variable actually used");
+  const d = parseConfig([], IOT);
+  assert.equal(d.sources?.["iot-cert"], "the default of --iot-cert / AWS_IOT_CORE_CERT");
+  assert.equal(d.sources?.["iot-thing-name"], "AWS_IOT_CORE_THING_NAME");
+});

@@ -2,15 +2,18 @@
 // emulator's IoT credential endpoint (node:https, requestCert + rejectUnauthorized).
 import assert from "node:assert/strict";
 import {
+  checkCertificateValidity,
   CredentialsError,
   EnvCredentialProvider,
+  fatalCredentialsError,
   IotCredentialProvider,
   type IotCredentialProviderOptions,
+  loadDeviceCertificate,
   parseIotCredentials,
   RefreshingCredentialProvider,
   StaticCredentialProvider,
 } from "../src/credentials/mod.ts";
-import { type Emulator, startEmulator } from "../src/emulator/mod.ts";
+import { type Emulator, issueDeviceCertificate, startEmulator } from "../src/emulator/mod.ts";
 
 const STATE = new URL("../.kvs-emulator/", import.meta.url).pathname;
 
@@ -29,6 +32,7 @@ async function rejectsWith(
   p: Promise<unknown>,
   code: string,
   message: RegExp,
+  fatal?: boolean,
 ): Promise<CredentialsError> {
   try {
     await p;
@@ -36,9 +40,27 @@ async function rejectsWith(
     assert.ok(e instanceof CredentialsError, `expected CredentialsError, got ${e}`);
     assert.equal(e.code, code, e.message);
     assert.match(e.message, message);
+    if (fatal !== undefined) assert.equal(e.fatal, fatal, `fatal for ${e.message}`);
     return e;
   }
   assert.fail(`expected ${code}`);
+}
+
+/** A TCP listener on 127.0.0.1 that counts connections (and answers none). */
+function countingListener(): { endpoint: string; accepted: () => number; close(): void } {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  let accepted = 0;
+  (async () => {
+    for await (const conn of l) {
+      accepted++;
+      conn.close();
+    }
+  })().catch(() => {});
+  return {
+    endpoint: `127.0.0.1:${(l.addr as Deno.NetAddr).port}`,
+    accepted: () => accepted,
+    close: () => l.close(),
+  };
 }
 
 Deno.test("IoT credential provider over mutual TLS", async (t) => {
@@ -88,6 +110,7 @@ Deno.test("IoT credential provider over mutual TLS", async (t) => {
         make({ certPath: emu.pki.rogueCertPath, keyPath: emu.pki.rogueKeyPath }).getCredentials(),
         "IOT_TLS",
         /refused the TLS handshake: .+AWS_IOT_CORE_CERT/,
+        false,
       );
     });
 
@@ -100,20 +123,24 @@ Deno.test("IoT credential provider over mutual TLS", async (t) => {
       assert.doesNotMatch(e.message, /: fetch failed\./, "the TLS reason, not just 'fetch failed'");
     });
 
-    await t.step("a key that does not match the certificate names both files", async () => {
-      await rejectsWith(
+    await t.step("a key that does not match the certificate: fatal, names both files", async () => {
+      const e = await rejectsWith(
         make({ keyPath: emu.pki.rogueKeyPath }).getCredentials(),
         "IOT_KEY_MISMATCH",
         new RegExp(`${emu.pki.rogueKeyPath}.*AWS_IOT_CORE_PRIVATE_KEY.*certificate\\.pem`),
+        true,
       );
+      assert.equal(e.path, emu.pki.rogueKeyPath);
     });
 
-    await t.step("missing and non-PEM files are named with their setting", async () => {
-      await rejectsWith(
+    await t.step("missing and non-PEM files: fatal, named with their setting", async () => {
+      const e = await rejectsWith(
         make({ certPath: "/nonexistent/certificate.pem" }).getCredentials(),
         "CREDENTIALS_FILE",
         /device certificate file \/nonexistent\/certificate\.pem does not exist \(set by AWS_IOT_CORE_CERT\)/,
+        true,
       );
+      assert.equal(e.path, "/nonexistent/certificate.pem");
       const dir = await Deno.makeTempDir();
       try {
         await Deno.writeTextFile(`${dir}/private.key`, "not a key");
@@ -121,28 +148,159 @@ Deno.test("IoT credential provider over mutual TLS", async (t) => {
           make({ keyPath: `${dir}/private.key` }).getCredentials(),
           "CREDENTIALS_FILE",
           /private key file .*private\.key is not PEM.*AWS_IOT_CORE_PRIVATE_KEY/,
+          true,
         );
       } finally {
         await Deno.remove(dir, { recursive: true });
       }
     });
 
-    await t.step("403 for a thing the certificate is not attached to", async () => {
+    await t.step("PEM-shaped garbage, or the files swapped: fatal, nothing sent", async () => {
+      const dir = await Deno.makeTempDir();
+      const listener = countingListener();
+      try {
+        const junk = (label: string) =>
+          `-----BEGIN ${label}-----\nbm90IGEga2V5IGF0IGFsbA==\n-----END ${label}-----\n`;
+        await Deno.writeTextFile(`${dir}/garbage.key`, junk("PRIVATE KEY"));
+        await Deno.writeTextFile(`${dir}/garbage.pem`, junk("CERTIFICATE"));
+        const at = { endpoint: listener.endpoint };
+        await rejectsWith(
+          make({ ...at, keyPath: `${dir}/garbage.key` }).getCredentials(),
+          "CREDENTIALS_FILE",
+          /device private key file .*garbage\.key is not a readable unencrypted private key .*\(set by AWS_IOT_CORE_PRIVATE_KEY\)/,
+          true,
+        );
+        await rejectsWith(
+          make({ ...at, certPath: `${dir}/garbage.pem` }).getCredentials(),
+          "CREDENTIALS_FILE",
+          /device certificate file .*garbage\.pem is not a readable X\.509 certificate .*\(set by AWS_IOT_CORE_CERT\)/,
+          true,
+        );
+        await rejectsWith(
+          make({ ...at, certPath: emu.pki.deviceKeyPath, keyPath: emu.pki.deviceCertPath })
+            .getCredentials(),
+          "CREDENTIALS_FILE",
+          /private\.key is not a readable X\.509 certificate/,
+          true,
+        );
+        assert.equal(listener.accepted(), 0, "no connection was made");
+      } finally {
+        listener.close();
+        await Deno.remove(dir, { recursive: true });
+      }
+    });
+
+    await t.step(
+      "an expired or not yet valid certificate: fatal, checked before any request",
+      async () => {
+        const dir = await Deno.makeTempDir();
+        const listener = countingListener();
+        try {
+          const day = 86400_000;
+          const expired = await issueDeviceCertificate(emu.pki, {
+            dir,
+            name: "expired",
+            notBefore: new Date(Date.now() - 10 * day),
+            days: 1,
+          });
+          const later = await issueDeviceCertificate(emu.pki, {
+            dir,
+            name: "later",
+            notBefore: new Date(Date.now() + day),
+          });
+          for (const endpoint of [listener.endpoint, emu.iotEndpoint]) {
+            const e = await rejectsWith(
+              make({ endpoint, certPath: expired.certPath, keyPath: expired.keyPath })
+                .getCredentials(),
+              "IOT_CERT_EXPIRED",
+              /device certificate .*expired\.pem \(set by AWS_IOT_CORE_CERT\) expired at /,
+              true,
+            );
+            assert.equal(e.path, expired.certPath);
+            await rejectsWith(
+              make({ endpoint, certPath: later.certPath, keyPath: later.keyPath }).getCredentials(),
+              "IOT_CERT_NOT_YET_VALID",
+              /later\.pem \(set by AWS_IOT_CORE_CERT\) is not valid before .*check the clock/,
+              true,
+            );
+          }
+          assert.equal(listener.accepted(), 0, "no connection was made");
+          // The local check alone, at a given time.
+          const device = await loadDeviceCertificate({
+            certPath: later.certPath,
+            keyPath: later.keyPath,
+          });
+          checkCertificateValidity(device, Date.now() + 2 * day);
+          assert.throws(() => checkCertificateValidity(device), /not valid before/);
+        } finally {
+          listener.close();
+          await Deno.remove(dir, { recursive: true });
+        }
+      },
+    );
+
+    await t.step("messages name the flag a path came from when told", async () => {
+      await rejectsWith(
+        make({
+          certPath: "/nonexistent/c.pem",
+          settings: { cert: "--iot-cert", key: "--iot-private-key" },
+        }).getCredentials(),
+        "CREDENTIALS_FILE",
+        /\/nonexistent\/c\.pem does not exist \(set by --iot-cert\)$/,
+        true,
+      );
+    });
+
+    await t.step("403 for a thing the certificate is not attached to: fatal at first", async () => {
       const e = await rejectsWith(
         make({ thingName: "someone-else" }).getCredentials(),
         "IOT_FORBIDDEN",
         /refused thing "someone-else".*403/,
+        true,
       );
       assert.equal(e.status, 403);
     });
 
-    await t.step("404 for an unknown role alias", async () => {
+    await t.step("404 for an unknown role alias: fatal at first", async () => {
       const e = await rejectsWith(
         make({ roleAlias: "NoSuchAlias" }).getCredentials(),
         "IOT_ROLE_ALIAS",
         /role alias "NoSuchAlias" not found \(404.*AWS_IOT_CORE_ROLE_ALIAS/,
+        true,
       );
       assert.equal(e.setting, "AWS_IOT_CORE_ROLE_ALIAS");
+      assert.equal(fatalCredentialsError(new Error("wrapped", { cause: e })), e);
+    });
+
+    await t.step("403 and 404 after a success are not fatal; 5xx and 429 never are", async () => {
+      const p = make();
+      const first = await p.getCredentials();
+      assert.ok(p.succeeded);
+      try {
+        for (const [status, code] of [[403, "IOT_FORBIDDEN"], [404, "IOT_ROLE_ALIAS"]] as const) {
+          emu.faults.iotStatus = status;
+          const e = await rejectsWith(
+            p.getCredentials({ forceRefresh: true }),
+            code,
+            new RegExp(`\\(${status}`),
+            false,
+          );
+          assert.equal(e.status, status);
+        }
+        // Without forceRefresh the cached credentials are still served while refreshes fail.
+        assert.equal((await p.getCredentials()).accessKeyId, first.accessKeyId);
+        for (const status of [500, 503, 429]) {
+          emu.faults.iotStatus = status;
+          const fresh = make();
+          const e = await rejectsWith(fresh.getCredentials(), "IOT_HTTP", /answered/, false);
+          assert.equal(e.status, status);
+        }
+        emu.faults.iotStatus = undefined;
+        const again = await p.getCredentials({ forceRefresh: true });
+        assert.notEqual(again.accessKeyId, first.accessKeyId, "recovered with new credentials");
+      } finally {
+        emu.faults.iotStatus = undefined;
+      }
     });
 
     await t.step("an endpoint that does not answer: a clear connection error", async () => {
@@ -153,6 +311,7 @@ Deno.test("IoT credential provider over mutual TLS", async (t) => {
         make({ endpoint: `127.0.0.1:${port}` }).getCredentials(),
         "IOT_TLS",
         /could not be reached.*(refused|Connect)/i,
+        false,
       );
     });
 
@@ -284,7 +443,11 @@ Deno.test("environment and static providers name what is missing or expired", as
       secretAccessKey: "s",
       expiration: new Date(Date.now() - 1),
     }).getCredentials(),
-    /ASIAX expired at/,
+    (e: unknown) => {
+      assert.ok(e instanceof CredentialsError && e.fatal, "static keys cannot renew themselves");
+      assert.match(e.message, /ASIAX expired at/);
+      return true;
+    },
   );
   assert.throws(
     () => new StaticCredentialProvider({ accessKeyId: "A", secretAccessKey: "" }),

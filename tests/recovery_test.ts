@@ -114,6 +114,21 @@ Deno.test({
         },
       );
 
+      await t.step("refused upgrades fetch no new IoT credentials", async () => {
+        const upgrades = () =>
+          emu.requests.filter((r) => r.path === "/ (websocket)" && r.status >= 400).length;
+        const iot = emu.iotRequests.length;
+        const refused = upgrades();
+        const mark = states.length;
+        emu.faults.failNext(2, "5xx", ["/"]);
+        emu.faults.dropMaster();
+        const seen = await reconnected(mark, "reconnect after two upgrades answered 500");
+        assert.equal(upgrades() - refused, 2);
+        assert.equal(seen.filter((s) => s === "Disconnected").length, 3, seen.join(" → "));
+        assert.ok(!seen.includes("Get Security Credentials"), seen.join(" → "));
+        assert.equal(emu.iotRequests.length, iot, "no IoT request");
+      });
+
       await t.step("a 5xx burst while reconnecting: retried, then Connected", async () => {
         const mark = states.length;
         emu.faults.failNext(5, "5xx");

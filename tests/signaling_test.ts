@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { createLogger, type LogRecord } from "../src/log.ts";
+import { CredentialsError } from "../src/credentials/mod.ts";
 import {
   Backoff,
   decodeBase64Utf8,
@@ -11,6 +12,7 @@ import {
   MAX_SIGNALING_MESSAGE_BYTES,
   SignalingClient,
   type SignalingClientOptions,
+  type SignalingConnectError,
   SignalingMessageError,
   type SignalingState,
 } from "../src/signaling/mod.ts";
@@ -315,6 +317,32 @@ Deno.test("endpoint cache file", async (t) => {
     await cache.invalidate("demo-channel", "us-west-2", "MASTER");
     assert.equal(await cache.lookup("demo-channel", "us-west-2", "MASTER"), undefined);
     assert.ok(await cache.lookup("other", "us-west-2", "MASTER"));
+  });
+
+  await t.step("the control-plane endpoint override is part of the key", async () => {
+    const emu = { ...entry, endpoint: "https://127.0.0.1:4443" };
+    await cache.store(emu);
+    assert.deepEqual(await cache.lookup("demo-channel", "us-west-2", "MASTER", emu.endpoint), emu);
+    assert.equal(await cache.lookup("demo-channel", "us-west-2", "MASTER"), undefined);
+    assert.equal(
+      await cache.lookup("demo-channel", "us-west-2", "MASTER", "https://127.0.0.1:5555"),
+      undefined,
+    );
+    await cache.store(entry);
+    assert.deepEqual(await cache.lookup("demo-channel", "us-west-2", "MASTER"), entry);
+    const lines = (await Deno.readTextFile(path)).trim().split("\n");
+    assert.ok(lines.some((l) => l.endsWith(",1000000,https://127.0.0.1:4443")), "eighth field");
+    assert.ok(
+      lines.some((l) => l.split(",").length === 7 && l.startsWith("demo-channel,")),
+      "the standard endpoint keeps the seven-field layout",
+    );
+    await cache.invalidate("demo-channel", "us-west-2", "MASTER", emu.endpoint);
+    assert.equal(
+      await cache.lookup("demo-channel", "us-west-2", "MASTER", emu.endpoint),
+      undefined,
+    );
+    assert.deepEqual(await cache.lookup("demo-channel", "us-west-2", "MASTER"), entry);
+    await cache.invalidate("demo-channel", "us-west-2", "MASTER");
   });
 
   await t.step("corrupt lines are ignored with a warning", async () => {
@@ -751,6 +779,176 @@ Deno.test("signaling client: stale cached ARN (404) → cache invalidated → De
   );
   assert.equal(entry?.channelArn, h.cp.arn);
   await h.dispose();
+});
+
+Deno.test("signaling client: a stale cached endpoint costs one failed connect, then Describe", async () => {
+  const dir = await Deno.makeTempDir();
+  const cachePath = `${dir}/.SignalingCache_v0`;
+  const gone = new WsServer();
+  const staleWss = gone.url;
+  await gone.close(); // the endpoint moved: nothing listens there any more
+  const h = await harness({ cachePath });
+  await new EndpointCache({ path: cachePath }).store({
+    channelName: "demo-channel",
+    region: "us-west-2",
+    role: "MASTER",
+    channelArn: h.cp.arn,
+    wss: staleWss,
+    https: "https://r-1.example.test",
+    storedAt: Date.now(),
+  });
+  h.client.start();
+  await h.client.waitForState("Connected");
+  const connectErrors = h.errors.filter((e) => e.error.name === "SignalingConnectError");
+  assert.equal(connectErrors.length, 1, h.errors.map((e) => e.error.message).join("; "));
+  assert.deepEqual(h.states, [
+    "Get Security Credentials",
+    "Get ICE Server Configuration",
+    "Ready",
+    "Connecting",
+    "Disconnected",
+    "Describe Channel",
+    "Get Channel Endpoint",
+    "Get ICE Server Configuration",
+    "Ready",
+    "Connecting",
+    "Connected",
+  ]);
+  assert.equal(h.cp.count("describe"), 1);
+  assert.deepEqual(
+    h.creds.calls.map((c) => c.forceRefresh),
+    [false],
+    "a connection that failed without a 401/403 fetches no credentials",
+  );
+  const entry = await new EndpointCache({ path: cachePath }).lookup(
+    "demo-channel",
+    "us-west-2",
+    "MASTER",
+  );
+  assert.equal(entry?.wss, h.server.url, "the cache holds the new endpoint");
+  await h.dispose();
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("signaling client: failed connects without 401/403 fetch no new credentials", async () => {
+  const h = await harness();
+  h.client.start();
+  await h.client.waitForState("Connected");
+  const conn = await h.server.conn(0);
+  const before = h.states.length;
+  h.server.rejectStatus = 503;
+  h.server.rejectNext = 2;
+  conn.socket.close(1011);
+  await h.server.conn(1);
+  await until(() => h.client.state === "Connected", "reconnected");
+  assert.deepEqual(h.states.slice(before), [
+    "Disconnected",
+    "Ready",
+    "Connecting",
+    "Disconnected",
+    "Ready",
+    "Connecting",
+    "Disconnected",
+    "Ready",
+    "Connecting",
+    "Connected",
+  ]);
+  const refused = h.errors.map((e) => e.error as SignalingConnectError);
+  assert.deepEqual(refused.map((e) => e.status), [503, 503]);
+  assert.match(refused[0].message, /refused: HTTP 503 on upgrade/);
+  assert.deepEqual(h.creds.calls.map((c) => c.forceRefresh), [false], "no credential refresh");
+  await h.dispose();
+});
+
+Deno.test("signaling client: the endpoint cache is keyed by the control-plane endpoint override", async () => {
+  const dir = await Deno.makeTempDir();
+  const cachePath = `${dir}/.SignalingCache_v0`;
+  const a = await harness({ cachePath, endpointOverride: "https://127.0.0.1:4443/" });
+  a.client.start();
+  await a.client.waitForState("Connected");
+  await a.dispose();
+  const line = (await Deno.readTextFile(cachePath)).trim();
+  assert.ok(line.endsWith(",https://127.0.0.1:4443"), line);
+  // Another endpoint (here: the region's standard one) never uses that entry.
+  const b = await harness({ cachePath });
+  b.client.start();
+  await b.client.waitForState("Connected");
+  assert.equal(b.cp.count("describe"), 1);
+  assert.equal(b.client.usedEndpointCache, false);
+  await b.dispose();
+  assert.equal((await Deno.readTextFile(cachePath)).trim().split("\n").length, 2);
+  // The same override finds its entry (whose endpoint, a's server, is gone by now: one failed
+  // connect, then Describe); so does the region's standard endpoint, which counts as none.
+  for (
+    const endpointOverride of [
+      "https://127.0.0.1:4443",
+      "https://kinesisvideo.us-west-2.amazonaws.com",
+    ]
+  ) {
+    const c = await harness({ cachePath, endpointOverride });
+    c.client.start();
+    await c.client.waitForState("Connected");
+    assert.deepEqual(c.states.slice(0, 2), [
+      "Get Security Credentials",
+      "Get ICE Server Configuration",
+    ], `${endpointOverride}: Describe skipped thanks to the cache`);
+    await c.dispose();
+  }
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("signaling client: a fatal credential failure stops it; a healable one is retried", async (t) => {
+  const { IotCredentialProvider } = await import("../src/credentials/mod.ts");
+  const closed = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const deadEndpoint = `127.0.0.1:${(closed.addr as Deno.NetAddr).port}`;
+  closed.close();
+  const pki = await (await import("../src/emulator/pki.ts")).ensurePki(
+    new URL("../.kvs-emulator/", import.meta.url).pathname,
+  );
+  const iot = (certPath: string) =>
+    new IotCredentialProvider({
+      endpoint: deadEndpoint,
+      roleAlias: "alias",
+      thingName: pki.thingName,
+      certPath,
+      keyPath: pki.deviceKeyPath,
+      caCertPath: pki.caCertPath,
+    });
+
+  await t.step("missing certificate file: one error event, then stopped", async () => {
+    const credentials = iot("/nonexistent/certificate.pem");
+    const h = await harness({ credentials });
+    h.client.start();
+    const e = await h.client.waitForState("Connected", 5000).then(
+      () => assert.fail("connected"),
+      (e) => e,
+    );
+    assert.ok(e instanceof CredentialsError && e.fatal, String(e));
+    assert.equal(e.code, "CREDENTIALS_FILE");
+    assert.equal(h.client.fatalError, e);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.deepEqual(h.states, ["Get Security Credentials"], "no retry");
+    assert.equal(h.errors.length, 1);
+    assert.equal(h.errors[0].error, e);
+    assert.ok(!h.logs.some((r) => r.level === "warn"), "not logged as a retryable warning");
+    assert.equal(h.cp.calls.length, 0);
+    await assert.rejects(h.client.waitForState("Connected", 100), (x) => x === e);
+    credentials.close();
+    await h.dispose();
+  });
+
+  await t.step("credential endpoint unreachable: retried with backoff", async () => {
+    const credentials = iot(pki.deviceCertPath);
+    const h = await harness({ credentials });
+    h.client.start();
+    await until(() => h.errors.length >= 3, "three failed attempts", 5000);
+    assert.equal(h.client.fatalError, undefined);
+    assert.ok(h.errors.every((e) => (e.error as CredentialsError).code === "IOT_TLS"));
+    assert.ok(h.logs.some((r) => r.level === "warn" && /could not be reached/.test(r.message)));
+    assert.ok(stateCount(h, "Get Security Credentials") >= 3);
+    credentials.close();
+    await h.dispose();
+  });
 });
 
 Deno.test("signaling client: listener exceptions do not disturb the client", async () => {

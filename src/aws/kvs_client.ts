@@ -62,7 +62,8 @@ export function controlPlaneEndpoint(
 
 /**
  * An HTTP client trusting the CA bundle at `caCertPath` (`AWS_KVS_CACERT_PATH`) in addition to
- * the system roots. Use the same for the control plane and the signaling WebSocket.
+ * the system roots. Use the same for the control plane and the signaling WebSocket. `setting`
+ * names where the path came from in errors.
  *
  * @example
  * ```ts
@@ -71,8 +72,11 @@ export function controlPlaneEndpoint(
  * const ws = new WebSocket("wss://127.0.0.1:4443/", { client } as unknown as string[]);
  * ```
  */
-export async function createCaHttpClient(caCertPath: string): Promise<Deno.HttpClient> {
-  const ca = await readPemFile(caCertPath, "AWS_KVS_CACERT_PATH", "CA bundle");
+export async function createCaHttpClient(
+  caCertPath: string,
+  setting = "AWS_KVS_CACERT_PATH",
+): Promise<Deno.HttpClient> {
+  const ca = await readPemFile(caCertPath, setting, "CA bundle");
   return Deno.createHttpClient({ caCerts: [ca] });
 }
 

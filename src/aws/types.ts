@@ -64,6 +64,11 @@ export interface ChannelInfo {
  * ```
  */
 export interface SignalingControlPlane {
+  /**
+   * The control-plane endpoint in use, when the implementation has one (`KvsClient` does). The
+   * signaling client keys its endpoint cache by it when it is not the region's standard one.
+   */
+  readonly endpoint?: string;
   /** `POST /describeSignalingChannel`. Unknown channel → `ResourceNotFoundException` error. */
   describeSignalingChannel(channelName: string): Promise<ChannelInfo>;
   /** `POST /createSignalingChannel` (SINGLE_MASTER, MessageTtlSeconds 60) → channel ARN. */

@@ -6,6 +6,11 @@
  */
 import type { AwsCredentials, CredentialProvider, GetCredentialsOptions } from "./types.ts";
 import { CredentialsError } from "./errors.ts";
+import {
+  checkCertificateValidity,
+  type DeviceCertificate,
+  loadDeviceCertificate,
+} from "./certificate.ts";
 import { fetchFailureReason, readPemFile } from "./pem.ts";
 import { RefreshingCredentialProvider, type RefreshOptions } from "./refresh.ts";
 import { type Logger, silentLogger } from "../log.ts";
@@ -29,15 +34,61 @@ export interface IotCredentialProviderOptions extends RefreshOptions {
   caCertPath?: string;
   /** Give up a request after this long, ms (default 10 s). */
   timeoutMs?: number;
+  /**
+   * Where each setting came from, named in error messages (e.g. `--iot-cert` when the path was
+   * given as a flag). Defaults: the C SDK sample's environment variable names.
+   */
+  settings?: IotSettingNames;
 }
+
+/**
+ * The flag or environment variable each IoT setting came from, for error messages.
+ *
+ * @example
+ * ```ts
+ * import type { IotSettingNames } from "./iot.ts";
+ * const settings: IotSettingNames = { cert: "--iot-cert", roleAlias: "AWS_IOT_CORE_ROLE_ALIAS" };
+ * ```
+ */
+export interface IotSettingNames {
+  /** Default `AWS_IOT_CORE_CREDENTIAL_ENDPOINT`. */
+  endpoint?: string;
+  /** Default `AWS_IOT_CORE_ROLE_ALIAS`. */
+  roleAlias?: string;
+  /** Default `AWS_IOT_CORE_THING_NAME`. */
+  thingName?: string;
+  /** Default `AWS_IOT_CORE_CERT`. */
+  cert?: string;
+  /** Default `AWS_IOT_CORE_PRIVATE_KEY`. */
+  key?: string;
+  /** Default `AWS_KVS_CACERT_PATH`. */
+  caCert?: string;
+}
+
+const DEFAULT_SETTINGS: Required<IotSettingNames> = {
+  endpoint: "AWS_IOT_CORE_CREDENTIAL_ENDPOINT",
+  roleAlias: "AWS_IOT_CORE_ROLE_ALIAS",
+  thingName: "AWS_IOT_CORE_THING_NAME",
+  cert: "AWS_IOT_CORE_CERT",
+  key: "AWS_IOT_CORE_PRIVATE_KEY",
+  caCert: "AWS_KVS_CACERT_PATH",
+};
 
 /**
  * Gets 1-hour (the role alias's setting) credentials with
  * `GET https://<endpoint>/role-aliases/<alias>/credentials` and header `x-amzn-iot-thingname`,
  * authenticated by the device certificate, and refreshes them ahead of expiry (see
  * {@link RefreshingCredentialProvider}). Errors name what to fix: the PEM file and its setting,
- * a key that does not match the certificate, a refused TLS handshake (with its reason), 403
- * (certificate not attached or not allowed), 404 (unknown role alias), a malformed body.
+ * a key that does not match the certificate, a certificate outside its validity period, a refused
+ * TLS handshake (with its reason), 403 (certificate not attached or not allowed), 404 (unknown
+ * role alias), a malformed body.
+ *
+ * Before the first request the certificate and key are checked locally (they parse, the key is
+ * the certificate's, see {@link loadDeviceCertificate}); before every request, the certificate's
+ * validity dates. Those failures, and a 403 or 404 before any request ever succeeded, are
+ * {@link CredentialsError.fatal}: retrying cannot help. Network and TLS failures, 5xx,
+ * throttling, and a 403 or 404 after an earlier success (a policy being changed) are not: the
+ * caller retries with backoff.
  *
  * @example
  * ```ts
@@ -58,24 +109,37 @@ export class IotCredentialProvider implements CredentialProvider {
   readonly #cache: RefreshingCredentialProvider;
   readonly #url: string;
   readonly #log: Logger;
+  readonly #names: Required<IotSettingNames>;
+  readonly #now: () => number;
   #client: Deno.HttpClient | undefined;
+  #device: DeviceCertificate | undefined;
+  #succeeded = false;
 
   /** Validate the settings; files are read on the first request. */
   constructor(options: IotCredentialProviderOptions) {
+    const names = { ...DEFAULT_SETTINGS };
+    for (const [k, v] of Object.entries(options.settings ?? {})) {
+      if (v) names[k as keyof IotSettingNames] = v;
+    }
     for (
       const [value, setting] of [
-        [options.endpoint, "AWS_IOT_CORE_CREDENTIAL_ENDPOINT"],
-        [options.roleAlias, "AWS_IOT_CORE_ROLE_ALIAS"],
-        [options.thingName, "AWS_IOT_CORE_THING_NAME"],
+        [options.endpoint, names.endpoint],
+        [options.roleAlias, names.roleAlias],
+        [options.thingName, names.thingName],
       ] as const
     ) {
       if (!value?.trim()) {
-        throw new CredentialsError("CREDENTIALS_MISSING", `${setting} is not set`, { setting });
+        throw new CredentialsError("CREDENTIALS_MISSING", `${setting} is not set`, {
+          setting,
+          fatal: true,
+        });
       }
     }
     this.#options = options;
+    this.#names = names;
+    this.#now = options.now ?? Date.now;
     this.#log = options.logger ?? silentLogger;
-    this.#url = iotCredentialsUrl(options.endpoint, options.roleAlias);
+    this.#url = iotCredentialsUrl(options.endpoint, options.roleAlias, names.endpoint);
     this.#cache = new RefreshingCredentialProvider(() => this.#request(), options);
   }
 
@@ -126,31 +190,48 @@ export class IotCredentialProvider implements CredentialProvider {
     this.#client = undefined;
   }
 
+  /** Whether a request has succeeded: from then on a 403 or 404 is retried, not fatal. */
+  get succeeded(): boolean {
+    return this.#succeeded;
+  }
+
   async #httpClient(): Promise<Deno.HttpClient> {
     if (this.#client) return this.#client;
     const certPath = this.#options.certPath ?? "certificate.pem";
     const keyPath = this.#options.keyPath ?? "private.key";
-    const cert = await readPemFile(certPath, "AWS_IOT_CORE_CERT", "device certificate");
-    const key = await readPemFile(keyPath, "AWS_IOT_CORE_PRIVATE_KEY", "device private key");
+    const names = this.#names;
+    const device = await loadDeviceCertificate({
+      certPath,
+      keyPath,
+      certSetting: names.cert,
+      keySetting: names.key,
+    });
     const caCerts = this.#options.caCertPath
-      ? [await readPemFile(this.#options.caCertPath, "AWS_KVS_CACERT_PATH", "CA bundle")]
+      ? [await readPemFile(this.#options.caCertPath, names.caCert, "CA bundle")]
       : undefined;
     try {
-      this.#client = Deno.createHttpClient({ cert, key, ...(caCerts ? { caCerts } : {}) });
+      this.#client = Deno.createHttpClient({
+        cert: device.certPem,
+        key: device.keyPem,
+        ...(caCerts ? { caCerts } : {}),
+      });
     } catch (cause) {
       throw new CredentialsError(
         "IOT_KEY_MISMATCH",
-        `device private key ${keyPath} (AWS_IOT_CORE_PRIVATE_KEY) cannot be used with ` +
-          `certificate ${certPath} (AWS_IOT_CORE_CERT): ${(cause as Error).message}`,
-        { cause, setting: "AWS_IOT_CORE_PRIVATE_KEY" },
+        `device private key ${keyPath} (set by ${names.key}) cannot be used with ` +
+          `certificate ${certPath} (set by ${names.cert}): ${(cause as Error).message}`,
+        { cause, setting: names.key, path: keyPath, fatal: true },
       );
     }
+    this.#device = device;
     return this.#client;
   }
 
   async #request(): Promise<AwsCredentials> {
     const client = await this.#httpClient();
+    checkCertificateValidity(this.#device!, this.#now());
     const { thingName, roleAlias } = this.#options;
+    const names = this.#names;
     let res: Response;
     try {
       res = await fetch(this.#url, {
@@ -165,28 +246,30 @@ export class IotCredentialProvider implements CredentialProvider {
       throw new CredentialsError(
         "IOT_TLS",
         `IoT credential endpoint ${this.#url} could not be reached or refused the TLS ` +
-          `handshake: ${reason}. Check AWS_IOT_CORE_CREDENTIAL_ENDPOINT, the device certificate ` +
-          `(AWS_IOT_CORE_CERT / AWS_IOT_CORE_PRIVATE_KEY) and the CA bundle (AWS_KVS_CACERT_PATH)`,
-        { cause, setting: "AWS_IOT_CORE_CREDENTIAL_ENDPOINT" },
+          `handshake: ${reason}. Check ${names.endpoint}, the device certificate ` +
+          `(${names.cert} / ${names.key}) and the CA bundle (${names.caCert})`,
+        { cause, setting: names.endpoint },
       );
     }
     const text = await res.text();
     if (!res.ok) {
       const detail = awsMessage(text);
+      // Before any success a refusal is a setting to fix; after one, a policy being changed.
+      const fatal = !this.#succeeded;
       if (res.status === 403) {
         throw new CredentialsError(
           "IOT_FORBIDDEN",
-          `IoT credential provider refused thing "${thingName}" with role alias "${roleAlias}" ` +
-            `(403${detail}): is the certificate active, attached to the thing, and allowed ` +
-            `iot:AssumeRoleWithCertificate on the role alias?`,
-          { status: 403, setting: "AWS_IOT_CORE_THING_NAME" },
+          `IoT credential provider refused thing "${thingName}" (${names.thingName}) with role ` +
+            `alias "${roleAlias}" (403${detail}): is the certificate active, attached to the ` +
+            `thing, and allowed iot:AssumeRoleWithCertificate on the role alias?`,
+          { status: 403, setting: names.thingName, fatal },
         );
       }
       if (res.status === 404) {
         throw new CredentialsError(
           "IOT_ROLE_ALIAS",
-          `IoT role alias "${roleAlias}" not found (404${detail}); check AWS_IOT_CORE_ROLE_ALIAS`,
-          { status: 404, setting: "AWS_IOT_CORE_ROLE_ALIAS" },
+          `IoT role alias "${roleAlias}" not found (404${detail}); check ${names.roleAlias}`,
+          { status: 404, setting: names.roleAlias, fatal },
         );
       }
       throw new CredentialsError(
@@ -196,6 +279,7 @@ export class IotCredentialProvider implements CredentialProvider {
       );
     }
     const creds = parseIotCredentials(text);
+    this.#succeeded = true;
     this.#log.info("Got IoT credentials", {
       accessKeyId: creds.accessKeyId,
       expiration: creds.expiration?.toISOString(),
@@ -214,7 +298,11 @@ export class IotCredentialProvider implements CredentialProvider {
  * // "https://c1.credentials.iot.us-west-2.amazonaws.com/role-aliases/Alias/credentials"
  * ```
  */
-export function iotCredentialsUrl(endpoint: string, roleAlias: string): string {
+export function iotCredentialsUrl(
+  endpoint: string,
+  roleAlias: string,
+  setting = "AWS_IOT_CORE_CREDENTIAL_ENDPOINT",
+): string {
   const base = /^[a-z]+:\/\//i.test(endpoint.trim())
     ? endpoint.trim()
     : `https://${endpoint.trim()}`;
@@ -224,8 +312,8 @@ export function iotCredentialsUrl(endpoint: string, roleAlias: string): string {
   } catch (cause) {
     throw new CredentialsError(
       "CREDENTIALS_MISSING",
-      `AWS_IOT_CORE_CREDENTIAL_ENDPOINT "${endpoint}" is not a host name or URL`,
-      { cause, setting: "AWS_IOT_CORE_CREDENTIAL_ENDPOINT" },
+      `${setting} "${endpoint}" is not a host name or URL`,
+      { cause, setting, fatal: true },
     );
   }
   return `${url.origin}/role-aliases/${encodeURIComponent(roleAlias)}/credentials`;

@@ -7,8 +7,9 @@
 import { CredentialsError } from "./errors.ts";
 
 /**
- * Read a PEM file. Throws {@link CredentialsError} (`CREDENTIALS_FILE`) naming `path` and
- * `setting` when it is missing, unreadable or holds no `-----BEGIN …-----` block.
+ * Read a PEM file. Throws a fatal {@link CredentialsError} (`CREDENTIALS_FILE`) naming `path` and
+ * `setting` (the flag or environment variable the path came from) when it is missing, unreadable
+ * or holds no `-----BEGIN …-----` block.
  *
  * @example
  * ```ts
@@ -35,14 +36,14 @@ export async function readPemFile(path: string, setting: string, what: string): 
     throw new CredentialsError(
       "CREDENTIALS_FILE",
       `${what} file ${path} ${why} (set by ${setting})`,
-      { cause, setting },
+      { cause, setting, path, fatal: true },
     );
   }
   if (!/-----BEGIN [A-Z0-9 ]+-----/.test(text)) {
     throw new CredentialsError(
       "CREDENTIALS_FILE",
       `${what} file ${path} is not PEM: no "-----BEGIN …-----" line (set by ${setting})`,
-      { setting },
+      { setting, path, fatal: true },
     );
   }
   return text;

@@ -7,8 +7,8 @@ import type { AwsCredentials, CredentialProvider } from "./types.ts";
 import { CredentialsError } from "./errors.ts";
 
 /**
- * Always returns the same credentials. Expired temporary credentials are refused with a clear
- * error instead of letting AWS reject every request.
+ * Always returns the same credentials. Expired temporary credentials are refused with a clear,
+ * fatal error (they cannot renew themselves) instead of letting AWS reject every request.
  *
  * @example
  * ```ts
@@ -48,6 +48,7 @@ export class StaticCredentialProvider implements CredentialProvider {
         new CredentialsError(
           "CREDENTIALS_EXPIRED",
           `the credentials of ${this.#credentials.accessKeyId} expired at ${exp.toISOString()}`,
+          { fatal: true },
         ),
       );
     }

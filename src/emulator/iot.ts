@@ -38,6 +38,11 @@ export interface IotEndpointOptions {
   };
   /** Observe each request. */
   onRequest?(entry: { path: string; status: number; thingName?: string }): void;
+  /**
+   * An injected answer: when it returns a status, every request that passed the TLS handshake
+   * gets it (403 as for a detached certificate or a changed policy, 404, 429, 5xx).
+   */
+  injectedStatus?(): number | undefined;
   /** Emulator clock (for `Date`). */
   now(): number;
 }
@@ -61,6 +66,14 @@ export interface IotEndpoint {
   /** Stop listening and drop open connections. */
   close(): Promise<void>;
 }
+
+const INJECTED_MESSAGES: Record<number, string> = {
+  403: "Access Denied",
+  404: "Role alias does not exist",
+  429: "Rate exceeded",
+  500: "Internal Server Error",
+  503: "Service Unavailable",
+};
 
 /**
  * Start the IoT credential endpoint on 127.0.0.1 (ephemeral port). TLS handshakes without a
@@ -94,6 +107,11 @@ export function startIotEndpoint(options: IotEndpointOptions): Promise<IotEndpoi
     if (req.method !== "GET" || !m) return send(404, { message: "Not Found" });
     const alias = decodeURIComponent(m[1]);
     const thing = req.headers["x-amzn-iot-thingname"];
+    const injected = options.injectedStatus?.();
+    if (injected !== undefined) {
+      const message = INJECTED_MESSAGES[injected] ?? "Injected failure";
+      return send(injected, { message }, typeof thing === "string" ? thing : undefined);
+    }
     if (typeof thing !== "string" || !thing) {
       return send(400, { message: "Missing x-amzn-iot-thingname header" });
     }

@@ -31,7 +31,8 @@ import { hasTurnServer, startTurnServer, type TurnServer } from "./turn.ts";
 import { EmulatorError } from "./errors.ts";
 
 export type { InjectedFault, RequestLogEntry, TurnTransport } from "./service.ts";
-export type { EmulatorPki } from "./pki.ts";
+export type { DeviceCertificateOptions, EmulatorPki } from "./pki.ts";
+export { issueDeviceCertificate } from "./pki.ts";
 export type { TurnServer } from "./turn.ts";
 export { EmulatorError } from "./errors.ts";
 
@@ -98,7 +99,10 @@ export interface EmulatorFaults {
   reconnectIceServer(): number;
   /** Every credential issued so far (IoT and viewer keys excepted) expires now. */
   expireCredentials(): void;
-  /** The next `count` control-plane calls (optionally only to `paths`) fail with `kind`. */
+  /**
+   * The next `count` control-plane calls (optionally only to `paths`) fail with `kind`. The
+   * signaling WebSocket upgrade (path `/`) fails only when `paths` lists `/`.
+   */
   failNext(count: number, kind: InjectedFault, paths?: string[]): void;
   /** Offset of the service's clock, ms. */
   clockSkewMs: number;
@@ -110,6 +114,12 @@ export interface EmulatorFaults {
   credentialLifetimeSeconds: number;
   /** List only these TURN transports in ICE configurations (undefined: AWS's usual list). */
   turnTransports: TurnTransport[] | undefined;
+  /**
+   * Answer every IoT credential request with this HTTP status until set back to `undefined`:
+   * 403 (certificate detached, policy changed), 404 (role alias deleted), 429, 5xx. The TLS
+   * handshake still requires a certificate from the emulator CA.
+   */
+  iotStatus: number | undefined;
 }
 
 /**
@@ -262,6 +272,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   });
 
   let lifetime = options.credentialLifetimeSeconds ?? 3600;
+  let iotStatus: number | undefined;
   const iotRequests: Emulator["iotRequests"] = [];
   let iot: IotEndpoint | undefined;
   let tls: Deno.HttpServer<Deno.NetAddr> | undefined;
@@ -274,6 +285,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       roleAliases: [roleAlias],
       thingNames: [thingName],
       now: () => service.now(),
+      injectedStatus: () => iotStatus,
       onRequest: (e) => {
         iotRequests.push(e);
         if (iotRequests.length > 1000) iotRequests.splice(0, iotRequests.length - 1000);
@@ -358,6 +370,12 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     },
     set turnTransports(v: TurnTransport[] | undefined) {
       service.turnTransports = v;
+    },
+    get iotStatus() {
+      return iotStatus;
+    },
+    set iotStatus(v: number | undefined) {
+      iotStatus = v;
     },
   };
 

@@ -7,8 +7,9 @@
  *
  * @module
  */
+import { X509Certificate } from "node:crypto";
 import { EmulatorError } from "./errors.ts";
-import { issueCertificate } from "./x509.ts";
+import { issueCertificate, type IssuedCertificate } from "./x509.ts";
 
 /**
  * Paths of the emulator's PEM files.
@@ -43,6 +44,7 @@ export interface EmulatorPki {
 
 const DAYS = 825;
 const STATE_FILE = "pki.json";
+const CA_NAME = "KVS emulator CA";
 
 async function exists(path: string): Promise<boolean> {
   try {
@@ -144,7 +146,7 @@ async function generate(pki: EmulatorPki, thingName: string): Promise<string> {
   const write = (path: string, text: string, mode = 0o644) =>
     Deno.writeTextFile(path, text, { mode });
   try {
-    const ca = await issueCertificate({ commonName: "KVS emulator CA", days: DAYS, usage: "ca" });
+    const ca = await issueCertificate({ commonName: CA_NAME, days: DAYS, usage: "ca" });
     const server = await issueCertificate({
       commonName: "localhost",
       days: DAYS,
@@ -178,4 +180,85 @@ async function generate(pki: EmulatorPki, thingName: string): Promise<string> {
       { cause },
     );
   }
+}
+
+/**
+ * Options of {@link issueDeviceCertificate}.
+ *
+ * @example
+ * ```ts
+ * import type { DeviceCertificateOptions } from "./pki.ts";
+ * const expired: DeviceCertificateOptions = {
+ *   dir: "/tmp/certs",
+ *   name: "expired",
+ *   notBefore: new Date(Date.now() - 10 * 86400_000),
+ *   days: 1,
+ * };
+ * ```
+ */
+export interface DeviceCertificateOptions {
+  /** Folder for the two files (made when missing). */
+  dir: string;
+  /** File names: `<name>.pem` and `<name>.key`. Default `device`. */
+  name?: string;
+  /** Subject CN, the thing the certificate acts for. Default the PKI's thing name. */
+  commonName?: string;
+  /** Start of validity. Default one hour ago. */
+  notBefore?: Date;
+  /** Length of validity in days. Default 30. */
+  days?: number;
+}
+
+/**
+ * A further device certificate signed by the emulator CA of `pki`, with its own key and the
+ * validity period asked for: for example an expired one, or one not valid yet.
+ *
+ * @example
+ * ```ts
+ * import { ensurePki, issueDeviceCertificate } from "./pki.ts";
+ * const pki = await ensurePki(".kvs-emulator");
+ * const later = await issueDeviceCertificate(pki, {
+ *   dir: await Deno.makeTempDir(),
+ *   notBefore: new Date(Date.now() + 86400_000),
+ * });
+ * console.log(later.certPath, later.keyPath);
+ * ```
+ */
+export async function issueDeviceCertificate(
+  pki: EmulatorPki,
+  options: DeviceCertificateOptions,
+): Promise<{ certPath: string; keyPath: string; notBefore: Date; notAfter: Date }> {
+  const caPem = await Deno.readTextFile(pki.caCertPath);
+  const caKeyPem = await Deno.readTextFile(`${pki.dir}/cakey.pem`);
+  const der = (text: string) =>
+    Uint8Array.from(
+      atob(text.replace(/-----[A-Z ]+-----/g, "").replace(/\s+/g, "")),
+      (c) => c.charCodeAt(0),
+    );
+  const ec = { name: "ECDSA", namedCurve: "P-256" } as const;
+  const spki = new X509Certificate(caPem).publicKey.export({ type: "spki", format: "der" });
+  const issuer: IssuedCertificate = {
+    certPem: caPem,
+    keyPem: caKeyPem,
+    commonName: CA_NAME,
+    notAfter: new Date(new X509Certificate(caPem).validTo),
+    keys: {
+      privateKey: await crypto.subtle.importKey("pkcs8", der(caKeyPem), ec, true, ["sign"]),
+      publicKey: await crypto.subtle.importKey("spki", new Uint8Array(spki), ec, true, [
+        "verify",
+      ]),
+    },
+  };
+  const notBefore = options.notBefore ?? new Date(Date.now() - 3600_000);
+  const device = await issueCertificate({
+    commonName: options.commonName ?? pki.thingName,
+    days: options.days ?? 30,
+    usage: "client",
+    notBefore,
+  }, issuer);
+  await Deno.mkdir(options.dir, { recursive: true });
+  const base = `${options.dir}/${options.name ?? "device"}`;
+  await Deno.writeTextFile(`${base}.pem`, device.certPem);
+  await Deno.writeTextFile(`${base}.key`, device.keyPem, { mode: 0o600 });
+  return { certPath: `${base}.pem`, keyPath: `${base}.key`, notBefore, notAfter: device.notAfter };
 }

@@ -185,7 +185,10 @@ export class KvsService {
     return Date.now() + this.clockSkewMs;
   }
 
-  /** Make the next `count` control-plane requests (optionally only to `paths`) fail. */
+  /**
+   * Make the next `count` control-plane requests (optionally only to `paths`) fail. Signaling
+   * WebSocket upgrades (path `/`) fail only when `paths` lists `/`.
+   */
   failNext(count: number, kind: InjectedFault, paths?: string[]): void {
     this.#faults.push({ kind, remaining: count, paths });
   }
@@ -324,8 +327,10 @@ export class KvsService {
     if (this.requests.length > 2000) this.requests.splice(0, this.requests.length - 2000);
   }
 
-  #takeFault(path: string): AuthFailure | undefined {
-    const f = this.#faults.find((x) => x.remaining > 0 && (!x.paths || x.paths.includes(path)));
+  #takeFault(path: string, onlyWhenListed = false): AuthFailure | undefined {
+    const f = this.#faults.find((x) =>
+      x.remaining > 0 && (x.paths ? x.paths.includes(path) : !onlyWhenListed)
+    );
     if (!f) return undefined;
     f.remaining--;
     this.#faults = this.#faults.filter((x) => x.remaining > 0);
@@ -544,6 +549,8 @@ export class KvsService {
       body: "",
     });
     if (auth) return refuse(auth);
+    const fault = this.#takeFault(url.pathname, true);
+    if (fault) return refuse(fault);
     const arn = url.searchParams.get("X-Amz-ChannelARN");
     const clientId = url.searchParams.get("X-Amz-ClientId") ?? undefined;
     if (!arn) {

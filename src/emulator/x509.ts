@@ -95,8 +95,10 @@ async function keyId(publicKey: CryptoKey): Promise<Uint8Array> {
 export interface CertificateSpec {
   /** Subject CN. */
   commonName: string;
-  /** Validity from one hour ago, in days. */
+  /** Length of validity from `notBefore`, in days. */
   days: number;
+  /** Start of validity. Default: one hour ago. */
+  notBefore?: Date;
   /** `ca` (keyCertSign, cRLSign), `server` (serverAuth) or `client` (clientAuth). */
   usage: "ca" | "server" | "client";
   /** IPv4 subject alternative names. */
@@ -154,7 +156,7 @@ export async function issueCertificate(
 ): Promise<IssuedCertificate> {
   const keys = await crypto.subtle.generateKey(EC_P256, true, ["sign", "verify"]);
   const signer = issuer?.keys ?? keys;
-  const notBefore = new Date(Date.now() - 3600_000);
+  const notBefore = spec.notBefore ?? new Date(Date.now() - 3600_000);
   const notAfter = new Date(notBefore.getTime() + spec.days * 86400_000);
   const serial = crypto.getRandomValues(new Uint8Array(16));
   serial[0] &= 0x7f;

@@ -14,16 +14,31 @@
  * replaced proactively, make-before-break, as is every connection at `maxConnectionAgeMs`
  * (55 min, under the 1 h limit). A new master connection replaces the old one on the service.
  *
+ * Credentials are fetched again only when they near expiry or the service refused them (401/403
+ * on a call or on the WebSocket upgrade), not after every failed connection. Deno shows a refused
+ * upgrade's status only over HTTP/1.1; when it is hidden, three failed connections lead back to
+ * Describe Channel, where a control-plane 401/403 gets new credentials. One failed connection
+ * to an endpoint from the endpoint cache drops that entry and describes the channel again; a
+ * freshly fetched endpoint is given three tries. A credential failure that cannot heal on its own
+ * ({@link import("../credentials/errors.ts").CredentialsError} with `fatal`) stops the client.
+ *
  * @module
  */
+import { controlPlaneEndpoint } from "../aws/kvs_client.ts";
 import type { IceServer, SignalingControlPlane, SignalingEndpoints } from "../aws/types.ts";
+import { fatalCredentialsError } from "../credentials/errors.ts";
 import type { CredentialProvider } from "../credentials/types.ts";
 import { KvsError } from "../errors.ts";
 import { type Logger, redact, silentLogger } from "../log.ts";
 import type { IceCandidateInit } from "../peer/types.ts";
 import { Backoff } from "./backoff.ts";
 import { EndpointCache } from "./endpoint_cache.ts";
-import { classifyControlPlaneError, SignalingConnectError, SignalingError } from "./errors.ts";
+import {
+  classifyControlPlaneError,
+  SignalingConnectError,
+  SignalingError,
+  upgradeStatus,
+} from "./errors.ts";
 import {
   decodeSignalingMessage,
   encodeAnswer,
@@ -88,7 +103,11 @@ export interface SignalingEventMap {
   status: { viewerId?: string; statusResponse: SignalingStatusResponse };
   /** New ICE servers (after a refresh or RECONNECT_ICE_SERVER). */
   iceServers: { iceServers: IceServer[] };
-  /** Something failed; the client retries on its own. */
+  /**
+   * Something failed; the client retries on its own, unless the error is a fatal
+   * {@link import("../credentials/errors.ts").CredentialsError}: then the client has stopped
+   * (see {@link SignalingClient.fatalError}).
+   */
   error: { error: KvsError; state: SignalingState };
 }
 
@@ -129,6 +148,12 @@ export interface SignalingClientOptions {
   caCerts?: string[];
   /** Endpoint cache, or `false` to disable. Default: `.SignalingCache_v0` in the cwd. */
   endpointCache?: EndpointCache | false;
+  /**
+   * Control-plane endpoint override, part of the endpoint cache key, so entries fetched through
+   * another endpoint (an emulator, another stage) are never used. Default: the control plane's
+   * `endpoint` when it has one other than the region's standard endpoint.
+   */
+  endpointOverride?: string;
   /** Create the channel when Describe says it does not exist. Default true. */
   createChannel?: boolean;
   /** STUN URL added to the ICE servers, or `false`. Default the region's KVS STUN server. */
@@ -193,7 +218,11 @@ function describeError(e: unknown): string {
 
 /**
  * Signaling client of a KVS master. Never throws out of its loop: failures become `error`
- * events and retries.
+ * events and retries. A credential failure that cannot heal on its own (a missing or broken
+ * certificate file, a key that does not match, an expired certificate, an IoT 403/404 before any
+ * success) is the exception: it is emitted as an `error` event with `error.fatal` set, the client
+ * stops, {@link SignalingClient.fatalError} holds it and {@link SignalingClient.waitForState}
+ * rejects with it. The caller reports it (it is logged at debug only).
  *
  * @example
  * ```ts
@@ -213,6 +242,7 @@ export class SignalingClient {
   readonly #cp: SignalingControlPlane;
   readonly #log: Logger;
   readonly #cache: EndpointCache | undefined;
+  readonly #override: string | undefined;
   readonly #factory: WebSocketFactory;
   readonly #reconnect: Backoff;
   readonly #retry: Backoff;
@@ -221,6 +251,7 @@ export class SignalingClient {
   #state: SignalingState = "New";
   #loop: Promise<void> | undefined;
   #closed = false;
+  #fatal: KvsError | undefined;
   #abort = new AbortController();
 
   #arn: string | undefined;
@@ -257,6 +288,11 @@ export class SignalingClient {
     this.#cache = options.endpointCache === false
       ? undefined
       : options.endpointCache ?? new EndpointCache({ logger: this.#log });
+    const cpEndpoint = options.endpointOverride ?? options.controlPlane.endpoint;
+    const override = cpEndpoint?.trim().replace(/\/+$/, "");
+    this.#override = override && override !== controlPlaneEndpoint(options.region)
+      ? override
+      : undefined;
     this.#factory = options.webSocketFactory ?? this.#defaultFactory();
     const b = options.backoff ?? {};
     this.#reconnect = new Backoff({ ...b, random: options.random });
@@ -276,6 +312,14 @@ export class SignalingClient {
   /** Whether the last Describe/Get Endpoint was skipped thanks to the endpoint cache. */
   get usedEndpointCache(): boolean {
     return this.#fromCache;
+  }
+
+  /**
+   * The failure that stopped the client because it cannot heal on its own (a fatal
+   * {@link import("../credentials/errors.ts").CredentialsError}), or `undefined`.
+   */
+  get fatalError(): KvsError | undefined {
+    return this.#fatal;
   }
 
   /**
@@ -300,7 +344,7 @@ export class SignalingClient {
 
   /**
    * Resolve when the client reaches `state`; reject with {@link SignalingError} after
-   * `timeoutMs` or when the client is closed first.
+   * `timeoutMs` or when the client is closed first, or with the fatal error that stopped it.
    */
   waitForState(state: SignalingState, timeoutMs = 30_000): Promise<void> {
     if (this.#state === state) return Promise.resolve();
@@ -317,7 +361,10 @@ export class SignalingClient {
         timeoutMs,
       );
       const onClose = () =>
-        done(new SignalingError(this.#state, `client closed before reaching ${state}`));
+        done(
+          this.#fatal ??
+            new SignalingError(this.#state, `client closed before reaching ${state}`),
+        );
       const unsubscribe = this.on("state", (s) => {
         if (s.state === state) done();
       });
@@ -325,7 +372,7 @@ export class SignalingClient {
         unsubscribe();
         this.#abort.signal.removeEventListener("abort", onClose);
       };
-      if (this.#closed) return onClose();
+      if (this.#closed || this.#fatal) return onClose();
       this.#abort.signal.addEventListener("abort", onClose, { once: true });
     });
   }
@@ -388,7 +435,7 @@ export class SignalingClient {
         version = info.Version;
       }
       await this.#cp.deleteSignalingChannel(arn, version);
-      await this.#cache?.invalidate(this.#o.channelName, this.#o.region, "MASTER");
+      await this.#invalidateCache();
     } catch (e) {
       throw e instanceof KvsError ? e : new SignalingError(
         "Delete",
@@ -401,8 +448,8 @@ export class SignalingClient {
   // ---------------------------------------------------------------- loop
 
   async #run(): Promise<void> {
-    let state: SignalingState = "Get Security Credentials";
-    while (!this.#closed) {
+    let state: SignalingState | undefined = "Get Security Credentials";
+    while (!this.#closed && state) {
       this.#setState(state);
       try {
         state = await this.#step(state);
@@ -412,19 +459,28 @@ export class SignalingClient {
       }
     }
     this.#clearWake();
+    if (this.#fatal) {
+      this.#abort.abort();
+      this.#closeSockets();
+    }
   }
 
   async #step(state: SignalingState): Promise<SignalingState> {
     switch (state) {
       case "Get Security Credentials": {
+        const force = this.#forceCredentials;
+        this.#forceCredentials = false;
         if (this.#o.credentials) {
-          const force = this.#forceCredentials;
-          this.#forceCredentials = false;
           const creds = await this.#o.credentials.getCredentials({ forceRefresh: force });
           this.#credentialsExpiration = creds.expiration;
         }
         if (!this.#arn || !this.#endpoints) {
-          const hit = await this.#cache?.lookup(this.#o.channelName, this.#o.region, "MASTER");
+          const hit = await this.#cache?.lookup(
+            this.#o.channelName,
+            this.#o.region,
+            "MASTER",
+            this.#override,
+          );
           if (hit) {
             this.#arn = hit.channelArn;
             this.#endpoints = { wss: hit.wss, https: hit.https };
@@ -474,6 +530,7 @@ export class SignalingClient {
           wss: this.#endpoints.wss,
           https: this.#endpoints.https,
           storedAt: Date.now(),
+          ...(this.#override ? { endpoint: this.#override } : {}),
         });
         this.#retry.reset();
         return "Get ICE Server Configuration";
@@ -560,18 +617,17 @@ export class SignalingClient {
         await this.#sleep(delay);
         if (this.#connectFailures >= 3) {
           // The endpoint may have moved or the channel may be gone: start over.
-          this.#endpoints = undefined;
-          this.#arn = undefined;
-          this.#fromCache = false;
-          await this.#cache?.invalidate(this.#o.channelName, this.#o.region, "MASTER");
-          this.#connectFailures = 0;
-          this.#forceCredentials = true;
+          this.#log.info(
+            `${this.#connectFailures} failed connections: describing the channel again`,
+          );
+          await this.#forgetEndpoints();
+        }
+        // New credentials only when the service refused them or they are about to expire.
+        if (this.#forceCredentials || this.#credentialsExpiring()) {
           return "Get Security Credentials";
         }
-        if (this.#connectFailures > 0 || this.#credentialsExpiring()) {
-          this.#forceCredentials = this.#connectFailures > 0;
-          return "Get Security Credentials";
-        }
+        if (!this.#arn) return "Describe Channel";
+        if (!this.#endpoints) return "Get Channel Endpoint";
         return "Ready";
       }
       default:
@@ -579,12 +635,21 @@ export class SignalingClient {
     }
   }
 
-  async #route(state: SignalingState, thrown: unknown): Promise<SignalingState> {
+  /** The next state after a failure, or `undefined` when the failure is fatal. */
+  async #route(state: SignalingState, thrown: unknown): Promise<SignalingState | undefined> {
     let failedIn = state;
     let e = thrown;
     if (thrown instanceof IceStageFailure) {
       failedIn = "Get ICE Server Configuration";
       e = thrown.error;
+    }
+    const fatal = fatalCredentialsError(e);
+    if (fatal) {
+      // Nothing to retry: a file or a setting must be fixed. The caller reports it.
+      this.#fatal = fatal;
+      this.#log.debug(`${failedIn} failed and cannot recover on its own: stopping`);
+      this.#emit("error", { error: fatal, state: failedIn });
+      return undefined;
     }
     const error = e instanceof KvsError
       ? e
@@ -594,15 +659,18 @@ export class SignalingClient {
 
     if (e instanceof SignalingConnectError) {
       this.#connectFailures++;
+      if (e.status === 401 || e.status === 403) this.#forceCredentials = true;
+      if (this.#fromCache) {
+        // A cached endpoint that fails once is not worth more tries: describe the channel again.
+        this.#log.info("Connection to the cached endpoint failed: describing the channel again");
+        await this.#forgetEndpoints();
+      }
       return "Disconnected";
     }
     const kind = classifyControlPlaneError(e);
     if (kind === "not-found" && this.#arn) {
       // Stale ARN (cached or deleted channel): forget it and describe again.
-      this.#arn = undefined;
-      this.#endpoints = undefined;
-      this.#fromCache = false;
-      await this.#cache?.invalidate(this.#o.channelName, this.#o.region, "MASTER");
+      await this.#forgetEndpoints();
       await this.#sleep(this.#retry.next());
       return "Describe Channel";
     }
@@ -616,6 +684,20 @@ export class SignalingClient {
       return "Connected";
     }
     return failedIn;
+  }
+
+  /** Forget the channel's ARN and endpoints, and drop them from the endpoint cache. */
+  async #forgetEndpoints(): Promise<void> {
+    this.#arn = undefined;
+    this.#endpoints = undefined;
+    this.#fromCache = false;
+    this.#connectFailures = 0;
+    await this.#invalidateCache();
+  }
+
+  #invalidateCache(): Promise<void> {
+    return this.#cache?.invalidate(this.#o.channelName, this.#o.region, "MASTER", this.#override) ??
+      Promise.resolve();
   }
 
   #setState(state: SignalingState): void {
@@ -719,13 +801,13 @@ export class SignalingClient {
     const timeoutMs = this.#o.connectTimeoutMs ?? 10_000;
     await new Promise<void>((resolve, reject) => {
       let settled = false;
-      const fail = (why: string) => {
+      const fail = (why: string, status?: number) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
         this.#abort.signal.removeEventListener("abort", onAbort);
         this.#closeQuietly(ws);
-        reject(new SignalingConnectError(`WebSocket to ${wss} ${why}`));
+        reject(new SignalingConnectError(`WebSocket to ${wss} ${why}`, { status }));
       };
       const onAbort = () => fail("aborted: client closed");
       const timer = setTimeout(() => fail(`not open after ${timeoutMs} ms`), timeoutMs);
@@ -739,7 +821,13 @@ export class SignalingClient {
       });
       ws.addEventListener("error", (ev) => {
         const msg = (ev as ErrorEvent).message;
-        fail(`failed${msg ? `: ${msg}` : ""} (refused, TLS failure or HTTP 403 on upgrade)`);
+        const status = msg ? upgradeStatus(msg) : undefined;
+        fail(
+          status !== undefined
+            ? `refused: HTTP ${status} on upgrade`
+            : `failed${msg ? `: ${msg}` : ""} (refused, TLS failure or HTTP 403 on upgrade)`,
+          status,
+        );
       });
       ws.addEventListener("close", (ev) => {
         const ce = ev as CloseEvent;

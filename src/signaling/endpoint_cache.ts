@@ -1,8 +1,11 @@
 /**
  * The endpoint cache file (`.SignalingCache_v0`, as the C SDK names it): one CSV line per
- * channel, `channel,region,role,ARN,wss,https,time-ms`. A fresh entry lets a restart skip
- * Describe Channel and Get Channel Endpoint. Entries live 10 h. A corrupt file is ignored with a
- * warning and rewritten on the next store.
+ * channel, `channel,region,role,ARN,wss,https,time-ms`, and an eighth field, the control-plane
+ * endpoint override, only for entries fetched through one (an emulator, a test stage), so lines of
+ * the standard endpoint keep the seven-field layout. Entries are keyed by channel, region, role
+ * and endpoint override. A fresh entry lets a restart skip Describe Channel and Get Channel
+ * Endpoint. Entries live 10 h; the signaling client drops one as soon as a connection to its
+ * endpoint fails. A corrupt file is ignored with a warning and rewritten on the next store.
  *
  * @module
  */
@@ -58,7 +61,29 @@ export interface EndpointCacheEntry {
   https: string;
   /** Wall-clock ms when the entry was stored. */
   storedAt: number;
+  /**
+   * Control-plane endpoint override the entry was fetched through; absent for the region's
+   * standard endpoint. Part of the key.
+   */
+  endpoint?: string;
 }
+
+/**
+ * What identifies a cache entry: channel, region, role and control-plane endpoint override.
+ *
+ * @example
+ * ```ts
+ * import type { EndpointCacheKey } from "./endpoint_cache.ts";
+ * const key: EndpointCacheKey = {
+ *   channelName: "demo-channel", region: "us-west-2", role: "MASTER",
+ *   endpoint: "https://127.0.0.1:4443",
+ * };
+ * ```
+ */
+export type EndpointCacheKey = Pick<
+  EndpointCacheEntry,
+  "channelName" | "region" | "role" | "endpoint"
+>;
 
 /**
  * Options of {@link EndpointCache}.
@@ -82,6 +107,7 @@ export interface EndpointCacheOptions {
 }
 
 const FIELDS = 7;
+const FIELDS_WITH_ENDPOINT = 8;
 
 function validUrl(value: string, schemes: string[]): boolean {
   try {
@@ -143,29 +169,46 @@ export class EndpointCache {
     return out;
   }
 
-  /** The fresh entry for a channel, or `undefined`. */
+  /**
+   * The fresh entry for a channel, or `undefined`. `endpoint` is the control-plane endpoint
+   * override (omit it for the region's standard endpoint): entries of other endpoints never match.
+   */
   async lookup(
     channelName: string,
     region: string,
     role: "MASTER" | "VIEWER",
+    endpoint?: string,
   ): Promise<EndpointCacheEntry | undefined> {
     const now = this.#now();
+    const key = { channelName, region, role, endpoint };
     return (await this.entries()).find((e) =>
-      e.channelName === channelName && e.region === region && e.role === role &&
-      now - e.storedAt < this.#ttl && e.storedAt <= now + 60_000
+      sameKey(e, key) && now - e.storedAt < this.#ttl && e.storedAt <= now + 60_000
     );
   }
 
-  /** Add or replace the entry of a channel. */
+  /** Add or replace the entry of a channel. Values holding a comma are not cached. */
   async store(entry: EndpointCacheEntry): Promise<void> {
+    const values = [entry.channelName, entry.channelArn, entry.wss, entry.https, entry.endpoint];
+    if (values.some((v) => v?.includes(",") || v?.includes("\n"))) {
+      this.#log.warn(`Endpoint cache: an entry of ${entry.channelName} cannot be written as CSV`);
+      return;
+    }
     const others = (await this.entries()).filter((e) => !sameKey(e, entry));
     await this.#write([...others, entry]);
   }
 
-  /** Remove the entry of a channel (after a 404 with its cached ARN). */
-  async invalidate(channelName: string, region: string, role: "MASTER" | "VIEWER"): Promise<void> {
+  /**
+   * Remove the entry of a channel (a connection to its endpoint failed, a 404 with its ARN, the
+   * channel was deleted). `endpoint` as for {@link EndpointCache.lookup}.
+   */
+  async invalidate(
+    channelName: string,
+    region: string,
+    role: "MASTER" | "VIEWER",
+    endpoint?: string,
+  ): Promise<void> {
     const all = await this.entries();
-    const kept = all.filter((e) => !sameKey(e, { channelName, region, role }));
+    const kept = all.filter((e) => !sameKey(e, { channelName, region, role, endpoint }));
     if (kept.length !== all.length) await this.#write(kept);
   }
 
@@ -181,25 +224,38 @@ export class EndpointCache {
   }
 }
 
-function sameKey(
-  a: Pick<EndpointCacheEntry, "channelName" | "region" | "role">,
-  b: Pick<EndpointCacheEntry, "channelName" | "region" | "role">,
-): boolean {
-  return a.channelName === b.channelName && a.region === b.region && a.role === b.role;
+function sameKey(a: EndpointCacheKey, b: EndpointCacheKey): boolean {
+  return a.channelName === b.channelName && a.region === b.region && a.role === b.role &&
+    (a.endpoint || undefined) === (b.endpoint || undefined);
 }
 
 function formatLine(e: EndpointCacheEntry): string {
-  return [e.channelName, e.region, e.role, e.channelArn, e.wss, e.https, String(e.storedAt)]
-    .join(",");
+  const fields = [e.channelName, e.region, e.role, e.channelArn, e.wss, e.https];
+  fields.push(String(e.storedAt));
+  if (e.endpoint) fields.push(e.endpoint);
+  return fields.join(",");
 }
 
 function parseLine(line: string): EndpointCacheEntry | undefined {
   const parts = line.split(",");
-  if (parts.length !== FIELDS) return undefined;
-  const [channelName, region, role, channelArn, wss, https, time] = parts.map((p) => p.trim());
+  if (parts.length !== FIELDS && parts.length !== FIELDS_WITH_ENDPOINT) return undefined;
+  const [channelName, region, role, channelArn, wss, https, time, endpoint] = parts.map((p) =>
+    p.trim()
+  );
   if (!channelName || !region || (role !== "MASTER" && role !== "VIEWER")) return undefined;
   if (!channelArn.startsWith("arn:")) return undefined;
   if (!validUrl(wss, ["wss:", "ws:"]) || !validUrl(https, ["https:", "http:"])) return undefined;
   if (!/^\d{1,16}$/.test(time)) return undefined;
-  return { channelName, region, role, channelArn, wss, https, storedAt: Number(time) };
+  if (endpoint !== undefined && !validUrl(endpoint, ["https:", "http:"])) return undefined;
+  const entry: EndpointCacheEntry = {
+    channelName,
+    region,
+    role,
+    channelArn,
+    wss,
+    https,
+    storedAt: Number(time),
+  };
+  if (endpoint !== undefined) entry.endpoint = endpoint;
+  return entry;
 }

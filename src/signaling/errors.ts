@@ -28,20 +28,41 @@ export class SignalingError extends KvsError {
 
 /**
  * The signaling WebSocket could not be opened (refused, TLS failure, HTTP 403 on upgrade,
- * timeout). Browsers and Deno do not expose the upgrade status, so the message says which.
+ * timeout). `status` is the HTTP status of a refused upgrade when the runtime tells it: Deno
+ * does in the error event's message for an HTTP/1.1 upgrade, but not for a WebSocket over HTTP/2
+ * (a TLS server that offers h2, as `Deno.serve` does), and browsers never do.
  *
  * @example
  * ```ts
  * import { SignalingConnectError } from "./errors.ts";
- * const e = new SignalingConnectError("WebSocket to wss://m-1.example closed before opening");
- * console.log(e.code); // "SIGNALING_CONNECT"
+ * const e = new SignalingConnectError("WebSocket to wss://m-1.example failed", { status: 403 });
+ * console.log(e.code, e.status); // "SIGNALING_CONNECT" 403
  * ```
  */
 export class SignalingConnectError extends KvsError {
+  /** HTTP status of the refused upgrade, when known. */
+  readonly status?: number;
   /** Describe why the WebSocket could not be opened. */
-  constructor(message: string, options?: ErrorOptions) {
+  constructor(message: string, options: ErrorOptions & { status?: number } = {}) {
     super("SIGNALING_CONNECT", message, options);
+    this.status = options.status;
   }
+}
+
+/**
+ * The HTTP status in a failed WebSocket's error text, e.g. Deno's
+ * `failed to connect to WebSocket: Invalid status code: 403`; `undefined` when there is none.
+ *
+ * @example
+ * ```ts
+ * import { upgradeStatus } from "./errors.ts";
+ * upgradeStatus("NetworkError: failed to connect to WebSocket: Invalid status code: 403"); // 403
+ * upgradeStatus("NetworkError: failed to connect to WebSocket: tcp connect error"); // undefined
+ * ```
+ */
+export function upgradeStatus(text: string): number | undefined {
+  const m = /status code:?\s*(\d{3})\b/i.exec(text);
+  return m ? Number(m[1]) : undefined;
 }
 
 /**

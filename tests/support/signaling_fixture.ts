@@ -37,8 +37,10 @@ export class WsServer {
   readonly viewers = new Map<string, ServerConn>();
   /** Forward the master's messages to viewers by `recipientClientId`. */
   relay = false;
-  /** Reject this many upcoming upgrades with HTTP 403. */
+  /** Reject this many upcoming upgrades with HTTP {@link WsServer.rejectStatus}. */
   rejectNext = 0;
+  /** Status of rejected upgrades (default 403, as for expired credentials). */
+  rejectStatus = 403;
   upgradeAttempts = 0;
   readonly #server: Deno.HttpServer<Deno.NetAddr>;
 
@@ -53,7 +55,7 @@ export class WsServer {
         this.upgradeAttempts++;
         if (this.rejectNext > 0) {
           this.rejectNext--;
-          return new Response("forbidden", { status: 403 });
+          return new Response("refused", { status: this.rejectStatus });
         }
         const { socket, response } = Deno.upgradeWebSocket(req);
         const conn: ServerConn = { socket, url: new URL(req.url), received: [], closed: false };
