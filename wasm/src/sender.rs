@@ -86,8 +86,9 @@ pub struct Sender {
     pub retransmits_refused: u64,
     /// The retransmission budget left ([`RTX_BURST`] at most).
     rtx_tokens: f64,
-    /// Sequence numbers of one NACK, sorted and deduplicated (kept to reuse its memory).
-    rtx_list: Vec<u16>,
+    /// Per history slot, the NACK round that last resent it (each packet once per NACK).
+    rtx_marks: Vec<u32>,
+    rtx_round: u32,
     srtp: Protection,
     packetizer: Packetizer,
     ssrc: u32,
@@ -146,7 +147,8 @@ impl Sender {
             retransmitted: 0,
             retransmits_refused: 0,
             rtx_tokens: RTX_BURST,
-            rtx_list: Vec::new(),
+            rtx_marks: vec![0; HISTORY],
+            rtx_round: 0,
             srtp,
             packetizer: Packetizer::new(max_payload),
             ssrc,
@@ -282,22 +284,20 @@ impl Sender {
     }
 
     /// Append the datagrams with these sequence numbers (from a NACK) to `out` as
-    /// `prefix | u32 LE length | datagram`, as they were first sent, each once however often
+    /// `prefix | u32 LE length | datagram`, in the NACK's order, each once however often
     /// it is named; numbers no longer in the history are skipped, and those over the
     /// retransmission budget ([`RTX_BURST`], refilled by [`RTX_SHARE`] per packet sent) are
     /// counted in [`Sender::retransmits_refused`]. Returns how many were appended.
     pub fn retransmit_into(&mut self, sequences: &[u16], out: &mut Vec<u8>, prefix: &[u8]) -> usize {
-        let mut list = std::mem::take(&mut self.rtx_list);
-        list.clear();
-        list.extend_from_slice(sequences);
-        list.sort_unstable();
-        list.dedup();
+        self.rtx_round = self.rtx_round.wrapping_add(1);
         let mut n = 0;
-        for &seq in &list {
-            let (stored, datagram) = &self.history[seq as usize % HISTORY];
-            if *stored != seq || datagram.is_empty() {
+        for &seq in sequences {
+            let slot = seq as usize % HISTORY;
+            let (stored, datagram) = &self.history[slot];
+            if *stored != seq || datagram.is_empty() || self.rtx_marks[slot] == self.rtx_round {
                 continue;
             }
+            self.rtx_marks[slot] = self.rtx_round;
             if self.rtx_tokens < 1.0 {
                 self.retransmits_refused += 1;
                 continue;
@@ -308,7 +308,6 @@ impl Sender {
             out.extend_from_slice(datagram);
             n += 1;
         }
-        self.rtx_list = list;
         self.retransmitted += n as u64;
         n
     }
