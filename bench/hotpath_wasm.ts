@@ -2,7 +2,7 @@
 // media core, one boundary crossing per access unit, datagrams copied out as a socket send would.
 // Usage: deno run -A bench/hotpath_wasm.ts <frames-dir> <cm|gcm> <seconds>
 import { FileVideoSource } from "../src/media/file_source.ts";
-import { SrtpVideoSender } from "../src/peer/media_core.ts";
+import { SrtpVideoSender } from "../src/peer/srtp_video_sender.ts";
 
 const [dir, profileName = "cm", secondsArg = "2"] = Deno.args;
 const gcm = profileName === "gcm";

@@ -9,7 +9,7 @@ import { IotCredentialProvider } from "../src/credentials/iot.ts";
 import { startMaster } from "../src/master.ts";
 import { FileVideoSource } from "../src/media/file_source.ts";
 import { WasmPeerSessionFactory } from "../src/peer/wasm_session.ts";
-import { WeriftSessionFactory } from "../src/peer/werift_session.ts";
+import { WeriftSessionFactory } from "../tests/support/werift_session.ts";
 
 const [channel, hotPath, frames] = Deno.args as [string, "wasm" | "werift", string?];
 const env = Deno.env.toObject();

@@ -18,7 +18,7 @@ import { startMaster } from "../src/master.ts";
 import { FileVideoSource } from "../src/media/file_source.ts";
 import { WasmPeerSessionFactory } from "../src/peer/wasm_session.ts";
 import { mediaCoreMemoryBytes } from "../src/peer/media_core.ts";
-import { WeriftSessionFactory } from "../src/peer/werift_session.ts";
+import { WeriftSessionFactory } from "../tests/support/werift_session.ts";
 import { connectWeriftViewer } from "./werift_viewer.ts";
 
 const args = parseArgs({

@@ -1,5 +1,6 @@
 // `.wasm` size, compile time (once per process) and instantiate time (once per session).
-import { mediaCoreModule, SrtpVideoSender } from "../src/peer/media_core.ts";
+import { mediaCoreModule } from "../src/peer/media_core.ts";
+import { SrtpVideoSender } from "../src/peer/srtp_video_sender.ts";
 
 const wasm = await Deno.stat(new URL("../src/peer/media_core.wasm", import.meta.url));
 const gz = new Uint8Array(

@@ -6,7 +6,7 @@ import { type Demo, startDemo } from "../cli/demo.ts";
 import type { EncodedFrame } from "../src/media/types.ts";
 import type { PeerSessionFactory } from "../src/peer/types.ts";
 import { WasmPeerSessionFactory } from "../src/peer/wasm_session.ts";
-import { WeriftSessionFactory } from "../src/peer/werift_session.ts";
+import { WeriftSessionFactory } from "./support/werift_session.ts";
 import {
   launchBrowser,
   type TestBrowser,

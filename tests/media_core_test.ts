@@ -12,12 +12,8 @@ import {
 } from "werift";
 import { FileVideoSource } from "../src/media/file_source.ts";
 import { nalType, splitNalUnits } from "../src/media/h264.ts";
-import {
-  MediaCoreError,
-  mediaCoreModule,
-  type SrtpProfile,
-  SrtpVideoSender,
-} from "../src/peer/media_core.ts";
+import { MediaCoreError, mediaCoreModule, type SrtpProfile } from "../src/peer/media_core.ts";
+import { SrtpVideoSender } from "../src/peer/srtp_video_sender.ts";
 
 const SAMPLES = new URL("../samples/h264/", import.meta.url).pathname;
 

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { silentLogger } from "../src/log.ts";
 import type { PeerSessionCallbacks } from "../src/peer/types.ts";
-import { OfferRejectedError, WeriftSessionFactory } from "../src/peer/werift_session.ts";
+import { OfferRejectedError, WeriftSessionFactory } from "./support/werift_session.ts";
 
 function callbacks(): PeerSessionCallbacks & { closed: string[] } {
   const closed: string[] = [];

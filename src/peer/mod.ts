@@ -1,7 +1,6 @@
 /**
- * Peer sessions for the master: the WASM media core (ICE with TURN, DTLS-SRTP, H.264 → RTP, RTCP) behind
- * {@linkcode WasmPeerSessionFactory}, and werift with the core as its sender behind
- * {@linkcode WeriftSessionFactory}.
+ * Peer sessions for the master: the WASM media core (ICE with TURN, DTLS-SRTP, H.264 → RTP, RTCP)
+ * behind {@linkcode WasmPeerSessionFactory}. Nothing here loads another WebRTC stack.
  *
  * @example
  * ```ts
@@ -12,6 +11,20 @@
  * @module
  */
 export type * from "./types.ts";
+export * from "./errors.ts";
 export * from "./wasm_session.ts";
-export * from "./werift_session.ts";
-export * from "./media_core.ts";
+export {
+  type CandidateResult,
+  type MediaCoreCounters,
+  type MediaCoreDatagram,
+  MediaCoreError,
+  type MediaCoreEvent,
+  mediaCoreMemoryBytes,
+  mediaCoreModule,
+  type MediaCoreOutput,
+  MediaCoreSession,
+  type MediaCoreSessionOptions,
+  type MediaCoreTurnServer,
+  prepareMediaCore,
+  type SrtpProfile,
+} from "./media_core.ts";

@@ -8,10 +8,11 @@
  * @module
  */
 import { Buffer } from "node:buffer";
-import type { IceServer } from "../aws/types.ts";
-import type { EncodedFrame } from "../media/types.ts";
-import { OfferRejectedError } from "./errors.ts";
-import { MediaCoreError, type SrtpProfile, SrtpVideoSender } from "./media_core.ts";
+import type { IceServer } from "../../src/aws/types.ts";
+import type { EncodedFrame } from "../../src/media/types.ts";
+import { OfferRejectedError } from "../../src/peer/errors.ts";
+import { MediaCoreError, type SrtpProfile } from "../../src/peer/media_core.ts";
+import { SrtpVideoSender } from "../../src/peer/srtp_video_sender.ts";
 import type {
   IceCandidateInit,
   PeerConnectionState,
@@ -19,7 +20,7 @@ import type {
   PeerSessionFactory,
   PeerSessionOptions,
   PeerStats,
-} from "./types.ts";
+} from "../../src/peer/types.ts";
 
 type Werift = typeof import("werift");
 type Pc = InstanceType<Werift["RTCPeerConnection"]>;
@@ -46,7 +47,7 @@ export interface WeriftSessionOptions {
   rtcpTimeoutMs?: number;
 }
 
-export { OfferRejectedError } from "./errors.ts";
+export { OfferRejectedError } from "../../src/peer/errors.ts";
 
 function iceServersFor(servers: IceServer[]) {
   const out: { urls: string; username?: string; credential?: string }[] = [];
