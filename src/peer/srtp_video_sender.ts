@@ -40,7 +40,7 @@ export interface SrtpVideoSenderOptions {
  *
  * @example
  * ```ts
- * import { SrtpVideoSender } from "./media_core.ts";
+ * import { SrtpVideoSender } from "./srtp_video_sender.ts";
  * const sender = await SrtpVideoSender.create({
  *   profile: "SRTP_AES128_CM_HMAC_SHA1_80",
  *   key: new Uint8Array(16),
