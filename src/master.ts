@@ -27,19 +27,13 @@ import type { SignalingControlPlane } from "./aws/types.ts";
 import type { CredentialProvider } from "./credentials/types.ts";
 import { KvsError } from "./errors.ts";
 import { type Logger, silentLogger } from "./log.ts";
-import { KeyframeGate } from "./media/keyframe_gate.ts";
 import type { EncodedFrame, VideoSource } from "./media/types.ts";
-import type {
-  PeerConnectionState,
-  PeerSession,
-  PeerSessionFactory,
-  PeerSessionOptions,
-  PeerStats,
-} from "./peer/types.ts";
+import type { PeerConnectionState, PeerSessionFactory } from "./peer/types.ts";
 import { SignalingClient, type SignalingClientOptions } from "./signaling/client.ts";
-import { OfferBridge } from "./viewers/offer_bridge.ts";
-import type { AdmissionOptions } from "./viewers/admission.ts";
 import type { SignalingState } from "./signaling/states.ts";
+import type { AdmissionOptions } from "./viewers/admission.ts";
+import type { ViewerStats } from "./viewers/viewer.ts";
+import { Viewers } from "./viewers/viewers.ts";
 
 /** The service's limit of viewers per channel. */
 export const MAX_VIEWERS = 10;
@@ -106,26 +100,6 @@ export interface MasterOptions {
 }
 
 /**
- * Counters of one viewer.
- *
- * @example
- * ```ts
- * import type { ViewerStats } from "./master.ts";
- * const show = (s: ViewerStats) => `${s.viewerId} ${s.state} ${s.framesSent} frames`;
- * ```
- */
-export interface ViewerStats extends PeerStats {
-  /** The viewer's client id. */
-  viewerId: string;
-  /** When the offer arrived (ms since the epoch). */
-  joinedAt: number;
-  /** Frames held back while waiting for an IDR (at start and after PLI/FIR). */
-  framesSkippedForKeyframe: number;
-  /** Keyframe requests (PLI/FIR) from this viewer. */
-  keyframeRequests: number;
-}
-
-/**
  * Events of a {@link Master}.
  *
  * @example
@@ -150,17 +124,6 @@ export interface MasterEventMap {
 /** A listener of {@link Master} events of type `K`. */
 export type MasterListener<K extends keyof MasterEventMap> = (detail: MasterEventMap[K]) => void;
 
-interface Viewer {
-  session: PeerSession;
-  joinedAt: number;
-  state: PeerConnectionState;
-  /** Created when the session connects: its first frame is then an IDR. */
-  gate?: KeyframeGate;
-  skipped: number;
-  keyframeRequests: number;
-  left: boolean;
-}
-
 /**
  * A running master. Create it with {@link startMaster}.
  *
@@ -178,17 +141,13 @@ export class Master {
   readonly #source: VideoSource;
   readonly #factory: PeerSessionFactory;
   readonly #log: Logger;
-  readonly #bridge: OfferBridge;
-  readonly #viewers = new Map<string, Viewer>();
+  readonly #viewers: Viewers;
   readonly #listeners = new Map<string, Set<(d: unknown) => void>>();
   readonly #keyframeIntervalMs: number;
-  readonly #keyframePatienceMs: number;
   #lastKeyframeRequest = -Infinity;
   #keyframeTimer: ReturnType<typeof setTimeout> | undefined;
   #framesIn = 0;
   #closed = false;
-  /** Whether some viewer receives frames (the source is told when this changes). */
-  #receiving = true;
 
   /** Use {@link startMaster}: it validates the options and starts everything. */
   constructor(options: MasterOptions) {
@@ -200,7 +159,6 @@ export class Master {
     this.#source = options.source;
     this.#factory = options.peerSessionFactory;
     this.#keyframeIntervalMs = options.keyframeRequestIntervalMs ?? 500;
-    this.#keyframePatienceMs = options.keyframePatienceMs ?? 1000;
     this.signaling = new SignalingClient({
       logger: this.#log.child("signaling"),
       credentials: options.credentials,
@@ -211,14 +169,20 @@ export class Master {
     });
     this.signaling.on("state", (e) => this.#emit("state", e));
     this.signaling.on("error", ({ error }) => this.#emit("error", { error }));
-    this.#bridge = new OfferBridge({
-      client: this.signaling,
-      factory: { create: (o) => this.#createSession(options.peerSessionFactory, o) },
+    this.#viewers = new Viewers({
+      signaling: this.signaling,
+      factory: options.peerSessionFactory,
       logger: this.#log,
       maxViewers: max,
       admission: options.admission,
+      keyframePatienceMs: options.keyframePatienceMs,
     });
-    this.#bridge.on("error", (error) => this.#emit("error", { error, viewerId: error.viewerId }));
+    this.#viewers.on("joined", (e) => this.#emit("viewerJoined", e));
+    this.#viewers.on("state", (e) => this.#emit("viewer", e));
+    this.#viewers.on("left", (e) => this.#emit("viewerLeft", e));
+    this.#viewers.on("error", (e) => this.#emit("error", e));
+    this.#viewers.on("keyframe", () => this.#requestKeyframe());
+    this.#viewers.on("receiving", ({ receiving }) => this.#setIdle(!receiving));
   }
 
   /** Signaling state. */
@@ -233,12 +197,12 @@ export class Master {
 
   /** Viewers holding a seat, and offers still waiting for their viewer's first ICE check. */
   get seats(): { seated: number; pending: number } {
-    return this.#bridge.seats;
+    return this.#viewers.seats;
   }
 
   /** Counters of every current viewer. */
   viewers(): ViewerStats[] {
-    return [...this.#viewers.entries()].map(([id, v]) => this.#stats(id, v));
+    return this.#viewers.stats();
   }
 
   /**
@@ -266,17 +230,14 @@ export class Master {
     );
     this.signaling.start();
     this.#source.start((frame) => this.#onFrame(frame));
-    this.#updateIdle();
+    this.#setIdle(!this.#viewers.receiving);
   }
 
   /** Tell the source whether anyone receives its frames (a file loop rests meanwhile). */
-  #updateIdle(): void {
-    let receiving = false;
-    for (const v of this.#viewers.values()) receiving ||= v.gate !== undefined && !v.left;
-    if (receiving === this.#receiving || this.#closed) return;
-    this.#receiving = receiving;
+  #setIdle(idle: boolean): void {
+    if (this.#closed) return;
     try {
-      this.#source.idle?.(!receiving);
+      this.#source.idle?.(idle);
     } catch (e) {
       this.#log.warn("The video source failed an idle change", { error: e });
     }
@@ -292,120 +253,16 @@ export class Master {
     } catch (e) {
       this.#log.warn("The video source failed to stop", { error: e });
     }
-    this.#bridge.close();
-    for (const [id, v] of [...this.#viewers]) this.#leave(id, v, "master shutting down");
+    this.#viewers.close("master shutting down");
     await this.signaling.close();
-  }
-
-  async #createSession(
-    factory: PeerSessionFactory,
-    options: PeerSessionOptions,
-  ): Promise<PeerSession> {
-    const viewerId = options.viewerId;
-    // Filled once the session exists; callbacks before that only reach the bridge.
-    const ref: { viewer?: Viewer } = {};
-    const cb = options.callbacks;
-    const session = await factory.create({
-      ...options,
-      callbacks: {
-        onLocalCandidate: (c) => cb.onLocalCandidate(c),
-        onVerified: () => cb.onVerified?.(),
-        onStateChange: (state) => {
-          if (ref.viewer) this.#onViewerState(viewerId, ref.viewer, state);
-          cb.onStateChange(state);
-        },
-        onKeyframeRequest: () => {
-          if (ref.viewer) {
-            ref.viewer.keyframeRequests++;
-            ref.viewer.gate?.requestKeyframe();
-          }
-          cb.onKeyframeRequest();
-        },
-        onClosed: (reason) => {
-          if (ref.viewer) this.#leave(viewerId, ref.viewer, reason);
-          cb.onClosed(reason);
-        },
-      },
-    });
-    if (this.#closed) {
-      session.close("master shutting down");
-      throw new MasterError("master is shutting down");
-    }
-    const v: Viewer = {
-      session,
-      joinedAt: Date.now(),
-      state: "new",
-      skipped: 0,
-      keyframeRequests: 0,
-      left: false,
-    };
-    ref.viewer = v;
-    this.#viewers.set(viewerId, v);
-    this.#emit("viewerJoined", { viewerId });
-    // The bridge closes replaced or failed sessions through close(): count that as leaving too.
-    return {
-      viewerId,
-      acceptOffer: (sdp) => session.acceptOffer(sdp),
-      addRemoteCandidate: (c) => session.addRemoteCandidate(c),
-      writeFrame: (f) => session.writeFrame(f),
-      stats: () => session.stats(),
-      close: (reason) => this.#leave(viewerId, v, reason ?? "closed"),
-    };
-  }
-
-  #onViewerState(viewerId: string, viewer: Viewer, state: PeerConnectionState): void {
-    if (viewer.state === state) return;
-    viewer.state = state;
-    if (state === "connected" && !viewer.gate) {
-      // From now on the viewer gets frames, starting at the next IDR (asked of the source).
-      viewer.gate = new KeyframeGate({
-        onKeyframeNeeded: () => this.#requestKeyframe(),
-        patienceMs: this.#keyframePatienceMs,
-      });
-      this.#updateIdle();
-    }
-    this.#emit("viewer", { viewerId, state });
-    if (state === "failed" || state === "closed") this.#leave(viewerId, viewer, `ICE ${state}`);
-  }
-
-  #leave(viewerId: string, viewer: Viewer, reason: string): void {
-    if (viewer.left) return;
-    viewer.left = true;
-    const stats = this.#stats(viewerId, viewer);
-    if (this.#viewers.get(viewerId) === viewer) this.#viewers.delete(viewerId);
-    this.#updateIdle();
-    try {
-      viewer.session.close(reason);
-    } catch (e) {
-      this.#log.warn(`Closing the session of ${viewerId} threw`, { error: e });
-    }
-    this.#log.info(`Viewer ${viewerId} left: ${reason}`, {
-      framesSent: stats.framesSent,
-      bytesSent: stats.bytesSent,
-    });
-    this.#emit("viewerLeft", { viewerId, reason, stats });
   }
 
   #onFrame(frame: EncodedFrame): void {
     this.#framesIn++;
-    for (const [viewerId, v] of this.#viewers) {
-      if (!v.gate) continue;
-      if (!v.gate.pass(frame)) {
-        v.skipped++;
-        continue;
-      }
-      try {
-        v.session.writeFrame(frame);
-      } catch (cause) {
-        const error = new MasterError(`Sending a frame to ${viewerId} failed: ${errText(cause)}`, {
-          cause,
-        });
-        this.#emit("error", { error, viewerId });
-        this.#leave(viewerId, v, "frame write failed");
-      }
-    }
+    this.#viewers.writeFrame(frame);
   }
 
+  /** Ask the source for an IDR, at most once per `keyframeRequestIntervalMs`. */
   #requestKeyframe(): void {
     if (this.#closed || this.#keyframeTimer !== undefined) return;
     const wait = this.#lastKeyframeRequest + this.#keyframeIntervalMs - performance.now();
@@ -420,31 +277,6 @@ export class Master {
     };
     if (wait <= 0) ask();
     else this.#keyframeTimer = setTimeout(ask, wait);
-  }
-
-  #stats(viewerId: string, v: Viewer): ViewerStats {
-    let base: PeerStats;
-    try {
-      base = v.session.stats();
-    } catch {
-      base = {
-        state: v.state,
-        bytesSent: 0,
-        packetsSent: 0,
-        framesSent: 0,
-        nacksReceived: 0,
-        packetsRetransmitted: 0,
-        plisReceived: 0,
-        firsReceived: 0,
-      };
-    }
-    return {
-      ...base,
-      viewerId,
-      joinedAt: v.joinedAt,
-      framesSkippedForKeyframe: v.skipped,
-      keyframeRequests: v.keyframeRequests,
-    };
   }
 
   #emit<K extends keyof MasterEventMap>(type: K, detail: MasterEventMap[K]): void {
@@ -501,8 +333,4 @@ export function startMaster(options: MasterOptions): Promise<Master> {
   const master = new Master(options);
   master.start();
   return Promise.resolve(master);
-}
-
-function errText(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
 }

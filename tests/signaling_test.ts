@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { createLogger, type LogRecord } from "../src/log.ts";
+import type { PeerSessionFactory } from "../src/peer/types.ts";
 import { CredentialsError } from "../src/credentials/mod.ts";
 import {
   Backoff,
@@ -490,7 +491,7 @@ Deno.test("signaling client: cold start takes 4 sequential round trips (ICE ∥ 
   await h.dispose();
 });
 
-Deno.test("signaling client: viewer offer, early candidates, answer and our candidates", async () => {
+Deno.test("signaling client: viewer offer and candidates in arrival order, answer and our candidates", async () => {
   const h = await harness();
   const events: string[] = [];
   h.client.on("offer", ({ viewerId, sdp }) => {
@@ -510,15 +511,15 @@ Deno.test("signaling client: viewer offer, early candidates, answer and our cand
   const conn = await h.server.conn(0);
   deliver(conn, "ICE_CANDIDATE", "viewer-1", { candidate: "c1", sdpMid: "0", sdpMLineIndex: 0 });
   deliver(conn, "ICE_CANDIDATE", "viewer-2", { candidate: "x1", sdpMid: "0", sdpMLineIndex: 0 });
-  deliver(conn, "ICE_CANDIDATE", "viewer-1", { candidate: "c2", sdpMid: "0", sdpMLineIndex: 0 });
   deliver(conn, "SDP_OFFER", "viewer-1", { type: "offer", sdp: "v=0\r\noffer\r\n" });
-  deliver(conn, "ICE_CANDIDATE", "viewer-1", { candidate: "c3", sdpMid: "0", sdpMLineIndex: 0 });
+  deliver(conn, "ICE_CANDIDATE", "viewer-1", { candidate: "c2", sdpMid: "0", sdpMLineIndex: 0 });
   await until(() => events.length >= 4 && conn.received.length >= 2, "offer and candidates");
+  // Signaling only decodes: candidates before an offer pass too (the viewers layer holds them).
   assert.deepEqual(events, [
-    "offer viewer-1 v=0\r\noffer\r\n",
     "cand viewer-1 c1",
+    "cand viewer-2 x1",
+    "offer viewer-1 v=0\r\noffer\r\n",
     "cand viewer-1 c2",
-    "cand viewer-1 c3",
   ]);
   const answer = JSON.parse(conn.received[0]);
   assert.equal(answer.action, "SDP_ANSWER");
@@ -528,26 +529,6 @@ Deno.test("signaling client: viewer offer, early candidates, answer and our cand
     sdp: "v=0\r\nanswer\r\n",
   });
   assert.equal(JSON.parse(conn.received[1]).action, "ICE_CANDIDATE");
-  // viewer-2's early candidate is still held until its offer.
-  deliver(conn, "SDP_OFFER", "viewer-2", { type: "offer", sdp: "v=0\r\n2\r\n" });
-  await until(() => events.length >= 6, "viewer-2");
-  assert.deepEqual(events.slice(4), ["offer viewer-2 v=0\r\n2\r\n", "cand viewer-2 x1"]);
-  await h.dispose();
-});
-
-Deno.test("signaling client: early candidate queue is bounded per viewer", async () => {
-  const h = await harness({ maxQueuedCandidates: 3 });
-  const got: string[] = [];
-  h.client.on("candidate", (c) => got.push(c.candidate.candidate));
-  h.client.start();
-  await h.client.waitForState("Connected");
-  const conn = await h.server.conn(0);
-  for (let i = 0; i < 10; i++) deliver(conn, "ICE_CANDIDATE", "v", { candidate: `c${i}` });
-  deliver(conn, "SDP_OFFER", "v", { type: "offer", sdp: "v=0" });
-  await until(() => got.length >= 3, "candidates");
-  await new Promise((r) => setTimeout(r, 50));
-  assert.deepEqual(got, ["c0", "c1", "c2"]);
-  assert.ok(h.logs.some((r) => r.level === "warn" && /queue of v full/.test(r.message)));
   await h.dispose();
 });
 
@@ -989,15 +970,15 @@ Deno.test("signaling client: close() while connecting ends cleanly", async () =>
   await h.server.close();
 });
 
-Deno.test("offer bridge: seats go to viewers that connect; one over the limit is refused with a reason; a new offer replaces a session", async () => {
-  const { OfferBridge } = await import("../src/viewers/offer_bridge.ts");
+Deno.test("viewers: seats go to viewers that connect; one over the limit is refused with a reason; a new offer replaces a session", async () => {
+  const { Viewers } = await import("../src/viewers/viewers.ts");
   const { WasmPeerSessionFactory } = await import("../src/peer/wasm_session.ts");
   const { loopbackPeer } = await import("./support/werift_peer.ts");
   const h = await harness();
   const factory = new WasmPeerSessionFactory({ loopbackOnly: true });
-  const bridge = new OfferBridge({ client: h.client, factory, maxViewers: 2 });
+  const bridge = new Viewers({ signaling: h.client, factory, maxViewers: 2 });
   const failed: string[] = [];
-  bridge.on("error", (e) => failed.push(`${e.viewerId}: ${e.message}`));
+  bridge.on("error", ({ error, viewerId }) => failed.push(`${viewerId}: ${error.message}`));
   const viewers = await Promise.all([loopbackPeer(), loopbackPeer(), loopbackPeer()]);
   try {
     h.client.start();
@@ -1040,11 +1021,11 @@ Deno.test("offer bridge: seats go to viewers that connect; one over the limit is
     assert.match(failed.join("\n"), /v3: Offer from v3 refused: the master already serves 2/);
     // The refusal is an answer werift applies (no media, no error).
     await viewers[2].setRemoteDescription({ type: "answer", sdp: refusal });
-    assert.deepEqual(bridge.viewers.sort(), ["v1", "v2"]);
+    assert.deepEqual(bridge.ids.sort(), ["v1", "v2"]);
     // v1 offers again (e.g. after a reload): its old session is replaced, not counted twice.
     deliver(conn, "SDP_OFFER", "v1", { type: "offer", sdp: offers[0] });
     await until(() => sent("SDP_ANSWER", "v1").length === 2, "second answer for v1");
-    assert.deepEqual(bridge.viewers.sort(), ["v1", "v2"]);
+    assert.deepEqual(bridge.ids.sort(), ["v1", "v2"]);
     assert.deepEqual(bridge.seats, { seated: 1, pending: 1 });
     assert.equal(h.client.state, "Connected");
   } finally {
@@ -1054,8 +1035,62 @@ Deno.test("offer bridge: seats go to viewers that connect; one over the limit is
   }
 });
 
+Deno.test("viewers: candidates before the offer are held for it, in order and bounded", async () => {
+  const { Viewers } = await import("../src/viewers/viewers.ts");
+  const { WasmPeerSessionFactory } = await import("../src/peer/wasm_session.ts");
+  const h = await harness();
+  const inner = new WasmPeerSessionFactory({ loopbackOnly: true });
+  const got = new Map<string, string[]>();
+  const factory: PeerSessionFactory = {
+    async create(o) {
+      const s = await inner.create(o);
+      const seen: string[] = [];
+      got.set(o.viewerId, seen);
+      return {
+        viewerId: s.viewerId,
+        acceptOffer: (sdp) => s.acceptOffer(sdp),
+        addRemoteCandidate: (c) => {
+          seen.push(c.candidate);
+          s.addRemoteCandidate(c);
+        },
+        writeFrame: (f) => s.writeFrame(f),
+        stats: () => s.stats(),
+        close: (r) => s.close(r),
+      };
+    },
+  };
+  const viewers = new Viewers({
+    signaling: h.client,
+    factory,
+    maxEarlyCandidates: 3,
+    logger: createLogger({ level: "debug", sink: (r) => h.logs.push(r) }),
+  });
+  const offer = await Deno.readTextFile(new URL("fixtures/chromium_offer.sdp", import.meta.url));
+  const cand = (i: number) => `candidate:${i} 1 udp 2122260223 127.0.0.1 ${40000 + i} typ host`;
+  try {
+    h.client.start();
+    await h.client.waitForState("Connected");
+    const conn = await h.server.conn(0);
+    for (let i = 0; i < 10; i++) deliver(conn, "ICE_CANDIDATE", "v", { candidate: cand(i) });
+    deliver(conn, "ICE_CANDIDATE", "w", { candidate: cand(50), sdpMid: "0" });
+    deliver(conn, "SDP_OFFER", "v", { type: "offer", sdp: offer });
+    deliver(conn, "ICE_CANDIDATE", "v", { candidate: cand(10), sdpMid: "0" });
+    await until(() => (got.get("v")?.length ?? 0) >= 4, "v's candidates");
+    await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(got.get("v"), [cand(0), cand(1), cand(2), cand(10)]);
+    assert.ok(h.logs.some((r) => r.level === "warn" && /queue of v full/.test(r.message)));
+    // w's candidate waits for w's offer.
+    assert.equal(got.has("w"), false);
+    deliver(conn, "SDP_OFFER", "w", { type: "offer", sdp: offer });
+    await until(() => got.get("w")?.length === 1, "w's held candidate");
+  } finally {
+    viewers.close();
+    await h.dispose();
+  }
+});
+
 Deno.test("interop: the official KVS JS SDK viewer connects to our master through a relay", async () => {
-  const { OfferBridge } = await import("../src/viewers/offer_bridge.ts");
+  const { Viewers } = await import("../src/viewers/viewers.ts");
   const { WeriftPeerSessionFactory, loopbackPeer, isLoopbackCandidate } = await import(
     "./support/werift_peer.ts"
   );
@@ -1075,7 +1110,7 @@ Deno.test("interop: the official KVS JS SDK viewer connects to our master throug
   const h = await harness();
   h.server.relay = true;
   const factory = new WeriftPeerSessionFactory();
-  const bridge = new OfferBridge({ client: h.client, factory });
+  const bridge = new Viewers({ signaling: h.client, factory });
   const pc = await loopbackPeer();
   let sdk: { close(): void } | undefined;
   try {

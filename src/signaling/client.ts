@@ -30,7 +30,6 @@ import { fatalCredentialsError } from "../credentials/errors.ts";
 import type { CredentialProvider } from "../credentials/types.ts";
 import { KvsError } from "../errors.ts";
 import { type Logger, redact, silentLogger } from "../log.ts";
-import type { IceCandidateInit } from "../peer/types.ts";
 import { Backoff } from "./backoff.ts";
 import { EndpointCache } from "./endpoint_cache.ts";
 import {
@@ -40,6 +39,7 @@ import {
   upgradeStatus,
 } from "./errors.ts";
 import {
+  type CandidatePayload,
   decodeSignalingMessage,
   encodeAnswer,
   encodeCandidate,
@@ -95,10 +95,13 @@ export type WebSocketFactory = (url: string) => WebSocketLike;
 export interface SignalingEventMap {
   /** A state transition. */
   state: { state: SignalingState; previous: SignalingState };
-  /** A viewer's offer. Its early candidates follow as `candidate` events. */
+  /** A viewer's offer. */
   offer: { viewerId: string; sdp: string };
-  /** A viewer's trickled candidate (never before that viewer's offer). */
-  candidate: { viewerId: string; candidate: IceCandidateInit };
+  /**
+   * A viewer's trickled candidate, as it arrived: it may come before that viewer's offer (the
+   * service does not keep their order), so whoever answers offers holds such candidates.
+   */
+  candidate: { viewerId: string; candidate: CandidatePayload };
   /** The service rejected a message we sent. */
   status: { viewerId?: string; statusResponse: SignalingStatusResponse };
   /** New ICE servers (after a refresh or RECONNECT_ICE_SERVER). */
@@ -170,10 +173,6 @@ export interface SignalingClientOptions {
   describePollMs?: number;
   /** Reconnect backoff: base, cap, healthy period (ms). Defaults 100, 10 000, 30 000. */
   backoff?: { baseMs?: number; capMs?: number; healthyMs?: number };
-  /** Candidates queued per viewer before its offer. Default 64. */
-  maxQueuedCandidates?: number;
-  /** Viewers with queued candidates. Default 32 (oldest dropped). */
-  maxQueuedViewers?: number;
   /** Outgoing messages held while reconnecting. Default 256. */
   maxOutbox?: number;
   /** Random source in [0, 1). */
@@ -187,8 +186,6 @@ export type SignalingListener<K extends keyof SignalingEventMap> = (
 type Wake = "closed" | "goaway" | "ice" | "maxage" | "idle" | "shutdown";
 
 const OPEN = 1;
-/** Viewers whose offer we saw, remembered so their later candidates pass straight through. */
-const MAX_REMEMBERED_VIEWERS = 1024;
 
 class Deferred<T> {
   resolve!: (v: T) => void;
@@ -277,8 +274,6 @@ export class SignalingClient {
   #pendingWake: Wake | undefined;
 
   #outbox: string[] = [];
-  #offered = new Set<string>();
-  #early = new Map<string, IceCandidateInit[]>();
 
   /** Create a client; nothing happens until {@link SignalingClient.start}. */
   constructor(options: SignalingClientOptions) {
@@ -399,14 +394,8 @@ export class SignalingClient {
   }
 
   /** Trickle one of our candidates to a viewer (held while reconnecting). */
-  sendCandidate(viewerId: string, candidate: IceCandidateInit): void {
+  sendCandidate(viewerId: string, candidate: CandidatePayload): void {
     this.#send(encodeCandidate(viewerId, candidate));
-  }
-
-  /** Forget a viewer (its session ended): later candidates are queued until a new offer. */
-  forgetViewer(viewerId: string): void {
-    this.#offered.delete(viewerId);
-    this.#early.delete(viewerId);
   }
 
   /** Stop: close the socket, cancel timers, end the loop. */
@@ -966,39 +955,12 @@ export class SignalingClient {
         const viewerId = msg.senderClientId;
         this.#log.info(`Offer from ${viewerId}`);
         if (this.#o.logSdp) this.#log.debug(`SDP offer from ${viewerId}`, { sdp: msg.sdp });
-        this.#offered.delete(viewerId);
-        this.#offered.add(viewerId);
-        if (this.#offered.size > MAX_REMEMBERED_VIEWERS) {
-          this.#offered.delete(this.#offered.values().next().value!);
-        }
         this.#emit("offer", { viewerId, sdp: msg.sdp });
-        const early = this.#early.get(viewerId);
-        this.#early.delete(viewerId);
-        for (const candidate of early ?? []) this.#emit("candidate", { viewerId, candidate });
         break;
       }
-      case "ICE_CANDIDATE": {
-        const viewerId = msg.senderClientId;
-        if (this.#offered.has(viewerId)) {
-          this.#emit("candidate", { viewerId, candidate: msg.candidate });
-          break;
-        }
-        let queue = this.#early.get(viewerId);
-        if (!queue) {
-          if (this.#early.size >= (this.#o.maxQueuedViewers ?? 32)) {
-            const oldest = this.#early.keys().next().value!;
-            this.#early.delete(oldest);
-            this.#log.warn(`Too many viewers with early candidates: dropped ${oldest}'s`);
-          }
-          this.#early.set(viewerId, queue = []);
-        }
-        if (queue.length >= (this.#o.maxQueuedCandidates ?? 64)) {
-          this.#log.warn(`Early candidate queue of ${viewerId} full: dropping a candidate`);
-        } else {
-          queue.push(msg.candidate);
-        }
+      case "ICE_CANDIDATE":
+        this.#emit("candidate", { viewerId: msg.senderClientId, candidate: msg.candidate });
         break;
-      }
       case "GO_AWAY":
         if (ws === this.#ws) this.#notify("goaway");
         break;

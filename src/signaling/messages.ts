@@ -9,7 +9,29 @@
  * @module
  */
 import { KvsError } from "../errors.ts";
-import type { IceCandidateInit } from "../peer/types.ts";
+
+/**
+ * The payload of an `ICE_CANDIDATE` message: a trickled candidate in the browser's
+ * `RTCIceCandidateInit` shape.
+ *
+ * @example
+ * ```ts
+ * import type { CandidatePayload } from "./messages.ts";
+ * const c: CandidatePayload = {
+ *   candidate: "candidate:1 1 udp 2122260223 192.0.2.10 50000 typ host",
+ *   sdpMid: "0",
+ *   sdpMLineIndex: 0,
+ * };
+ * ```
+ */
+export interface CandidatePayload {
+  /** `candidate:…` line (no `a=`), empty string for end-of-candidates. */
+  candidate: string;
+  /** Media section id the candidate belongs to. */
+  sdpMid?: string | null;
+  /** Index of that media section in the SDP. */
+  sdpMLineIndex?: number | null;
+}
 
 /**
  * The service's limit on one signaling message (SDP included), in bytes.
@@ -123,7 +145,7 @@ export type ReceivedSignalingMessage =
   | {
     type: "ICE_CANDIDATE";
     senderClientId: string;
-    candidate: IceCandidateInit;
+    candidate: CandidatePayload;
     statusResponse?: SignalingStatusResponse;
   }
   | {
@@ -273,7 +295,7 @@ export function encodeAnswer(viewerId: string, sdp: string, correlationId?: stri
  */
 export function encodeCandidate(
   viewerId: string,
-  candidate: IceCandidateInit,
+  candidate: CandidatePayload,
   correlationId?: string,
 ): string {
   return encodeSignalingMessage({

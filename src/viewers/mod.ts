@@ -1,6 +1,7 @@
 /**
- * Viewers of a master: who gets a seat ({@link Admission}) and how each viewer's offer becomes a
- * peer session ({@link OfferBridge}).
+ * A master's viewers: who gets a seat ({@link Admission}), each viewer's record
+ * ({@link Viewer}) and their one owner ({@link Viewers}), which turns offers into peer sessions
+ * and fans frames out.
  *
  * @example
  * ```ts
@@ -12,4 +13,6 @@
  * @module
  */
 export * from "./admission.ts";
-export * from "./offer_bridge.ts";
+export * from "./errors.ts";
+export * from "./viewer.ts";
+export * from "./viewers.ts";

@@ -1,0 +1,442 @@
+/**
+ * The master's viewers: the one owner of every {@link Viewer} record. It answers offers with
+ * peer sessions (answer and local candidates through signaling, the viewer's candidates handed
+ * on in order, including those that came before the offer), decides seats with
+ * {@link Admission} (seats only for viewers that proved they are there, a short admission
+ * window before that, per-client budgets of offers and candidates), and fans frames out, each
+ * viewer starting at an IDR.
+ *
+ * What a refused viewer sees: an answer whose every media section is rejected (port 0) and whose
+ * `i=` line says why (`i=refused: the master already serves 10 viewers`) — the viewer page shows
+ * that line; other browsers' code sees a peer connection with no media at once, instead of an
+ * ICE timeout. Offers over a client's budget get no reply.
+ *
+ * @module
+ */
+import { type Logger, silentLogger } from "../log.ts";
+import type { EncodedFrame } from "../media/types.ts";
+import { OfferRejectedError } from "../peer/errors.ts";
+import { refusalAnswer } from "../peer/sdp.ts";
+import type {
+  IceCandidateInit,
+  PeerConnectionState,
+  PeerSession,
+  PeerSessionFactory,
+} from "../peer/types.ts";
+import type { SignalingClient } from "../signaling/client.ts";
+import { Admission, type AdmissionOptions } from "./admission.ts";
+import { OfferError } from "./errors.ts";
+import { Viewer, type ViewerStats } from "./viewer.ts";
+
+/** What the viewers need of signaling: offers and candidates in, answers and candidates out. */
+export type ViewerSignaling = Pick<
+  SignalingClient,
+  "on" | "sendAnswer" | "sendCandidate" | "iceServers"
+>;
+
+/**
+ * Options of {@link Viewers}.
+ *
+ * @example
+ * ```ts
+ * import type { ViewersOptions } from "./viewers.ts";
+ * import type { SignalingClient } from "../signaling/client.ts";
+ * import type { PeerSessionFactory } from "../peer/types.ts";
+ * declare const signaling: SignalingClient;
+ * declare const factory: PeerSessionFactory;
+ * const options: ViewersOptions = { signaling, factory, maxViewers: 10 };
+ * ```
+ */
+export interface ViewersOptions {
+  /** Where offers and candidates come from and answers go. */
+  signaling: ViewerSignaling;
+  /** Makes one session per viewer. */
+  factory: PeerSessionFactory;
+  /** Logger. */
+  logger?: Logger;
+  /** Most viewers at once (the service allows 10). Default 10. */
+  maxViewers?: number;
+  /** Admission window, queue and per-client budgets (see {@link AdmissionOptions}). */
+  admission?: Omit<AdmissionOptions, "seats">;
+  /**
+   * After a viewer's PLI/FIR, how long it waits for the source's next IDR before a keyframe is
+   * asked for, ms (default 1000).
+   */
+  keyframePatienceMs?: number;
+  /** Candidates held per client id that has not offered yet (default 64). */
+  maxEarlyCandidates?: number;
+  /** Client ids whose early candidates are held; the oldest are dropped (default 32). */
+  maxEarlyViewers?: number;
+}
+
+/**
+ * Events of {@link Viewers}.
+ *
+ * @example
+ * ```ts
+ * import type { ViewersEventMap } from "./viewers.ts";
+ * const onLeft = (e: ViewersEventMap["left"]) => console.log(e.viewerId, e.reason);
+ * ```
+ */
+export interface ViewersEventMap {
+  /** A viewer's offer was admitted and its session made. */
+  joined: { viewerId: string };
+  /** A viewer's session changed state. */
+  state: { viewerId: string; state: PeerConnectionState };
+  /** A viewer's session ended; its last counters. */
+  left: { viewerId: string; reason: string; stats: ViewerStats };
+  /** An offer could not be answered, or was refused. */
+  error: { error: OfferError; viewerId: string };
+  /** Some viewer needs a keyframe (the source may be asked for one). */
+  keyframe: Record<never, never>;
+  /** Whether any viewer receives frames changed. */
+  receiving: { receiving: boolean };
+}
+
+/** Repeated notices (refusals, dropped offers) are logged once per this many ms, with a count. */
+const NOTICE_INTERVAL_MS = 5000;
+
+/**
+ * Every viewer of a master.
+ *
+ * @example
+ * ```ts
+ * import { Viewers } from "./viewers.ts";
+ * import type { SignalingClient } from "../signaling/client.ts";
+ * import type { PeerSessionFactory } from "../peer/types.ts";
+ * declare const signaling: SignalingClient;
+ * declare const factory: PeerSessionFactory;
+ * const viewers = new Viewers({ signaling, factory });
+ * viewers.on("left", ({ viewerId, reason }) => console.log(viewerId, reason));
+ * // for each frame of the source: viewers.writeFrame(frame)
+ * viewers.close("shutting down");
+ * ```
+ */
+export class Viewers {
+  readonly #signaling: ViewerSignaling;
+  readonly #factory: PeerSessionFactory;
+  readonly #log: Logger;
+  readonly #admission: Admission;
+  readonly #patienceMs: number;
+  readonly #maxEarly: number;
+  readonly #maxEarlyViewers: number;
+  readonly #viewers = new Map<string, Viewer>();
+  /** Candidates of client ids that have not offered (yet). */
+  readonly #early = new Map<string, IceCandidateInit[]>();
+  readonly #off: (() => void)[] = [];
+  readonly #listeners = new Map<string, Set<(d: unknown) => void>>();
+  readonly #notices = new Map<string, { at: number; suppressed: number }>();
+  #receiving = false;
+  #closed = false;
+
+  /** Start answering offers. */
+  constructor(options: ViewersOptions) {
+    this.#signaling = options.signaling;
+    this.#factory = options.factory;
+    this.#log = options.logger ?? silentLogger;
+    this.#admission = new Admission({ ...options.admission, seats: options.maxViewers ?? 10 });
+    this.#patienceMs = options.keyframePatienceMs ?? 1000;
+    this.#maxEarly = options.maxEarlyCandidates ?? 64;
+    this.#maxEarlyViewers = options.maxEarlyViewers ?? 32;
+    this.#off.push(
+      this.#signaling.on("offer", ({ viewerId, sdp }) => this.#onOffer(viewerId, sdp)),
+      this.#signaling.on("candidate", ({ viewerId, candidate }) => {
+        this.#onCandidate(viewerId, candidate);
+      }),
+    );
+  }
+
+  /** Client ids with a session (or one being made), seated or still proving themselves. */
+  get ids(): string[] {
+    return [...this.#viewers.keys()];
+  }
+
+  /** Viewers holding a seat, and offers waiting for their viewer's first ICE check. */
+  get seats(): { seated: number; pending: number } {
+    return { seated: this.#admission.seated, pending: this.#admission.pending };
+  }
+
+  /** Whether some viewer receives frames. */
+  get receiving(): boolean {
+    return this.#receiving;
+  }
+
+  /** Counters of every current viewer. */
+  stats(): ViewerStats[] {
+    return [...this.#viewers.values()].map((v) => v.stats());
+  }
+
+  /** Subscribe to an event; returns an unsubscribe function. */
+  on<K extends keyof ViewersEventMap>(
+    type: K,
+    listener: (detail: ViewersEventMap[K]) => void,
+  ): () => void {
+    let set = this.#listeners.get(type);
+    if (!set) this.#listeners.set(type, set = new Set());
+    set.add(listener as (d: unknown) => void);
+    return () => set.delete(listener as (d: unknown) => void);
+  }
+
+  /** Give a frame to every viewer that receives (each from an IDR on). */
+  writeFrame(frame: EncodedFrame): void {
+    for (const v of this.#viewers.values()) {
+      if (!v.receiving) continue;
+      try {
+        v.writeFrame(frame);
+      } catch (cause) {
+        const error = new OfferError(
+          v.id,
+          `Sending a frame to ${v.id} failed: ${errText(cause)}`,
+          { cause },
+        );
+        this.#emit("error", { error, viewerId: v.id });
+        this.#end(v, "frame write failed");
+      }
+    }
+  }
+
+  /** Stop answering and close every session. */
+  close(reason = "master shutting down"): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const off of this.#off) off();
+    for (const v of [...this.#viewers.values()]) this.#end(v, reason);
+    this.#early.clear();
+  }
+
+  #onCandidate(viewerId: string, candidate: IceCandidateInit): void {
+    if (this.#closed) return;
+    if (!this.#admission.candidate(viewerId, performance.now())) {
+      this.#notice("candidates", `Candidates from ${viewerId} over its budget dropped`);
+      return;
+    }
+    const v = this.#viewers.get(viewerId);
+    if (v) {
+      if (!v.addRemoteCandidate(candidate)) {
+        this.#notice("held", `Candidates of ${viewerId} held for its session: hold full`);
+      }
+      return;
+    }
+    // Before the offer (signaling does not keep the order of the two): held for it.
+    let queue = this.#early.get(viewerId);
+    if (!queue) {
+      if (this.#early.size >= this.#maxEarlyViewers) {
+        const oldest = this.#early.keys().next().value!;
+        this.#early.delete(oldest);
+        this.#notice("early", `Too many viewers with early candidates: dropped ${oldest}'s`);
+      }
+      this.#early.set(viewerId, queue = []);
+    }
+    if (queue.length >= this.#maxEarly) {
+      this.#notice("early-full", `Early candidate queue of ${viewerId} full: dropping a candidate`);
+    } else {
+      queue.push(candidate);
+    }
+  }
+
+  #onOffer(viewerId: string, sdp: string): void {
+    if (this.#closed) return;
+    const now = performance.now();
+    const decision = this.#admission.offer(viewerId, now);
+    if (decision.kind === "drop") {
+      this.#notice("drop", `Offer from ${viewerId} dropped: ${decision.reason}`);
+      return;
+    }
+    const previous = this.#viewers.get(viewerId);
+    if (previous) {
+      this.#log.info(`Viewer ${viewerId} sent a new offer: replacing its session`);
+      this.#end(previous, "replaced by a new offer");
+    }
+    const early = this.#early.get(viewerId) ?? [];
+    this.#early.delete(viewerId);
+    if (decision.kind === "refuse") {
+      this.#refuse(viewerId, sdp, decision.reason);
+      this.#fail(
+        new OfferError(viewerId, `Offer from ${viewerId} refused: ${decision.reason}`),
+        "refuse",
+      );
+      return;
+    }
+    if (decision.displaced) {
+      const d = this.#viewers.get(decision.displaced);
+      if (d) this.#end(d, "gave way to newer offers before its first ICE check (queue full)");
+    }
+    const v = new Viewer(viewerId, decision.ticket);
+    for (const c of early) v.addRemoteCandidate(c);
+    this.#viewers.set(viewerId, v);
+    // The admission window: still unproven at its end, the offer's place is released.
+    v.admissionTimer = setTimeout(() => {
+      if (this.#admission.expire(viewerId, v.ticket, performance.now())) {
+        const s = this.#admission.admissionWindowMs / 1000;
+        this.#end(v, `no ICE check within ${s} s of the offer: its place is released`);
+      }
+    }, decision.deadline - now + 1);
+    this.#start(v, sdp).catch((e) => this.#log.error(`Viewer ${viewerId}: ${errText(e)}`));
+  }
+
+  async #start(v: Viewer, sdp: string): Promise<void> {
+    const viewerId = v.id;
+    let session: PeerSession;
+    try {
+      session = await this.#factory.create({
+        viewerId,
+        iceServers: this.#signaling.iceServers(),
+        logger: this.#log.child(`peer:${viewerId}`),
+        callbacks: {
+          onLocalCandidate: (c) => {
+            if (v.ended !== undefined) return;
+            // A viewer cannot add candidates before our answer: hold them until it is sent.
+            if (v.localHeld) v.localHeld.push(c);
+            else this.#trySend(viewerId, () => this.#signaling.sendCandidate(viewerId, c));
+          },
+          onVerified: () => this.#verified(v),
+          onStateChange: (state) => this.#onState(v, state),
+          onKeyframeRequest: () => v.keyframeRequested(),
+          onClosed: (reason) => this.#end(v, reason),
+        },
+      });
+    } catch (cause) {
+      this.#end(v, "session creation failed");
+      this.#fail(
+        new OfferError(viewerId, `Session for ${viewerId} not created: ${errText(cause)}`, {
+          cause,
+        }),
+      );
+      return;
+    }
+    if (v.ended !== undefined) {
+      session.close(v.ended);
+      return;
+    }
+    v.session = session;
+    for (const c of v.remoteHeld.splice(0)) this.#guard(v, () => session.addRemoteCandidate(c));
+    this.#emit("joined", { viewerId });
+    try {
+      const answer = await session.acceptOffer(sdp);
+      if (v.ended !== undefined) return;
+      this.#trySend(viewerId, () => this.#signaling.sendAnswer(viewerId, answer));
+      const held = v.localHeld ?? [];
+      v.localHeld = undefined;
+      for (const c of held) {
+        this.#trySend(viewerId, () => this.#signaling.sendCandidate(viewerId, c));
+      }
+    } catch (cause) {
+      this.#end(v, "offer rejected");
+      if (cause instanceof OfferRejectedError) this.#refuse(viewerId, sdp, cause.message);
+      this.#fail(
+        new OfferError(viewerId, `Offer from ${viewerId} not answered: ${errText(cause)}`, {
+          cause,
+        }),
+      );
+    }
+  }
+
+  /** The viewer proved it is there: seat it, or end it when every seat was taken meanwhile. */
+  #verified(v: Viewer): void {
+    if (v.ended !== undefined || v.seated) return;
+    clearTimeout(v.admissionTimer);
+    if (this.#admission.verified(v.id, v.ticket, performance.now())) v.seated = true;
+    else this.#end(v, "every seat was taken before it proved itself");
+  }
+
+  #onState(v: Viewer, state: PeerConnectionState): void {
+    if (v.ended !== undefined || v.state === state) return;
+    v.state = state;
+    this.#log.info(`Viewer ${v.id}: ${state}`);
+    if (state === "connected") {
+      // Sessions that cannot report the ICE check itself prove the viewer by connecting.
+      this.#verified(v);
+      if (v.ended !== undefined) return;
+      v.startReceiving(this.#patienceMs, () => this.#emit("keyframe", {}));
+      this.#updateReceiving();
+    }
+    this.#emit("state", { viewerId: v.id, state });
+    if (state === "failed" || state === "closed") this.#end(v, `ICE ${state}`);
+  }
+
+  /** End a viewer once: its seat or place is free, its session closed, `left` emitted. */
+  #end(v: Viewer, reason: string): void {
+    if (v.ended !== undefined) return;
+    v.ended = reason;
+    clearTimeout(v.admissionTimer);
+    this.#admission.leave(v.id, v.ticket);
+    if (this.#viewers.get(v.id) === v) this.#viewers.delete(v.id);
+    const stats = v.stats();
+    this.#guard(v, () => v.session?.close(reason));
+    this.#updateReceiving();
+    if (!v.session) return; // no session: it never joined
+    this.#log.info(`Viewer ${v.id} left: ${reason}`, {
+      framesSent: stats.framesSent,
+      bytesSent: stats.bytesSent,
+    });
+    this.#emit("left", { viewerId: v.id, reason, stats });
+  }
+
+  #updateReceiving(): void {
+    let receiving = false;
+    for (const v of this.#viewers.values()) receiving ||= v.receiving;
+    if (receiving === this.#receiving) return;
+    this.#receiving = receiving;
+    this.#emit("receiving", { receiving });
+  }
+
+  /** Answer an offer we will not serve with every media section rejected, naming why. */
+  #refuse(viewerId: string, offerSdp: string, reason: string): void {
+    const sdp = refusalAnswer(offerSdp, reason);
+    if (sdp) this.#trySend(viewerId, () => this.#signaling.sendAnswer(viewerId, sdp));
+  }
+
+  /** Report a failed offer; logged at ERROR, or as a WARN notice of `kind`. */
+  #fail(error: OfferError, noticeKind?: string): void {
+    if (noticeKind) this.#notice(noticeKind, error.message);
+    else this.#log.error(error.message);
+    this.#emit("error", { error, viewerId: error.viewerId });
+  }
+
+  /** Log at WARN, at most once per {@link NOTICE_INTERVAL_MS} per kind, counting the rest. */
+  #notice(kind: string, message: string): void {
+    const now = performance.now();
+    const n = this.#notices.get(kind);
+    if (n && now - n.at < NOTICE_INTERVAL_MS) {
+      n.suppressed++;
+      return;
+    }
+    const more = n?.suppressed ? ` (and ${n.suppressed} more like it since the last notice)` : "";
+    this.#notices.set(kind, { at: now, suppressed: 0 });
+    this.#log.warn(message + more);
+  }
+
+  #guard(v: Viewer, fn: () => void): void {
+    try {
+      fn();
+    } catch (e) {
+      this.#log.warn(`Session of ${v.id} threw`, { error: e });
+    }
+  }
+
+  #trySend(viewerId: string, send: () => void): void {
+    try {
+      send();
+    } catch (cause) {
+      this.#fail(
+        new OfferError(viewerId, `Message to ${viewerId} not sent: ${errText(cause)}`, {
+          cause,
+        }),
+      );
+    }
+  }
+
+  #emit<K extends keyof ViewersEventMap>(type: K, detail: ViewersEventMap[K]): void {
+    for (const fn of this.#listeners.get(type) ?? []) {
+      try {
+        fn(detail);
+      } catch (e) {
+        this.#log.error(`A ${type} listener threw`, { error: e });
+      }
+    }
+  }
+}
+
+function errText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
