@@ -252,3 +252,88 @@ export function refusalAnswer(offerSdp: string, reason: string): string | undefi
   }
   return lines.join("\r\n") + "\r\n";
 }
+
+/** What an answer needs besides the offer. */
+export interface AnswerParameters {
+  /** Our ICE username fragment. */
+  ufrag: string;
+  /** Our ICE password. */
+  pwd: string;
+  /** Our DTLS certificate's fingerprint, `sha-256 AB:…`. */
+  fingerprint: string;
+  /** SSRC of the video stream. */
+  ssrc: number;
+  /** Host candidates, `ip:port`, most preferred first (none when only relays are used). */
+  hosts: string[];
+}
+
+/**
+ * The answer to a parsed offer: its video section accepted (send only, H.264 with the offer's
+ * payload type and profile, NACK and PLI feedback, rtcp-mux, `a=setup:passive`, host
+ * candidates), every other section declined (port 0), in the offer's order, one BUNDLE group.
+ *
+ * @example
+ * ```ts
+ * import { parseOffer, writeAnswer } from "./sdp.ts";
+ * declare const offerSdp: string;
+ * const answer = writeAnswer(parseOffer(offerSdp), {
+ *   ufrag: "abcd",
+ *   pwd: "0123456789abcdefghijkl",
+ *   fingerprint: "sha-256 " + Array(32).fill("AB").join(":"),
+ *   ssrc: 1234,
+ *   hosts: ["192.0.2.10:50000"],
+ * });
+ * ```
+ */
+export function writeAnswer(offer: ParsedOffer, p: AnswerParameters): string {
+  const pt = offer.payloadType;
+  const candidates = p.hosts.map((h, i) => {
+    const colon = h.lastIndexOf(":");
+    return `a=candidate:${i + 1} 1 udp ${2130706431 - i} ${h.slice(0, colon)} ${
+      h.slice(colon + 1)
+    } typ host generation 0`;
+  });
+  const video = [
+    `m=video 9 UDP/TLS/RTP/SAVPF ${pt}`,
+    "c=IN IP4 0.0.0.0",
+    "a=rtcp:9 IN IP4 0.0.0.0",
+    `a=ice-ufrag:${p.ufrag}`,
+    `a=ice-pwd:${p.pwd}`,
+    "a=ice-options:trickle",
+    `a=fingerprint:${p.fingerprint}`,
+    "a=setup:passive",
+    `a=mid:${offer.mid}`,
+    "a=sendonly",
+    "a=rtcp-mux",
+    `a=rtpmap:${pt} H264/90000`,
+    `a=rtcp-fb:${pt} nack`,
+    `a=rtcp-fb:${pt} nack pli`,
+    `a=fmtp:${pt} level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=${offer.profileLevelId}`,
+    `a=ssrc:${p.ssrc} cname:kvs-master`,
+    `a=ssrc:${p.ssrc} msid:kvs video`,
+    ...candidates,
+  ];
+  let videoDone = false;
+  const body = offer.sections.flatMap((m) => {
+    if (m.kind === "video" && m.mid === offer.mid && !videoDone) {
+      videoDone = true;
+      return video;
+    }
+    return [
+      `m=${m.kind} 0 ${m.proto} ${m.format}`,
+      "c=IN IP4 0.0.0.0",
+      `a=mid:${m.mid}`,
+      "a=inactive",
+    ];
+  });
+  return [
+    "v=0",
+    `o=- ${Date.now()} 2 IN IP4 127.0.0.1`,
+    "s=-",
+    "t=0 0",
+    `a=group:BUNDLE ${offer.mid}`,
+    "a=msid-semantic: WMS kvs",
+    ...body,
+    "",
+  ].join("\r\n");
+}

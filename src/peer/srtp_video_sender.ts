@@ -14,7 +14,7 @@ import {
   PROFILE_IDS,
   type SrtpProfile,
   wasiImports,
-} from "./media_core.ts";
+} from "./core_abi.ts";
 
 /** Options of {@link SrtpVideoSender.create}. */
 export interface SrtpVideoSenderOptions {

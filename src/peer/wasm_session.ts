@@ -19,8 +19,10 @@ import type {
 } from "./types.ts";
 import { holdMemoryTrim, trimMemorySoon } from "./libc.ts";
 import { OrderedDatagramSender } from "./udp_sender.ts";
+import { type IceServerUse, planIceServers, resolveIPv4 } from "./ice_servers.ts";
+import { TurnStream } from "./turn_stream.ts";
 import { OfferRejectedError } from "./errors.ts";
-import { type ParsedOffer, parseOffer } from "./sdp.ts";
+import { parseOffer, writeAnswer } from "./sdp.ts";
 
 /** Options of {@link WasmPeerSessionFactory}. */
 export interface WasmPeerSessionOptions {
@@ -65,57 +67,7 @@ export interface WasmPeerSessionOptions {
 }
 
 export { type ParsedOffer, parseOffer } from "./sdp.ts";
-
-/** A `stun:`/`turn:`/`turns:` URL, as a master uses it. */
-export interface IceUrl {
-  /** `stun` or `turn`. */
-  kind: "stun" | "turn";
-  /** `turns:` (TLS). */
-  secure: boolean;
-  /** Host name or IPv4 address. */
-  host: string;
-  /** Port (default 3478, or 5349 for `turns:`). */
-  port: number;
-  /** How the server is reached. */
-  transport: "udp" | "tcp";
-}
-
-/**
- * Parse an ICE server URL (RFC 7064/7065). Returns `undefined` for what a master does not use:
- * `turns:` over UDP (DTLS), IPv6 literals, other schemes.
- *
- * @example
- * ```ts
- * import { parseIceUrl } from "./wasm_session.ts";
- * console.log(parseIceUrl("turns:turn.example.com:443?transport=tcp"));
- * // { kind: "turn", secure: true, host: "turn.example.com", port: 443, transport: "tcp" }
- * ```
- */
-export function parseIceUrl(url: string): IceUrl | undefined {
-  const m = url.match(/^(stuns?|turns?):([^:?\[\]]+)(?::(\d+))?(?:\?transport=(udp|tcp))?$/i);
-  if (!m) return undefined;
-  const scheme = m[1].toLowerCase();
-  const secure = scheme.endsWith("s");
-  const kind = scheme.startsWith("stun") ? "stun" : "turn";
-  const transport = (m[4]?.toLowerCase() ?? (secure ? "tcp" : "udp")) as "udp" | "tcp";
-  if (secure && transport === "udp") return undefined;
-  if (kind === "stun" && (secure || transport === "tcp")) return undefined;
-  const port = m[3] ? Number(m[3]) : secure ? 5349 : 3478;
-  if (port < 1 || port > 65535) return undefined;
-  return { kind, secure, host: m[2], port, transport };
-}
-
-/** Write every byte (a stream write may take only part). */
-async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
-  for (let off = 0; off < bytes.length;) off += await conn.write(bytes.subarray(off));
-}
-
-async function resolve(host: string): Promise<string> {
-  if (/^\d+\.\d+\.\d+\.\d+$/.test(host)) return host;
-  const [first] = await Deno.resolveDns(host, "A");
-  if (!first) throw new Error(`${host} has no IPv4 address`);
-  return first;
-}
+export { type IceUrl, parseIceUrl } from "./ice_servers.ts";
 
 function randomText(n: number): string {
   const a = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
@@ -188,7 +140,7 @@ class WasmPeerSession implements PeerSession {
   #watchdog: ReturnType<typeof setInterval> | undefined;
   /** Releases this session's hold on the periodic memory trim (while it streams). */
   #releaseTrim = () => {};
-  readonly #streams = new Map<number, { conn: Deno.Conn; writing: Promise<unknown> }>();
+  readonly #streams = new Map<number, TurnStream>();
   #stats = {
     bytesSent: 0,
     packetsSent: 0,
@@ -257,62 +209,15 @@ class WasmPeerSession implements PeerSession {
     for (const c of this.#pending.splice(0)) this.addRemoteCandidate(c);
     this.#gather(this.#o.iceServers);
     for (const line of offer.candidates) this.addRemoteCandidate({ candidate: line });
-    const answer = this.#answer(offer, this.#core.fingerprint);
+    const answer = writeAnswer(offer, {
+      ufrag: this.#ufrag,
+      pwd: this.#pwd,
+      fingerprint: this.#core.fingerprint,
+      ssrc: this.#ssrc,
+      hosts: this.#relayOnly ? [] : this.#addresses.map((a) => `${a}:${this.#port}`),
+    });
     this.#stats.offerToAnswerMs = performance.now() - this.#offerAt;
     return answer;
-  }
-
-  /** Our answer: the video section accepted, every other section declined (port 0). */
-  #answer(offer: ParsedOffer, fingerprint: string): string {
-    const pt = offer.payloadType;
-    const candidates = this.#relayOnly
-      ? []
-      : this.#addresses.map((a, i) =>
-        `a=candidate:${i + 1} 1 udp ${2130706431 - i} ${a} ${this.#port} typ host generation 0`
-      );
-    const video = [
-      `m=video 9 UDP/TLS/RTP/SAVPF ${pt}`,
-      "c=IN IP4 0.0.0.0",
-      "a=rtcp:9 IN IP4 0.0.0.0",
-      `a=ice-ufrag:${this.#ufrag}`,
-      `a=ice-pwd:${this.#pwd}`,
-      "a=ice-options:trickle",
-      `a=fingerprint:${fingerprint}`,
-      "a=setup:passive",
-      `a=mid:${offer.mid}`,
-      "a=sendonly",
-      "a=rtcp-mux",
-      `a=rtpmap:${pt} H264/90000`,
-      `a=rtcp-fb:${pt} nack`,
-      `a=rtcp-fb:${pt} nack pli`,
-      `a=fmtp:${pt} level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=${offer.profileLevelId}`,
-      `a=ssrc:${this.#ssrc} cname:kvs-master`,
-      `a=ssrc:${this.#ssrc} msid:kvs video`,
-      ...candidates,
-    ];
-    let videoDone = false;
-    const body = offer.sections.flatMap((m) => {
-      if (m.kind === "video" && m.mid === offer.mid && !videoDone) {
-        videoDone = true;
-        return video;
-      }
-      return [
-        `m=${m.kind} 0 ${m.proto} ${m.format}`,
-        "c=IN IP4 0.0.0.0",
-        `a=mid:${m.mid}`,
-        "a=inactive",
-      ];
-    });
-    return [
-      "v=0",
-      `o=- ${Date.now()} 2 IN IP4 127.0.0.1`,
-      "s=-",
-      "t=0 0",
-      `a=group:BUNDLE ${offer.mid}`,
-      "a=msid-semantic: WMS kvs",
-      ...body,
-      "",
-    ].join("\r\n");
   }
 
   addRemoteCandidate(candidate: IceCandidateInit): void {
@@ -383,11 +288,7 @@ class WasmPeerSession implements PeerSession {
     try {
       this.#socket.close();
     } catch { /* already closed */ }
-    for (const { conn } of this.#streams.values()) {
-      try {
-        conn.close();
-      } catch { /* already closed */ }
-    }
+    for (const stream of this.#streams.values()) stream.close();
     this.#streams.clear();
     this.#core?.close();
     this.#o.callbacks.onClosed(reason);
@@ -395,70 +296,47 @@ class WasmPeerSession implements PeerSession {
 
   /** Ask STUN servers for our public address and TURN servers for relays (in the background). */
   #gather(servers: IceServer[]): void {
+    const { use, skipped } = planIceServers(servers, this.#relayOnly);
+    for (const url of skipped) {
+      this.#o.logger.debug(`Viewer ${this.viewerId}: ICE server ${url} not used`);
+    }
     let via = 0;
-    // One allocation per server and transport: a second one from the same 5-tuple is refused.
-    const seen = new Set<string>();
-    for (const s of servers) {
-      for (const url of s.urls) {
-        const u = parseIceUrl(url);
-        if (!u) {
-          this.#o.logger.debug(`Viewer ${this.viewerId}: ICE server ${url} not used`);
-          continue;
-        }
-        const key = `${u.kind}:${u.secure}:${u.host}:${u.port}:${u.transport}`;
-        if (seen.has(key)) continue;
-        seen.add(key);
-        if (u.kind === "stun") {
-          if (!this.#relayOnly) this.#startStun(url, u);
-        } else if (s.username && s.credential) {
-          this.#startTurn(url, u, s.username, s.credential, u.transport === "tcp" ? ++via : 0);
-        }
-      }
+    for (const u of use) {
+      if (u.server.kind === "stun") this.#startStun(u);
+      else this.#startTurn(u, u.server.transport === "tcp" ? ++via : 0);
     }
   }
 
-  async #startStun(url: string, u: IceUrl): Promise<void> {
+  async #startStun({ url, server }: IceServerUse): Promise<void> {
     try {
-      const ip = await resolve(u.host);
+      const ip = await resolveIPv4(server.host);
       if (this.#closed || !this.#core) return;
-      this.#flush(this.#core.addStun(`${ip}:${u.port}`));
+      this.#flush(this.#core.addStun(`${ip}:${server.port}`));
     } catch (e) {
       this.#o.logger.warn(`Viewer ${this.viewerId}: STUN ${url}: ${(e as Error).message}`);
     }
   }
 
-  async #startTurn(
-    url: string,
-    u: IceUrl,
-    username: string,
-    password: string,
-    via: number,
-  ): Promise<void> {
+  async #startTurn({ url, server, username, credential }: IceServerUse, via: number) {
     try {
-      const ip = await resolve(u.host);
+      const ip = await resolveIPv4(server.host);
       if (via > 0) {
-        const conn = u.secure
-          ? await Deno.connectTls({
-            hostname: u.host,
-            port: u.port,
-            caCerts: this.#f.turnCaCerts,
-          })
-          : await Deno.connect({ hostname: ip, port: u.port, transport: "tcp" });
+        const stream = await TurnStream.open(server, ip, this.#f.turnCaCerts);
         if (this.#closed) {
-          conn.close();
+          stream.close();
           return;
         }
-        this.#streams.set(via, { conn, writing: Promise.resolve() });
-        this.#readStream(url, via, conn);
+        this.#streams.set(via, stream);
+        this.#readStream(url, via, stream);
       }
       if (this.#closed || !this.#core) return;
       const [index, out] = this.#core.addTurn({
         url,
         transport: via > 0 ? "stream" : "udp",
         via,
-        server: `${ip}:${u.port}`,
-        username,
-        password,
+        server: `${ip}:${server.port}`,
+        username: username!,
+        password: credential!,
         refreshSeconds: this.#f.turnRefreshIntervalSeconds,
       });
       this.#o.logger.debug(`Viewer ${this.viewerId}: TURN ${url}: relay ${index} requested`);
@@ -470,31 +348,21 @@ class WasmPeerSession implements PeerSession {
     }
   }
 
-  async #readStream(url: string, via: number, conn: Deno.Conn): Promise<void> {
-    const buf = new Uint8Array(64 * 1024);
-    while (!this.#closed) {
-      let n: number | null;
-      try {
-        n = await conn.read(buf);
-      } catch {
-        n = null;
-      }
-      if (n === null) {
-        if (!this.#closed) {
-          this.#o.logger.warn(`Viewer ${this.viewerId}: TURN ${url}: connection closed`);
-        }
-        this.#streams.delete(via);
-        return;
-      }
-      try {
-        this.#flush(
-          this.#core!.handleDatagram(undefined, buf.subarray(0, n), performance.now(), via),
-        );
-      } catch (e) {
-        this.close(`media core failed: ${(e as Error).message}`);
-        return;
-      }
+  async #readStream(url: string, via: number, stream: TurnStream): Promise<void> {
+    try {
+      await stream.read(
+        (chunk) =>
+          this.#flush(this.#core!.handleDatagram(undefined, chunk, performance.now(), via)),
+        () => this.#closed,
+      );
+    } catch (e) {
+      this.close(`media core failed: ${(e as Error).message}`);
+      return;
     }
+    if (!this.#closed) {
+      this.#o.logger.warn(`Viewer ${this.viewerId}: TURN ${url}: connection closed`);
+    }
+    this.#streams.delete(via);
   }
 
   async #receive(): Promise<void> {
@@ -525,10 +393,7 @@ class WasmPeerSession implements PeerSession {
       if (d.via === 0) {
         this.#udp.send(d.data, d.to);
       } else {
-        const s = this.#streams.get(d.via);
-        if (!s) continue;
-        const bytes = d.data.slice();
-        s.writing = s.writing.then(() => writeAll(s.conn, bytes)).catch(() => {});
+        this.#streams.get(d.via)?.write(d.data);
       }
     }
     this.#udp.flush();

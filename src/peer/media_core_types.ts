@@ -1,0 +1,118 @@
+/**
+ * What a {@link import("./media_core.ts").MediaCoreSession} takes and gives, as TypeScript
+ * values (the byte layouts behind them are media_core.ts's).
+ *
+ * @module
+ */
+
+/** What a {@link import("./media_core.ts").MediaCoreSession} reports. */
+export type MediaCoreEvent =
+  | { type: "ice-connected"; pair: string }
+  | { type: "dtls-connected"; profile: string }
+  | { type: "closed"; reason: string }
+  | { type: "keyframe-request" }
+  | { type: "local-candidate"; candidate: string }
+  | { type: "warning"; message: string };
+
+/** A datagram for the host to send. */
+export interface MediaCoreDatagram {
+  /** 0: the session's UDP socket, to {@link MediaCoreDatagram.to}; n: TURN stream n. */
+  via: number;
+  /** Destination (for streams, the TURN server, informational). The same object is handed out
+   * for every datagram to the same address, so it can go to `socket.send` as it is. */
+  to: Deno.NetAddr;
+  /** Bytes: a view into the core's memory, valid until the next call into the session (send
+   * or copy it at once). */
+  data: Uint8Array;
+}
+
+/** Everything a session has for its host after a call. */
+export interface MediaCoreOutput {
+  /** Datagrams to send. */
+  datagrams: MediaCoreDatagram[];
+  /** What happened (ICE and DTLS progress, local candidates, warnings, closing). */
+  events: MediaCoreEvent[];
+  /** When to call {@link import("./media_core.ts").MediaCoreSession.handleTimeout} next (caller ms), if at all. */
+  nextTimeoutMs?: number;
+}
+
+/** What a {@link import("./media_core.ts").MediaCoreSession} needs from its host and the viewer's offer. */
+export interface MediaCoreSessionOptions {
+  /** Our ICE username fragment (≥ 4 characters). */
+  ufrag: string;
+  /** Our ICE password (≥ 22 characters). */
+  pwd: string;
+  /** The viewer's ICE username fragment, from its offer. */
+  remoteUfrag: string;
+  /** The viewer's ICE password, from its offer. */
+  remotePwd: string;
+  /** The viewer's certificate fingerprint from its offer, `sha-256 AB:CD:…`. */
+  remoteFingerprint: string;
+  /** Media SSRC. */
+  ssrc: number;
+  /** The H.264 payload type of the answer. */
+  payloadType: number;
+  /** The UDP socket's `ip:port` (related address of reflexive candidates). */
+  hostAddress?: string;
+  /** `relay`: never use the host socket for checks or media (default `all`). */
+  policy?: "all" | "relay";
+  /**
+   * Offer AEAD_AES_128_GCM as well as AES_CM_128_HMAC_SHA1_80 (default false: it is about 1.5×
+   * slower in WebAssembly; the viewer's preference decides when both are offered).
+   */
+  allowAesGcm?: boolean;
+  /** End the session when the viewer nominated no pair this long after it was made, ms
+   * (default 30 000). */
+  connectTimeoutMs?: number;
+}
+
+/** The outcome of {@link import("./media_core.ts").MediaCoreSession.addCandidate}. */
+export interface CandidateResult {
+  /** `used`, `ignored` (well-formed, not usable here) or `malformed`. */
+  status: "used" | "ignored" | "malformed";
+  /** Why, when not used. */
+  reason?: string;
+}
+
+/** A TURN server for {@link import("./media_core.ts").MediaCoreSession.addTurn}. */
+export interface MediaCoreTurnServer {
+  /** The server's URL, for messages (credentials never appear in them). */
+  url: string;
+  /** `udp` over the session's socket, or `stream` over the host's TCP/TLS stream `via`. */
+  transport: "udp" | "stream";
+  /** The stream id (≥ 1) for `stream`. */
+  via?: number;
+  /** The server's resolved `ip:port`. */
+  server: string;
+  /** Long-term credential username. */
+  username: string;
+  /** Long-term credential password (never in messages). */
+  password: string;
+  /** Refresh the allocation at least this often, seconds (default: at half its lifetime). */
+  refreshSeconds?: number;
+}
+
+/** Counters a {@link import("./media_core.ts").MediaCoreSession} keeps. */
+export interface MediaCoreCounters {
+  /** NACK packets received. */
+  nacks: number;
+  /** Datagrams sent again for them. */
+  retransmitted: number;
+  /** PLI/FIR received. */
+  keyframeRequests: number;
+  /** Datagrams not understood (ignored, never fatal). */
+  ignored: number;
+  /** Round-trip time from the viewer's latest receiver report, ms. */
+  rttMs?: number;
+  /** Fraction of packets lost (0–1), from that report. */
+  fractionLost?: number;
+  /** Packets lost in all, from that report. */
+  packetsLost?: number;
+  /** RTP packets sent (first transmissions). */
+  packetsSent: number;
+  /**
+   * When the viewer last proved it is there (caller ms): an ICE check or response that
+   * authenticated, or SRTCP that decrypted. Undefined before.
+   */
+  authenticatedAtMs?: number;
+}
