@@ -6,13 +6,9 @@
  * Get Endpoint → (ICE config ∥ WebSocket open). With a fresh endpoint cache entry, Describe and
  * Get Endpoint are skipped.
  *
- * Keep-alive: Deno's `WebSocket` has no ping API and the KVS signaling protocol has no
- * application-level ping action (an unknown action only earns an error reply), so the client
- * sends no keep-alive frames. Pings the service sends are answered by the runtime. Every
- * `keepAliveIntervalMs` (10 s) the client checks the socket is still open, and a connection that
- * carried no message for `idleReconnectMs` (9 min, under the service's 10 min idle limit) is
- * replaced proactively, make-before-break, as is every connection at `maxConnectionAgeMs`
- * (55 min, under the 1 h limit). A new master connection replaces the old one on the service.
+ * A connection that carried no message for `idleReconnectMs` (9 min, under the service's 10 min
+ * idle limit) is replaced proactively, make-before-break, as is every connection at
+ * `maxConnectionAgeMs` (55 min, under the 1 h limit); see `socket.ts` for the keep-alive.
  *
  * Credentials are fetched again only when they near expiry or the service refused them (401/403
  * on a call or on the WebSocket upgrade), not after every failed connection. Deno shows a refused
@@ -29,15 +25,11 @@ import type { IceServer, SignalingControlPlane, SignalingEndpoints } from "../aw
 import { fatalCredentialsError } from "../credentials/errors.ts";
 import type { CredentialProvider } from "../credentials/types.ts";
 import { KvsError } from "../errors.ts";
-import { type Logger, redact, silentLogger } from "../log.ts";
+import { type Logger, silentLogger } from "../log.ts";
 import { Backoff } from "./backoff.ts";
 import { EndpointCache } from "./endpoint_cache.ts";
-import {
-  classifyControlPlaneError,
-  SignalingConnectError,
-  SignalingError,
-  upgradeStatus,
-} from "./errors.ts";
+import { classifyControlPlaneError, SignalingConnectError, SignalingError } from "./errors.ts";
+import { IceConfig } from "./ice_config.ts";
 import {
   type CandidatePayload,
   decodeSignalingMessage,
@@ -47,41 +39,15 @@ import {
   SignalingMessageError,
   type SignalingStatusResponse,
 } from "./messages.ts";
+import {
+  defaultWebSocketFactory,
+  describeError,
+  SignalingSocket,
+  type WebSocketFactory,
+} from "./socket.ts";
 import { type SignalingState, stateLogLine } from "./states.ts";
 
-/**
- * The part of a WebSocket the client uses (the global `WebSocket` satisfies it).
- *
- * @example
- * ```ts
- * import type { WebSocketLike } from "./client.ts";
- * const ws: WebSocketLike = new WebSocket("wss://m-1.example/");
- * ```
- */
-export interface WebSocketLike {
-  /** `WebSocket.OPEN` (1) when messages can be sent. */
-  readonly readyState: number;
-  /** Send one text frame. */
-  send(data: string): void;
-  /** Close the connection. */
-  close(code?: number, reason?: string): void;
-  /** Listen for open, message, close and error events. */
-  addEventListener(
-    type: "open" | "message" | "close" | "error",
-    listener: (ev: Event) => void,
-  ): void;
-}
-
-/**
- * Opens a WebSocket to a presigned URL.
- *
- * @example
- * ```ts
- * import type { WebSocketFactory } from "./client.ts";
- * const factory: WebSocketFactory = (url) => new WebSocket(url);
- * ```
- */
-export type WebSocketFactory = (url: string) => WebSocketLike;
+export type { WebSocketFactory, WebSocketLike } from "./socket.ts";
 
 /**
  * Events of {@link SignalingClient} and their payloads.
@@ -185,8 +151,6 @@ export type SignalingListener<K extends keyof SignalingEventMap> = (
 ) => void;
 type Wake = "closed" | "goaway" | "ice" | "maxage" | "idle" | "shutdown";
 
-const OPEN = 1;
-
 class Deferred<T> {
   resolve!: (v: T) => void;
   readonly promise: Promise<T>;
@@ -198,19 +162,6 @@ class Deferred<T> {
 /** Thrown inside the loop when the ICE fetch that ran in parallel with Connecting failed. */
 class IceStageFailure {
   constructor(readonly error: unknown) {}
-}
-
-function defaultStun(region: string): string {
-  const suffix = region.startsWith("cn-") ? "amazonaws.com.cn" : "amazonaws.com";
-  return `stun:stun.kinesisvideo.${region}.${suffix}:443`;
-}
-
-function describeError(e: unknown): string {
-  if (e instanceof Error) {
-    const cause = e.cause instanceof Error ? ` (${e.cause.message})` : "";
-    return `${e.message}${cause}`;
-  }
-  return String(e);
 }
 
 /**
@@ -240,7 +191,8 @@ export class SignalingClient {
   readonly #log: Logger;
   readonly #cache: EndpointCache | undefined;
   readonly #override: string | undefined;
-  readonly #factory: WebSocketFactory;
+  readonly #socket: SignalingSocket;
+  readonly #ice: IceConfig;
   readonly #reconnect: Backoff;
   readonly #retry: Backoff;
   readonly #listeners = new Map<string, Set<(d: unknown) => void>>();
@@ -261,19 +213,10 @@ export class SignalingClient {
   #replacing = false;
   #connectFailures = 0;
 
-  #turn: IceServer[] = [];
-  #iceFetchedAt = -Infinity;
-  #iceTtlMs = 0;
   #icePending: Promise<void> | undefined;
 
-  #ws: WebSocketLike | undefined;
-  #wsOpenedAt = 0;
-  #retiring = new Set<WebSocketLike>();
-  #lastActivity = 0;
   #wake: Deferred<Wake> | undefined;
   #pendingWake: Wake | undefined;
-
-  #outbox: string[] = [];
 
   /** Create a client; nothing happens until {@link SignalingClient.start}. */
   constructor(options: SignalingClientOptions) {
@@ -288,7 +231,22 @@ export class SignalingClient {
     this.#override = override && override !== controlPlaneEndpoint(options.region)
       ? override
       : undefined;
-    this.#factory = options.webSocketFactory ?? this.#defaultFactory();
+    this.#socket = new SignalingSocket({
+      factory: options.webSocketFactory ?? defaultWebSocketFactory(options.caCerts),
+      signal: this.#abort.signal,
+      logger: this.#log,
+      connectTimeoutMs: options.connectTimeoutMs,
+      maxOutbox: options.maxOutbox,
+      onMessage: (data, current) => this.#onMessage(data, current),
+      onClosed: () => this.#notify("closed"),
+    });
+    this.#ice = new IceConfig({
+      controlPlane: options.controlPlane,
+      region: options.region,
+      clientId: options.clientId,
+      stunUrl: options.stunUrl,
+      logger: this.#log,
+    });
     const b = options.backoff ?? {};
     this.#reconnect = new Backoff({ ...b, random: options.random });
     this.#retry = new Backoff({ ...b, random: options.random });
@@ -377,10 +335,7 @@ export class SignalingClient {
    * region's STUN server.
    */
   iceServers(): IceServer[] {
-    const out = this.#turn.map((s) => ({ ...s, urls: [...s.urls] }));
-    const stun = this.#o.stunUrl === undefined ? defaultStun(this.#o.region) : this.#o.stunUrl;
-    if (stun) out.push({ urls: [stun] });
-    return out;
+    return this.#ice.iceServers();
   }
 
   /**
@@ -408,7 +363,7 @@ export class SignalingClient {
     this.#abort.abort();
     this.#notify("shutdown");
     await this.#loop;
-    this.#closeSockets();
+    this.#socket.close();
   }
 
   /** Stop the client, then delete the channel (state Delete). Errors are thrown to the caller. */
@@ -450,7 +405,7 @@ export class SignalingClient {
     this.#clearWake();
     if (this.#fatal) {
       this.#abort.abort();
-      this.#closeSockets();
+      this.#socket.close();
     }
   }
 
@@ -479,7 +434,7 @@ export class SignalingClient {
         }
         if (!this.#arn) return "Describe Channel";
         if (!this.#endpoints) return "Get Channel Endpoint";
-        return this.#iceFresh() ? "Ready" : "Get ICE Server Configuration";
+        return this.#ice.fresh() ? "Ready" : "Get ICE Server Configuration";
       }
       case "Describe Channel": {
         let info;
@@ -526,7 +481,7 @@ export class SignalingClient {
       }
       case "Get ICE Server Configuration": {
         const fetch = this.#fetchIce();
-        if (this.#socketOpen() && !this.#replacing) {
+        if (this.#socket.isOpen && !this.#replacing) {
           await fetch.catch((e) => Promise.reject(new IceStageFailure(e)));
           return "Connected";
         }
@@ -536,14 +491,14 @@ export class SignalingClient {
         return "Ready";
       }
       case "Ready":
-        if (!this.#icePending && !this.#iceFresh()) return "Get ICE Server Configuration";
+        if (!this.#icePending && !this.#ice.fresh()) return "Get ICE Server Configuration";
         return "Connecting";
       case "Connecting": {
         const pending = this.#icePending;
         this.#icePending = undefined;
-        let ws: WebSocketLike;
         try {
-          ws = await this.#openSocket();
+          const { wss } = this.#endpoints!;
+          await this.#socket.open(await this.#cp.presignSignalingUrl(wss, this.#arn!), wss);
         } catch (e) {
           await pending?.catch(() => {});
           throw e;
@@ -552,31 +507,24 @@ export class SignalingClient {
           try {
             await pending;
           } catch (e) {
-            this.#closeQuietly(ws);
+            this.#socket.discard();
             throw new IceStageFailure(e);
           }
         }
         if (this.#closed) {
-          this.#closeQuietly(ws);
+          this.#socket.discard();
           return "Connecting";
         }
-        const old = this.#ws;
-        this.#ws = ws;
-        this.#wsOpenedAt = performance.now();
-        this.#lastActivity = this.#wsOpenedAt;
+        this.#socket.install();
         this.#pendingWake = undefined;
         this.#replacing = false;
-        if (old) {
-          this.#retiring.add(old);
-          this.#closeQuietly(old);
-        }
         return "Connected";
       }
       case "Connected": {
         this.#connectFailures = 0;
         this.#retry.reset();
         this.#reconnect.succeeded();
-        this.#flushOutbox();
+        this.#socket.flush();
         const why = await this.#waitConnected();
         switch (why) {
           case "shutdown":
@@ -668,7 +616,7 @@ export class SignalingClient {
       this.#forceCredentials = true;
       return "Get Security Credentials";
     }
-    if (failedIn === "Get ICE Server Configuration" && this.#socketOpen() && !this.#replacing) {
+    if (failedIn === "Get ICE Server Configuration" && this.#socket.isOpen && !this.#replacing) {
       // The socket is fine; keep serving on it and try the refresh again later.
       return "Connected";
     }
@@ -726,29 +674,9 @@ export class SignalingClient {
 
   // ---------------------------------------------------------------- ICE
 
-  #iceFresh(): boolean {
-    return this.#turn.length > 0 && performance.now() - this.#iceFetchedAt < this.#iceTtlMs;
-  }
-
   async #fetchIce(): Promise<void> {
-    const servers = await this.#cp.getIceServerConfig(
-      this.#endpoints!.https,
-      this.#arn!,
-      this.#o.clientId ?? "ProducerMaster",
-    );
-    this.#turn = servers;
-    this.#iceFetchedAt = performance.now();
-    const ttls = servers.map((s) => s.ttlSeconds).filter((t): t is number => t !== undefined);
-    this.#iceTtlMs = (ttls.length ? Math.min(...ttls) : 300) * 1000;
-    this.#log.debug(`ICE servers: ${servers.length} TURN, Ttl ${this.#iceTtlMs / 1000} s`);
+    await this.#ice.fetch(this.#endpoints!.https, this.#arn!);
     this.#emit("iceServers", { iceServers: this.iceServers() });
-  }
-
-  /** Refresh at Ttl − 30 s, or at half the Ttl when that is under a minute. */
-  #iceRefreshInMs(): number {
-    const ttl = this.#iceTtlMs;
-    const lead = ttl >= 60_000 ? ttl - 30_000 : ttl / 2;
-    return Math.max(0, this.#iceFetchedAt + lead - performance.now());
   }
 
   #credentialsExpiring(): boolean {
@@ -758,125 +686,8 @@ export class SignalingClient {
 
   // ---------------------------------------------------------------- socket
 
-  #defaultFactory(): WebSocketFactory {
-    const caCerts = this.#o.caCerts;
-    if (!caCerts || caCerts.length === 0) return (url) => new WebSocket(url);
-    return (url) => {
-      const client = Deno.createHttpClient({ caCerts });
-      // Deno's WebSocket accepts an HTTP client carrying extra CA certificates.
-      const Ctor = WebSocket as unknown as new (u: string, o: unknown) => WebSocket;
-      const ws = new Ctor(url, { client });
-      ws.addEventListener("close", () => client.close());
-      return ws;
-    };
-  }
-
-  #socketOpen(): boolean {
-    return this.#ws !== undefined && this.#ws.readyState === OPEN;
-  }
-
-  async #openSocket(): Promise<WebSocketLike> {
-    const { wss } = this.#endpoints!;
-    const url = await this.#cp.presignSignalingUrl(wss, this.#arn!);
-    this.#log.debug(`Opening ${redact(url)}`);
-    let ws: WebSocketLike;
-    try {
-      ws = this.#factory(url);
-    } catch (e) {
-      throw new SignalingConnectError(`WebSocket to ${wss} failed: ${describeError(e)}`, {
-        cause: e,
-      });
-    }
-    const timeoutMs = this.#o.connectTimeoutMs ?? 10_000;
-    await new Promise<void>((resolve, reject) => {
-      let settled = false;
-      const fail = (why: string, status?: number) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        this.#abort.signal.removeEventListener("abort", onAbort);
-        this.#closeQuietly(ws);
-        reject(new SignalingConnectError(`WebSocket to ${wss} ${why}`, { status }));
-      };
-      const onAbort = () => fail("aborted: client closed");
-      const timer = setTimeout(() => fail(`not open after ${timeoutMs} ms`), timeoutMs);
-      this.#abort.signal.addEventListener("abort", onAbort, { once: true });
-      ws.addEventListener("open", () => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        this.#abort.signal.removeEventListener("abort", onAbort);
-        resolve();
-      });
-      ws.addEventListener("error", (ev) => {
-        const msg = (ev as ErrorEvent).message;
-        const status = msg ? upgradeStatus(msg) : undefined;
-        fail(
-          status !== undefined
-            ? `refused: HTTP ${status} on upgrade`
-            : `failed${msg ? `: ${msg}` : ""} (refused, TLS failure or HTTP 403 on upgrade)`,
-          status,
-        );
-      });
-      ws.addEventListener("close", (ev) => {
-        const ce = ev as CloseEvent;
-        fail(`closed before opening (code ${ce.code}${ce.reason ? `, ${ce.reason}` : ""})`);
-      });
-      ws.addEventListener("message", (ev) => this.#onMessage(ws, (ev as MessageEvent).data));
-      ws.addEventListener("close", (ev) => this.#onClose(ws, ev as CloseEvent));
-    });
-    this.#log.debug(`Signaling socket open`);
-    return ws;
-  }
-
-  #onClose(ws: WebSocketLike, ev: CloseEvent): void {
-    if (this.#retiring.delete(ws)) return;
-    if (ws !== this.#ws) return;
-    this.#log.info(
-      `Signaling socket closed (code ${ev.code}${ev.reason ? `, ${ev.reason}` : ""}, ` +
-        `${ev.wasClean ? "clean" : "abrupt"})`,
-    );
-    this.#notify("closed");
-  }
-
-  #closeQuietly(ws: WebSocketLike): void {
-    try {
-      if (ws.readyState <= OPEN) ws.close(1000, "replaced");
-    } catch {
-      // Already closing.
-    }
-  }
-
-  #closeSockets(): void {
-    if (this.#ws) {
-      this.#retiring.add(this.#ws);
-      this.#closeQuietly(this.#ws);
-      this.#ws = undefined;
-    }
-    for (const ws of this.#retiring) this.#closeQuietly(ws);
-  }
-
   #send(text: string): void {
-    if (this.#socketOpen() && this.#state !== "Disconnected") {
-      try {
-        this.#ws!.send(text);
-        this.#lastActivity = performance.now();
-        return;
-      } catch (e) {
-        this.#log.warn("Send failed, holding the message until reconnected", { error: e });
-      }
-    }
-    if (this.#outbox.length >= (this.#o.maxOutbox ?? 256)) {
-      this.#outbox.shift();
-      this.#log.warn("Outgoing signaling queue full: dropped the oldest message");
-    }
-    this.#outbox.push(text);
-  }
-
-  #flushOutbox(): void {
-    const out = this.#outbox;
-    this.#outbox = [];
-    for (const text of out) this.#send(text);
+    this.#socket.send(text, this.#state === "Disconnected");
   }
 
   // ---------------------------------------------------------------- Connected
@@ -886,7 +697,7 @@ export class SignalingClient {
       const w = this.#wake;
       this.#wake = undefined;
       w.resolve(why);
-    } else if (why !== "closed" || this.#ws) {
+    } else {
       // Remember it for when the loop returns to Connected.
       if (this.#pendingWake === undefined || why === "shutdown" || why === "closed") {
         this.#pendingWake = why;
@@ -901,38 +712,34 @@ export class SignalingClient {
 
   async #waitConnected(): Promise<Wake> {
     if (this.#closed) return "shutdown";
-    if (!this.#socketOpen()) return "closed";
+    if (!this.#socket.isOpen) return "closed";
     const pending = this.#pendingWake;
     this.#pendingWake = undefined;
     if (pending) return pending;
     const wake = new Deferred<Wake>();
     this.#wake = wake;
-    const maxAge = this.#o.maxConnectionAgeMs ?? 55 * 60_000;
-    const idle = this.#o.idleReconnectMs ?? 9 * 60_000;
-    const timers = [
-      setTimeout(
-        () => this.#notify("maxage"),
-        Math.max(0, this.#wsOpenedAt + maxAge - performance.now()),
-      ),
-      setTimeout(() => this.#notify("ice"), this.#iceRefreshInMs()),
+    const limits = {
+      maxAgeMs: this.#o.maxConnectionAgeMs ?? 55 * 60_000,
+      idleMs: this.#o.idleReconnectMs ?? 9 * 60_000,
+      keepAliveMs: this.#o.keepAliveIntervalMs ?? 10_000,
+    };
+    const unwatch = [
+      this.#socket.watch(limits, (why) => {
+        this.#notify(why === "socket-closed" ? "closed" : why === "max-age" ? "maxage" : "idle");
+      }),
+      this.#ice.watch(() => this.#notify("ice")),
     ];
-    const tick = setInterval(() => {
-      if (!this.#socketOpen()) this.#notify("closed");
-      else if (performance.now() - this.#lastActivity >= idle) this.#notify("idle");
-    }, Math.min(this.#o.keepAliveIntervalMs ?? 10_000, idle));
     try {
       return await wake.promise;
     } finally {
-      timers.forEach(clearTimeout);
-      clearInterval(tick);
+      unwatch.forEach((stop) => stop());
       if (this.#wake === wake) this.#wake = undefined;
     }
   }
 
   // ---------------------------------------------------------------- messages
 
-  #onMessage(ws: WebSocketLike, data: unknown): void {
-    if (ws === this.#ws) this.#lastActivity = performance.now();
+  #onMessage(data: unknown, current: boolean): void {
     let msg: ReceivedSignalingMessage;
     try {
       if (typeof data !== "string") {
@@ -962,7 +769,7 @@ export class SignalingClient {
         this.#emit("candidate", { viewerId: msg.senderClientId, candidate: msg.candidate });
         break;
       case "GO_AWAY":
-        if (ws === this.#ws) this.#notify("goaway");
+        if (current) this.#notify("goaway");
         break;
       case "RECONNECT_ICE_SERVER":
         this.#log.info("RECONNECT_ICE_SERVER received: refreshing ICE servers");
