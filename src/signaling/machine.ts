@@ -61,10 +61,14 @@ export function initialSignalingState(
 
 type Draft = { -readonly [K in keyof SignalingMachineState]: SignalingMachineState[K] };
 
-const WAKE_LOG: Partial<Record<SignalingWake, string>> = {
-  goaway: "GO_AWAY received: reconnecting through Describe Channel",
-  "max-age": "Connection nearing its 1 h limit: replacing it",
-  idle: "Connection idle: replacing it before the service closes it",
+/** Where each wake leads from Connected, and why the socket is replaced (if it is). */
+const WAKES: Record<SignalingWake, [SignalingState, string?]> = {
+  "socket-closed": ["Disconnected"],
+  goaway: ["Describe Channel", "GO_AWAY received: reconnecting through Describe Channel"],
+  "reconnect-ice": ["Get ICE Server Configuration"],
+  "ice-expiring": ["Get ICE Server Configuration"],
+  "max-age": ["Ready", "Connection nearing its 1 h limit: replacing it"],
+  idle: ["Ready", "Connection idle: replacing it before the service closes it"],
 };
 
 /**
@@ -96,8 +100,10 @@ class Step {
   handle(e: SignalingEvent): void {
     const d = this.d;
     if (e.type === "delete") {
-      this.#enterDelete();
-      return;
+      this.out.push({ type: "emit-state", state: "Delete", previous: d.state });
+      this.out.push({ type: "delete-channel", channelArn: d.channelArn, version: d.version });
+      d.state = "Delete";
+      return this.#stop();
     }
     if (d.stopped) return;
     if (e.type === "ice-ok") {
@@ -133,9 +139,11 @@ class Step {
         d.version = e.version;
         d.fromCache = false;
         if (e.status !== "ACTIVE") {
-          d.awaiting = "describe-poll";
-          this.out.push({ type: "wait", ms: d.config.describePollMs, jitter: false });
-          return;
+          return this.#await("describe-poll", {
+            type: "wait",
+            ms: d.config.describePollMs,
+            jitter: false,
+          });
         }
         d.retryAttempt = 0;
         return this.enter("Get Channel Endpoint");
@@ -217,8 +225,6 @@ class Step {
         return this.#enterConnected();
       case "Disconnected":
         return this.#enterDisconnected();
-      default:
-        return;
     }
   }
 
@@ -281,16 +287,12 @@ class Step {
   }
 
   #act(why: SignalingWake): void {
-    const message = WAKE_LOG[why];
-    if (message) {
+    const [to, replacing] = WAKES[why];
+    if (replacing) {
       this.d.replacing = true;
-      this.out.push({ type: "log", level: "info", message });
+      this.#info(replacing);
     }
-    if (why === "socket-closed") this.enter("Disconnected");
-    else if (why === "goaway") this.enter("Describe Channel");
-    else if (why === "reconnect-ice" || why === "ice-expiring") {
-      this.enter("Get ICE Server Configuration");
-    } else this.enter("Ready");
+    this.enter(to);
   }
 
   #enterDisconnected(): void {
@@ -314,7 +316,7 @@ class Step {
     const d = this.d;
     if (d.connectFailures >= 3) {
       // The endpoint may have moved or the channel may be gone: start over.
-      this.#log(`${d.connectFailures} failed connections: describing the channel again`);
+      this.#info(`${d.connectFailures} failed connections: describing the channel again`);
       this.#forgetEndpoints();
     }
     // New credentials only when the service refused them or they are about to expire.
@@ -352,7 +354,7 @@ class Step {
       if (f.status === 401 || f.status === 403) d.forceCredentials = true;
       if (d.fromCache) {
         // A cached endpoint that fails once is not worth more tries: describe the channel again.
-        this.#log("Connection to the cached endpoint failed: describing the channel again");
+        this.#info("Connection to the cached endpoint failed: describing the channel again");
         this.#forgetEndpoints();
       }
       return this.enter("Disconnected");
@@ -392,20 +394,12 @@ class Step {
     this.out.push({ type: "invalidate-cache" });
   }
 
-  #log(message: string): void {
+  #info(message: string): void {
     this.out.push({ type: "log", level: "info", message });
   }
 
   #stop(): void {
     this.d.stopped = true;
     this.d.awaiting = "nothing";
-  }
-
-  #enterDelete(): void {
-    const d = this.d;
-    this.out.push({ type: "emit-state", state: "Delete", previous: d.state });
-    d.state = "Delete";
-    this.#stop();
-    this.out.push({ type: "delete-channel", channelArn: d.channelArn, version: d.version });
   }
 }
