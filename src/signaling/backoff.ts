@@ -6,6 +6,22 @@
  */
 
 /**
+ * The ceiling of the delay after `attempt` earlier failures, before jitter:
+ * `min(cap, base · 2^attempt)`.
+ *
+ * @example
+ * ```ts
+ * import { backoffCeiling } from "./backoff.ts";
+ * backoffCeiling(0, 100, 10_000); // 100
+ * backoffCeiling(3, 100, 10_000); // 800
+ * backoffCeiling(9, 100, 10_000); // 10 000
+ * ```
+ */
+export function backoffCeiling(attempt: number, baseMs: number, capMs: number): number {
+  return Math.min(capMs, baseMs * 2 ** Math.min(attempt, 30));
+}
+
+/**
  * Options of {@link Backoff}.
  *
  * @example
@@ -64,7 +80,7 @@ export class Backoff {
 
   /** The ceiling of the next delay, before jitter. */
   ceiling(): number {
-    return Math.min(this.#cap, this.#base * 2 ** Math.min(this.#attempt, 30));
+    return backoffCeiling(this.#attempt, this.#base, this.#cap);
   }
 
   /** Record a failure and return how long to wait (ms) before trying again. */

@@ -1,18 +1,17 @@
 /**
- * The master's signaling client: a state machine over the KVS control plane and the signaling
- * WebSocket, with the C SDK's state names and error routing.
+ * The master's signaling client: the public face of the signaling state machine
+ * (`machine.ts`, the C SDK's state names and error routing) and its driver (`driver.ts`), which
+ * runs the machine's commands against the KVS control plane, the endpoint cache, the ICE server
+ * cache (`ice_config.ts`) and the signaling WebSocket (`socket.ts`). The client decodes the
+ * viewers' messages into events and encodes ours.
  *
  * Cold start takes at most four sequential round trips to Connected: credentials → Describe →
  * Get Endpoint → (ICE config ∥ WebSocket open). With a fresh endpoint cache entry, Describe and
  * Get Endpoint are skipped.
  *
- * Keep-alive: Deno's `WebSocket` has no ping API and the KVS signaling protocol has no
- * application-level ping action (an unknown action only earns an error reply), so the client
- * sends no keep-alive frames. Pings the service sends are answered by the runtime. Every
- * `keepAliveIntervalMs` (10 s) the client checks the socket is still open, and a connection that
- * carried no message for `idleReconnectMs` (9 min, under the service's 10 min idle limit) is
- * replaced proactively, make-before-break, as is every connection at `maxConnectionAgeMs`
- * (55 min, under the 1 h limit). A new master connection replaces the old one on the service.
+ * A connection that carried no message for `idleReconnectMs` (9 min, under the service's 10 min
+ * idle limit) is replaced proactively, make-before-break, as is every connection at
+ * `maxConnectionAgeMs` (55 min, under the 1 h limit); see `socket.ts` for the keep-alive.
  *
  * Credentials are fetched again only when they near expiry or the service refused them (401/403
  * on a call or on the WebSocket upgrade), not after every failed connection. Deno shows a refused
@@ -24,20 +23,13 @@
  *
  * @module
  */
-import { controlPlaneEndpoint } from "../aws/kvs_client.ts";
-import type { IceServer, SignalingControlPlane, SignalingEndpoints } from "../aws/types.ts";
-import { fatalCredentialsError } from "../credentials/errors.ts";
+import type { IceServer, SignalingControlPlane } from "../aws/types.ts";
 import type { CredentialProvider } from "../credentials/types.ts";
 import { KvsError } from "../errors.ts";
-import { type Logger, redact, silentLogger } from "../log.ts";
-import { Backoff } from "./backoff.ts";
-import { EndpointCache } from "./endpoint_cache.ts";
-import {
-  classifyControlPlaneError,
-  SignalingConnectError,
-  SignalingError,
-  upgradeStatus,
-} from "./errors.ts";
+import { type Logger, silentLogger } from "../log.ts";
+import { SignalingDriver } from "./driver.ts";
+import type { EndpointCache } from "./endpoint_cache.ts";
+import { SignalingError } from "./errors.ts";
 import {
   type CandidatePayload,
   decodeSignalingMessage,
@@ -47,41 +39,10 @@ import {
   SignalingMessageError,
   type SignalingStatusResponse,
 } from "./messages.ts";
-import { type SignalingState, stateLogLine } from "./states.ts";
+import { describeError, type WebSocketFactory } from "./socket.ts";
+import type { SignalingState } from "./states.ts";
 
-/**
- * The part of a WebSocket the client uses (the global `WebSocket` satisfies it).
- *
- * @example
- * ```ts
- * import type { WebSocketLike } from "./client.ts";
- * const ws: WebSocketLike = new WebSocket("wss://m-1.example/");
- * ```
- */
-export interface WebSocketLike {
-  /** `WebSocket.OPEN` (1) when messages can be sent. */
-  readonly readyState: number;
-  /** Send one text frame. */
-  send(data: string): void;
-  /** Close the connection. */
-  close(code?: number, reason?: string): void;
-  /** Listen for open, message, close and error events. */
-  addEventListener(
-    type: "open" | "message" | "close" | "error",
-    listener: (ev: Event) => void,
-  ): void;
-}
-
-/**
- * Opens a WebSocket to a presigned URL.
- *
- * @example
- * ```ts
- * import type { WebSocketFactory } from "./client.ts";
- * const factory: WebSocketFactory = (url) => new WebSocket(url);
- * ```
- */
-export type WebSocketFactory = (url: string) => WebSocketLike;
+export type { WebSocketFactory, WebSocketLike } from "./socket.ts";
 
 /**
  * Events of {@link SignalingClient} and their payloads.
@@ -179,39 +140,18 @@ export interface SignalingClientOptions {
   random?: () => number;
 }
 
-/** A listener of {@link SignalingClient} events of type `K`. */
+/**
+ * A listener of {@link SignalingClient} events of type `K`.
+ *
+ * @example
+ * ```ts
+ * import type { SignalingListener } from "./client.ts";
+ * const onState: SignalingListener<"state"> = ({ state, previous }) => console.log(previous, state);
+ * ```
+ */
 export type SignalingListener<K extends keyof SignalingEventMap> = (
   detail: SignalingEventMap[K],
 ) => void;
-type Wake = "closed" | "goaway" | "ice" | "maxage" | "idle" | "shutdown";
-
-const OPEN = 1;
-
-class Deferred<T> {
-  resolve!: (v: T) => void;
-  readonly promise: Promise<T>;
-  constructor() {
-    this.promise = new Promise<T>((r) => this.resolve = r);
-  }
-}
-
-/** Thrown inside the loop when the ICE fetch that ran in parallel with Connecting failed. */
-class IceStageFailure {
-  constructor(readonly error: unknown) {}
-}
-
-function defaultStun(region: string): string {
-  const suffix = region.startsWith("cn-") ? "amazonaws.com.cn" : "amazonaws.com";
-  return `stun:stun.kinesisvideo.${region}.${suffix}:443`;
-}
-
-function describeError(e: unknown): string {
-  if (e instanceof Error) {
-    const cause = e.cause instanceof Error ? ` (${e.cause.message})` : "";
-    return `${e.message}${cause}`;
-  }
-  return String(e);
-}
 
 /**
  * Signaling client of a KVS master. Never throws out of its loop: failures become `error`
@@ -236,77 +176,33 @@ function describeError(e: unknown): string {
  */
 export class SignalingClient {
   readonly #o: SignalingClientOptions;
-  readonly #cp: SignalingControlPlane;
   readonly #log: Logger;
-  readonly #cache: EndpointCache | undefined;
-  readonly #override: string | undefined;
-  readonly #factory: WebSocketFactory;
-  readonly #reconnect: Backoff;
-  readonly #retry: Backoff;
   readonly #listeners = new Map<string, Set<(d: unknown) => void>>();
-
-  #state: SignalingState = "New";
-  #loop: Promise<void> | undefined;
-  #closed = false;
-  #fatal: KvsError | undefined;
-  #abort = new AbortController();
-
-  #arn: string | undefined;
-  #version: string | undefined;
-  #endpoints: SignalingEndpoints | undefined;
-  #fromCache = false;
-  #forceCredentials = false;
-  #credentialsExpiration: Date | undefined;
-  /** The current socket is being replaced (GO_AWAY, age, idle): reconnect even if it is open. */
-  #replacing = false;
-  #connectFailures = 0;
-
-  #turn: IceServer[] = [];
-  #iceFetchedAt = -Infinity;
-  #iceTtlMs = 0;
-  #icePending: Promise<void> | undefined;
-
-  #ws: WebSocketLike | undefined;
-  #wsOpenedAt = 0;
-  #retiring = new Set<WebSocketLike>();
-  #lastActivity = 0;
-  #wake: Deferred<Wake> | undefined;
-  #pendingWake: Wake | undefined;
-
-  #outbox: string[] = [];
+  readonly #driver: SignalingDriver;
 
   /** Create a client; nothing happens until {@link SignalingClient.start}. */
   constructor(options: SignalingClientOptions) {
     this.#o = options;
-    this.#cp = options.controlPlane;
     this.#log = options.logger ?? silentLogger;
-    this.#cache = options.endpointCache === false
-      ? undefined
-      : options.endpointCache ?? new EndpointCache({ logger: this.#log });
-    const cpEndpoint = options.endpointOverride ?? options.controlPlane.endpoint;
-    const override = cpEndpoint?.trim().replace(/\/+$/, "");
-    this.#override = override && override !== controlPlaneEndpoint(options.region)
-      ? override
-      : undefined;
-    this.#factory = options.webSocketFactory ?? this.#defaultFactory();
-    const b = options.backoff ?? {};
-    this.#reconnect = new Backoff({ ...b, random: options.random });
-    this.#retry = new Backoff({ ...b, random: options.random });
+    this.#driver = new SignalingDriver(options, this.#log, {
+      emit: (type, detail) => this.#emit(type, detail),
+      message: (data, current) => this.#onMessage(data, current),
+    });
   }
 
   /** Current state. */
   get state(): SignalingState {
-    return this.#state;
+    return this.#driver.state;
   }
 
   /** Channel ARN once known. */
   get channelArn(): string | undefined {
-    return this.#arn;
+    return this.#driver.machine.channelArn;
   }
 
   /** Whether the last Describe/Get Endpoint was skipped thanks to the endpoint cache. */
   get usedEndpointCache(): boolean {
-    return this.#fromCache;
+    return this.#driver.machine.fromCache;
   }
 
   /**
@@ -314,7 +210,7 @@ export class SignalingClient {
    * {@link import("../credentials/errors.ts").CredentialsError}), or `undefined`.
    */
   get fatalError(): KvsError | undefined {
-    return this.#fatal;
+    return this.#driver.fatalError;
   }
 
   /**
@@ -331,10 +227,7 @@ export class SignalingClient {
 
   /** Start the state machine (idempotent). */
   start(): void {
-    if (this.#loop || this.#closed) return;
-    this.#loop = this.#run().catch((e) => {
-      this.#log.error("Signaling loop stopped unexpectedly", { error: e });
-    });
+    this.#driver.start();
   }
 
   /**
@@ -342,7 +235,7 @@ export class SignalingClient {
    * `timeoutMs` or when the client is closed first, or with the fatal error that stopped it.
    */
   waitForState(state: SignalingState, timeoutMs = 30_000): Promise<void> {
-    if (this.#state === state) return Promise.resolve();
+    if (this.state === state) return Promise.resolve();
     return new Promise((resolve, reject) => {
       const done = (err?: Error) => {
         clearTimeout(timer);
@@ -351,24 +244,23 @@ export class SignalingClient {
         else resolve();
       };
       const timer = setTimeout(
-        () =>
-          done(new SignalingError(this.#state, `state ${state} not reached in ${timeoutMs} ms`)),
+        () => done(new SignalingError(this.state, `state ${state} not reached in ${timeoutMs} ms`)),
         timeoutMs,
       );
       const onClose = () =>
         done(
-          this.#fatal ??
-            new SignalingError(this.#state, `client closed before reaching ${state}`),
+          this.fatalError ??
+            new SignalingError(this.state, `client closed before reaching ${state}`),
         );
       const unsubscribe = this.on("state", (s) => {
         if (s.state === state) done();
       });
       const off = () => {
         unsubscribe();
-        this.#abort.signal.removeEventListener("abort", onClose);
+        this.#driver.signal.removeEventListener("abort", onClose);
       };
-      if (this.#closed || this.#fatal) return onClose();
-      this.#abort.signal.addEventListener("abort", onClose, { once: true });
+      if (this.#driver.signal.aborted) return onClose();
+      this.#driver.signal.addEventListener("abort", onClose, { once: true });
     });
   }
 
@@ -377,10 +269,7 @@ export class SignalingClient {
    * region's STUN server.
    */
   iceServers(): IceServer[] {
-    const out = this.#turn.map((s) => ({ ...s, urls: [...s.urls] }));
-    const stun = this.#o.stunUrl === undefined ? defaultStun(this.#o.region) : this.#o.stunUrl;
-    if (stun) out.push({ urls: [stun] });
-    return out;
+    return this.#driver.iceServers();
   }
 
   /**
@@ -390,310 +279,22 @@ export class SignalingClient {
    */
   sendAnswer(viewerId: string, sdp: string): void {
     if (this.#o.logSdp) this.#log.debug(`SDP answer for ${viewerId}`, { sdp });
-    this.#send(encodeAnswer(viewerId, sdp));
+    this.#driver.send(encodeAnswer(viewerId, sdp));
   }
 
   /** Trickle one of our candidates to a viewer (held while reconnecting). */
   sendCandidate(viewerId: string, candidate: CandidatePayload): void {
-    this.#send(encodeCandidate(viewerId, candidate));
+    this.#driver.send(encodeCandidate(viewerId, candidate));
   }
 
-  /** Stop: close the socket, cancel timers, end the loop. */
-  async close(): Promise<void> {
-    if (this.#closed) {
-      await this.#loop;
-      return;
-    }
-    this.#closed = true;
-    this.#abort.abort();
-    this.#notify("shutdown");
-    await this.#loop;
-    this.#closeSockets();
+  /** Stop: close the socket, cancel timers, let the calls in flight end. */
+  close(): Promise<void> {
+    return this.#driver.close();
   }
 
   /** Stop the client, then delete the channel (state Delete). Errors are thrown to the caller. */
-  async deleteChannel(): Promise<void> {
-    await this.close();
-    this.#setState("Delete");
-    try {
-      let arn = this.#arn;
-      let version = this.#version;
-      if (!arn || !version) {
-        const info = await this.#cp.describeSignalingChannel(this.#o.channelName);
-        arn = info.ChannelARN;
-        version = info.Version;
-      }
-      await this.#cp.deleteSignalingChannel(arn, version);
-      await this.#invalidateCache();
-    } catch (e) {
-      throw e instanceof KvsError ? e : new SignalingError(
-        "Delete",
-        `deleting channel ${this.#o.channelName} failed: ${describeError(e)}`,
-        { cause: e },
-      );
-    }
-  }
-
-  // ---------------------------------------------------------------- loop
-
-  async #run(): Promise<void> {
-    let state: SignalingState | undefined = "Get Security Credentials";
-    while (!this.#closed && state) {
-      this.#setState(state);
-      try {
-        state = await this.#step(state);
-      } catch (e) {
-        if (this.#closed) break;
-        state = await this.#route(state, e);
-      }
-    }
-    this.#clearWake();
-    if (this.#fatal) {
-      this.#abort.abort();
-      this.#closeSockets();
-    }
-  }
-
-  async #step(state: SignalingState): Promise<SignalingState> {
-    switch (state) {
-      case "Get Security Credentials": {
-        const force = this.#forceCredentials;
-        this.#forceCredentials = false;
-        if (this.#o.credentials) {
-          const creds = await this.#o.credentials.getCredentials({ forceRefresh: force });
-          this.#credentialsExpiration = creds.expiration;
-        }
-        if (!this.#arn || !this.#endpoints) {
-          const hit = await this.#cache?.lookup(
-            this.#o.channelName,
-            this.#o.region,
-            "MASTER",
-            this.#override,
-          );
-          if (hit) {
-            this.#arn = hit.channelArn;
-            this.#endpoints = { wss: hit.wss, https: hit.https };
-            this.#fromCache = true;
-            this.#log.debug(`Endpoint cache hit for ${this.#o.channelName}`);
-          }
-        }
-        if (!this.#arn) return "Describe Channel";
-        if (!this.#endpoints) return "Get Channel Endpoint";
-        return this.#iceFresh() ? "Ready" : "Get ICE Server Configuration";
-      }
-      case "Describe Channel": {
-        let info;
-        try {
-          info = await this.#cp.describeSignalingChannel(this.#o.channelName);
-        } catch (e) {
-          if (classifyControlPlaneError(e) === "not-found" && this.#o.createChannel !== false) {
-            return "Create Channel";
-          }
-          throw e;
-        }
-        this.#arn = info.ChannelARN;
-        this.#version = info.Version;
-        this.#fromCache = false;
-        if (info.ChannelStatus !== "ACTIVE") {
-          this.#log.info(`Channel ${info.ChannelName} is ${info.ChannelStatus}, waiting`);
-          await this.#sleep(this.#o.describePollMs ?? 1000);
-          return "Describe Channel";
-        }
-        this.#retry.reset();
-        return "Get Channel Endpoint";
-      }
-      case "Create Channel": {
-        this.#arn = await this.#cp.createSignalingChannel(this.#o.channelName);
-        this.#log.info(`Created channel ${this.#o.channelName}`);
-        return "Describe Channel";
-      }
-      case "Get Channel Endpoint": {
-        const arn = this.#arn!;
-        this.#endpoints = await this.#cp.getSignalingChannelEndpoint(arn, "MASTER");
-        this.#fromCache = false;
-        await this.#cache?.store({
-          channelName: this.#o.channelName,
-          region: this.#o.region,
-          role: "MASTER",
-          channelArn: arn,
-          wss: this.#endpoints.wss,
-          https: this.#endpoints.https,
-          storedAt: Date.now(),
-          ...(this.#override ? { endpoint: this.#override } : {}),
-        });
-        this.#retry.reset();
-        return "Get ICE Server Configuration";
-      }
-      case "Get ICE Server Configuration": {
-        const fetch = this.#fetchIce();
-        if (this.#socketOpen() && !this.#replacing) {
-          await fetch.catch((e) => Promise.reject(new IceStageFailure(e)));
-          return "Connected";
-        }
-        // Cold path: fetch in parallel with opening the socket; Connecting awaits both.
-        fetch.catch(() => {});
-        this.#icePending = fetch;
-        return "Ready";
-      }
-      case "Ready":
-        if (!this.#icePending && !this.#iceFresh()) return "Get ICE Server Configuration";
-        return "Connecting";
-      case "Connecting": {
-        const pending = this.#icePending;
-        this.#icePending = undefined;
-        let ws: WebSocketLike;
-        try {
-          ws = await this.#openSocket();
-        } catch (e) {
-          await pending?.catch(() => {});
-          throw e;
-        }
-        if (pending) {
-          try {
-            await pending;
-          } catch (e) {
-            this.#closeQuietly(ws);
-            throw new IceStageFailure(e);
-          }
-        }
-        if (this.#closed) {
-          this.#closeQuietly(ws);
-          return "Connecting";
-        }
-        const old = this.#ws;
-        this.#ws = ws;
-        this.#wsOpenedAt = performance.now();
-        this.#lastActivity = this.#wsOpenedAt;
-        this.#pendingWake = undefined;
-        this.#replacing = false;
-        if (old) {
-          this.#retiring.add(old);
-          this.#closeQuietly(old);
-        }
-        return "Connected";
-      }
-      case "Connected": {
-        this.#connectFailures = 0;
-        this.#retry.reset();
-        this.#reconnect.succeeded();
-        this.#flushOutbox();
-        const why = await this.#waitConnected();
-        switch (why) {
-          case "shutdown":
-            return "Connected";
-          case "closed":
-            return "Disconnected";
-          case "goaway":
-            this.#replacing = true;
-            this.#log.info("GO_AWAY received: reconnecting through Describe Channel");
-            return "Describe Channel";
-          case "ice":
-            return "Get ICE Server Configuration";
-          case "maxage":
-            this.#replacing = true;
-            this.#log.info("Connection nearing its 1 h limit: replacing it");
-            return "Ready";
-          case "idle":
-            this.#replacing = true;
-            this.#log.info("Connection idle: replacing it before the service closes it");
-            return "Ready";
-        }
-        return "Disconnected";
-      }
-      case "Disconnected": {
-        const delay = this.#reconnect.next();
-        this.#log.debug(`Reconnecting in ${delay} ms (attempt ${this.#reconnect.attempt})`);
-        await this.#sleep(delay);
-        if (this.#connectFailures >= 3) {
-          // The endpoint may have moved or the channel may be gone: start over.
-          this.#log.info(
-            `${this.#connectFailures} failed connections: describing the channel again`,
-          );
-          await this.#forgetEndpoints();
-        }
-        // New credentials only when the service refused them or they are about to expire.
-        if (this.#forceCredentials || this.#credentialsExpiring()) {
-          return "Get Security Credentials";
-        }
-        if (!this.#arn) return "Describe Channel";
-        if (!this.#endpoints) return "Get Channel Endpoint";
-        return "Ready";
-      }
-      default:
-        return "Get Security Credentials";
-    }
-  }
-
-  /** The next state after a failure, or `undefined` when the failure is fatal. */
-  async #route(state: SignalingState, thrown: unknown): Promise<SignalingState | undefined> {
-    let failedIn = state;
-    let e = thrown;
-    if (thrown instanceof IceStageFailure) {
-      failedIn = "Get ICE Server Configuration";
-      e = thrown.error;
-    }
-    const fatal = fatalCredentialsError(e);
-    if (fatal) {
-      // Nothing to retry: a file or a setting must be fixed. The caller reports it.
-      this.#fatal = fatal;
-      this.#log.debug(`${failedIn} failed and cannot recover on its own: stopping`);
-      this.#emit("error", { error: fatal, state: failedIn });
-      return undefined;
-    }
-    const error = e instanceof KvsError
-      ? e
-      : new SignalingError(failedIn, `${failedIn} failed: ${describeError(e)}`, { cause: e });
-    this.#log.warn(`${failedIn} failed: ${describeError(error)}`);
-    this.#emit("error", { error, state: failedIn });
-
-    if (e instanceof SignalingConnectError) {
-      this.#connectFailures++;
-      if (e.status === 401 || e.status === 403) this.#forceCredentials = true;
-      if (this.#fromCache) {
-        // A cached endpoint that fails once is not worth more tries: describe the channel again.
-        this.#log.info("Connection to the cached endpoint failed: describing the channel again");
-        await this.#forgetEndpoints();
-      }
-      return "Disconnected";
-    }
-    const kind = classifyControlPlaneError(e);
-    if (kind === "not-found" && this.#arn) {
-      // Stale ARN (cached or deleted channel): forget it and describe again.
-      await this.#forgetEndpoints();
-      await this.#sleep(this.#retry.next());
-      return "Describe Channel";
-    }
-    await this.#sleep(this.#retry.next());
-    if (kind === "auth") {
-      this.#forceCredentials = true;
-      return "Get Security Credentials";
-    }
-    if (failedIn === "Get ICE Server Configuration" && this.#socketOpen() && !this.#replacing) {
-      // The socket is fine; keep serving on it and try the refresh again later.
-      return "Connected";
-    }
-    return failedIn;
-  }
-
-  /** Forget the channel's ARN and endpoints, and drop them from the endpoint cache. */
-  async #forgetEndpoints(): Promise<void> {
-    this.#arn = undefined;
-    this.#endpoints = undefined;
-    this.#fromCache = false;
-    this.#connectFailures = 0;
-    await this.#invalidateCache();
-  }
-
-  #invalidateCache(): Promise<void> {
-    return this.#cache?.invalidate(this.#o.channelName, this.#o.region, "MASTER", this.#override) ??
-      Promise.resolve();
-  }
-
-  #setState(state: SignalingState): void {
-    const previous = this.#state;
-    this.#state = state;
-    this.#log.info(stateLogLine(state));
-    this.#emit("state", { state, previous });
+  deleteChannel(): Promise<void> {
+    return this.#driver.deleteChannel();
   }
 
   #emit<K extends keyof SignalingEventMap>(type: K, detail: SignalingEventMap[K]): void {
@@ -708,231 +309,9 @@ export class SignalingClient {
     }
   }
 
-  #sleep(ms: number): Promise<void> {
-    if (this.#closed || ms <= 0) return Promise.resolve();
-    const signal = this.#abort.signal;
-    return new Promise((resolve) => {
-      const t = setTimeout(() => {
-        signal.removeEventListener("abort", onAbort);
-        resolve();
-      }, ms);
-      const onAbort = () => {
-        clearTimeout(t);
-        resolve();
-      };
-      signal.addEventListener("abort", onAbort, { once: true });
-    });
-  }
-
-  // ---------------------------------------------------------------- ICE
-
-  #iceFresh(): boolean {
-    return this.#turn.length > 0 && performance.now() - this.#iceFetchedAt < this.#iceTtlMs;
-  }
-
-  async #fetchIce(): Promise<void> {
-    const servers = await this.#cp.getIceServerConfig(
-      this.#endpoints!.https,
-      this.#arn!,
-      this.#o.clientId ?? "ProducerMaster",
-    );
-    this.#turn = servers;
-    this.#iceFetchedAt = performance.now();
-    const ttls = servers.map((s) => s.ttlSeconds).filter((t): t is number => t !== undefined);
-    this.#iceTtlMs = (ttls.length ? Math.min(...ttls) : 300) * 1000;
-    this.#log.debug(`ICE servers: ${servers.length} TURN, Ttl ${this.#iceTtlMs / 1000} s`);
-    this.#emit("iceServers", { iceServers: this.iceServers() });
-  }
-
-  /** Refresh at Ttl − 30 s, or at half the Ttl when that is under a minute. */
-  #iceRefreshInMs(): number {
-    const ttl = this.#iceTtlMs;
-    const lead = ttl >= 60_000 ? ttl - 30_000 : ttl / 2;
-    return Math.max(0, this.#iceFetchedAt + lead - performance.now());
-  }
-
-  #credentialsExpiring(): boolean {
-    const exp = this.#credentialsExpiration;
-    return exp !== undefined && exp.getTime() - Date.now() < 60_000;
-  }
-
-  // ---------------------------------------------------------------- socket
-
-  #defaultFactory(): WebSocketFactory {
-    const caCerts = this.#o.caCerts;
-    if (!caCerts || caCerts.length === 0) return (url) => new WebSocket(url);
-    return (url) => {
-      const client = Deno.createHttpClient({ caCerts });
-      // Deno's WebSocket accepts an HTTP client carrying extra CA certificates.
-      const Ctor = WebSocket as unknown as new (u: string, o: unknown) => WebSocket;
-      const ws = new Ctor(url, { client });
-      ws.addEventListener("close", () => client.close());
-      return ws;
-    };
-  }
-
-  #socketOpen(): boolean {
-    return this.#ws !== undefined && this.#ws.readyState === OPEN;
-  }
-
-  async #openSocket(): Promise<WebSocketLike> {
-    const { wss } = this.#endpoints!;
-    const url = await this.#cp.presignSignalingUrl(wss, this.#arn!);
-    this.#log.debug(`Opening ${redact(url)}`);
-    let ws: WebSocketLike;
-    try {
-      ws = this.#factory(url);
-    } catch (e) {
-      throw new SignalingConnectError(`WebSocket to ${wss} failed: ${describeError(e)}`, {
-        cause: e,
-      });
-    }
-    const timeoutMs = this.#o.connectTimeoutMs ?? 10_000;
-    await new Promise<void>((resolve, reject) => {
-      let settled = false;
-      const fail = (why: string, status?: number) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        this.#abort.signal.removeEventListener("abort", onAbort);
-        this.#closeQuietly(ws);
-        reject(new SignalingConnectError(`WebSocket to ${wss} ${why}`, { status }));
-      };
-      const onAbort = () => fail("aborted: client closed");
-      const timer = setTimeout(() => fail(`not open after ${timeoutMs} ms`), timeoutMs);
-      this.#abort.signal.addEventListener("abort", onAbort, { once: true });
-      ws.addEventListener("open", () => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        this.#abort.signal.removeEventListener("abort", onAbort);
-        resolve();
-      });
-      ws.addEventListener("error", (ev) => {
-        const msg = (ev as ErrorEvent).message;
-        const status = msg ? upgradeStatus(msg) : undefined;
-        fail(
-          status !== undefined
-            ? `refused: HTTP ${status} on upgrade`
-            : `failed${msg ? `: ${msg}` : ""} (refused, TLS failure or HTTP 403 on upgrade)`,
-          status,
-        );
-      });
-      ws.addEventListener("close", (ev) => {
-        const ce = ev as CloseEvent;
-        fail(`closed before opening (code ${ce.code}${ce.reason ? `, ${ce.reason}` : ""})`);
-      });
-      ws.addEventListener("message", (ev) => this.#onMessage(ws, (ev as MessageEvent).data));
-      ws.addEventListener("close", (ev) => this.#onClose(ws, ev as CloseEvent));
-    });
-    this.#log.debug(`Signaling socket open`);
-    return ws;
-  }
-
-  #onClose(ws: WebSocketLike, ev: CloseEvent): void {
-    if (this.#retiring.delete(ws)) return;
-    if (ws !== this.#ws) return;
-    this.#log.info(
-      `Signaling socket closed (code ${ev.code}${ev.reason ? `, ${ev.reason}` : ""}, ` +
-        `${ev.wasClean ? "clean" : "abrupt"})`,
-    );
-    this.#notify("closed");
-  }
-
-  #closeQuietly(ws: WebSocketLike): void {
-    try {
-      if (ws.readyState <= OPEN) ws.close(1000, "replaced");
-    } catch {
-      // Already closing.
-    }
-  }
-
-  #closeSockets(): void {
-    if (this.#ws) {
-      this.#retiring.add(this.#ws);
-      this.#closeQuietly(this.#ws);
-      this.#ws = undefined;
-    }
-    for (const ws of this.#retiring) this.#closeQuietly(ws);
-  }
-
-  #send(text: string): void {
-    if (this.#socketOpen() && this.#state !== "Disconnected") {
-      try {
-        this.#ws!.send(text);
-        this.#lastActivity = performance.now();
-        return;
-      } catch (e) {
-        this.#log.warn("Send failed, holding the message until reconnected", { error: e });
-      }
-    }
-    if (this.#outbox.length >= (this.#o.maxOutbox ?? 256)) {
-      this.#outbox.shift();
-      this.#log.warn("Outgoing signaling queue full: dropped the oldest message");
-    }
-    this.#outbox.push(text);
-  }
-
-  #flushOutbox(): void {
-    const out = this.#outbox;
-    this.#outbox = [];
-    for (const text of out) this.#send(text);
-  }
-
-  // ---------------------------------------------------------------- Connected
-
-  #notify(why: Wake): void {
-    if (this.#wake) {
-      const w = this.#wake;
-      this.#wake = undefined;
-      w.resolve(why);
-    } else if (why !== "closed" || this.#ws) {
-      // Remember it for when the loop returns to Connected.
-      if (this.#pendingWake === undefined || why === "shutdown" || why === "closed") {
-        this.#pendingWake = why;
-      }
-    }
-  }
-
-  #clearWake(): void {
-    this.#wake?.resolve("shutdown");
-    this.#wake = undefined;
-  }
-
-  async #waitConnected(): Promise<Wake> {
-    if (this.#closed) return "shutdown";
-    if (!this.#socketOpen()) return "closed";
-    const pending = this.#pendingWake;
-    this.#pendingWake = undefined;
-    if (pending) return pending;
-    const wake = new Deferred<Wake>();
-    this.#wake = wake;
-    const maxAge = this.#o.maxConnectionAgeMs ?? 55 * 60_000;
-    const idle = this.#o.idleReconnectMs ?? 9 * 60_000;
-    const timers = [
-      setTimeout(
-        () => this.#notify("maxage"),
-        Math.max(0, this.#wsOpenedAt + maxAge - performance.now()),
-      ),
-      setTimeout(() => this.#notify("ice"), this.#iceRefreshInMs()),
-    ];
-    const tick = setInterval(() => {
-      if (!this.#socketOpen()) this.#notify("closed");
-      else if (performance.now() - this.#lastActivity >= idle) this.#notify("idle");
-    }, Math.min(this.#o.keepAliveIntervalMs ?? 10_000, idle));
-    try {
-      return await wake.promise;
-    } finally {
-      timers.forEach(clearTimeout);
-      clearInterval(tick);
-      if (this.#wake === wake) this.#wake = undefined;
-    }
-  }
-
   // ---------------------------------------------------------------- messages
 
-  #onMessage(ws: WebSocketLike, data: unknown): void {
-    if (ws === this.#ws) this.#lastActivity = performance.now();
+  #onMessage(data: unknown, current: boolean): void {
     let msg: ReceivedSignalingMessage;
     try {
       if (typeof data !== "string") {
@@ -945,9 +324,9 @@ export class SignalingClient {
     } catch (e) {
       const error = e instanceof KvsError
         ? e
-        : new SignalingError(this.#state, describeError(e), { cause: e });
+        : new SignalingError(this.state, describeError(e), { cause: e });
       this.#log.warn(`Ignoring signaling message: ${error.message}`);
-      this.#emit("error", { error, state: this.#state });
+      this.#emit("error", { error, state: this.state });
       return;
     }
     switch (msg.type) {
@@ -962,11 +341,11 @@ export class SignalingClient {
         this.#emit("candidate", { viewerId: msg.senderClientId, candidate: msg.candidate });
         break;
       case "GO_AWAY":
-        if (ws === this.#ws) this.#notify("goaway");
+        if (current) this.#driver.dispatch({ type: "goaway" });
         break;
       case "RECONNECT_ICE_SERVER":
         this.#log.info("RECONNECT_ICE_SERVER received: refreshing ICE servers");
-        this.#notify("ice");
+        this.#driver.dispatch({ type: "reconnect-ice" });
         break;
       case "STATUS_RESPONSE":
         this.#log.warn("Signaling status response", { ...msg.statusResponse });
