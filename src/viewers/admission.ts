@@ -80,8 +80,11 @@ interface Budget {
  * ```
  */
 export class Admission {
+  /** Viewers served at once. */
   readonly seats: number;
+  /** How long an offer may wait for its viewer's first ICE check, ms. */
   readonly admissionWindowMs: number;
+  /** Offers waiting for proof at once. */
   readonly maxPending: number;
   readonly #offerBurst: number;
   readonly #offerIntervalMs: number;
