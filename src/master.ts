@@ -27,6 +27,7 @@ import type { SignalingControlPlane } from "./aws/types.ts";
 import type { CredentialProvider } from "./credentials/types.ts";
 import { KvsError } from "./errors.ts";
 import { type Logger, silentLogger } from "./log.ts";
+import { spsProfileLevelId } from "./media/h264.ts";
 import type { EncodedFrame, VideoSource } from "./media/types.ts";
 import type { PeerConnectionState, PeerSessionFactory } from "./peer/types.ts";
 import { SignalingClient, type SignalingClientOptions } from "./signaling/client.ts";
@@ -147,6 +148,8 @@ export class Master {
   #lastKeyframeRequest = -Infinity;
   #keyframeTimer: ReturnType<typeof setTimeout> | undefined;
   #framesIn = 0;
+  /** The source's `profile-level-id`, from the SPS of its latest IDR. */
+  #profileLevelId: string | undefined;
   #closed = false;
 
   /** Use {@link startMaster}: it validates the options and starts everything. */
@@ -176,6 +179,7 @@ export class Master {
       maxViewers: max,
       admission: options.admission,
       keyframePatienceMs: options.keyframePatienceMs,
+      streamProfileLevelId: () => this.#profileLevelId ?? this.#source.profileLevelId,
     });
     this.#viewers.on("joined", (e) => this.#emit("viewerJoined", e));
     this.#viewers.on("state", (e) => this.#emit("viewer", e));
@@ -259,6 +263,9 @@ export class Master {
 
   #onFrame(frame: EncodedFrame): void {
     this.#framesIn++;
+    if (frame.keyframe) {
+      this.#profileLevelId = spsProfileLevelId(frame.data) ?? this.#profileLevelId;
+    }
     this.#viewers.writeFrame(frame);
   }
 

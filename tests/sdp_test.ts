@@ -24,6 +24,53 @@ Deno.test("SDP: Chromium's offer", () => {
   assert.ok(o.candidates.length >= 8, "the candidates it gathered before offering");
 });
 
+Deno.test("SDP: the answer's H.264 format plays the stream's own profile, or the offer is refused naming both", async (t) => {
+  const { h264Profile, profileFit } = await import("../src/peer/h264_profiles.ts");
+  const { writeAnswer } = await import("../src/peer/sdp.ts");
+  await t.step("profiles as WebRTC stacks read profile-level-id", () => {
+    assert.equal(h264Profile("42e01f"), "constrained-baseline");
+    assert.equal(h264Profile("42c01f"), "constrained-baseline");
+    assert.equal(h264Profile("42001f"), "baseline");
+    assert.equal(h264Profile("4d001f"), "main");
+    assert.equal(h264Profile("640c1f"), "constrained-high");
+    assert.equal(h264Profile("640032"), "high");
+    assert.equal(h264Profile("zz"), undefined);
+    assert.equal(profileFit("42e01f", "42c01f"), 2);
+    assert.equal(profileFit("640032", "42c01f"), 1);
+    assert.equal(profileFit("42e01f", "4d0028"), 0);
+  });
+  const cases: [string, number, string][] = [
+    ["42c01f", 108, "42c01f"], // the samples (x264 baseline): Chromium's constrained baseline
+    ["42001f", 102, "42001f"],
+    ["4d0028", 116, "4d0028"], // Main at level 4.0: the offered Main format, the stream's level
+  ];
+  for (const [stream, pt, answered] of cases) {
+    await t.step(`a ${stream} stream: payload type ${pt}, answered as ${answered}`, () => {
+      const o = parseOffer(chromium, { streamProfileLevelId: stream });
+      assert.equal(o.payloadType, pt);
+      assert.equal(o.profileLevelId, answered);
+      const answer = writeAnswer(o, {
+        ufrag: "abcd",
+        pwd: "0123456789abcdefghijkl",
+        fingerprint: "sha-256 " + Array(32).fill("AB").join(":"),
+        ssrc: 1,
+        hosts: ["127.0.0.1:5000"],
+      });
+      assert.match(answer, new RegExp(`profile-level-id=${answered}\r\n`));
+      assert.match(answer, new RegExp(`a=rtcp-fb:${pt} ccm fir\r\n`), "FIR negotiated");
+    });
+  }
+  await t.step("a High stream to a viewer that offers no High decoder is refused clearly", () => {
+    assert.throws(
+      () => parseOffer(chromium, { streamProfileLevelId: "640028" }),
+      (e: Error) =>
+        e instanceof OfferRejectedError &&
+        e.message.includes("42001f, 42e01f, 4d001f, f4001f") &&
+        e.message.includes("cannot play the stream's high profile (640028)"),
+    );
+  });
+});
+
 Deno.test("SDP: hostile offers cost time linear in their size, and oversized values are named", () => {
   const ice = /a=ice-ufrag:\S+/;
   const pad = (n: number) => " ".repeat(n);

@@ -4,7 +4,7 @@
  * @module
  */
 import type { EncodedFrame, VideoSource } from "./types.ts";
-import { H264Error, inspectAccessUnit } from "./h264.ts";
+import { H264Error, inspectAccessUnit, spsProfileLevelId } from "./h264.ts";
 import { MediaSourceError } from "./errors.ts";
 import { Pacer, type PacerClock } from "./pacer.ts";
 import { type Logger, silentLogger } from "../log.ts";
@@ -88,6 +88,8 @@ export class FileVideoSource implements VideoSource {
   readonly frames: readonly LoadedFrame[];
   /** The folder the frames came from. */
   readonly dir: string;
+  /** The `profile-level-id` of the first SPS among the frames (undefined without one). */
+  readonly profileLevelId?: string;
   readonly #loop: boolean;
   readonly #log: Logger;
   readonly #onEnd?: () => void;
@@ -106,6 +108,10 @@ export class FileVideoSource implements VideoSource {
   private constructor(dir: string, frames: LoadedFrame[], options: FileVideoSourceOptions) {
     this.dir = dir;
     this.frames = frames;
+    for (const f of frames) {
+      this.profileLevelId = f.keyframe ? spsProfileLevelId(f.data) : undefined;
+      if (this.profileLevelId) break;
+    }
     this.fps = options.fps ?? 25;
     this.#loop = options.loop ?? true;
     this.#log = options.logger ?? silentLogger;

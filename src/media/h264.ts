@@ -283,3 +283,27 @@ export function startsAccessUnit(nal: Uint8Array, auHasPicture: boolean): boolea
 export function isSliceType(type: number): boolean {
   return isVcl(type);
 }
+
+/**
+ * The `profile-level-id` (6 hex digits) of the first SPS in an Annex-B access unit, looking no
+ * further than its first picture NAL unit; undefined when there is none before it. Never throws.
+ *
+ * @example
+ * ```ts
+ * import { spsProfileLevelId } from "./h264.ts";
+ * spsProfileLevelId(new Uint8Array([0, 0, 0, 1, 0x67, 0x64, 0x00, 0x28, 0, 0, 1, 0x65])); // "640028"
+ * ```
+ */
+export function spsProfileLevelId(data: Uint8Array): string | undefined {
+  for (let i = 0; i + 3 < data.length; i++) {
+    if (data[i] !== 0 || data[i + 1] !== 0 || data[i + 2] !== 1) continue;
+    const type = data[i + 3] & 0x1f;
+    if (type === NalType.SPS) {
+      if (i + 6 >= data.length) return undefined;
+      return hex(data[i + 4]) + hex(data[i + 5]) + hex(data[i + 6]);
+    }
+    if (isVcl(type)) return undefined;
+    i += 2;
+  }
+  return undefined;
+}

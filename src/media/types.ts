@@ -38,6 +38,11 @@ export interface EncodedFrame {
 export interface VideoSource {
   /** Only H.264 for now. */
   readonly codec: "h264";
+  /**
+   * The stream's `profile-level-id` when known before its first frame (a file source reads it
+   * from its SPS); otherwise the master reads it from the SPS of each IDR it passes on.
+   */
+  readonly profileLevelId?: string;
   /** Begin delivering frames, paced in real time. Calling twice is an error. */
   start(onFrame: (frame: EncodedFrame) => void): void;
   /** Stop delivering frames and release resources. */

@@ -7,6 +7,16 @@
  * @module
  */
 import { OfferRejectedError } from "./errors.ts";
+import { h264Profile, profileFit } from "./h264_profiles.ts";
+
+/** Options of {@link parseOffer}. */
+export interface ParseOfferOptions {
+  /**
+   * The `profile-level-id` of the stream to send (from its SPS), when known: the answer uses a
+   * format whose decoders play it, and an offer with none is refused naming both.
+   */
+  streamProfileLevelId?: string;
+}
 
 /** Largest offer accepted, characters (KVS signaling carries at most 10 KB per message). */
 export const MAX_OFFER_LENGTH = 64 * 1024;
@@ -21,7 +31,7 @@ export interface ParsedOffer {
   mid: string;
   /** H.264 payload type chosen (packetization-mode=1). */
   payloadType: number;
-  /** Its profile-level-id. */
+  /** The profile-level-id to answer with (the stream's own when the viewer offered its profile). */
   profileLevelId: string;
   /** The viewer's ICE username fragment. */
   iceUfrag: string;
@@ -86,7 +96,8 @@ function bounded(name: string, value: string | undefined): string | undefined {
 
 /**
  * Read what a master needs from a viewer's offer: the H.264 (packetization-mode=1) format of
- * its video section (preferring constrained baseline `42e01f`), its ICE credentials and DTLS
+ * its video section (one whose profile plays the stream's, see {@link ParseOfferOptions};
+ * constrained baseline `42e01f` when that is not known), its ICE credentials and DTLS
  * fingerprint. Throws {@link OfferRejectedError} naming what is missing or malformed. Linear
  * in the length of the offer, which is bounded by {@link MAX_OFFER_LENGTH}.
  *
@@ -100,7 +111,7 @@ function bounded(name: string, value: string | undefined): string | undefined {
  * }
  * ```
  */
-export function parseOffer(sdp: string): ParsedOffer {
+export function parseOffer(sdp: string, options: ParseOfferOptions = {}): ParsedOffer {
   if (typeof sdp !== "string" || !sdp.startsWith("v=0")) {
     throw new OfferRejectedError("the offer is not SDP (it does not start with v=0)");
   }
@@ -148,7 +159,12 @@ export function parseOffer(sdp: string): ParsedOffer {
     const pt = sp < 0 ? "" : a.slice(5, sp);
     if (pt && !fmtps.has(pt)) fmtps.set(pt, a.slice(sp + 1));
   }
-  let best: { payloadType: number; profileLevelId: string } | undefined;
+  // The format to answer with: the stream's own profile when the viewer offers it, else a
+  // profile whose decoders play it (High plays Constrained Baseline); constrained baseline
+  // 42e01f when the stream's profile is not known yet.
+  const stream = options.streamProfileLevelId?.toLowerCase();
+  const offered: string[] = [];
+  let best: { payloadType: number; profileLevelId: string; fit: number } | undefined;
   for (const a of video.attrs) {
     if (!a.startsWith("rtpmap:")) continue;
     // rtpmap:<pt> <encoding>/<clock rate>[/<channels>]
@@ -166,9 +182,18 @@ export function parseOffer(sdp: string): ParsedOffer {
     if (fields.get("packetization-mode") !== "1") continue;
     const level = fields.get("profile-level-id")?.toLowerCase() ?? "42e01f";
     const pli = /^[0-9a-f]{6}$/.test(level) ? level : "42e01f";
-    if (!best || (pli === "42e01f" && best.profileLevelId !== "42e01f")) {
-      best = { payloadType: Number(pt), profileLevelId: pli };
-    }
+    if (offered.length < 8) offered.push(pli);
+    const fit = stream ? profileFit(pli, stream) * 2 + (pli === "42e01f" ? 1 : 0) : (
+      pli === "42e01f" ? 1 : 0
+    );
+    if (stream && fit < 2) continue; // this decoder cannot play the stream
+    if (!best || fit > best.fit) best = { payloadType: Number(pt), profileLevelId: pli, fit };
+  }
+  if (!best && stream && offered.length) {
+    throw new OfferRejectedError(
+      `the offer's H.264 profiles (${offered.join(", ")}) cannot play the stream's ` +
+        `${h264Profile(stream) ?? "unknown"} profile (${stream})`,
+    );
   }
   if (!best) {
     throw new OfferRejectedError(
@@ -191,9 +216,15 @@ export function parseOffer(sdp: string): ParsedOffer {
       `the offer's fingerprint is not a SHA-256 one (${fingerprint.split(" ")[0].slice(0, 16)})`,
     );
   }
+  // Answered with what the stream really is when the viewer offered that very profile (the
+  // level may differ: level-asymmetry-allowed); else with the offered format, which contains it.
+  const profileLevelId = stream && profileFit(best.profileLevelId, stream) === 2
+    ? stream
+    : best.profileLevelId;
   return {
     mid: sections[v].mid,
-    ...best,
+    payloadType: best.payloadType,
+    profileLevelId,
     iceUfrag,
     icePwd,
     fingerprint,
@@ -270,7 +301,7 @@ export interface AnswerParameters {
 
 /**
  * The answer to a parsed offer: its video section accepted (send only, H.264 with the offer's
- * payload type and profile, NACK and PLI feedback, rtcp-mux, `a=setup:passive`, host
+ * payload type and the profile chosen, NACK, PLI and FIR feedback, rtcp-mux, `a=setup:passive`, host
  * candidates), every other section declined (port 0), in the offer's order, one BUNDLE group.
  *
  * @example
@@ -309,6 +340,7 @@ export function writeAnswer(offer: ParsedOffer, p: AnswerParameters): string {
     `a=rtpmap:${pt} H264/90000`,
     `a=rtcp-fb:${pt} nack`,
     `a=rtcp-fb:${pt} nack pli`,
+    `a=rtcp-fb:${pt} ccm fir`,
     `a=fmtp:${pt} level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=${offer.profileLevelId}`,
     `a=ssrc:${p.ssrc} cname:kvs-master`,
     `a=ssrc:${p.ssrc} msid:kvs video`,

@@ -94,6 +94,11 @@ export interface PeerSessionOptions {
   logger: Logger;
   /** Callbacks. */
   callbacks: PeerSessionCallbacks;
+  /**
+   * The `profile-level-id` of the video to send (from the source's SPS), when known: the answer
+   * picks a format whose decoders play it, or refuses the offer naming both.
+   */
+  streamProfileLevelId?: string;
 }
 
 /**

@@ -66,7 +66,7 @@ export interface WasmPeerSessionOptions {
   iceConnectTimeoutMs?: number;
 }
 
-export { type ParsedOffer, parseOffer } from "./sdp.ts";
+export { type ParsedOffer, parseOffer, type ParseOfferOptions } from "./sdp.ts";
 export { type IceUrl, parseIceUrl } from "./ice_servers.ts";
 
 function randomText(n: number): string {
@@ -180,7 +180,7 @@ class WasmPeerSession implements PeerSession {
 
   async acceptOffer(offerSdp: string): Promise<string> {
     this.#offerAt = performance.now();
-    const offer = parseOffer(offerSdp);
+    const offer = parseOffer(offerSdp, { streamProfileLevelId: this.#o.streamProfileLevelId });
     this.#mid = offer.mid;
     this.#mLineIndex = Math.max(0, offer.sections.findIndex((m) => m.mid === offer.mid));
     const host = this.#addresses[0] ?? "0.0.0.0";

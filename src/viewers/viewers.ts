@@ -63,6 +63,8 @@ export interface ViewersOptions {
    * asked for, ms (default 1000).
    */
   keyframePatienceMs?: number;
+  /** The `profile-level-id` of the stream being sent, when known (answers are made for it). */
+  streamProfileLevelId?: () => string | undefined;
   /** Candidates held per client id that has not offered yet (default 64). */
   maxEarlyCandidates?: number;
   /** Client ids whose early candidates are held; the oldest are dropped (default 32). */
@@ -118,6 +120,7 @@ export class Viewers {
   readonly #log: Logger;
   readonly #admission: Admission;
   readonly #patienceMs: number;
+  readonly #streamProfile: () => string | undefined;
   readonly #maxEarly: number;
   readonly #maxEarlyViewers: number;
   readonly #viewers = new Map<string, Viewer>();
@@ -136,6 +139,7 @@ export class Viewers {
     this.#log = options.logger ?? silentLogger;
     this.#admission = new Admission({ ...options.admission, seats: options.maxViewers ?? 10 });
     this.#patienceMs = options.keyframePatienceMs ?? 1000;
+    this.#streamProfile = options.streamProfileLevelId ?? (() => undefined);
     this.#maxEarly = options.maxEarlyCandidates ?? 64;
     this.#maxEarlyViewers = options.maxEarlyViewers ?? 32;
     this.#off.push(
@@ -282,6 +286,7 @@ export class Viewers {
         viewerId,
         iceServers: this.#signaling.iceServers(),
         logger: this.#log.child(`peer:${viewerId}`),
+        streamProfileLevelId: this.#streamProfile(),
         callbacks: {
           onLocalCandidate: (c) => {
             if (v.ended !== undefined) return;
