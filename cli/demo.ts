@@ -17,7 +17,7 @@
 import { IotCredentialProvider } from "../src/credentials/iot.ts";
 import { createCaHttpClient, KvsClient } from "../src/aws/kvs_client.ts";
 import { type Emulator, type EmulatorOptions, startEmulator } from "../src/emulator/mod.ts";
-import { createLogger, type Logger } from "../src/log.ts";
+import { createLogger, type Logger, parseLogLevel } from "../src/log.ts";
 import { type Master, type MasterOptions, startMaster } from "../src/master.ts";
 import { FileVideoSource } from "../src/media/file_source.ts";
 import type { PeerSessionFactory } from "../src/peer/types.ts";
@@ -107,7 +107,7 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
     const controlPlane = new KvsClient({
       region: emulator.region,
       credentials,
-      env,
+      endpoint: emulator.controlPlaneUrl,
       httpClient,
       logger: log.child("aws"),
     });
@@ -163,7 +163,10 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
 if (import.meta.main) {
   const { ensureDeps } = await import("../tools/ensure_deps.ts");
   await ensureDeps("demo", true);
-  const log = createLogger({ component: "demo" });
+  const log = createLogger({
+    level: parseLogLevel(Deno.env.get("AWS_KVS_LOG_LEVEL")),
+    component: "demo",
+  });
   const port = Number(Deno.args.find((a) => /^\d+$/.test(a)) ?? 0);
   const demo = await startDemo({ logger: log, port });
   demo.master.on("viewer", ({ viewerId, state }) => log.info(`Viewer ${viewerId}: ${state}`));

@@ -442,7 +442,9 @@ export function parseConfig(args: string[], env: EnvVars): MasterConfig {
   try {
     logLevel = parseLogLevel(get("log-level"), "info");
   } catch (cause) {
-    throw new ConfigError(name("log-level"), (cause as Error).message, { cause });
+    throw new ConfigError(name("log-level"), `${name("log-level")} ${(cause as Error).message}`, {
+      cause,
+    });
   }
 
   const fpsText = get("fps") ?? "25";
