@@ -21,7 +21,6 @@ import {
   wantsHelp,
 } from "../src/config.ts";
 import { type CredentialsError, fatalCredentialsError } from "../src/credentials/errors.ts";
-import { readPemFile } from "../src/credentials/pem.ts";
 import type { CredentialProvider } from "../src/credentials/types.ts";
 import { createLogger, type Logger, type LogSink, oneLine, redact } from "../src/log.ts";
 import { startMaster } from "../src/master.ts";
@@ -48,6 +47,8 @@ export interface MasterServices {
   credentials?: CredentialProvider;
   /** Control plane (`KvsClient`). */
   controlPlane: SignalingControlPlane;
+  /** The CA bundle's certificates, read once: for the signaling WebSocket and TURN over TLS. */
+  caCerts?: string[];
   /** Release what the services hold (TLS clients). */
   close?(): void;
 }
@@ -91,7 +92,22 @@ export interface MasterCliDeps {
 export const EXIT = { OK: 0, FAILURE: 1, CONFIG: 2 } as const;
 
 async function defaultServices(config: MasterConfig, logger: Logger): Promise<MasterServices> {
-  return await createAwsServices(config, logger);
+  const from = config.sources ?? {};
+  return await createAwsServices({
+    region: config.region,
+    credentials: config.credentials,
+    endpoint: config.endpointUrl,
+    caCertPath: config.caCertPath,
+    logger,
+    settings: {
+      endpoint: from["iot-credential-endpoint"],
+      roleAlias: from["iot-role-alias"],
+      thingName: from["iot-thing-name"],
+      cert: from["iot-cert"],
+      key: from["iot-private-key"],
+      caCert: from["ca-cert"],
+    },
+  });
 }
 
 /** `samples/h264` of the working directory, else the one shipped next to this module. */
@@ -164,19 +180,6 @@ export async function main(
   const fatalLine = (e: CredentialsError) =>
     printError(`Configuration error: ${oneLine(redact(e.message))}`);
 
-  let caCerts: string[] | undefined;
-  if (config.caCertPath) {
-    try {
-      const setting = config.sources?.["ca-cert"] ?? "--ca-cert / AWS_KVS_CACERT_PATH";
-      caCerts = [await readPemFile(config.caCertPath, setting, "CA bundle")];
-    } catch (e) {
-      const fatal = fatalCredentialsError(e);
-      if (!fatal) throw e;
-      fatalLine(fatal);
-      return EXIT.CONFIG;
-    }
-  }
-
   let services: MasterServices;
   try {
     services = await (deps.services ?? defaultServices)(config, log);
@@ -189,6 +192,7 @@ export async function main(
     log.error(`Startup failed: ${e instanceof Error ? e.message : String(e)}`);
     return e instanceof ConfigError ? EXIT.CONFIG : EXIT.FAILURE;
   }
+  const caCerts = services.caCerts;
 
   let source: FileVideoSource;
   try {

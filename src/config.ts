@@ -7,6 +7,7 @@
 import { parseArgs } from "node:util";
 import { KvsError } from "./errors.ts";
 import { type LogLevel, parseLogLevel } from "./log.ts";
+import type { IotCredentialsConfig, StaticCredentialsConfig } from "./services.ts";
 
 /**
  * A setting is missing or invalid. `setting` names the flag and/or environment variable.
@@ -29,55 +30,6 @@ export class ConfigError extends KvsError {
     super("CONFIG", message, options);
     this.setting = setting;
   }
-}
-
-/**
- * Credentials from the AWS IoT credential provider (X.509 certificate over mutual TLS).
- *
- * @example
- * ```ts
- * import { parseConfig } from "./config.ts";
- * const { credentials } = parseConfig([], {
- *   AWS_IOT_CORE_CREDENTIAL_ENDPOINT: "c1.credentials.iot.us-west-2.amazonaws.com",
- *   AWS_IOT_CORE_ROLE_ALIAS: "alias",
- *   AWS_IOT_CORE_THING_NAME: "thing",
- * });
- * if (credentials.kind === "iot") console.log(credentials.certPath); // "certificate.pem"
- * ```
- */
-export interface IotCredentialsConfig {
-  /** IoT credentials over mutual TLS. */
-  kind: "iot";
-  /** `https://<prefix>.credentials.iot.<region>.amazonaws.com` (scheme added when missing). */
-  endpoint: string;
-  /** Device certificate PEM path. Default `certificate.pem`. */
-  certPath: string;
-  /** Device private key PEM path. Default `private.key`. */
-  keyPath: string;
-  /** Role alias (`AWS_IOT_CORE_ROLE_ALIAS`). */
-  roleAlias: string;
-  /** Thing name (`AWS_IOT_CORE_THING_NAME`). */
-  thingName: string;
-}
-
-/**
- * Long-term or temporary keys from the environment or flags.
- *
- * @example
- * ```ts
- * import type { StaticCredentialsConfig } from "./config.ts";
- * const keys: StaticCredentialsConfig = { kind: "keys", accessKeyId: "AKID", secretAccessKey: "secret" };
- * ```
- */
-export interface StaticCredentialsConfig {
-  /** Static or temporary keys. */
-  kind: "keys";
-  /** Access key id (`AWS_ACCESS_KEY_ID`). */
-  accessKeyId: string;
-  /** Never logged. */
-  secretAccessKey: string;
-  /** Never logged. */
-  sessionToken?: string;
 }
 
 /**
