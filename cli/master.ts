@@ -16,10 +16,12 @@ import {
   ConfigError,
   describeConfig,
   helpText,
+  iotSettingNames,
   type MasterConfig,
   parseConfig,
+  resolveFramesDir,
   wantsHelp,
-} from "../src/config.ts";
+} from "./config.ts";
 import { type CredentialsError, fatalCredentialsError } from "../src/credentials/errors.ts";
 import type { CredentialProvider } from "../src/credentials/types.ts";
 import { createLogger, type Logger, type LogSink, oneLine, redact } from "../src/log.ts";
@@ -92,35 +94,14 @@ export interface MasterCliDeps {
 export const EXIT = { OK: 0, FAILURE: 1, CONFIG: 2 } as const;
 
 async function defaultServices(config: MasterConfig, logger: Logger): Promise<MasterServices> {
-  const from = config.sources ?? {};
   return await createAwsServices({
     region: config.region,
     credentials: config.credentials,
     endpoint: config.endpointUrl,
     caCertPath: config.caCertPath,
+    settings: iotSettingNames(config),
     logger,
-    settings: {
-      endpoint: from["iot-credential-endpoint"],
-      roleAlias: from["iot-role-alias"],
-      thingName: from["iot-thing-name"],
-      cert: from["iot-cert"],
-      key: from["iot-private-key"],
-      caCert: from["ca-cert"],
-    },
   });
-}
-
-/** `samples/h264` of the working directory, else the one shipped next to this module. */
-async function framesDir(dir: string): Promise<string> {
-  if (dir !== "samples/h264") return dir;
-  try {
-    await Deno.stat(dir);
-    return dir;
-  } catch {
-    // Next to this module: a local path in a checkout, an https URL when imported from JSR.
-    const shipped = new URL("../samples/h264/", import.meta.url);
-    return shipped.protocol === "file:" ? shipped.pathname : shipped.href;
-  }
 }
 
 function stopSignal(given?: AbortSignal): { signal: AbortSignal; dispose(): void } {
@@ -197,7 +178,7 @@ export async function main(
   let source: FileVideoSource;
   try {
     source = await FileVideoSource.open({
-      dir: await framesDir(config.framesDir),
+      dir: await resolveFramesDir(config.framesDir),
       fps: config.fps,
       logger: log.child("media"),
     });

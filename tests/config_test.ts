@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { controlPlaneEndpoint } from "../src/aws/mod.ts";
-import { ConfigError, describeConfig, helpText, parseConfig, wantsHelp } from "../src/config.ts";
+import { ConfigError, describeConfig, helpText, parseConfig, wantsHelp } from "../cli/config.ts";
 
 const KEYS = { AWS_ACCESS_KEY_ID: "AKIDEXAMPLE", AWS_SECRET_ACCESS_KEY: "very-secret" };
 const IOT = {
