@@ -6,8 +6,10 @@
  * @module
  */
 import type {
+  AwsServicesOptions,
   IotCredentialsConfig,
   IotSettingNames,
+  Logger,
   LogLevel,
   StaticCredentialsConfig,
 } from "../mod.ts";
@@ -167,6 +169,30 @@ export function parseConfig(args: string[], env: EnvVars): MasterConfig {
     endpointCache: !v["no-endpoint-cache"],
     endpointCacheFile: v["endpoint-cache-file"],
     sources,
+  };
+}
+
+/**
+ * What the library's `createAwsServices` needs from the configuration, with the names each
+ * setting came from for its error messages.
+ *
+ * @example
+ * ```ts
+ * import { createAwsServices } from "../mod.ts";
+ * import { awsServicesOptions, parseConfig } from "./config.ts";
+ * const config = parseConfig([], Deno.env.toObject());
+ * const aws = await createAwsServices(awsServicesOptions(config));
+ * aws.close();
+ * ```
+ */
+export function awsServicesOptions(config: MasterConfig, logger?: Logger): AwsServicesOptions {
+  return {
+    region: config.region,
+    credentials: config.credentials,
+    endpoint: config.endpointUrl,
+    caCertPath: config.caCertPath,
+    settings: iotSettingNames(config),
+    logger,
   };
 }
 

@@ -13,10 +13,10 @@
  */
 import type { SignalingControlPlane } from "../src/aws/types.ts";
 import {
+  awsServicesOptions,
   ConfigError,
   describeConfig,
   helpText,
-  iotSettingNames,
   type MasterConfig,
   parseConfig,
   resolveFramesDir,
@@ -94,14 +94,7 @@ export interface MasterCliDeps {
 export const EXIT = { OK: 0, FAILURE: 1, CONFIG: 2 } as const;
 
 async function defaultServices(config: MasterConfig, logger: Logger): Promise<MasterServices> {
-  return await createAwsServices({
-    region: config.region,
-    credentials: config.credentials,
-    endpoint: config.endpointUrl,
-    caCertPath: config.caCertPath,
-    settings: iotSettingNames(config),
-    logger,
-  });
+  return await createAwsServices(awsServicesOptions(config, logger));
 }
 
 function stopSignal(given?: AbortSignal): { signal: AbortSignal; dispose(): void } {

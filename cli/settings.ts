@@ -283,6 +283,29 @@ export interface FoldedSettings {
   given: ReadonlySet<SettingName>;
 }
 
+/** The first of `s.env` set (not blank) in `env`. */
+function envName(s: Setting, env: EnvVars): string | undefined {
+  return (s.env ?? []).find((n) => env[n] !== undefined && env[n]!.trim() !== "");
+}
+
+/**
+ * One setting from the environment alone, else its default (commands with fewer flags, such as
+ * the demo, use it for the log level).
+ *
+ * @example
+ * ```ts
+ * import { envSetting } from "./settings.ts";
+ * envSetting("log-level", { AWS_KVS_LOG_LEVEL: "2" }); // "debug"
+ * ```
+ */
+export function envSetting<K extends SettingName>(name: K, env: EnvVars): SettingValues[K] {
+  const s: Setting = SETTINGS[name];
+  const from = envName(s, env);
+  if (s.boolean) return truthy(from && env[from]) as SettingValues[K];
+  const text = from ? env[from]!.trim() : s.default;
+  return (text === undefined ? undefined : parseSetting(name, text)) as SettingValues[K];
+}
+
 function truthy(v: string | undefined): boolean {
   return v !== undefined && /^(1|true|yes|on)$/i.test(v.trim());
 }
@@ -323,7 +346,7 @@ export function foldSettings(args: string[], env: EnvVars): FoldedSettings {
   const sources: Record<string, string> = {};
   const given = new Set<SettingName>();
   for (const [name, s] of TABLE) {
-    const fromEnv = (s.env ?? []).find((n) => env[n] !== undefined && env[n]!.trim() !== "");
+    const fromEnv = envName(s, env);
     if (s.boolean) {
       values[name] = flags[name] === true || truthy(fromEnv && env[fromEnv]);
       if (values[name]) given.add(name);
