@@ -25,7 +25,8 @@ import {
   type SettingValues,
 } from "./settings.ts";
 
-export { ConfigError, type EnvVars, helpText, wantsHelp } from "./settings.ts";
+export { helpText, wantsHelp } from "./help.ts";
+export { ConfigError, type EnvVars } from "./settings.ts";
 
 /**
  * The master's whole configuration.

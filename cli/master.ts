@@ -11,7 +11,25 @@
  *
  * @module
  */
-import type { SignalingControlPlane } from "../src/aws/types.ts";
+import {
+  createAwsServices,
+  createLogger,
+  type CredentialProvider,
+  type CredentialsError,
+  EndpointCache,
+  fatalCredentialsError,
+  FileVideoSource,
+  type Logger,
+  type LogSink,
+  oneLine,
+  type PeerSessionFactory,
+  redact,
+  type SignalingClient,
+  type SignalingControlPlane,
+  startMaster,
+  WasmPeerSessionFactory,
+  type WebSocketFactory,
+} from "../mod.ts";
 import {
   awsServicesOptions,
   ConfigError,
@@ -22,16 +40,6 @@ import {
   resolveFramesDir,
   wantsHelp,
 } from "./config.ts";
-import { type CredentialsError, fatalCredentialsError } from "../src/credentials/errors.ts";
-import type { CredentialProvider } from "../src/credentials/types.ts";
-import { createLogger, type Logger, type LogSink, oneLine, redact } from "../src/log.ts";
-import { startMaster } from "../src/master.ts";
-import { FileVideoSource } from "../src/media/file_source.ts";
-import type { PeerSessionFactory } from "../src/peer/types.ts";
-import { WasmPeerSessionFactory } from "../src/peer/wasm_session.ts";
-import { createAwsServices } from "../src/services.ts";
-import type { SignalingClient, WebSocketFactory } from "../src/signaling/client.ts";
-import { EndpointCache } from "../src/signaling/endpoint_cache.ts";
 
 /**
  * The services the master needs, built from the configuration.
