@@ -34,5 +34,4 @@ export * from "./src/viewers/mod.ts";
 export * from "./src/media/mod.ts";
 export * from "./src/peer/mod.ts";
 export * from "./src/services.ts";
-export * from "./src/config.ts";
 export * from "./src/master.ts";

@@ -21,7 +21,7 @@ const master = await startMaster({
   controlPlane: new KvsClient({
     region: env.AWS_DEFAULT_REGION,
     credentials,
-    env,
+    endpoint: env.AWS_ENDPOINT_URL_KINESIS_VIDEO,
     httpClient: await createCaHttpClient(env.AWS_KVS_CACERT_PATH),
   }),
   source: await FileVideoSource.open({

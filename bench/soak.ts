@@ -47,7 +47,12 @@ const master = await startMaster({
   channel,
   region: emu.region,
   credentials,
-  controlPlane: new KvsClient({ region: emu.region, credentials, env, httpClient: http }),
+  controlPlane: new KvsClient({
+    region: emu.region,
+    credentials,
+    endpoint: emu.controlPlaneUrl,
+    httpClient: http,
+  }),
   source: await FileVideoSource.open({ dir: `${root}samples/h264` }),
   peerSessionFactory: HOT_PATH === "werift"
     ? new WeriftSessionFactory({ loopbackOnly: true, hotPath: "werift" })

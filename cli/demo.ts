@@ -14,23 +14,29 @@
  *
  * @module
  */
-import { IotCredentialProvider } from "../src/credentials/iot.ts";
-import { createCaHttpClient, KvsClient } from "../src/aws/kvs_client.ts";
+import {
+  createAwsServices,
+  createLogger,
+  FileVideoSource,
+  type Logger,
+  type Master,
+  type MasterOptions,
+  type PeerSessionFactory,
+  startMaster,
+  WasmPeerSessionFactory,
+} from "../mod.ts";
 import { type Emulator, type EmulatorOptions, startEmulator } from "../src/emulator/mod.ts";
-import { createLogger, type Logger } from "../src/log.ts";
-import { type Master, type MasterOptions, startMaster } from "../src/master.ts";
-import { FileVideoSource } from "../src/media/file_source.ts";
-import type { PeerSessionFactory } from "../src/peer/types.ts";
-import { WasmPeerSessionFactory } from "../src/peer/wasm_session.ts";
+import { awsServicesOptions, parseConfig, shippedFramesDir } from "./config.ts";
+import { envSetting, SETTINGS } from "./settings.ts";
 import { serveViewer, viewerPageUrl, type ViewerServer } from "../web/serve.ts";
 
 /** Options of {@link startDemo}. */
 export interface DemoOptions {
-  /** Channel name (default `demo-channel`). */
+  /** Channel name (default: the master command's, `demo-channel`). */
   channel?: string;
-  /** Frames folder (default the repository's `samples/h264`). */
+  /** Frames folder (default: the master command's, shipped next to this module). */
   frames?: string;
-  /** Frames per second (default 25). */
+  /** Frames per second (default: the master command's, 25). */
   fps?: number;
   /** Port of the URL to open (default 0: any free port). */
   port?: number;
@@ -85,8 +91,7 @@ export interface Demo {
  */
 export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
   const log = options.logger ?? createLogger({ level: "info", component: "demo" });
-  const channel = options.channel ?? "demo-channel";
-  const frames = options.frames ?? new URL("../samples/h264", import.meta.url).pathname;
+  const channel = options.channel ?? SETTINGS.channel.default;
   const emulator = await startEmulator({
     ...options.emulator,
     stateDir: options.stateDir,
@@ -99,39 +104,31 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
     for (const c of closers.reverse()) await c();
   };
   try {
-    const env = emulator.env();
-    const credentials = IotCredentialProvider.fromEnv(env, { logger: log.child("credentials") });
-    closers.push(() => credentials.close());
-    const httpClient = await createCaHttpClient(env.AWS_KVS_CACERT_PATH);
-    closers.push(() => httpClient.close());
-    const controlPlane = new KvsClient({
-      region: emulator.region,
-      credentials,
-      env,
-      httpClient,
-      logger: log.child("aws"),
-    });
+    // The master configured as `deno task master` would be from the emulator's environment.
+    const config = parseConfig([channel], emulator.env());
+    const aws = await createAwsServices(awsServicesOptions(config, log));
+    closers.push(() => aws.close());
     const source = await FileVideoSource.open({
-      dir: frames,
-      fps: options.fps ?? 25,
+      dir: options.frames ?? shippedFramesDir(),
+      fps: options.fps ?? config.fps,
       logger: log.child("media"),
     });
     const master = await startMaster({
       channel,
       region: emulator.region,
       source,
-      controlPlane,
-      credentials,
+      controlPlane: aws.controlPlane,
+      credentials: aws.credentials,
       peerSessionFactory: options.peerSessionFactory ??
         new WasmPeerSessionFactory({
           loopbackOnly: options.loopbackOnly,
           // The emulator's coturn presents a certificate from the emulator's CA.
-          turnCaCerts: [await Deno.readTextFile(env.AWS_KVS_CACERT_PATH)],
+          turnCaCerts: aws.caCerts,
         }),
       logger: log.child("master"),
       ...options.master,
       signaling: {
-        caCerts: [await Deno.readTextFile(env.AWS_KVS_CACERT_PATH)],
+        caCerts: aws.caCerts,
         endpointCache: false,
         stunUrl: false, // offline: no public STUN server to reach
       },
@@ -163,7 +160,10 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
 if (import.meta.main) {
   const { ensureDeps } = await import("../tools/ensure_deps.ts");
   await ensureDeps("demo", true);
-  const log = createLogger({ component: "demo" });
+  const log = createLogger({
+    level: envSetting("log-level", Deno.env.toObject()),
+    component: "demo",
+  });
   const port = Number(Deno.args.find((a) => /^\d+$/.test(a)) ?? 0);
   const demo = await startDemo({ logger: log, port });
   demo.master.on("viewer", ({ viewerId, state }) => log.info(`Viewer ${viewerId}: ${state}`));

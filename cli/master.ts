@@ -11,26 +11,35 @@
  *
  * @module
  */
-import type { SignalingControlPlane } from "../src/aws/types.ts";
 import {
+  createAwsServices,
+  createLogger,
+  type CredentialProvider,
+  type CredentialsError,
+  EndpointCache,
+  fatalCredentialsError,
+  FileVideoSource,
+  type Logger,
+  type LogSink,
+  oneLine,
+  type PeerSessionFactory,
+  redact,
+  type SignalingClient,
+  type SignalingControlPlane,
+  startMaster,
+  WasmPeerSessionFactory,
+  type WebSocketFactory,
+} from "../mod.ts";
+import {
+  awsServicesOptions,
   ConfigError,
   describeConfig,
   helpText,
   type MasterConfig,
   parseConfig,
+  resolveFramesDir,
   wantsHelp,
-} from "../src/config.ts";
-import { type CredentialsError, fatalCredentialsError } from "../src/credentials/errors.ts";
-import { readPemFile } from "../src/credentials/pem.ts";
-import type { CredentialProvider } from "../src/credentials/types.ts";
-import { createLogger, type Logger, type LogSink, oneLine, redact } from "../src/log.ts";
-import { startMaster } from "../src/master.ts";
-import { FileVideoSource } from "../src/media/file_source.ts";
-import type { PeerSessionFactory } from "../src/peer/types.ts";
-import { WasmPeerSessionFactory } from "../src/peer/wasm_session.ts";
-import { createAwsServices } from "../src/services.ts";
-import type { SignalingClient, WebSocketFactory } from "../src/signaling/client.ts";
-import { EndpointCache } from "../src/signaling/endpoint_cache.ts";
+} from "./config.ts";
 
 /**
  * The services the master needs, built from the configuration.
@@ -48,6 +57,8 @@ export interface MasterServices {
   credentials?: CredentialProvider;
   /** Control plane (`KvsClient`). */
   controlPlane: SignalingControlPlane;
+  /** The CA bundle's certificates, read once: for the signaling WebSocket and TURN over TLS. */
+  caCerts?: string[];
   /** Release what the services hold (TLS clients). */
   close?(): void;
 }
@@ -91,20 +102,7 @@ export interface MasterCliDeps {
 export const EXIT = { OK: 0, FAILURE: 1, CONFIG: 2 } as const;
 
 async function defaultServices(config: MasterConfig, logger: Logger): Promise<MasterServices> {
-  return await createAwsServices(config, logger);
-}
-
-/** `samples/h264` of the working directory, else the one shipped next to this module. */
-async function framesDir(dir: string): Promise<string> {
-  if (dir !== "samples/h264") return dir;
-  try {
-    await Deno.stat(dir);
-    return dir;
-  } catch {
-    // Next to this module: a local path in a checkout, an https URL when imported from JSR.
-    const shipped = new URL("../samples/h264/", import.meta.url);
-    return shipped.protocol === "file:" ? shipped.pathname : shipped.href;
-  }
+  return await createAwsServices(awsServicesOptions(config, logger));
 }
 
 function stopSignal(given?: AbortSignal): { signal: AbortSignal; dispose(): void } {
@@ -164,19 +162,6 @@ export async function main(
   const fatalLine = (e: CredentialsError) =>
     printError(`Configuration error: ${oneLine(redact(e.message))}`);
 
-  let caCerts: string[] | undefined;
-  if (config.caCertPath) {
-    try {
-      const setting = config.sources?.["ca-cert"] ?? "--ca-cert / AWS_KVS_CACERT_PATH";
-      caCerts = [await readPemFile(config.caCertPath, setting, "CA bundle")];
-    } catch (e) {
-      const fatal = fatalCredentialsError(e);
-      if (!fatal) throw e;
-      fatalLine(fatal);
-      return EXIT.CONFIG;
-    }
-  }
-
   let services: MasterServices;
   try {
     services = await (deps.services ?? defaultServices)(config, log);
@@ -189,11 +174,12 @@ export async function main(
     log.error(`Startup failed: ${e instanceof Error ? e.message : String(e)}`);
     return e instanceof ConfigError ? EXIT.CONFIG : EXIT.FAILURE;
   }
+  const caCerts = services.caCerts;
 
   let source: FileVideoSource;
   try {
     source = await FileVideoSource.open({
-      dir: await framesDir(config.framesDir),
+      dir: await resolveFramesDir(config.framesDir),
       fps: config.fps,
       logger: log.child("media"),
     });

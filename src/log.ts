@@ -67,7 +67,7 @@ export interface Logger {
 
 /** Options of {@link createLogger}. */
 export interface LoggerOptions {
-  /** Minimum level written. Default: from `AWS_KVS_LOG_LEVEL`, else `info`. */
+  /** Minimum level written. Default `info` (the CLI passes `--log-level` / `AWS_KVS_LOG_LEVEL`). */
   level?: LogLevel;
   /** Component name. Default `kvs`. */
   component?: string;
@@ -105,7 +105,7 @@ export function parseLogLevel(value: string | undefined, fallback: LogLevel = "i
   if (v === "fatal") return "error";
   if (v === "off" || v === "none") return "silent";
   throw new RangeError(
-    `Unknown log level "${value}" (AWS_KVS_LOG_LEVEL / --log-level): use trace, debug, info, warn, error, silent or 1-7`,
+    `"${value}" is not a log level: use trace, debug, info, warn, error, silent or 1-7`,
   );
 }
 
@@ -216,14 +216,6 @@ function defaultSink(record: LogRecord): void {
   );
 }
 
-function envLevel(): LogLevel {
-  try {
-    return parseLogLevel(Deno.env.get("AWS_KVS_LOG_LEVEL"));
-  } catch {
-    return "info";
-  }
-}
-
 /**
  * Create a logger.
  *
@@ -236,7 +228,7 @@ function envLevel(): LogLevel {
  * ```
  */
 export function createLogger(options: LoggerOptions = {}): Logger {
-  const level = options.level ?? envLevel();
+  const level = options.level ?? "info";
   const sink = options.sink ?? defaultSink;
   return makeLogger(options.component ?? "kvs", level, sink);
 }

@@ -1,17 +1,99 @@
 /**
- * Builds a master's AWS side from its configuration: the credential provider (AWS IoT over
- * mutual TLS when its settings are present, else keys) and the SigV4 control-plane client, both
- * trusting the CA bundle of `AWS_KVS_CACERT_PATH` when one is given.
+ * Builds a master's AWS side from plain values: the credential provider (AWS IoT over mutual TLS,
+ * or keys) and the SigV4 control-plane client. The CA bundle, when one is given, is read once:
+ * its text goes to the IoT provider and to the caller (signaling WebSocket, TURN over TLS), and
+ * one HTTP client trusting it serves the control plane. Nothing here reads the environment.
  *
  * @module
  */
-import { createCaHttpClient, KvsClient } from "./aws/kvs_client.ts";
+import { KvsClient } from "./aws/kvs_client.ts";
 import { readPemFile } from "./credentials/pem.ts";
-import { IotCredentialProvider } from "./credentials/iot.ts";
+import { IotCredentialProvider, type IotSettingNames } from "./credentials/iot.ts";
 import { StaticCredentialProvider } from "./credentials/static.ts";
 import type { CredentialProvider } from "./credentials/types.ts";
-import type { MasterConfig } from "./config.ts";
 import { type Logger, silentLogger } from "./log.ts";
+
+/**
+ * Credentials from the AWS IoT credential provider (X.509 certificate over mutual TLS).
+ *
+ * @example
+ * ```ts
+ * import type { IotCredentialsConfig } from "./services.ts";
+ * const iot: IotCredentialsConfig = {
+ *   kind: "iot",
+ *   endpoint: "https://c1.credentials.iot.us-west-2.amazonaws.com",
+ *   certPath: "certificate.pem",
+ *   keyPath: "private.key",
+ *   roleAlias: "KvsCameraIoTRoleAlias",
+ *   thingName: "camera-1",
+ * };
+ * ```
+ */
+export interface IotCredentialsConfig {
+  /** IoT credentials over mutual TLS. */
+  kind: "iot";
+  /** `https://<prefix>.credentials.iot.<region>.amazonaws.com` (scheme added when missing). */
+  endpoint: string;
+  /** Device certificate PEM path. */
+  certPath: string;
+  /** Device private key PEM path. */
+  keyPath: string;
+  /** Role alias (`AWS_IOT_CORE_ROLE_ALIAS`). */
+  roleAlias: string;
+  /** Thing name (`AWS_IOT_CORE_THING_NAME`). */
+  thingName: string;
+}
+
+/**
+ * Long-term or temporary keys.
+ *
+ * @example
+ * ```ts
+ * import type { StaticCredentialsConfig } from "./services.ts";
+ * const keys: StaticCredentialsConfig = { kind: "keys", accessKeyId: "AKID", secretAccessKey: "secret" };
+ * ```
+ */
+export interface StaticCredentialsConfig {
+  /** Static or temporary keys. */
+  kind: "keys";
+  /** Access key id (`AWS_ACCESS_KEY_ID`). */
+  accessKeyId: string;
+  /** Never logged. */
+  secretAccessKey: string;
+  /** Never logged. */
+  sessionToken?: string;
+}
+
+/**
+ * Options of {@link createAwsServices}: plain values, wherever they came from.
+ *
+ * @example
+ * ```ts
+ * import type { AwsServicesOptions } from "./services.ts";
+ * const options: AwsServicesOptions = {
+ *   region: "us-west-2",
+ *   credentials: { kind: "keys", accessKeyId: "AKID", secretAccessKey: "secret" },
+ *   caCertPath: "cacert.pem",
+ * };
+ * ```
+ */
+export interface AwsServicesOptions {
+  /** AWS region, e.g. `us-west-2`. */
+  region: string;
+  /** IoT credentials or keys. */
+  credentials: IotCredentialsConfig | StaticCredentialsConfig;
+  /** Control-plane endpoint override. Default: the region's standard endpoint. */
+  endpoint?: string;
+  /** CA bundle (PEM) for IoT, HTTPS, WSS and TURN over TLS, read once. Default: system roots. */
+  caCertPath?: string;
+  /**
+   * The flag or environment variable each path and name came from, named in errors (e.g.
+   * `--iot-cert`). Defaults: the C SDK sample's environment variable names.
+   */
+  settings?: IotSettingNames;
+  /** Logger of the credential provider and the control plane. Default silent. */
+  logger?: Logger;
+}
 
 /**
  * The AWS side of a master.
@@ -29,72 +111,74 @@ export interface AwsServices {
   credentials: CredentialProvider;
   /** SigV4 control-plane client. */
   controlPlane: KvsClient;
-  /** The CA bundle's certificates, for the signaling WebSocket. */
+  /** The CA bundle's certificates, for the signaling WebSocket and TURN over TLS. */
   caCerts?: string[];
+  /** The HTTP client trusting the CA bundle (the control plane's), when one was given. */
+  httpClient?: Deno.HttpClient;
   /** Release TLS clients. */
   close(): void;
 }
 
 /**
- * Create the credential provider and control-plane client for `config`. A missing or unreadable
- * CA bundle throws a fatal {@link import("./credentials/errors.ts").CredentialsError}; errors
- * name the flag or variable each path came from (`config.sources`).
+ * Create the credential provider and control-plane client. A missing or unreadable CA bundle
+ * throws a fatal {@link import("./credentials/errors.ts").CredentialsError} naming the file and
+ * `settings.caCert`; the IoT provider's errors name the other settings the same way.
  *
  * @example
  * ```ts
- * import { parseConfig } from "./config.ts";
  * import { createAwsServices } from "./services.ts";
- * const config = parseConfig([], Deno.env.toObject());
- * const services = await createAwsServices(config);
- * const info = await services.controlPlane.describeSignalingChannel(config.channelName);
+ * const services = await createAwsServices({
+ *   region: "us-west-2",
+ *   credentials: {
+ *     kind: "iot",
+ *     endpoint: "https://c1.credentials.iot.us-west-2.amazonaws.com",
+ *     certPath: "certificate.pem",
+ *     keyPath: "private.key",
+ *     roleAlias: "KvsCameraIoTRoleAlias",
+ *     thingName: "camera-1",
+ *   },
+ *   caCertPath: "cacert.pem",
+ * });
+ * const info = await services.controlPlane.describeSignalingChannel("camera-1");
  * services.close();
  * ```
  */
-export async function createAwsServices(
-  config: MasterConfig,
-  logger: Logger = silentLogger,
-): Promise<AwsServices> {
-  const from = config.sources ?? {};
-  const caSetting = from["ca-cert"] ?? "AWS_KVS_CACERT_PATH";
-  const caCerts = config.caCertPath
-    ? [await readPemFile(config.caCertPath, caSetting, "CA bundle")]
+export async function createAwsServices(options: AwsServicesOptions): Promise<AwsServices> {
+  const logger = options.logger ?? silentLogger;
+  const settings = options.settings ?? {};
+  const caCerts = options.caCertPath
+    ? [
+      await readPemFile(options.caCertPath, settings.caCert ?? "AWS_KVS_CACERT_PATH", "CA bundle"),
+    ]
     : undefined;
   let iot: IotCredentialProvider | undefined;
   let credentials: CredentialProvider;
-  if (config.credentials.kind === "iot") {
-    const c = config.credentials;
+  if (options.credentials.kind === "iot") {
+    const c = options.credentials;
     iot = new IotCredentialProvider({
       endpoint: c.endpoint,
       roleAlias: c.roleAlias,
       thingName: c.thingName,
       certPath: c.certPath,
       keyPath: c.keyPath,
-      caCertPath: config.caCertPath,
+      caCertPath: options.caCertPath,
+      caCerts,
       logger: logger.child("credentials"),
-      settings: {
-        endpoint: from["iot-credential-endpoint"],
-        roleAlias: from["iot-role-alias"],
-        thingName: from["iot-thing-name"],
-        cert: from["iot-cert"],
-        key: from["iot-private-key"],
-        caCert: from["ca-cert"],
-      },
+      settings,
     });
     credentials = iot;
   } else {
     credentials = new StaticCredentialProvider({
-      accessKeyId: config.credentials.accessKeyId,
-      secretAccessKey: config.credentials.secretAccessKey,
-      sessionToken: config.credentials.sessionToken,
+      accessKeyId: options.credentials.accessKeyId,
+      secretAccessKey: options.credentials.secretAccessKey,
+      sessionToken: options.credentials.sessionToken,
     });
   }
-  const httpClient = config.caCertPath
-    ? await createCaHttpClient(config.caCertPath, caSetting)
-    : undefined;
+  const httpClient = caCerts ? Deno.createHttpClient({ caCerts }) : undefined;
   const controlPlane = new KvsClient({
-    region: config.region,
+    region: options.region,
     credentials,
-    endpoint: config.endpointUrl,
+    endpoint: options.endpoint,
     httpClient,
     logger: logger.child("aws"),
   });
@@ -102,6 +186,7 @@ export async function createAwsServices(
     credentials,
     controlPlane,
     caCerts,
+    httpClient,
     close() {
       iot?.close();
       httpClient?.close();

@@ -25,7 +25,7 @@ Deno.test("KVS control-plane client against the emulator", async (t) => {
   const kvs = new KvsClient({
     region: emu.region,
     credentials: creds,
-    env: emu.env(),
+    endpoint: emu.env().AWS_ENDPOINT_URL_KINESIS_VIDEO,
     httpClient: http,
     retry: instant,
   });
@@ -217,14 +217,12 @@ Deno.test("endpoint overrides, retry policy and retryable statuses", async () =>
     controlPlaneEndpoint("cn-north-1"),
     "https://kinesisvideo.cn-north-1.amazonaws.com.cn",
   );
+  assert.equal(controlPlaneEndpoint("us-west-2", "https://a/"), "https://a");
+  assert.equal(controlPlaneEndpoint("us-west-2", " https://b "), "https://b");
   assert.equal(
-    controlPlaneEndpoint("us-west-2", {
-      AWS_ENDPOINT_URL_KINESIS_VIDEO: "https://a/",
-      CONTROL_PLANE_URI: "https://b",
-    }),
-    "https://a",
+    controlPlaneEndpoint("eu-west-1", ""),
+    "https://kinesisvideo.eu-west-1.amazonaws.com",
   );
-  assert.equal(controlPlaneEndpoint("us-west-2", { CONTROL_PLANE_URI: "https://b" }), "https://b");
   const p = new RetryPolicy({ random: () => 0.999999 });
   assert.ok(p.delay(0) < 100 && p.delay(0) > 99);
   assert.ok(p.delay(3) < 800 && p.delay(3) > 799);

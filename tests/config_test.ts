@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { ConfigError, describeConfig, helpText, parseConfig, wantsHelp } from "../src/config.ts";
+import { controlPlaneEndpoint } from "../src/aws/mod.ts";
+import { ConfigError, describeConfig, helpText, parseConfig, wantsHelp } from "../cli/config.ts";
 
 const KEYS = { AWS_ACCESS_KEY_ID: "AKIDEXAMPLE", AWS_SECRET_ACCESS_KEY: "very-secret" };
 const IOT = {
@@ -69,6 +70,15 @@ Deno.test("config: env names of the C SDK and AWS SDKs", () => {
   });
   assert.equal(d.region, "ap-southeast-2");
   assert.equal(d.endpointUrl, "https://a.example");
+  // The override reaches the control plane's endpoint without its trailing slash.
+  const endpoint = (env: Record<string, string>) =>
+    controlPlaneEndpoint("us-west-2", parseConfig([], { ...KEYS, ...env }).endpointUrl);
+  assert.equal(
+    endpoint({ AWS_ENDPOINT_URL_KINESIS_VIDEO: "https://a/", CONTROL_PLANE_URI: "https://b" }),
+    "https://a",
+  );
+  assert.equal(endpoint({ CONTROL_PLANE_URI: "https://b" }), "https://b");
+  assert.equal(endpoint({}), "https://kinesisvideo.us-west-2.amazonaws.com");
 });
 
 Deno.test("config: flags win over the environment; channel positional or --channel", () => {

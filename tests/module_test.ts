@@ -57,3 +57,45 @@ Deno.test("the published package holds what its entry points import, and no sour
     assert.deepEqual(local.filter((f) => !published.has(f)), [], `${entry} imports unpublished`);
   }
 });
+
+Deno.test("layers: the CLI uses the public API, the library neither imports the CLI nor reads the environment", async () => {
+  const root = new URL("../", import.meta.url);
+  const files = async (dir: string): Promise<string[]> => {
+    const out: string[] = [];
+    for await (const e of Deno.readDir(new URL(dir, root))) {
+      if (e.isDirectory) out.push(...await files(`${dir}${e.name}/`));
+      else if (e.name.endsWith(".ts")) out.push(`${dir}${e.name}`);
+    }
+    return out;
+  };
+  /** The code of a module without its comments (JSDoc examples may show `Deno.env`). */
+  const code = async (file: string) =>
+    (await Deno.readTextFile(new URL(file, root))).split("\n")
+      .filter((l) => !/^\s*(\*|\/\*\*|\/\/)/.test(l)).join("\n");
+  const imports = (text: string) =>
+    [...text.matchAll(/(?:from|import)\s*\(?\s*"([^"]+)"/g)].map((m) => m[1]);
+
+  const cliImports = [];
+  for (const file of await files("cli/")) {
+    for (const spec of imports(await code(file))) {
+      if (spec.startsWith("node:") || /^\.\/[a-z_]+\.ts$/.test(spec)) continue;
+      cliImports.push(spec);
+    }
+  }
+  // The library through mod.ts; the emulator, the viewer page and the demo's dependency check
+  // through their own entry points.
+  assert.deepEqual(
+    [...new Set(cliImports)].sort(),
+    ["../mod.ts", "../src/emulator/mod.ts", "../tools/ensure_deps.ts", "../web/serve.ts"],
+  );
+
+  const library = (await files("src/")).filter((f) => !f.startsWith("src/emulator/"));
+  const readsEnv: string[] = [];
+  for (const file of library) {
+    const text = await code(file);
+    assert.deepEqual(imports(text).filter((s) => s.includes("cli/")), [], `${file} imports cli/`);
+    if (/Deno\.env/.test(text)) readsEnv.push(file);
+  }
+  // The environment credential provider reads it: that is its purpose (and it takes an object).
+  assert.deepEqual(readsEnv, ["src/credentials/env.ts"]);
+});

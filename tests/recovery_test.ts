@@ -22,7 +22,7 @@ Deno.test({
     const kvs = new KvsClient({
       region: emu.region,
       credentials,
-      env,
+      endpoint: env.AWS_ENDPOINT_URL_KINESIS_VIDEO,
       httpClient: http,
       retry: { baseMs: 5, capMs: 50 },
     });

@@ -20,12 +20,10 @@ export interface KvsClientOptions {
   /** Where signing keys come from; refreshed once after a 401/403. */
   credentials: CredentialProvider;
   /**
-   * Control-plane endpoint. Default: `AWS_ENDPOINT_URL_KINESIS_VIDEO`, else `CONTROL_PLANE_URI`
-   * (from `env`), else `https://kinesisvideo.<region>.amazonaws.com`.
+   * Control-plane endpoint override (an emulator, another stage). Default: the region's,
+   * `https://kinesisvideo.<region>.amazonaws.com` (see {@link controlPlaneEndpoint}).
    */
   endpoint?: string;
-  /** Environment for the endpoint defaults (default: none read). */
-  env?: Record<string, string | undefined>;
   /** HTTP client for every call, e.g. from {@link createCaHttpClient}. */
   httpClient?: Deno.HttpClient;
   /** Retries of 5xx/throttling/network failures. */
@@ -41,21 +39,19 @@ export interface KvsClientOptions {
 }
 
 /**
- * The default control-plane endpoint for `region`, honouring the override conventions.
+ * The control-plane endpoint for `region`: `override` when given (trailing slashes dropped), else
+ * the region's standard endpoint.
  *
  * @example
  * ```ts
  * import { controlPlaneEndpoint } from "./kvs_client.ts";
- * controlPlaneEndpoint("us-west-2", {}); // "https://kinesisvideo.us-west-2.amazonaws.com"
- * controlPlaneEndpoint("us-west-2", { CONTROL_PLANE_URI: "https://127.0.0.1:4443" });
+ * controlPlaneEndpoint("us-west-2"); // "https://kinesisvideo.us-west-2.amazonaws.com"
+ * controlPlaneEndpoint("us-west-2", "https://127.0.0.1:4443/"); // "https://127.0.0.1:4443"
  * ```
  */
-export function controlPlaneEndpoint(
-  region: string,
-  env: Record<string, string | undefined> = {},
-): string {
-  const override = env.AWS_ENDPOINT_URL_KINESIS_VIDEO?.trim() || env.CONTROL_PLANE_URI?.trim();
-  if (override) return override.replace(/\/+$/, "");
+export function controlPlaneEndpoint(region: string, override?: string): string {
+  const given = override?.trim();
+  if (given) return given.replace(/\/+$/, "");
   const suffix = region.startsWith("cn-") ? "amazonaws.com.cn" : "amazonaws.com";
   return `https://kinesisvideo.${region}.${suffix}`;
 }
@@ -120,8 +116,7 @@ export class KvsClient implements SignalingControlPlane {
   /** Configure; nothing is sent until a call. */
   constructor(options: KvsClientOptions) {
     this.region = options.region;
-    this.endpoint = (options.endpoint?.replace(/\/+$/, "")) ??
-      controlPlaneEndpoint(options.region, options.env);
+    this.endpoint = controlPlaneEndpoint(options.region, options.endpoint);
     this.#credentials = options.credentials;
     this.#client = options.httpClient;
     this.#retry = new RetryPolicy(options.retry);

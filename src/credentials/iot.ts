@@ -32,6 +32,11 @@ export interface IotCredentialProviderOptions extends RefreshOptions {
   keyPath?: string;
   /** CA bundle that signs the endpoint's certificate (`AWS_KVS_CACERT_PATH`); default system roots. */
   caCertPath?: string;
+  /**
+   * The CA bundle's certificates (PEM text) when the caller has read it already: used instead of
+   * reading `caCertPath`, so one process reads its CA bundle once.
+   */
+  caCerts?: string[];
   /** Give up a request after this long, ms (default 10 s). */
   timeoutMs?: number;
   /**
@@ -147,6 +152,8 @@ export class IotCredentialProvider implements CredentialProvider {
    * A provider from the C SDK sample's environment: `AWS_IOT_CORE_CREDENTIAL_ENDPOINT`,
    * `AWS_IOT_CORE_ROLE_ALIAS`, `AWS_IOT_CORE_THING_NAME`, `AWS_IOT_CORE_CERT`,
    * `AWS_IOT_CORE_PRIVATE_KEY`, `AWS_KVS_CACERT_PATH`. A missing setting is named in the error.
+   * `env` is whatever the caller passes (the provider reads no environment itself); give
+   * `caCerts` when the CA bundle has been read already.
    *
    * @example
    * ```ts
@@ -156,7 +163,7 @@ export class IotCredentialProvider implements CredentialProvider {
    */
   static fromEnv(
     env: Record<string, string | undefined>,
-    options: RefreshOptions & { timeoutMs?: number } = {},
+    options: RefreshOptions & { timeoutMs?: number; caCerts?: string[] } = {},
   ): IotCredentialProvider {
     return new IotCredentialProvider({
       ...options,
@@ -206,9 +213,10 @@ export class IotCredentialProvider implements CredentialProvider {
       certSetting: names.cert,
       keySetting: names.key,
     });
-    const caCerts = this.#options.caCertPath
-      ? [await readPemFile(this.#options.caCertPath, names.caCert, "CA bundle")]
-      : undefined;
+    const caCerts = this.#options.caCerts ??
+      (this.#options.caCertPath
+        ? [await readPemFile(this.#options.caCertPath, names.caCert, "CA bundle")]
+        : undefined);
     try {
       this.#client = Deno.createHttpClient({
         cert: device.certPem,

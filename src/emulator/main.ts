@@ -2,7 +2,8 @@
  * Run the emulator on its own: `deno run -A src/emulator/main.ts`. Prints the environment a
  * master needs (`export …` lines) and the plain-HTTP URL for browser viewers, writes the viewer
  * keys to `<state dir>/viewer-credentials.json` (mode 600, never printed), then serves until
- * Ctrl-C or SIGTERM. `KVS_EMULATOR_STATE_DIR` overrides the state dir (default `.kvs-emulator`).
+ * Ctrl-C or SIGTERM. `KVS_EMULATOR_STATE_DIR` overrides the state dir (default `.kvs-emulator`),
+ * `AWS_KVS_LOG_LEVEL` the log level (default `info`).
  *
  * @example
  * ```ts
@@ -11,14 +12,18 @@
  *
  * @module
  */
-import { createLogger } from "../log.ts";
+import { createLogger, type LogLevel, parseLogLevel } from "../log.ts";
 import { startEmulator } from "./mod.ts";
 
 if (import.meta.main) {
   const stateDir = Deno.env.get("KVS_EMULATOR_STATE_DIR") ?? ".kvs-emulator";
+  let level: LogLevel = "info";
+  try {
+    level = parseLogLevel(Deno.env.get("AWS_KVS_LOG_LEVEL"));
+  } catch { /* an unknown level: info */ }
   const emulator = await startEmulator({
     stateDir,
-    logger: createLogger({ component: "emulator" }),
+    logger: createLogger({ level, component: "emulator" }),
   });
   const keysPath = `${emulator.pki.dir}/viewer-credentials.json`;
   await Deno.writeTextFile(

@@ -1,0 +1,281 @@
+/**
+ * The master command's configuration: the settings table folded over flags and environment
+ * (see `settings.ts`), then the choices between settings (IoT credentials or keys, the thing name
+ * as the default channel). The library takes the result as plain values.
+ *
+ * @module
+ */
+import type {
+  AwsServicesOptions,
+  IotCredentialsConfig,
+  IotSettingNames,
+  Logger,
+  LogLevel,
+  StaticCredentialsConfig,
+} from "../mod.ts";
+import {
+  ConfigError,
+  type EnvVars,
+  foldSettings,
+  parseSetting,
+  type Setting,
+  type SettingName,
+  settingName,
+  SETTINGS,
+  type SettingValues,
+} from "./settings.ts";
+
+export { helpText, wantsHelp } from "./help.ts";
+export { ConfigError, type EnvVars } from "./settings.ts";
+
+/**
+ * The master's whole configuration.
+ *
+ * @example
+ * ```ts
+ * import { type MasterConfig, parseConfig } from "./config.ts";
+ * const config: MasterConfig = parseConfig(["demo-channel", "--fps", "30"], {
+ *   AWS_ACCESS_KEY_ID: "AKID",
+ *   AWS_SECRET_ACCESS_KEY: "secret",
+ * });
+ * ```
+ */
+export interface MasterConfig {
+  /** Signaling channel name. */
+  channelName: string;
+  /** AWS region (`AWS_DEFAULT_REGION` / `AWS_REGION`). */
+  region: string;
+  /** IoT credentials or keys. */
+  credentials: IotCredentialsConfig | StaticCredentialsConfig;
+  /** CA bundle for IoT, HTTPS and WSS connections (`AWS_KVS_CACERT_PATH`). */
+  caCertPath?: string;
+  /** Control-plane endpoint override (`AWS_ENDPOINT_URL_KINESIS_VIDEO` / `CONTROL_PLANE_URI`). */
+  endpointUrl?: string;
+  /** Log level (`AWS_KVS_LOG_LEVEL`). */
+  logLevel: LogLevel;
+  /** Log SDP bodies at debug (`DEBUG_LOG_SDP`). */
+  logSdp: boolean;
+  /** Folder of `frame-NNNN.h264` access units. */
+  framesDir: string;
+  /** Frames per second of the file source. */
+  fps: number;
+  /** Use the endpoint cache file. */
+  endpointCache: boolean;
+  /** Path of the endpoint cache file (default `.SignalingCache_v0`). */
+  endpointCacheFile: string;
+  /** `relay`: offer and use TURN relay candidates only (`AWS_KVS_ICE_TRANSPORT_POLICY`). */
+  iceTransportPolicy: "all" | "relay";
+  /**
+   * Where each setting's value came from, by flag name without dashes: the flag (`--iot-cert`),
+   * the environment variable (`AWS_IOT_CORE_CERT`), or `the default of --iot-cert /
+   * AWS_IOT_CORE_CERT`. Error messages name it, so a path given as a flag is not blamed on a
+   * variable. Filled by {@link parseConfig}.
+   */
+  sources?: Readonly<Record<string, string>>;
+}
+
+/** IoT settings: any of them given means IoT credentials; the first three are needed then. */
+const IOT: SettingName[] = [
+  "iot-credential-endpoint",
+  "iot-role-alias",
+  "iot-thing-name",
+  "iot-cert",
+  "iot-private-key",
+];
+const IOT_NEEDED = IOT.slice(0, 3);
+const KEYS: SettingName[] = ["access-key-id", "secret-access-key", "session-token"];
+
+/** `A, B and optionally C (or --a, --b, --c)`: the variables and flags of `names`. */
+function ways(names: SettingName[], optional: SettingName[] = []): string {
+  const env = (n: SettingName) => (SETTINGS[n] as Setting).env?.join(", ") ?? `--${n}`;
+  const needed = names.filter((n) => !optional.includes(n)).map(env).join(", ");
+  const extra = optional.length ? ` and optionally ${optional.map(env).join(", ")}` : "";
+  return `${needed}${extra} (or ${names.map((n) => `--${n}`).join(", ")})`;
+}
+
+/** IoT credentials when any IoT setting is given, else keys, else an error naming both ways. */
+function credentialsOf(
+  v: SettingValues,
+  given: ReadonlySet<SettingName>,
+): IotCredentialsConfig | StaticCredentialsConfig {
+  if (IOT.some((n) => given.has(n))) {
+    const missing = IOT_NEEDED.filter((n) => v[n] === undefined);
+    if (missing.length > 0) {
+      throw new ConfigError(
+        missing.map(settingName).join(", "),
+        `IoT credentials need ${
+          missing.map(settingName).join(" and ")
+        } (set with the other IoT settings)`,
+      );
+    }
+    return {
+      kind: "iot",
+      endpoint: v["iot-credential-endpoint"]!,
+      certPath: v["iot-cert"],
+      keyPath: v["iot-private-key"],
+      roleAlias: v["iot-role-alias"]!,
+      thingName: v["iot-thing-name"]!,
+    };
+  }
+  const accessKeyId = v["access-key-id"];
+  const secretAccessKey = v["secret-access-key"];
+  if (accessKeyId && secretAccessKey) {
+    return { kind: "keys", accessKeyId, secretAccessKey, sessionToken: v["session-token"] };
+  }
+  if (accessKeyId || secretAccessKey) {
+    const which = settingName(accessKeyId ? "secret-access-key" : "access-key-id");
+    throw new ConfigError(which, `${which} is not set (both keys are needed)`);
+  }
+  throw new ConfigError(
+    "credentials",
+    `No AWS credentials. Either set AWS IoT credentials: ${ways(IOT)}; or set keys: ` +
+      `${ways(KEYS, ["session-token"])}.`,
+  );
+}
+
+/**
+ * Build the configuration from `args` (flags, optional channel name) and `env`. Throws
+ * {@link ConfigError} naming the flag/variable at fault; with no credentials at all, the error
+ * lists both ways to provide them.
+ *
+ * @example
+ * ```ts
+ * import { parseConfig } from "./config.ts";
+ * const config = parseConfig(["my-channel"], {
+ *   AWS_ACCESS_KEY_ID: "AKIDEXAMPLE",
+ *   AWS_SECRET_ACCESS_KEY: "secret",
+ *   AWS_DEFAULT_REGION: "eu-west-1",
+ * });
+ * console.log(config.channelName, config.region, config.credentials.kind); // my-channel eu-west-1 keys
+ * ```
+ */
+export function parseConfig(args: string[], env: EnvVars): MasterConfig {
+  const { values: v, sources, given } = foldSettings(args, env);
+  const credentials = credentialsOf(v, given);
+  // Like the C SDK sample, IoT credentials make the thing name the default channel.
+  const channelName = credentials.kind === "iot" && !given.has("channel")
+    ? parseSetting("channel", credentials.thingName)
+    : v.channel;
+  return {
+    channelName,
+    region: v.region,
+    credentials,
+    iceTransportPolicy: v["ice-transport-policy"],
+    caCertPath: v["ca-cert"],
+    endpointUrl: v["endpoint-url"],
+    logLevel: v["log-level"],
+    logSdp: v["debug-log-sdp"],
+    framesDir: v.frames,
+    fps: v.fps,
+    endpointCache: !v["no-endpoint-cache"],
+    endpointCacheFile: v["endpoint-cache-file"],
+    sources,
+  };
+}
+
+/**
+ * What the library's `createAwsServices` needs from the configuration, with the names each
+ * setting came from for its error messages.
+ *
+ * @example
+ * ```ts
+ * import { createAwsServices } from "../mod.ts";
+ * import { awsServicesOptions, parseConfig } from "./config.ts";
+ * const config = parseConfig([], Deno.env.toObject());
+ * const aws = await createAwsServices(awsServicesOptions(config));
+ * aws.close();
+ * ```
+ */
+export function awsServicesOptions(config: MasterConfig, logger?: Logger): AwsServicesOptions {
+  return {
+    region: config.region,
+    credentials: config.credentials,
+    endpoint: config.endpointUrl,
+    caCertPath: config.caCertPath,
+    settings: iotSettingNames(config),
+    logger,
+  };
+}
+
+/**
+ * The names each IoT setting came from (`config.sources`), for the library's error messages.
+ *
+ * @example
+ * ```ts
+ * import { iotSettingNames, parseConfig } from "./config.ts";
+ * const config = parseConfig(["--iot-cert", "c.pem"], {
+ *   AWS_IOT_CORE_CREDENTIAL_ENDPOINT: "c1.credentials.iot.us-west-2.amazonaws.com",
+ *   AWS_IOT_CORE_ROLE_ALIAS: "alias",
+ *   AWS_IOT_CORE_THING_NAME: "thing",
+ * });
+ * iotSettingNames(config).cert; // "--iot-cert"
+ * ```
+ */
+export function iotSettingNames(config: MasterConfig): IotSettingNames {
+  const from = config.sources ?? {};
+  return {
+    endpoint: from["iot-credential-endpoint"],
+    roleAlias: from["iot-role-alias"],
+    thingName: from["iot-thing-name"],
+    cert: from["iot-cert"],
+    key: from["iot-private-key"],
+    caCert: from["ca-cert"],
+  };
+}
+
+/**
+ * The frames folder to open: the one given, else the default folder of the working directory,
+ * else the one shipped next to this module (a path in a checkout, an https URL from JSR).
+ *
+ * @example
+ * ```ts
+ * import { resolveFramesDir } from "./config.ts";
+ * const dir = await resolveFramesDir("samples/h264");
+ * ```
+ */
+export async function resolveFramesDir(dir: string): Promise<string> {
+  if (dir !== SETTINGS.frames.default) return dir;
+  try {
+    await Deno.stat(dir);
+    return dir;
+  } catch {
+    return shippedFramesDir();
+  }
+}
+
+/**
+ * The default frames folder shipped next to this module.
+ *
+ * @example
+ * ```ts
+ * import { shippedFramesDir } from "./config.ts";
+ * console.log(shippedFramesDir()); // …/samples/h264/
+ * ```
+ */
+export function shippedFramesDir(): string {
+  const shipped = new URL(`../${SETTINGS.frames.default}/`, import.meta.url);
+  return shipped.protocol === "file:" ? shipped.pathname : shipped.href;
+}
+
+/**
+ * The configuration as safe to print: secrets replaced.
+ *
+ * @example
+ * ```ts
+ * import { describeConfig, parseConfig } from "./config.ts";
+ * const c = parseConfig([], { AWS_ACCESS_KEY_ID: "AKID", AWS_SECRET_ACCESS_KEY: "s" });
+ * console.log(describeConfig(c).credentials); // { kind: "keys", accessKeyId: "AKID", ... }
+ * ```
+ */
+export function describeConfig(config: MasterConfig): Record<string, unknown> {
+  const c = config.credentials;
+  const credentials = c.kind === "keys"
+    ? {
+      kind: c.kind,
+      accessKeyId: c.accessKeyId,
+      secretAccessKey: "<redacted>",
+      sessionToken: c.sessionToken ? "<redacted>" : undefined,
+    }
+    : { ...c };
+  return { ...config, credentials };
+}
