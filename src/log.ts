@@ -263,3 +263,40 @@ function makeLogger(component: string, level: LogLevel, sink: LogSink): Logger {
 
 /** A logger that writes nothing (tests, embedding). */
 export const silentLogger: Logger = createLogger({ level: "silent" });
+
+/**
+ * WARN lines that may repeat quickly (one per refused offer under a flood): at most one line per
+ * kind every `intervalMs`, the next one counting how many were left out meanwhile.
+ *
+ * @example
+ * ```ts
+ * import { createLogger, NoticeLimiter } from "./log.ts";
+ * const notices = new NoticeLimiter(createLogger({ level: "info" }), 5000);
+ * for (let i = 0; i < 100; i++) notices.warn("refuse", `Offer ${i} refused`); // one line
+ * ```
+ */
+export class NoticeLimiter {
+  readonly #log: Logger;
+  readonly #intervalMs: number;
+  readonly #kinds = new Map<string, { at: number; suppressed: number }>();
+
+  /** Log through `logger`, each kind at most once per `intervalMs`. */
+  constructor(logger: Logger, intervalMs = 5000) {
+    this.#log = logger;
+    this.#intervalMs = intervalMs;
+  }
+
+  /** Log `message` at WARN unless a line of this kind went out less than the interval ago. */
+  warn(kind: string, message: string): void {
+    const now = performance.now();
+    const n = this.#kinds.get(kind);
+    if (n && now - n.at < this.#intervalMs) {
+      n.suppressed++;
+      return;
+    }
+    const more = n?.suppressed ? ` (and ${n.suppressed} more like it since the last notice)` : "";
+    this.#kinds.set(kind, { at: now, suppressed: 0 });
+    if (this.#kinds.size > 64) this.#kinds.delete(this.#kinds.keys().next().value!);
+    this.#log.warn(message + more);
+  }
+}

@@ -16,3 +16,4 @@ export * from "./admission.ts";
 export * from "./errors.ts";
 export * from "./viewer.ts";
 export * from "./viewers.ts";
+export * from "./early_candidates.ts";

@@ -13,7 +13,7 @@
  *
  * @module
  */
-import { type Logger, silentLogger } from "../log.ts";
+import { type Logger, NoticeLimiter, silentLogger } from "../log.ts";
 import type { EncodedFrame } from "../media/types.ts";
 import { OfferRejectedError } from "../peer/errors.ts";
 import { refusalAnswer } from "../peer/sdp.ts";
@@ -23,77 +23,13 @@ import type {
   PeerSession,
   PeerSessionFactory,
 } from "../peer/types.ts";
-import type { SignalingClient } from "../signaling/client.ts";
-import { Admission, type AdmissionOptions } from "./admission.ts";
+import { Admission } from "./admission.ts";
+import { EarlyCandidates } from "./early_candidates.ts";
 import { OfferError } from "./errors.ts";
 import { Viewer, type ViewerStats } from "./viewer.ts";
+import type { ViewersEventMap, ViewerSignaling, ViewersOptions } from "./types.ts";
 
-/** What the viewers need of signaling: offers and candidates in, answers and candidates out. */
-export type ViewerSignaling = Pick<
-  SignalingClient,
-  "on" | "sendAnswer" | "sendCandidate" | "iceServers"
->;
-
-/**
- * Options of {@link Viewers}.
- *
- * @example
- * ```ts
- * import type { ViewersOptions } from "./viewers.ts";
- * import type { SignalingClient } from "../signaling/client.ts";
- * import type { PeerSessionFactory } from "../peer/types.ts";
- * declare const signaling: SignalingClient;
- * declare const factory: PeerSessionFactory;
- * const options: ViewersOptions = { signaling, factory, maxViewers: 10 };
- * ```
- */
-export interface ViewersOptions {
-  /** Where offers and candidates come from and answers go. */
-  signaling: ViewerSignaling;
-  /** Makes one session per viewer. */
-  factory: PeerSessionFactory;
-  /** Logger. */
-  logger?: Logger;
-  /** Most viewers at once (the service allows 10). Default 10. */
-  maxViewers?: number;
-  /** Admission window, queue and per-client budgets (see {@link AdmissionOptions}). */
-  admission?: Omit<AdmissionOptions, "seats">;
-  /**
-   * After a viewer's PLI/FIR, how long it waits for the source's next IDR before a keyframe is
-   * asked for, ms (default 1000).
-   */
-  keyframePatienceMs?: number;
-  /** The `profile-level-id` of the stream being sent, when known (answers are made for it). */
-  streamProfileLevelId?: () => string | undefined;
-  /** Candidates held per client id that has not offered yet (default 64). */
-  maxEarlyCandidates?: number;
-  /** Client ids whose early candidates are held; the oldest are dropped (default 32). */
-  maxEarlyViewers?: number;
-}
-
-/**
- * Events of {@link Viewers}.
- *
- * @example
- * ```ts
- * import type { ViewersEventMap } from "./viewers.ts";
- * const onLeft = (e: ViewersEventMap["left"]) => console.log(e.viewerId, e.reason);
- * ```
- */
-export interface ViewersEventMap {
-  /** A viewer's offer was admitted and its session made. */
-  joined: { viewerId: string };
-  /** A viewer's session changed state. */
-  state: { viewerId: string; state: PeerConnectionState };
-  /** A viewer's session ended; its last counters. */
-  left: { viewerId: string; reason: string; stats: ViewerStats };
-  /** An offer could not be answered, or was refused. */
-  error: { error: OfferError; viewerId: string };
-  /** Some viewer needs a keyframe (the source may be asked for one). */
-  keyframe: Record<never, never>;
-  /** Whether any viewer receives frames changed. */
-  receiving: { receiving: boolean };
-}
+export type { ViewersEventMap, ViewerSignaling, ViewersOptions };
 
 /** Repeated notices (refusals, dropped offers) are logged once per this many ms, with a count. */
 const NOTICE_INTERVAL_MS = 5000;
@@ -121,14 +57,12 @@ export class Viewers {
   readonly #admission: Admission;
   readonly #patienceMs: number;
   readonly #streamProfile: () => string | undefined;
-  readonly #maxEarly: number;
-  readonly #maxEarlyViewers: number;
   readonly #viewers = new Map<string, Viewer>();
   /** Candidates of client ids that have not offered (yet). */
-  readonly #early = new Map<string, IceCandidateInit[]>();
+  readonly #early: EarlyCandidates;
   readonly #off: (() => void)[] = [];
   readonly #listeners = new Map<string, Set<(d: unknown) => void>>();
-  readonly #notices = new Map<string, { at: number; suppressed: number }>();
+  readonly #notices: NoticeLimiter;
   #receiving = false;
   #closed = false;
 
@@ -140,8 +74,11 @@ export class Viewers {
     this.#admission = new Admission({ ...options.admission, seats: options.maxViewers ?? 10 });
     this.#patienceMs = options.keyframePatienceMs ?? 1000;
     this.#streamProfile = options.streamProfileLevelId ?? (() => undefined);
-    this.#maxEarly = options.maxEarlyCandidates ?? 64;
-    this.#maxEarlyViewers = options.maxEarlyViewers ?? 32;
+    this.#early = new EarlyCandidates(
+      options.maxEarlyCandidates ?? 64,
+      options.maxEarlyViewers ?? 32,
+    );
+    this.#notices = new NoticeLimiter(this.#log, NOTICE_INTERVAL_MS);
     this.#off.push(
       this.#signaling.on("offer", ({ viewerId, sdp }) => this.#onOffer(viewerId, sdp)),
       this.#signaling.on("candidate", ({ viewerId, candidate }) => {
@@ -222,19 +159,14 @@ export class Viewers {
       return;
     }
     // Before the offer (signaling does not keep the order of the two): held for it.
-    let queue = this.#early.get(viewerId);
-    if (!queue) {
-      if (this.#early.size >= this.#maxEarlyViewers) {
-        const oldest = this.#early.keys().next().value!;
-        this.#early.delete(oldest);
-        this.#notice("early", `Too many viewers with early candidates: dropped ${oldest}'s`);
-      }
-      this.#early.set(viewerId, queue = []);
-    }
-    if (queue.length >= this.#maxEarly) {
+    const gaveWay = this.#early.hold(viewerId, candidate);
+    if (gaveWay?.dropped === "viewer") {
+      this.#notice(
+        "early",
+        `Too many viewers with early candidates: dropped ${gaveWay.viewerId}'s`,
+      );
+    } else if (gaveWay?.dropped === "full") {
       this.#notice("early-full", `Early candidate queue of ${viewerId} full: dropping a candidate`);
-    } else {
-      queue.push(candidate);
     }
   }
 
@@ -251,8 +183,7 @@ export class Viewers {
       this.#log.info(`Viewer ${viewerId} sent a new offer: replacing its session`);
       this.#end(previous, "replaced by a new offer");
     }
-    const early = this.#early.get(viewerId) ?? [];
-    this.#early.delete(viewerId);
+    const early = this.#early.take(viewerId);
     if (decision.kind === "refuse") {
       this.#refuse(viewerId, sdp, decision.reason);
       this.#fail(
@@ -400,15 +331,7 @@ export class Viewers {
 
   /** Log at WARN, at most once per {@link NOTICE_INTERVAL_MS} per kind, counting the rest. */
   #notice(kind: string, message: string): void {
-    const now = performance.now();
-    const n = this.#notices.get(kind);
-    if (n && now - n.at < NOTICE_INTERVAL_MS) {
-      n.suppressed++;
-      return;
-    }
-    const more = n?.suppressed ? ` (and ${n.suppressed} more like it since the last notice)` : "";
-    this.#notices.set(kind, { at: now, suppressed: 0 });
-    this.#log.warn(message + more);
+    this.#notices.warn(kind, message);
   }
 
   #guard(v: Viewer, fn: () => void): void {

@@ -1,0 +1,384 @@
+/**
+ * One viewer's session in the WASM media core, driven: the UDP socket's datagrams and the TURN
+ * streams' bytes go in, the core's datagrams go out in order (one `sendmmsg` per frame where
+ * possible), its timers run on one re-armed timeout, its events become state changes and
+ * callbacks, and a watchdog ends a viewer that stopped proving it is there. Made by
+ * {@link import("./wasm_session.ts").WasmPeerSessionFactory}.
+ *
+ * @module
+ */
+import type { IceServer } from "../aws/types.ts";
+import type { EncodedFrame } from "../media/types.ts";
+import { type MediaCoreOutput, MediaCoreSession } from "./media_core.ts";
+import type {
+  IceCandidateInit,
+  PeerConnectionState,
+  PeerSession,
+  PeerSessionOptions,
+  PeerStats,
+} from "./types.ts";
+import { holdMemoryTrim, trimMemorySoon } from "./libc.ts";
+import { OrderedDatagramSender } from "./udp_sender.ts";
+import { type IceServerUse, planIceServers, resolveIPv4 } from "./ice_servers.ts";
+import { TurnStream } from "./turn_stream.ts";
+import { OfferRejectedError } from "./errors.ts";
+import { parseOffer, writeAnswer } from "./sdp.ts";
+import type { WasmPeerSessionOptions } from "./wasm_session.ts";
+
+function randomText(n: number): string {
+  const a = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+  return [...crypto.getRandomValues(new Uint8Array(n))].map((b) => a[b % a.length]).join("");
+}
+
+/** @internal A session of {@link import("./wasm_session.ts").WasmPeerSessionFactory}. */
+export class WasmPeerSession implements PeerSession {
+  readonly viewerId: string;
+  readonly #o: PeerSessionOptions;
+  readonly #f: WasmPeerSessionOptions;
+  readonly #socket: Deno.DatagramConn;
+  readonly #port: number;
+  readonly #addresses: string[];
+  readonly #ufrag = randomText(8);
+  readonly #pwd = randomText(24);
+  readonly #ssrc = crypto.getRandomValues(new Uint32Array(1))[0];
+  #core: MediaCoreSession | undefined;
+  #mid = "0";
+  #mLineIndex = 0;
+  #pending: IceCandidateInit[] = [];
+  #state: PeerConnectionState = "new";
+  #closed = false;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  /** When {@link WasmPeerSession.#timer} fires (caller ms), to re-arm only when it moves. */
+  #timerAt = -1;
+  readonly #udp: OrderedDatagramSender;
+  #offerAt = 0;
+  #plis = 0;
+  #connectedAt = 0;
+  readonly #silenceMs: number;
+  #watchdog: ReturnType<typeof setInterval> | undefined;
+  /** Releases this session's hold on the periodic memory trim (while it streams). */
+  #releaseTrim = () => {};
+  readonly #streams = new Map<number, TurnStream>();
+  #stats = {
+    bytesSent: 0,
+    packetsSent: 0,
+    framesSent: 0,
+    timeToFirstPacketMs: undefined as number | undefined,
+    offerToAnswerMs: undefined as number | undefined,
+    selectedPair: undefined as string | undefined,
+    srtpProfile: undefined as string | undefined,
+  };
+
+  constructor(
+    options: PeerSessionOptions,
+    socket: Deno.DatagramConn,
+    port: number,
+    addresses: string[],
+    factory: WasmPeerSessionOptions,
+  ) {
+    this.#silenceMs = factory.silenceTimeoutMs ?? 8000;
+    this.viewerId = options.viewerId;
+    this.#o = options;
+    this.#f = factory;
+    this.#socket = socket;
+    this.#udp = new OrderedDatagramSender(socket, {
+      batch: factory.sendmmsg,
+      onError: (e, st) =>
+        this.#o.logger.warn(
+          `Viewer ${this.viewerId}: UDP send failed (${st.errors} so far): ${e.message}`,
+        ),
+    });
+    this.#port = port;
+    this.#addresses = addresses;
+  }
+
+  get #relayOnly(): boolean {
+    return this.#f.iceTransportPolicy === "relay";
+  }
+
+  async acceptOffer(offerSdp: string): Promise<string> {
+    this.#offerAt = performance.now();
+    const offer = parseOffer(offerSdp, { streamProfileLevelId: this.#o.streamProfileLevelId });
+    this.#mid = offer.mid;
+    this.#mLineIndex = Math.max(0, offer.sections.findIndex((m) => m.mid === offer.mid));
+    const host = this.#addresses[0] ?? "0.0.0.0";
+    this.#core = await MediaCoreSession.create({
+      ufrag: this.#ufrag,
+      pwd: this.#pwd,
+      remoteUfrag: offer.iceUfrag,
+      remotePwd: offer.icePwd,
+      remoteFingerprint: offer.fingerprint,
+      ssrc: this.#ssrc,
+      payloadType: offer.payloadType,
+      hostAddress: `${host}:${this.#port}`,
+      policy: this.#relayOnly ? "relay" : "all",
+      allowAesGcm: this.#f.allowAesGcm,
+      connectTimeoutMs: this.#f.iceConnectTimeoutMs,
+    });
+    if (this.#closed) {
+      this.#core.close();
+      throw new OfferRejectedError("the session was closed while the offer was applied");
+    }
+    this.#receive();
+    this.#setState("connecting");
+    // Arm the core's timers now (the ICE failure clock above all), whether or not anything is
+    // ever sent or received.
+    this.#flush(this.#core.handleTimeout());
+    for (const c of this.#pending.splice(0)) this.addRemoteCandidate(c);
+    this.#gather(this.#o.iceServers);
+    for (const line of offer.candidates) this.addRemoteCandidate({ candidate: line });
+    const answer = writeAnswer(offer, {
+      ufrag: this.#ufrag,
+      pwd: this.#pwd,
+      fingerprint: this.#core.fingerprint,
+      ssrc: this.#ssrc,
+      hosts: this.#relayOnly ? [] : this.#addresses.map((a) => `${a}:${this.#port}`),
+    });
+    this.#stats.offerToAnswerMs = performance.now() - this.#offerAt;
+    return answer;
+  }
+
+  addRemoteCandidate(candidate: IceCandidateInit): void {
+    if (this.#closed) return;
+    const line = typeof candidate?.candidate === "string" ? candidate.candidate : "";
+    if (line === "") return; // end of candidates
+    if (!this.#core) {
+      if (this.#pending.length < 100) this.#pending.push(candidate);
+      return;
+    }
+    try {
+      const [result, out] = this.#core.addCandidate(line);
+      if (result.status === "malformed") {
+        this.#o.logger.warn(`Viewer ${this.viewerId}: candidate refused: ${result.reason}`);
+      } else if (result.status === "ignored") {
+        this.#o.logger.debug(`Viewer ${this.viewerId}: candidate not used: ${result.reason}`);
+      }
+      this.#flush(out);
+    } catch (e) {
+      this.close(`media core failed: ${(e as Error).message}`);
+    }
+  }
+
+  writeFrame(frame: EncodedFrame): void {
+    if (!this.#core || this.#state !== "connected" || this.#closed) return;
+    const ts = Math.round(frame.timestampUs * 0.09) >>> 0;
+    let out: MediaCoreOutput;
+    try {
+      out = this.#core.writeFrame(frame.data, ts);
+    } catch (e) {
+      this.close(`media core failed: ${(e as Error).message}`);
+      return;
+    }
+    this.#flush(out);
+    if (this.#stats.framesSent++ === 0 && this.#offerAt) {
+      this.#stats.timeToFirstPacketMs = performance.now() - this.#offerAt;
+    }
+  }
+
+  stats(): PeerStats {
+    const c = this.#core?.counters();
+    const udp = this.#udp.stats();
+    return {
+      state: this.#state,
+      ...this.#stats,
+      packetsSent: c?.packetsSent ?? 0,
+      sendErrors: udp.errors,
+      datagramsBatched: udp.batched,
+      datagramsDropped: udp.dropped,
+      nacksReceived: c?.nacks ?? 0,
+      packetsRetransmitted: c?.retransmitted ?? 0,
+      plisReceived: this.#plis,
+      firsReceived: 0,
+      rttMs: c?.rttMs,
+      packetsLost: c?.packetsLost,
+      hotPath: "wasm",
+    };
+  }
+
+  close(reason = "closed"): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#state = "closed";
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    if (this.#watchdog !== undefined) clearInterval(this.#watchdog);
+    this.#releaseTrim();
+    this.#udp.close();
+    try {
+      this.#socket.close();
+    } catch { /* already closed */ }
+    for (const stream of this.#streams.values()) stream.close();
+    this.#streams.clear();
+    this.#core?.close();
+    this.#o.callbacks.onClosed(reason);
+  }
+
+  /** Ask STUN servers for our public address and TURN servers for relays (in the background). */
+  #gather(servers: IceServer[]): void {
+    const { use, skipped } = planIceServers(servers, this.#relayOnly);
+    for (const url of skipped) {
+      this.#o.logger.debug(`Viewer ${this.viewerId}: ICE server ${url} not used`);
+    }
+    let via = 0;
+    for (const u of use) {
+      if (u.server.kind === "stun") this.#startStun(u);
+      else this.#startTurn(u, u.server.transport === "tcp" ? ++via : 0);
+    }
+  }
+
+  async #startStun({ url, server }: IceServerUse): Promise<void> {
+    try {
+      const ip = await resolveIPv4(server.host);
+      if (this.#closed || !this.#core) return;
+      this.#flush(this.#core.addStun(`${ip}:${server.port}`));
+    } catch (e) {
+      this.#o.logger.warn(`Viewer ${this.viewerId}: STUN ${url}: ${(e as Error).message}`);
+    }
+  }
+
+  async #startTurn({ url, server, username, credential }: IceServerUse, via: number) {
+    try {
+      const ip = await resolveIPv4(server.host);
+      if (via > 0) {
+        const stream = await TurnStream.open(server, ip, this.#f.turnCaCerts);
+        if (this.#closed) {
+          stream.close();
+          return;
+        }
+        this.#streams.set(via, stream);
+        this.#readStream(url, via, stream);
+      }
+      if (this.#closed || !this.#core) return;
+      const [index, out] = this.#core.addTurn({
+        url,
+        transport: via > 0 ? "stream" : "udp",
+        via,
+        server: `${ip}:${server.port}`,
+        username: username!,
+        password: credential!,
+        refreshSeconds: this.#f.turnRefreshIntervalSeconds,
+      });
+      this.#o.logger.debug(`Viewer ${this.viewerId}: TURN ${url}: relay ${index} requested`);
+      this.#flush(out);
+    } catch (e) {
+      if (!this.#closed) {
+        this.#o.logger.warn(`Viewer ${this.viewerId}: TURN ${url}: ${(e as Error).message}`);
+      }
+    }
+  }
+
+  async #readStream(url: string, via: number, stream: TurnStream): Promise<void> {
+    try {
+      await stream.read(
+        (chunk) =>
+          this.#flush(this.#core!.handleDatagram(undefined, chunk, performance.now(), via)),
+        () => this.#closed,
+      );
+    } catch (e) {
+      this.close(`media core failed: ${(e as Error).message}`);
+      return;
+    }
+    if (!this.#closed) {
+      this.#o.logger.warn(`Viewer ${this.viewerId}: TURN ${url}: connection closed`);
+    }
+    this.#streams.delete(via);
+  }
+
+  async #receive(): Promise<void> {
+    while (!this.#closed) {
+      let got: [Uint8Array, Deno.Addr];
+      try {
+        got = await this.#socket.receive();
+      } catch {
+        if (!this.#closed) this.close("socket closed");
+        return;
+      }
+      const [data, addr] = got;
+      try {
+        this.#flush(this.#core!.handleDatagram(addr as Deno.NetAddr, data));
+      } catch (e) {
+        this.close(`media core failed: ${(e as Error).message}`);
+        return;
+      }
+    }
+  }
+
+  #flush(out: MediaCoreOutput): void {
+    if (this.#closed) return;
+    for (const d of out.datagrams) {
+      // Views into the core's memory, valid until the next call: the UDP sender copies them
+      // into its ring; stream writes get their own copy.
+      this.#stats.bytesSent += d.data.length;
+      if (d.via === 0) {
+        this.#udp.send(d.data, d.to);
+      } else {
+        this.#streams.get(d.via)?.write(d.data);
+      }
+    }
+    this.#udp.flush();
+    for (const e of out.events) {
+      if (e.type === "dtls-connected") {
+        this.#stats.srtpProfile = e.profile;
+        this.#setState("connected");
+        trimMemorySoon(5000); // after the first frames, when the engine has optimized them
+        this.#releaseTrim();
+        this.#releaseTrim = holdMemoryTrim();
+      } else if (e.type === "ice-connected") {
+        if (this.#stats.selectedPair === undefined) this.#o.callbacks.onVerified?.();
+        this.#stats.selectedPair = e.pair;
+        this.#o.logger.debug(`Viewer ${this.viewerId}: ICE pair ${e.pair}`);
+      } else if (e.type === "local-candidate") {
+        this.#o.callbacks.onLocalCandidate({
+          candidate: e.candidate,
+          sdpMid: this.#mid,
+          sdpMLineIndex: this.#mLineIndex,
+        });
+      } else if (e.type === "warning") {
+        this.#o.logger.warn(`Viewer ${this.viewerId}: ${e.message}`);
+      } else if (e.type === "keyframe-request") {
+        this.#plis++;
+        this.#o.callbacks.onKeyframeRequest();
+      } else if (e.type === "closed") this.close(e.reason);
+    }
+    if (this.#closed) return;
+    this.#arm(out.nextTimeoutMs ?? -1);
+  }
+
+  /** Run the core's timers at `at` (caller ms; -1: none); the timer moves only if `at` does. */
+  #arm(at: number): void {
+    if (at === this.#timerAt && (at < 0 || this.#timer !== undefined)) return;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#timerAt = at;
+    if (at < 0) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#timerAt = -1;
+      if (this.#closed || !this.#core) return;
+      try {
+        this.#flush(this.#core.handleTimeout());
+      } catch (e) {
+        this.close(`media core failed: ${(e as Error).message}`);
+      }
+    }, Math.max(0, at - performance.now()));
+  }
+
+  #setState(s: PeerConnectionState): void {
+    if (this.#closed || s === this.#state) return;
+    this.#state = s;
+    if (s === "connected") {
+      this.#connectedAt = performance.now();
+      this.#watchdog = setInterval(() => {
+        // Only what authenticates counts as the viewer (ICE checks, SRTCP that decrypts):
+        // anyone can send other bytes to the socket.
+        const proof = this.#core?.counters().authenticatedAtMs ?? -1;
+        const silent = performance.now() - Math.max(proof, this.#connectedAt);
+        if (silent > this.#silenceMs) {
+          this.close(
+            `viewer silent: nothing that authenticates for ${Math.round(silent / 1000)} s`,
+          );
+        }
+      }, 1000);
+    }
+    this.#o.callbacks.onStateChange(s);
+  }
+}
