@@ -124,3 +124,26 @@ export function classifyControlPlaneError(error: unknown): ErrorKind {
   }
   return "retry";
 }
+
+/**
+ * A signaling message that could not be encoded or decoded. `field` names what is wrong.
+ *
+ * @example
+ * ```ts
+ * import { decodeSignalingMessage, SignalingMessageError } from "./messages.ts";
+ * try {
+ *   decodeSignalingMessage("{not json");
+ * } catch (e) {
+ *   if (e instanceof SignalingMessageError) console.log(e.field); // "message"
+ * }
+ * ```
+ */
+export class SignalingMessageError extends KvsError {
+  /** The part of the message at fault, e.g. `messagePayload`, `messageType`, `sdp`. */
+  readonly field: string;
+  /** Name the field at fault. */
+  constructor(field: string, message: string, options?: ErrorOptions) {
+    super("SIGNALING_MESSAGE", message, options);
+    this.field = field;
+  }
+}

@@ -8,7 +8,10 @@
  *
  * @module
  */
-import { KvsError } from "../errors.ts";
+import { decodeBase64Utf8, encodeBase64Utf8 } from "./base64.ts";
+import { SignalingMessageError } from "./errors.ts";
+
+export { decodeBase64Utf8, encodeBase64Utf8, SignalingMessageError };
 
 /**
  * The payload of an `ICE_CANDIDATE` message: a trickled candidate in the browser's
@@ -82,29 +85,6 @@ const MESSAGE_TYPES: ReadonlySet<string> = new Set<SignalingMessageType>([
 ]);
 
 /**
- * A signaling message that could not be encoded or decoded. `field` names what is wrong.
- *
- * @example
- * ```ts
- * import { decodeSignalingMessage, SignalingMessageError } from "./messages.ts";
- * try {
- *   decodeSignalingMessage("{not json");
- * } catch (e) {
- *   if (e instanceof SignalingMessageError) console.log(e.field); // "message"
- * }
- * ```
- */
-export class SignalingMessageError extends KvsError {
-  /** The part of the message at fault, e.g. `messagePayload`, `messageType`, `sdp`. */
-  readonly field: string;
-  /** Name the field at fault. */
-  constructor(field: string, message: string, options?: ErrorOptions) {
-    super("SIGNALING_MESSAGE", message, options);
-    this.field = field;
-  }
-}
-
-/**
  * `statusResponse` of a received message (errors for a message we sent).
  *
  * @example
@@ -153,53 +133,6 @@ export type ReceivedSignalingMessage =
     senderClientId?: string;
     statusResponse?: SignalingStatusResponse;
   };
-
-/**
- * Base64 of the UTF-8 bytes of `text`.
- *
- * @example
- * ```ts
- * import { encodeBase64Utf8 } from "./messages.ts";
- * encodeBase64Utf8("é"); // "w6k="
- * ```
- */
-export function encodeBase64Utf8(text: string): string {
-  const bytes = new TextEncoder().encode(text);
-  let binary = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) {
-    binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  }
-  return btoa(binary);
-}
-
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
-
-/**
- * Decode strict base64 holding UTF-8 text. Throws {@link SignalingMessageError} for bad base64
- * or invalid UTF-8.
- *
- * @example
- * ```ts
- * import { decodeBase64Utf8 } from "./messages.ts";
- * decodeBase64Utf8("w6k="); // "é"
- * ```
- */
-export function decodeBase64Utf8(value: string, field = "messagePayload"): string {
-  const compact = value.replace(/[\r\n]/g, "");
-  if (!BASE64.test(compact)) {
-    throw new SignalingMessageError(field, `${field} is not valid base64`);
-  }
-  const binary = atob(compact);
-  const bytes = new Uint8Array(binary.length);
-  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
-  try {
-    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
-  } catch (cause) {
-    throw new SignalingMessageError(field, `${field} is not valid UTF-8 after base64 decoding`, {
-      cause,
-    });
-  }
-}
 
 /**
  * What {@link encodeSignalingMessage} sends.
