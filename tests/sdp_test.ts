@@ -44,6 +44,13 @@ Deno.test("SDP: hostile offers cost time linear in their size, and oversized val
           ).join(""),
       ),
     ],
+    [
+      "1000 copies of one H.264 rtpmap, its fmtp 14 000 parameters",
+      chromium.replace(
+        "a=fmtp:108 ",
+        "a=rtpmap:108 H264/90000\r\n".repeat(1000) + "a=fmtp:108 " + ";=".repeat(14_000),
+      ),
+    ],
     ["4000 m-sections", chromium + "m=audio 9 UDP/TLS/RTP/SAVPF 0\r\n".repeat(4000)],
     ["carriage returns", "v=0" + "\r".repeat(60_000) + "\nm=video 9 x 96\r\n"],
     ["too big", chromium + "a=x\r\n".repeat(20_000)],

@@ -156,6 +156,7 @@ export function parseOffer(sdp: string): ParsedOffer {
     if (!/^\d{1,3}$/.test(pt) || Number(pt) > 127) continue;
     if (encoding?.trim().toLowerCase() !== "h264/90000") continue;
     const fmtp = fmtps.get(pt) ?? "";
+    fmtps.delete(pt); // read once: repeated rtpmaps of a type must not re-read a huge fmtp
     const fields = new Map(
       fmtp.split(";").map((p) => {
         const i = p.indexOf("=");
