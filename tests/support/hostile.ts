@@ -145,6 +145,23 @@ export const FIREFOX_H264_OFFER: string = FIREFOX_OFFER
 export const CHROMIUM_OFFER_NO_CANDIDATES: string = CHROMIUM_OFFER.split("\r\n")
   .filter((l) => !l.startsWith("a=candidate:")).join("\r\n");
 
+/**
+ * Chromium's offer cut to what a master reads: its video section with the constrained-baseline
+ * H.264 format only, no candidates (under 500 bytes: the rest of a 10 KB signaling message is
+ * left for what a test adds).
+ */
+export const MINIMAL_OFFER: string = (() => {
+  const lines = CHROMIUM_OFFER.split("\r\n");
+  const video = lines.slice(0, lines.findIndex((l) => l.startsWith("m=audio")));
+  return video
+    .filter((l) =>
+      /^(v|o|s|t|c|m)=|^a=(ice-ufrag|ice-pwd|fingerprint|setup|mid|recvonly|rtcp-mux)\b/.test(l) ||
+      /^a=(rtpmap|fmtp):108 /.test(l)
+    )
+    .map((l) => l.startsWith("m=video") ? "m=video 9 UDP/TLS/RTP/SAVPF 108" : l)
+    .join("\r\n") + "\r\n";
+})();
+
 const OFFER_BASES: readonly [string, string][] = [
   ["chromium", CHROMIUM_OFFER],
   ["chromium without candidates", CHROMIUM_OFFER_NO_CANDIDATES],
