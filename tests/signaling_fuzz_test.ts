@@ -2,6 +2,7 @@
 // `decodeSignalingMessage` returns a well-formed message or throws `SignalingMessageError` naming
 // the field at fault — never another exception, never a hang. Seeded, so a failure replays.
 // Longer runs: `FUZZ_SECONDS=600 deno test -A tests/signaling_fuzz_test.ts` (seed in FUZZ_SEED).
+// What such inputs cost, rather than whether they fail cleanly: tests/parser_cost_fuzz_test.ts.
 import assert from "node:assert/strict";
 import {
   decodeSignalingMessage,
@@ -10,22 +11,10 @@ import {
   type ReceivedSignalingMessage,
   SignalingMessageError,
 } from "../src/signaling/messages.ts";
+import { prng } from "./support/hostile.ts";
 
 const SECONDS = Number(Deno.env.get("FUZZ_SECONDS") ?? "2");
 const SEED = Number(Deno.env.get("FUZZ_SEED") ?? Date.now() % 1_000_000);
-
-/** xorshift32: deterministic for a seed. */
-function prng(seed: number): () => number {
-  let x = (seed >>> 0) || 0x9e3779b9;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 0x1_0000_0000;
-  };
-}
 
 const OFFER_SDP = [
   "v=0",
