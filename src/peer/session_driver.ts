@@ -8,6 +8,7 @@
  * @module
  */
 import type { IceServer } from "../aws/types.ts";
+import { NoticeLimiter } from "../log.ts";
 import type { EncodedFrame } from "../media/types.ts";
 import { type MediaCoreOutput, MediaCoreSession } from "./media_core.ts";
 import type {
@@ -59,6 +60,8 @@ export class WasmPeerSession implements PeerSession {
   /** Releases this session's hold on the periodic memory trim (while it streams). */
   #releaseTrim = () => {};
   readonly #streams = new Map<number, TurnStream>();
+  /** Refused candidates are the viewer's doing: one WARN line per 5 s, counting the rest. */
+  readonly #notices: NoticeLimiter;
   #stats = {
     bytesSent: 0,
     packetsSent: 0,
@@ -80,6 +83,7 @@ export class WasmPeerSession implements PeerSession {
     this.viewerId = options.viewerId;
     this.#o = options;
     this.#f = factory;
+    this.#notices = new NoticeLimiter(options.logger, 5000);
     this.#socket = socket;
     this.#udp = new OrderedDatagramSender(socket, {
       batch: factory.sendmmsg,
@@ -149,7 +153,10 @@ export class WasmPeerSession implements PeerSession {
     try {
       const [result, out] = this.#core.addCandidate(line);
       if (result.status === "malformed") {
-        this.#o.logger.warn(`Viewer ${this.viewerId}: candidate refused: ${result.reason}`);
+        this.#notices.warn(
+          "candidate",
+          `Viewer ${this.viewerId}: candidate refused: ${result.reason}`,
+        );
       } else if (result.status === "ignored") {
         this.#o.logger.debug(`Viewer ${this.viewerId}: candidate not used: ${result.reason}`);
       }

@@ -259,10 +259,12 @@ export class Viewers {
     } catch (cause) {
       this.#end(v, "offer rejected");
       if (cause instanceof OfferRejectedError) this.#refuse(viewerId, sdp, cause.message);
+      // A bad offer is the viewer's doing (and anyone's to repeat): summarized, not one ERROR each.
       this.#fail(
         new OfferError(viewerId, `Offer from ${viewerId} not answered: ${errText(cause)}`, {
           cause,
         }),
+        cause instanceof OfferRejectedError ? "rejected" : undefined,
       );
     }
   }

@@ -335,6 +335,11 @@ impl IceAgent {
         }
     }
 
+    /// How many remote candidates are known, and whether `addr` is one of them.
+    pub fn remote_known(&self, addr: SocketAddr) -> (usize, bool) {
+        (self.remotes.len(), self.remotes.iter().any(|r| r.addr == addr))
+    }
+
     /// Remote addresses known (for TURN permissions).
     pub fn remote_addrs(&self) -> Vec<SocketAddr> {
         self.remotes.iter().map(|r| r.addr).collect()

@@ -48,6 +48,9 @@ pub enum TurnTransport {
     Stream,
 }
 
+/// Remote candidates a session keeps (browsers give fewer than 20).
+pub const MAX_REMOTE_CANDIDATES: usize = 64;
+
 /// What a session reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SessionEvent {
@@ -348,6 +351,14 @@ impl Session {
     pub fn add_remote_candidate(&mut self, now: Instant, line: &str) -> Result<(), CandidateError> {
         self.now = now;
         let c = ice::parse_candidate(line)?;
+        // Each remote candidate makes pairs to check: a viewer cannot make the list grow forever.
+        if let (known, false) = self.ice.remote_known(c.addr) {
+            if known >= MAX_REMOTE_CANDIDATES {
+                return Err(CandidateError::Ignored(format!(
+                    "the viewer already gave {MAX_REMOTE_CANDIDATES} candidates; no more are used"
+                )));
+            }
+        }
         self.ice.add_remote(now, &c);
         for t in 0..self.turns.len() {
             self.permit(t, c.addr);
@@ -1020,6 +1031,23 @@ mod tests {
     /// Everything queued for `to`.
     fn drain(s: &mut Session) -> Vec<(Via, SocketAddr, Vec<u8>)> {
         std::iter::from_fn(|| s.poll_transmit()).collect()
+    }
+
+    #[test]
+    fn remote_candidates_are_bounded() {
+        let mut s = session(&cert(), 1);
+        let now = Instant::now();
+        for i in 0..MAX_REMOTE_CANDIDATES {
+            let line = format!("candidate:{i} 1 udp 2122260223 127.0.0.1 {} typ host", 20000 + i);
+            s.add_remote_candidate(now, &line).unwrap();
+        }
+        // A known one again is fine; a new one is not used, and says why.
+        s.add_remote_candidate(now, "candidate:0 1 udp 2122260223 127.0.0.1 20000 typ host").unwrap();
+        let more = s.add_remote_candidate(now, "candidate:x 1 udp 2122260223 127.0.0.1 30000 typ host");
+        match more {
+            Err(CandidateError::Ignored(why)) => assert!(why.contains("64 candidates"), "{why}"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
