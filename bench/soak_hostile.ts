@@ -69,8 +69,10 @@ export interface HostileReport {
     noReply: number;
     /** Of those, offers of clients that sent only one. */
     noReplyToSingleOffers: number;
-    /** Connections the signaling service refused or that failed to open. */
-    connectFailed: number;
+    /** Connections the signaling service refused (10 viewer connections per channel). */
+    connectRefused: number;
+    /** Connections not open within 3 s (closed once they open). */
+    connectSlow: number;
     /** STATUS_RESPONSE errors from the signaling service. */
     statusErrors: number;
     /** Offer sent → answer, ms (median, max). */
@@ -106,7 +108,8 @@ const attackedOwn = new Set<number>();
 const attackedHonest = new Set<number>();
 const errors: string[] = [];
 const fail = (what: string, e: unknown) => {
-  if (errors.length < 8) errors.push(`${what}: ${e instanceof Error ? e.message : String(e)}`);
+  const message = e instanceof Error || e instanceof ErrorEvent ? e.message : String(e);
+  if (errors.length < 8) errors.push(`${what}: ${message}`);
 };
 
 /**
@@ -165,7 +168,8 @@ async function flood(config: HostileConfig, kvs: KvsClient, http: Deno.HttpClien
     refused: 0,
     noReply: 0,
     noReplyToSingleOffers: 0,
-    connectFailed: 0,
+    connectRefused: 0,
+    connectSlow: 0,
     statusErrors: 0,
     answerMs: [] as number[],
   };
@@ -190,7 +194,7 @@ async function flood(config: HostileConfig, kvs: KvsClient, http: Deno.HttpClien
       const url = await kvs.presignSignalingUrl(ep.wss, config.channelArn, `flood-${i}`);
       ws = new WebSocket(url, { client: http } as unknown as string[]);
     } catch (e) {
-      stats.connectFailed++;
+      stats.connectRefused++;
       fail("flood presign", e);
       return;
     }
@@ -214,12 +218,20 @@ async function flood(config: HostileConfig, kvs: KvsClient, http: Deno.HttpClien
         fail("flood reply", e);
       }
     };
-    const opened = await new Promise<boolean>((resolve) => {
-      ws.onopen = () => resolve(true);
-      ws.onerror = () => resolve(false);
-      setTimeout(() => resolve(false), 3000);
+    const opened = await new Promise<"open" | "refused" | "slow">((resolve) => {
+      ws.onopen = () => resolve("open");
+      ws.onerror = () => resolve("refused");
+      setTimeout(() => resolve("slow"), 3000);
     });
-    if (opened) {
+    if (opened === "slow") {
+      // Closing a socket still connecting can leave its connection open (and counted by the
+      // service): close it once it opens instead.
+      stats.connectSlow++;
+      ws.onopen = () => ws.close();
+      await Promise.race([closed, sleep(10_000)]);
+      return;
+    }
+    if (opened === "open") {
       sentAt = performance.now();
       for (let k = 0; k < offers; k++) ws.send(message);
       stats.offersSent += offers;
@@ -227,7 +239,7 @@ async function flood(config: HostileConfig, kvs: KvsClient, http: Deno.HttpClien
       stats.noReply += Math.max(0, offers - replies);
       if (offers === 1 && replies === 0) stats.noReplyToSingleOffers++;
     } else {
-      stats.connectFailed++;
+      stats.connectRefused++;
     }
     ws.onmessage = null;
     try {
@@ -562,7 +574,8 @@ async function run(config: HostileConfig): Promise<HostileReport> {
       refused: f.refused,
       noReply: f.noReply,
       noReplyToSingleOffers: f.noReplyToSingleOffers,
-      connectFailed: f.connectFailed,
+      connectRefused: f.connectRefused,
+      connectSlow: f.connectSlow,
       statusErrors: f.statusErrors,
       answerMs: {
         median: Number((ms[Math.floor(ms.length / 2)] ?? 0).toFixed(1)),
