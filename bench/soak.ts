@@ -273,7 +273,9 @@ async function startHostile(worker: Worker) {
     maxFloodSeated: 0,
     maxVanishedSeated: 0,
     maxDepartedHonestSeated: 0,
+    maxSignalingViewers: 0,
   };
+  const signalingViewers = () => emu.connections().find((c) => c.channelArn === arn)?.viewers ?? [];
   const cycleEnds: Record<string, number> = {};
   const cycleEndById = new Map<string, string>();
   const offLeft = master.on("viewerLeft", ({ viewerId, reason }) => {
@@ -292,6 +294,7 @@ async function startHostile(worker: Worker) {
     const connected = viewers.filter((v) => v.state === "connected");
     const honest = connected.filter((v) => !isHostile(v.viewerId)).length;
     seats.samples++;
+    seats.maxSignalingViewers = Math.max(seats.maxSignalingViewers, signalingViewers().length);
     seats.maxSeated = Math.max(seats.maxSeated, s.seated);
     seats.maxPending = Math.max(seats.maxPending, s.pending);
     seats.maxHostileSeated = Math.max(seats.maxHostileSeated, s.seated - honest);
@@ -316,6 +319,7 @@ async function startHostile(worker: Worker) {
   const config: HostileConfig = {
     region: emu.region,
     controlPlaneUrl: emu.controlPlaneUrl,
+    browserControlPlaneUrl: emu.browserControlPlaneUrl,
     caCertPath: env.AWS_KVS_CACERT_PATH,
     viewerCredentials: emu.viewerCredentials,
     channelArn: arn,
@@ -381,6 +385,7 @@ async function startHostile(worker: Worker) {
         sessionState: master.viewers().find((v) => v.viewerId === w.id)?.state ?? "gone",
       }));
       const watchEnded = performance.now();
+      const viewersConnected = signalingViewers();
       for (const w of watchers) await w.viewer.close();
       // The admission window (5 s) passes after the last hostile offer before anything is read.
       const wait = attackStopped + 6000 - performance.now();
@@ -435,6 +440,14 @@ async function startHostile(worker: Worker) {
           medianMs: round(release[Math.floor(release.length / 2)] ?? 0),
           maxMs: round(release.at(-1) ?? 0),
           reasons,
+        },
+        // The signaling service's viewer connections (it allows 10 per channel): most at once,
+        // and those still open when the honest viewers closed theirs, attacks over.
+        signalingViewerConnections: {
+          max: seats.maxSignalingViewers,
+          refusedForTheLimit:
+            emu.requests.filter((r) => r.errorType === "ClientLimitExceededException").length,
+          afterTheAttacks: viewersConnected,
         },
         errorEventsAboutHostileClients: hostileErrors,
         honestJoinsRefusedBySignaling: joinsRefused,
