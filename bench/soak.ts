@@ -339,6 +339,7 @@ async function startHostile(worker: Worker) {
       else if (m.kind === "report") {
         phase = "after";
         attackStopped = performance.now();
+        cpuAt.after = mainThreadCpu();
         clearInterval(portsTimer);
         resolve(m.report);
       } else if (m.kind === "failed") reject(new Error(m.error));
@@ -351,9 +352,18 @@ async function startHostile(worker: Worker) {
   report.catch(() => {});
   const watchStarted = performance.now();
   let attackStarted = watchStarted;
+  // The thread the master and the honest viewers run on: CPU time, and time spent runnable but
+  // waiting for a core (the machine's other work), s, read at each phase's start.
+  const mainThreadCpu = () => {
+    const f = Deno.readTextFileSync(`/proc/self/task/${Deno.pid}/schedstat`).split(" ");
+    return { run: Number(f[0]) / 1e9, wait: Number(f[1]) / 1e9 };
+  };
+  const zero = { run: 0, wait: 0 };
+  const cpuAt = { before: mainThreadCpu(), during: zero, after: zero, end: zero };
   const starting = setTimeout(() => {
     phase = "during";
     attackStarted = performance.now();
+    cpuAt.during = mainThreadCpu();
     worker.postMessage({ kind: "honest", ports: honestPorts() });
     portsTimer = setInterval(
       () => worker.postMessage({ kind: "honest", ports: honestPorts() }),
@@ -379,12 +389,16 @@ async function startHostile(worker: Worker) {
       }
       clearInterval(portsTimer);
       phase = "after";
-      attackStopped ||= performance.now();
+      if (!attackStopped) {
+        attackStopped = performance.now();
+        cpuAt.after = mainThreadCpu();
+      }
       const playing = watchers.map((w) => ({
         msSinceLastPacket: Math.round(performance.now() - (w.last ?? 0)),
         sessionState: master.viewers().find((v) => v.viewerId === w.id)?.state ?? "gone",
       }));
       const watchEnded = performance.now();
+      cpuAt.end = mainThreadCpu();
       const viewersConnected = signalingViewers();
       for (const w of watchers) await w.viewer.close();
       // The admission window (5 s) passes after the last hostile offer before anything is read.
@@ -403,6 +417,7 @@ async function startHostile(worker: Worker) {
         reasons[reason] = (reasons[reason] ?? 0) + 1;
       }
       const round = (n: number) => Math.round(n);
+      const pct = (cpuSeconds: number, ms: number) => Number((cpuSeconds / ms * 1e5).toFixed(1));
       return {
         phaseSeconds: {
           before: round((attackStarted - watchStarted) / 1000),
@@ -425,6 +440,18 @@ async function startHostile(worker: Worker) {
         })),
         honestSessionsEndedEarly: honestLeft,
         eventLoopLongestStallMs: Object.fromEntries(phases.map((p) => [p, round(stall[p])])),
+        // That thread (master and honest viewers): % of the time it ran, and % of the time it
+        // was ready to run but waited for a core, in each phase.
+        mainThreadRunningPercent: {
+          before: pct(cpuAt.during.run - cpuAt.before.run, attackStarted - watchStarted),
+          during: pct(cpuAt.after.run - cpuAt.during.run, attackStopped - attackStarted),
+          after: pct(cpuAt.end.run - cpuAt.after.run, watchEnded - attackStopped),
+        },
+        mainThreadWaitingForACorePercent: {
+          before: pct(cpuAt.during.wait - cpuAt.before.wait, attackStarted - watchStarted),
+          during: pct(cpuAt.after.wait - cpuAt.during.wait, attackStopped - attackStarted),
+          after: pct(cpuAt.end.wait - cpuAt.after.wait, watchEnded - attackStopped),
+        },
         seats: {
           samplesEvery100Ms: seats.samples,
           maxSeated: seats.maxSeated,
