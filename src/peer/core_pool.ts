@@ -17,7 +17,12 @@ import {
 
 /** Idle instances, reused by later sessions (their memory stays allocated, so reuse it). */
 const idle: Exports[] = [];
-const MAX_IDLE = 16;
+/**
+ * Idle instances kept: enough that a viewer who reconnects or the next offer finds one ready,
+ * few enough that a burst of sessions (a flood of offers) does not leave their memory behind
+ * (an instance's linear memory never shrinks; each holds 2–4 MB once it has run a session).
+ */
+const MAX_IDLE = 2;
 /** Every live instance's memory, for {@link mediaCoreMemoryBytes}. */
 const memories = new Set<WebAssembly.Memory>();
 
@@ -68,6 +73,7 @@ async function refill(): Promise<void> {
   try {
     const x = await newInstance();
     if (idle.length < MAX_IDLE) idle.push(x);
+    else drop(x);
   } catch {
     /* the next offer makes its own */
   } finally {
@@ -130,7 +136,10 @@ export function processCertificate(x: Exports): Promise<Uint8Array> {
 
 /** @internal Return an instance to the pool (its memory stays allocated, so later sessions reuse it). */
 export function release(x: Exports): void {
-  if (idle.length < MAX_IDLE && !idle.includes(x)) idle.push(x);
+  if (idle.includes(x)) return;
+  // Beyond the pool the instance is let go: nothing may keep its memory alive.
+  if (idle.length < MAX_IDLE) idle.push(x);
+  else drop(x);
 }
 
 /** @internal Drop an instance that trapped: it is never reused, its memory no longer counted. */
