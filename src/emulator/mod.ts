@@ -20,17 +20,14 @@
 import { type Logger, silentLogger } from "../log.ts";
 import { type IotEndpoint, startIotEndpoint } from "./iot.ts";
 import { type EmulatorPki, ensurePki } from "./pki.ts";
-import {
-  type InjectedFault,
-  KvsService,
-  type RequestLogEntry,
-  type TurnTransport,
-} from "./service.ts";
+import { KvsService, type TurnTransport } from "./service.ts";
+import type { InjectedFault, RequestLogEntry } from "./faults.ts";
 import type { IssuedKey } from "./sigv4_verify.ts";
 import { hasTurnServer, startTurnServer, type TurnServer } from "./turn.ts";
 import { EmulatorError } from "./errors.ts";
 
-export type { InjectedFault, RequestLogEntry, TurnTransport } from "./service.ts";
+export type { InjectedFault, RequestLogEntry } from "./faults.ts";
+export type { TurnTransport } from "./service.ts";
 export type { DeviceCertificateOptions, EmulatorPki } from "./pki.ts";
 export { issueDeviceCertificate } from "./pki.ts";
 export type { TurnServer } from "./turn.ts";

@@ -7,31 +7,7 @@
 import { type Logger, silentLogger } from "../log.ts";
 import { type AuthFailure, type IssuedKey, SigV4Verifier } from "./sigv4_verify.ts";
 import type { TurnServer } from "./turn.ts";
-
-/**
- * One request the emulator answered (no secrets).
- *
- * @example
- * ```ts
- * import type { RequestLogEntry } from "./service.ts";
- * declare const log: RequestLogEntry[];
- * const refused = log.filter((e) => e.status >= 400).map((e) => `${e.path} ${e.errorType}`);
- * ```
- */
-export interface RequestLogEntry {
-  /** When it was answered (ms since the epoch, real clock). */
-  time: number;
-  /** HTTP method (`GET` for WebSocket upgrades). */
-  method: string;
-  /** Path, e.g. `/describeSignalingChannel` or `/ (websocket)`. */
-  path: string;
-  /** HTTP status sent (101 for an accepted WebSocket). */
-  status: number;
-  /** Access key of the signature, when there was one. */
-  accessKeyId?: string;
-  /** AWS error type of a refusal, e.g. `ExpiredTokenException`. */
-  errorType?: string;
-}
+import { FaultQueue, type InjectedFault, recordRequest, type RequestLogEntry } from "./faults.ts";
 
 /**
  * How a client reaches the TURN server.
@@ -49,18 +25,6 @@ function turnTransportOf(uri: string): TurnTransport {
   if (uri.startsWith("turns:")) return tcp ? "tls" : "dtls";
   return tcp ? "tcp" : "udp";
 }
-
-/**
- * A fault the next control-plane requests suffer: `5xx` (500 `InternalFailure`), `throttle`
- * (400 `ClientLimitExceededException`) or `403` (`AccessDeniedException`).
- *
- * @example
- * ```ts
- * import type { InjectedFault } from "./service.ts";
- * const kind: InjectedFault = "throttle";
- * ```
- */
-export type InjectedFault = "5xx" | "throttle" | "403";
 
 /**
  * Settings of {@link KvsService}.
@@ -164,7 +128,7 @@ export class KvsService {
   readonly #masters = new Map<string, Peer>();
   readonly #viewers = new Map<string, Map<string, Peer>>();
   readonly #log: Logger;
-  #faults: { kind: InjectedFault; remaining: number; paths?: string[] }[] = [];
+  readonly #faults = new FaultQueue();
 
   /** Configure the service. */
   constructor(options: KvsServiceOptions) {
@@ -190,7 +154,7 @@ export class KvsService {
    * WebSocket upgrades (path `/`) fail only when `paths` lists `/`.
    */
   failNext(count: number, kind: InjectedFault, paths?: string[]): void {
-    this.#faults.push({ kind, remaining: count, paths });
+    this.#faults.add(count, kind, paths);
   }
 
   /** Channels that exist. */
@@ -281,7 +245,7 @@ export class KvsService {
       body,
     });
     if (auth) return error(auth);
-    const fault = this.#takeFault(url.pathname);
+    const fault = this.#faults.take(url.pathname);
     if (fault) return error(fault);
     let input: Record<string, unknown>;
     try {
@@ -323,38 +287,7 @@ export class KvsService {
   }
 
   #record(method: string, path: string, status: number, keyId?: string, errorType?: string) {
-    this.requests.push({ time: Date.now(), method, path, status, accessKeyId: keyId, errorType });
-    if (this.requests.length > 2000) this.requests.splice(0, this.requests.length - 2000);
-  }
-
-  #takeFault(path: string, onlyWhenListed = false): AuthFailure | undefined {
-    const f = this.#faults.find((x) =>
-      x.remaining > 0 && (x.paths ? x.paths.includes(path) : !onlyWhenListed)
-    );
-    if (!f) return undefined;
-    f.remaining--;
-    this.#faults = this.#faults.filter((x) => x.remaining > 0);
-    switch (f.kind) {
-      case "5xx":
-        return {
-          status: 500,
-          type: "InternalFailure",
-          message: "The request processing has failed because of an unknown error.",
-        };
-      case "throttle":
-        return {
-          status: 400,
-          type: "ClientLimitExceededException",
-          message: "Your request has been throttled because you have exceeded the limit of " +
-            "allowed client calls. Try making the call later.",
-        };
-      case "403":
-        return {
-          status: 403,
-          type: "AccessDeniedException",
-          message: "You do not have required permissions to perform this operation.",
-        };
-    }
+    recordRequest(this.requests, method, path, status, keyId, errorType);
   }
 
   #channelByName(name: unknown): Channel {
@@ -549,7 +482,7 @@ export class KvsService {
       body: "",
     });
     if (auth) return refuse(auth);
-    const fault = this.#takeFault(url.pathname, true);
+    const fault = this.#faults.take(url.pathname, true);
     if (fault) return refuse(fault);
     const arn = url.searchParams.get("X-Amz-ChannelARN");
     const clientId = url.searchParams.get("X-Amz-ClientId") ?? undefined;
