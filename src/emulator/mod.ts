@@ -20,14 +20,15 @@
 import { type Logger, silentLogger } from "../log.ts";
 import { type IotEndpoint, startIotEndpoint } from "./iot.ts";
 import { type EmulatorPki, ensurePki } from "./pki.ts";
-import { KvsService, type TurnTransport } from "./service.ts";
+import { KvsService } from "./service.ts";
+import type { TurnTransport } from "./control_plane.ts";
 import type { InjectedFault, RequestLogEntry } from "./faults.ts";
 import type { IssuedKey } from "./sigv4_verify.ts";
 import { hasTurnServer, startTurnServer, type TurnServer } from "./turn.ts";
 import { EmulatorError } from "./errors.ts";
 
 export type { InjectedFault, RequestLogEntry } from "./faults.ts";
-export type { TurnTransport } from "./service.ts";
+export type { TurnTransport } from "./control_plane.ts";
 export type { DeviceCertificateOptions, EmulatorPki } from "./pki.ts";
 export { issueDeviceCertificate } from "./pki.ts";
 export type { TurnServer } from "./turn.ts";

@@ -7,24 +7,9 @@
 import { type Logger, silentLogger } from "../log.ts";
 import { type AuthFailure, type IssuedKey, SigV4Verifier } from "./sigv4_verify.ts";
 import type { TurnServer } from "./turn.ts";
+import { ControlPlane, type TurnTransport } from "./control_plane.ts";
+import { isFailure } from "./errors.ts";
 import { FaultQueue, type InjectedFault, recordRequest, type RequestLogEntry } from "./faults.ts";
-
-/**
- * How a client reaches the TURN server.
- *
- * @example
- * ```ts
- * import type { TurnTransport } from "./service.ts";
- * const onlyTcp: TurnTransport[] = ["tcp"];
- * ```
- */
-export type TurnTransport = "udp" | "tcp" | "tls" | "dtls";
-
-function turnTransportOf(uri: string): TurnTransport {
-  const tcp = /transport=tcp/.test(uri);
-  if (uri.startsWith("turns:")) return tcp ? "tls" : "dtls";
-  return tcp ? "tcp" : "udp";
-}
 
 /**
  * Settings of {@link KvsService}.
@@ -60,15 +45,6 @@ export interface KvsServiceOptions {
   channelCreatingMs: number;
   /** Where refused signaling messages are noted (debug). */
   logger?: Logger;
-}
-
-interface Channel {
-  name: string;
-  arn: string;
-  status: "CREATING" | "ACTIVE";
-  created: number;
-  version: string;
-  ttl: number;
 }
 
 interface Peer {
@@ -112,19 +88,12 @@ export class KvsService {
   readonly requests: RequestLogEntry[] = [];
   /** Added to the emulator's clock (ms): the service's `Date` and signature checks use it. */
   clockSkewMs = 0;
-  /**
-   * When set, ICE configurations list only these ways to reach TURN: `udp` (`turn:…?transport=udp`),
-   * `tcp` (`turn:…?transport=tcp`), `tls` (`turns:…?transport=tcp`), `dtls`
-   * (`turns:…?transport=udp`). For tests of one relay transport at a time.
-   */
-  turnTransports: TurnTransport[] | undefined;
   /** Longest a signaling connection lives (ms). */
   maxConnectionMs: number;
   /** Idle signaling connections close after this (ms). */
   idleTimeoutMs: number;
-  readonly #o: KvsServiceOptions;
   readonly #verifier: SigV4Verifier;
-  readonly #channels = new Map<string, Channel>();
+  readonly #control: ControlPlane;
   readonly #masters = new Map<string, Peer>();
   readonly #viewers = new Map<string, Map<string, Peer>>();
   readonly #log: Logger;
@@ -132,7 +101,6 @@ export class KvsService {
 
   /** Configure the service. */
   constructor(options: KvsServiceOptions) {
-    this.#o = options;
     this.maxConnectionMs = options.maxConnectionMs;
     this.idleTimeoutMs = options.idleTimeoutMs;
     this.#log = options.logger ?? silentLogger;
@@ -142,6 +110,27 @@ export class KvsService {
       keys: options.keys,
       now: () => this.now(),
     });
+    this.#control = new ControlPlane({
+      region: options.region,
+      account: options.account,
+      turn: options.turn,
+      plainTcpTurn: options.plainTcpTurn,
+      iceServerTtlSeconds: options.iceServerTtlSeconds,
+      channelCreatingMs: options.channelCreatingMs,
+      now: () => this.now(),
+    });
+  }
+
+  /**
+   * When set, ICE configurations list only these ways to reach TURN: `udp` (`turn:…?transport=udp`),
+   * `tcp` (`turn:…?transport=tcp`), `tls` (`turns:…?transport=tcp`), `dtls`
+   * (`turns:…?transport=udp`). For tests of one relay transport at a time.
+   */
+  get turnTransports(): TurnTransport[] | undefined {
+    return this.#control.turnTransports;
+  }
+  set turnTransports(v: TurnTransport[] | undefined) {
+    this.#control.turnTransports = v;
   }
 
   /** The service's clock (with skew). */
@@ -159,12 +148,7 @@ export class KvsService {
 
   /** Channels that exist. */
   channels(): { name: string; arn: string; status: string }[] {
-    for (const c of this.#channels.values()) this.#settle(c);
-    return [...this.#channels.values()].map((c) => ({
-      name: c.name,
-      arn: c.arn,
-      status: c.status,
-    }));
+    return this.#control.channels();
   }
 
   /** Connected clients per channel. */
@@ -261,18 +245,18 @@ export class KvsService {
     try {
       switch (url.pathname) {
         case "/describeSignalingChannel":
-          return done(200, { ChannelInfo: this.#describe(input) });
+          return done(200, { ChannelInfo: this.#control.describe(input) });
         case "/createSignalingChannel":
-          return done(200, { ChannelARN: this.#create(input) });
+          return done(200, { ChannelARN: this.#control.create(input) });
         case "/getSignalingChannelEndpoint":
-          return done(200, this.#endpoints(input, url, scheme));
+          return done(200, this.#control.endpoints(input, url, scheme));
         case "/deleteSignalingChannel":
-          this.#delete(input);
+          this.#closeChannel(this.#control.delete(input));
           return done(200, {});
         case "/listSignalingChannels":
-          return done(200, this.#list(input));
+          return done(200, this.#control.list(input));
         case "/v1/get-ice-server-config":
-          return done(200, await this.#iceConfig(input));
+          return done(200, await this.#control.iceConfig(input));
         default:
           return error({
             status: 404,
@@ -290,181 +274,12 @@ export class KvsService {
     recordRequest(this.requests, method, path, status, keyId, errorType);
   }
 
-  #channelByName(name: unknown): Channel {
-    if (typeof name !== "string" || !/^[a-zA-Z0-9_.-]{1,256}$/.test(name)) {
-      throw failure(400, "InvalidArgumentException", "ChannelName is invalid");
-    }
-    const c = this.#channels.get(name);
-    if (!c) {
-      throw failure(
-        404,
-        "ResourceNotFoundException",
-        "The requested channel is not found or not active.",
-      );
-    }
-    return c;
-  }
-
-  #channelByArn(arn: unknown): Channel {
-    const c = [...this.#channels.values()].find((x) => x.arn === arn);
-    if (typeof arn !== "string" || !c) {
-      throw failure(
-        404,
-        "ResourceNotFoundException",
-        "The requested channel is not found or not active.",
-      );
-    }
-    return c;
-  }
-
-  #describe(input: Record<string, unknown>) {
-    const c = input.ChannelARN !== undefined
-      ? this.#channelByArn(input.ChannelARN)
-      : this.#channelByName(input.ChannelName);
-    return this.#info(c);
-  }
-
-  #list(input: Record<string, unknown>) {
-    const cond = input.ChannelNameCondition as
-      | { ComparisonOperator?: unknown; ComparisonValue?: unknown }
-      | undefined;
-    const prefix = cond?.ComparisonValue;
-    if (cond && (cond.ComparisonOperator !== "BEGINS_WITH" || typeof prefix !== "string")) {
-      throw failure(
-        400,
-        "InvalidArgumentException",
-        "ChannelNameCondition needs ComparisonOperator BEGINS_WITH and a ComparisonValue",
-      );
-    }
-    const max = input.MaxResults === undefined ? 10_000 : Number(input.MaxResults);
-    if (!Number.isInteger(max) || max < 1 || max > 10_000) {
-      throw failure(400, "InvalidArgumentException", "MaxResults must be 1 to 10000");
-    }
-    const start = typeof input.NextToken === "string" ? Number(input.NextToken) : 0;
-    const all = [...this.#channels.values()]
-      .filter((c) => typeof prefix !== "string" || c.name.startsWith(prefix))
-      .sort((a, b) => a.name.localeCompare(b.name));
-    const page = all.slice(start, start + max).map((c) => this.#info(c));
-    return start + max < all.length
-      ? { ChannelInfoList: page, NextToken: String(start + max) }
-      : { ChannelInfoList: page };
-  }
-
-  #info(c: Channel) {
-    this.#settle(c);
-    return {
-      ChannelARN: c.arn,
-      ChannelName: c.name,
-      ChannelStatus: c.status,
-      ChannelType: "SINGLE_MASTER",
-      CreationTime: c.created / 1000,
-      SingleMasterConfiguration: { MessageTtlSeconds: c.ttl },
-      Version: c.version,
-    };
-  }
-
-  /** A channel is `CREATING` for `channelCreatingMs`, then `ACTIVE`, whoever asks first. */
-  #settle(c: Channel): void {
-    if (c.status === "CREATING" && this.now() - c.created >= this.#o.channelCreatingMs) {
-      c.status = "ACTIVE";
-    }
-  }
-
-  #create(input: Record<string, unknown>): string {
-    const name = input.ChannelName;
-    if (typeof name !== "string" || !/^[a-zA-Z0-9_.-]{1,256}$/.test(name)) {
-      throw failure(400, "InvalidArgumentException", "ChannelName is invalid");
-    }
-    if (input.ChannelType !== undefined && input.ChannelType !== "SINGLE_MASTER") {
-      throw failure(400, "InvalidArgumentException", "ChannelType must be SINGLE_MASTER");
-    }
-    if (this.#channels.has(name)) {
-      throw failure(400, "ResourceInUseException", `The channel ${name} already exists.`);
-    }
-    const created = this.now();
-    const ttl = Number(
-      (input.SingleMasterConfiguration as { MessageTtlSeconds?: number } | undefined)
-        ?.MessageTtlSeconds ?? 60,
-    );
-    const c: Channel = {
-      name,
-      arn: `arn:aws:kinesisvideo:${this.#o.region}:${this.#o.account}:channel/${name}/${created}`,
-      status: this.#o.channelCreatingMs > 0 ? "CREATING" : "ACTIVE",
-      created,
-      version: crypto.randomUUID().replaceAll("-", "").slice(0, 20),
-      ttl,
-    };
-    this.#channels.set(name, c);
-    return c.arn;
-  }
-
-  #delete(input: Record<string, unknown>): void {
-    const c = this.#channelByArn(input.ChannelARN);
-    if (input.CurrentVersion !== undefined && input.CurrentVersion !== c.version) {
-      throw failure(400, "VersionMismatchException", "The channel version does not match.");
-    }
-    this.#channels.delete(c.name);
-    const master = this.#masters.get(c.arn);
+  #closeChannel(arn: string): void {
+    const master = this.#masters.get(arn);
     if (master) this.#closePeer(master, 1000, "channel deleted");
-    for (const p of [...(this.#viewers.get(c.arn)?.values() ?? [])]) {
+    for (const p of [...(this.#viewers.get(arn)?.values() ?? [])]) {
       this.#closePeer(p, 1000, "channel deleted");
     }
-  }
-
-  #endpoints(input: Record<string, unknown>, url: URL, scheme: "https" | "http") {
-    const c = this.#channelByArn(input.ChannelARN);
-    this.#settle(c);
-    if (c.status !== "ACTIVE") {
-      throw failure(404, "ResourceNotFoundException", "The channel is not active.");
-    }
-    const conf = input.SingleMasterChannelEndpointConfiguration as
-      | { Protocols?: unknown; Role?: unknown }
-      | undefined;
-    const role = conf?.Role ?? "MASTER";
-    if (role !== "MASTER" && role !== "VIEWER") {
-      throw failure(400, "InvalidArgumentException", "Role must be MASTER or VIEWER");
-    }
-    const protocols = Array.isArray(conf?.Protocols) ? conf.Protocols : ["WSS", "HTTPS"];
-    const ws = scheme === "https" ? "wss" : "ws";
-    const list = [];
-    if (protocols.includes("HTTPS")) {
-      list.push({ Protocol: "HTTPS", ResourceEndpoint: `${scheme}://${url.host}` });
-    }
-    if (protocols.includes("WSS")) {
-      list.push({ Protocol: "WSS", ResourceEndpoint: `${ws}://${url.host}` });
-    }
-    return { ResourceEndpointList: list };
-  }
-
-  async #iceConfig(input: Record<string, unknown>) {
-    this.#channelByArn(input.ChannelARN);
-    if (input.Service !== undefined && input.Service !== "TURN") {
-      throw failure(400, "InvalidArgumentException", "Service must be TURN");
-    }
-    const clientId = typeof input.ClientId === "string" ? input.ClientId : "client";
-    const turn = this.#o.turn;
-    if (!turn) return { IceServerList: [] };
-    const ttl = this.#o.iceServerTtlSeconds;
-    const list = [];
-    for (let i = 0; i < 2; i++) {
-      const { username, password } = await turn.credentials(`${clientId}-${i}`, ttl);
-      const uris = [
-        `turn:127.0.0.1:${turn.port}?transport=udp`,
-        `turns:127.0.0.1:${turn.tlsPort}?transport=udp`,
-        `turns:127.0.0.1:${turn.tlsPort}?transport=tcp`,
-      ];
-      if (this.#o.plainTcpTurn || this.turnTransports?.includes("tcp")) {
-        uris.push(`turn:127.0.0.1:${turn.port}?transport=tcp`);
-      }
-      const only = this.turnTransports;
-      list.push({
-        Uris: only ? uris.filter((u) => only.includes(turnTransportOf(u))) : uris,
-        Username: username,
-        Password: password,
-        Ttl: ttl,
-      });
-    }
-    return { IceServerList: list };
   }
 
   async #upgrade(req: Request, url: URL): Promise<Response> {
@@ -494,7 +309,7 @@ export class KvsService {
       });
     }
     try {
-      this.#channelByArn(arn);
+      this.#control.channelByArn(arn);
     } catch (e) {
       if (isFailure(e)) return refuse(e);
       throw e;
@@ -646,14 +461,6 @@ export class KvsService {
       this.#send(master, { senderClientId: peer.clientId, messageType: action, messagePayload });
     }
   }
-}
-
-function failure(status: number, type: string, message: string): AuthFailure & { kvs: true } {
-  return { status, type, message, kvs: true };
-}
-
-function isFailure(e: unknown): e is AuthFailure {
-  return typeof e === "object" && e !== null && (e as { kvs?: boolean }).kvs === true;
 }
 
 function isBase64(s: string): boolean {
