@@ -1,14 +1,18 @@
 /**
  * The emulated KVS service: control plane, `/v1/get-ice-server-config` and the signaling
  * WebSocket relay, every request SigV4-verified by {@link SigV4Verifier}, with fault injection.
+ * This module answers HTTP: CORS, SigV4, injected faults, the request log and AWS's error shape;
+ * the operations are the {@link ControlPlane}'s (control_plane.ts), the WebSocket connections the
+ * {@link SignalingRelay}'s (relay.ts).
  *
  * @module
  */
-import { type Logger, silentLogger } from "../log.ts";
+import type { Logger } from "../log.ts";
 import { type AuthFailure, type IssuedKey, SigV4Verifier } from "./sigv4_verify.ts";
 import type { TurnServer } from "./turn.ts";
 import { ControlPlane, type TurnTransport } from "./control_plane.ts";
 import { isFailure } from "./errors.ts";
+import { SignalingRelay } from "./relay.ts";
 import { FaultQueue, type InjectedFault, recordRequest, type RequestLogEntry } from "./faults.ts";
 
 /**
@@ -47,18 +51,6 @@ export interface KvsServiceOptions {
   logger?: Logger;
 }
 
-interface Peer {
-  socket: WebSocket;
-  channelArn: string;
-  clientId?: string;
-  opened: number;
-  timers: ReturnType<typeof setTimeout>[];
-  idle?: ReturnType<typeof setTimeout>;
-}
-
-const MAX_MESSAGE = 10 * 1024;
-const MAX_VIEWERS = 10;
-
 const CORS: Record<string, string> = {
   "access-control-allow-origin": "*",
   "access-control-allow-methods": "POST, GET, OPTIONS",
@@ -88,22 +80,13 @@ export class KvsService {
   readonly requests: RequestLogEntry[] = [];
   /** Added to the emulator's clock (ms): the service's `Date` and signature checks use it. */
   clockSkewMs = 0;
-  /** Longest a signaling connection lives (ms). */
-  maxConnectionMs: number;
-  /** Idle signaling connections close after this (ms). */
-  idleTimeoutMs: number;
   readonly #verifier: SigV4Verifier;
   readonly #control: ControlPlane;
-  readonly #masters = new Map<string, Peer>();
-  readonly #viewers = new Map<string, Map<string, Peer>>();
-  readonly #log: Logger;
+  readonly #relay: SignalingRelay;
   readonly #faults = new FaultQueue();
 
   /** Configure the service. */
   constructor(options: KvsServiceOptions) {
-    this.maxConnectionMs = options.maxConnectionMs;
-    this.idleTimeoutMs = options.idleTimeoutMs;
-    this.#log = options.logger ?? silentLogger;
     this.#verifier = new SigV4Verifier({
       service: "kinesisvideo",
       region: options.region,
@@ -119,6 +102,15 @@ export class KvsService {
       channelCreatingMs: options.channelCreatingMs,
       now: () => this.now(),
     });
+    this.#relay = new SignalingRelay({
+      maxConnectionMs: options.maxConnectionMs,
+      idleTimeoutMs: options.idleTimeoutMs,
+      requests: this.requests,
+      requireChannel: (arn) => {
+        this.#control.channelByArn(arn);
+      },
+      logger: options.logger,
+    });
   }
 
   /**
@@ -131,6 +123,22 @@ export class KvsService {
   }
   set turnTransports(v: TurnTransport[] | undefined) {
     this.#control.turnTransports = v;
+  }
+
+  /** Longest a signaling connection lives (ms). */
+  get maxConnectionMs(): number {
+    return this.#relay.maxConnectionMs;
+  }
+  set maxConnectionMs(v: number) {
+    this.#relay.maxConnectionMs = v;
+  }
+
+  /** Idle signaling connections close after this (ms). */
+  get idleTimeoutMs(): number {
+    return this.#relay.idleTimeoutMs;
+  }
+  set idleTimeoutMs(v: number) {
+    this.#relay.idleTimeoutMs = v;
   }
 
   /** The service's clock (with skew). */
@@ -153,22 +161,12 @@ export class KvsService {
 
   /** Connected clients per channel. */
   connections(): { channelArn: string; master: boolean; viewers: string[] }[] {
-    const arns = new Set([...this.#masters.keys(), ...this.#viewers.keys()]);
-    return [...arns].map((arn) => ({
-      channelArn: arn,
-      master: this.#masters.has(arn),
-      viewers: [...(this.#viewers.get(arn)?.keys() ?? [])],
-    }));
+    return this.#relay.connections();
   }
 
   /** Close every master socket at once (code 1011), as a dropped connection. */
   dropMasters(): number {
-    let n = 0;
-    for (const peer of [...this.#masters.values()]) {
-      this.#closePeer(peer, 1011, "connection dropped");
-      n++;
-    }
-    return n;
+    return this.#relay.dropMasters();
   }
 
   /**
@@ -177,25 +175,12 @@ export class KvsService {
    * `GO_AWAY`.
    */
   notifyMasters(messageType: "GO_AWAY" | "RECONNECT_ICE_SERVER", closeAfterMs?: number): number {
-    let n = 0;
-    for (const peer of this.#masters.values()) {
-      this.#send(peer, { messageType, messagePayload: "" });
-      if (closeAfterMs !== undefined) {
-        peer.timers.push(
-          setTimeout(() => this.#closePeer(peer, 1000, "going away"), closeAfterMs),
-        );
-      }
-      n++;
-    }
-    return n;
+    return this.#relay.notifyMasters(messageType, closeAfterMs);
   }
 
   /** Close everything. */
   closeAll(): void {
-    for (const p of [...this.#masters.values()]) this.#closePeer(p, 1001, "emulator closing");
-    for (const m of this.#viewers.values()) {
-      for (const p of [...m.values()]) this.#closePeer(p, 1001, "emulator closing");
-    }
+    this.#relay.closeAll();
   }
 
   /** Answer one request that arrived on an `https` or `http` listener. */
@@ -251,7 +236,7 @@ export class KvsService {
         case "/getSignalingChannelEndpoint":
           return done(200, this.#control.endpoints(input, url, scheme));
         case "/deleteSignalingChannel":
-          this.#closeChannel(this.#control.delete(input));
+          this.#relay.closeChannel(this.#control.delete(input));
           return done(200, {});
         case "/listSignalingChannels":
           return done(200, this.#control.list(input));
@@ -274,14 +259,6 @@ export class KvsService {
     recordRequest(this.requests, method, path, status, keyId, errorType);
   }
 
-  #closeChannel(arn: string): void {
-    const master = this.#masters.get(arn);
-    if (master) this.#closePeer(master, 1000, "channel deleted");
-    for (const p of [...(this.#viewers.get(arn)?.values() ?? [])]) {
-      this.#closePeer(p, 1000, "channel deleted");
-    }
-  }
-
   async #upgrade(req: Request, url: URL): Promise<Response> {
     const refuse = (f: AuthFailure) => {
       this.#record("GET", "/ (websocket)", f.status, undefined, f.type);
@@ -299,178 +276,11 @@ export class KvsService {
     if (auth) return refuse(auth);
     const fault = this.#faults.take(url.pathname, true);
     if (fault) return refuse(fault);
-    const arn = url.searchParams.get("X-Amz-ChannelARN");
-    const clientId = url.searchParams.get("X-Amz-ClientId") ?? undefined;
-    if (!arn) {
-      return refuse({
-        status: 400,
-        type: "InvalidArgumentException",
-        message: "X-Amz-ChannelARN is required",
-      });
-    }
-    try {
-      this.#control.channelByArn(arn);
-    } catch (e) {
-      if (isFailure(e)) return refuse(e);
-      throw e;
-    }
-    const viewers = this.#viewers.get(arn) ?? new Map<string, Peer>();
-    if (clientId !== undefined) {
-      if (!/^[a-zA-Z0-9_.-]{1,256}$/.test(clientId)) {
-        return refuse({
-          status: 400,
-          type: "InvalidArgumentException",
-          message: "X-Amz-ClientId is invalid",
-        });
-      }
-      if (!viewers.has(clientId) && viewers.size >= MAX_VIEWERS) {
-        return refuse({
-          status: 400,
-          type: "ClientLimitExceededException",
-          message: `The channel already has ${MAX_VIEWERS} viewers connected.`,
-        });
-      }
-    }
-    const { socket, response } = Deno.upgradeWebSocket(req, { idleTimeout: 0 });
-    const peer: Peer = { socket, channelArn: arn, clientId, opened: Date.now(), timers: [] };
-    socket.addEventListener("open", () => {
-      this.#record("GET", "/ (websocket)", 101, accessKeyOfQuery(url));
-      if (clientId === undefined) {
-        const old = this.#masters.get(arn);
-        this.#masters.set(arn, peer);
-        if (old) this.#closePeer(old, 1000, "replaced by a new master connection");
-      } else {
-        const old = viewers.get(clientId);
-        viewers.set(clientId, peer);
-        this.#viewers.set(arn, viewers);
-        if (old) this.#closePeer(old, 1000, "replaced by a new connection");
-      }
-      peer.timers.push(
-        setTimeout(
-          () => this.#closePeer(peer, 1000, "maximum connection duration reached"),
-          this.maxConnectionMs,
-        ),
-      );
-      this.#touch(peer);
-    });
-    socket.addEventListener("message", (ev) => this.#onMessage(peer, ev.data));
-    socket.addEventListener("close", () => this.#forget(peer));
-    socket.addEventListener("error", () => this.#forget(peer));
-    return response;
+    const accepted = this.#relay.accept(req, url);
+    return accepted instanceof Response ? accepted : refuse(accepted);
   }
-
-  #touch(peer: Peer): void {
-    if (peer.idle !== undefined) clearTimeout(peer.idle);
-    peer.idle = setTimeout(
-      () => this.#closePeer(peer, 1000, "idle timeout"),
-      this.idleTimeoutMs,
-    );
-  }
-
-  #forget(peer: Peer): void {
-    for (const t of peer.timers) clearTimeout(t);
-    if (peer.idle !== undefined) clearTimeout(peer.idle);
-    peer.timers = [];
-    peer.idle = undefined;
-    if (peer.clientId === undefined) {
-      if (this.#masters.get(peer.channelArn) === peer) this.#masters.delete(peer.channelArn);
-    } else {
-      const viewers = this.#viewers.get(peer.channelArn);
-      if (viewers?.get(peer.clientId) === peer) viewers.delete(peer.clientId);
-      if (viewers?.size === 0) this.#viewers.delete(peer.channelArn);
-    }
-  }
-
-  #closePeer(peer: Peer, code: number, reason: string): void {
-    this.#forget(peer);
-    try {
-      peer.socket.close(code, reason);
-    } catch { /* already closing */ }
-  }
-
-  #send(peer: Peer, message: unknown): void {
-    if (peer.socket.readyState !== WebSocket.OPEN) return;
-    peer.socket.send(JSON.stringify(message));
-  }
-
-  #status(peer: Peer, correlationId: unknown, errorType: string, description: string): void {
-    this.#log.debug(`signaling message refused: ${description}`);
-    if (typeof correlationId !== "string" || !correlationId) return;
-    this.#send(peer, {
-      messageType: "STATUS_RESPONSE",
-      statusResponse: { correlationId, errorType, statusCode: "400", description },
-    });
-  }
-
-  #onMessage(peer: Peer, data: unknown): void {
-    this.#touch(peer);
-    if (typeof data !== "string") {
-      return this.#status(peer, undefined, "InvalidArgumentException", "binary frames refused");
-    }
-    let msg: Record<string, unknown>;
-    try {
-      msg = JSON.parse(data);
-      if (!msg || typeof msg !== "object") throw new Error("not an object");
-    } catch {
-      return this.#status(peer, undefined, "InvalidArgumentException", "message is not JSON");
-    }
-    const { action, recipientClientId, messagePayload, correlationId } = msg;
-    if (new TextEncoder().encode(data).length > MAX_MESSAGE) {
-      return this.#status(peer, correlationId, "InvalidArgumentException", "message too large");
-    }
-    if (action !== "SDP_OFFER" && action !== "SDP_ANSWER" && action !== "ICE_CANDIDATE") {
-      return this.#status(peer, correlationId, "InvalidArgumentException", "unknown action");
-    }
-    if (typeof messagePayload !== "string" || !messagePayload || !isBase64(messagePayload)) {
-      return this.#status(
-        peer,
-        correlationId,
-        "InvalidArgumentException",
-        "messagePayload must be base64",
-      );
-    }
-    if (peer.clientId === undefined) {
-      if (typeof recipientClientId !== "string" || !recipientClientId) {
-        return this.#status(
-          peer,
-          correlationId,
-          "InvalidArgumentException",
-          "recipientClientId is required for messages from the master",
-        );
-      }
-      const viewer = this.#viewers.get(peer.channelArn)?.get(recipientClientId);
-      if (!viewer) {
-        return this.#status(
-          peer,
-          correlationId,
-          "InvalidArgumentException",
-          `recipient ${recipientClientId} is not connected`,
-        );
-      }
-      this.#send(viewer, { messageType: action, messagePayload });
-    } else {
-      const master = this.#masters.get(peer.channelArn);
-      if (!master) {
-        return this.#status(
-          peer,
-          correlationId,
-          "InvalidArgumentException",
-          "no master is connected",
-        );
-      }
-      this.#send(master, { senderClientId: peer.clientId, messageType: action, messagePayload });
-    }
-  }
-}
-
-function isBase64(s: string): boolean {
-  return s.length % 4 === 0 && /^[A-Za-z0-9+/]*={0,2}$/.test(s);
 }
 
 function accessKeyOf(auth: string | null): string | undefined {
   return auth?.match(/Credential=([^/]+)\//)?.[1];
-}
-
-function accessKeyOfQuery(url: URL): string | undefined {
-  return url.searchParams.get("X-Amz-Credential")?.split("/")[0];
 }
