@@ -196,12 +196,21 @@ Deno.test({
       peerSessionFactory: factory,
       logger: createLogger({
         level: "info",
+        // Refused candidates are logged as notices (one line per session every 5 s, counting
+        // the ones left out): each line stands for itself plus the count it carries.
         sink: (r) => {
-          if (/: candidate refused: /.test(r.message)) count("candidates refused");
-          else if (/^Offer from attacker-\S+ not answered/.test(r.message)) count("offers refused");
+          if (!/: candidate refused: /.test(r.message)) return;
+          const more = Number(/\(and (\d+) more like it/.exec(r.message)?.[1] ?? 0);
+          for (let i = 0; i <= more; i++) count("candidates refused");
         },
         component: "test",
       }),
+    });
+    // Refused offers are summarized in the log; every one is an error event.
+    demo.master.on("error", ({ error, viewerId }) => {
+      if (viewerId?.startsWith("attacker-") && / not answered/.test(error.message)) {
+        count("offers refused");
+      }
     });
     const browser = await launchBrowser();
     const viewers: ViewerPage[] = [];
