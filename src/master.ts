@@ -32,7 +32,7 @@ import type { EncodedFrame, VideoSource } from "./media/types.ts";
 import type { PeerConnectionState, PeerSessionFactory } from "./peer/types.ts";
 import { SignalingClient, type SignalingClientOptions } from "./signaling/client.ts";
 import type { SignalingState } from "./signaling/states.ts";
-import type { AdmissionOptions } from "./viewers/admission.ts";
+import type { ViewerAdmissionOptions } from "./viewers/types.ts";
 import type { ViewerStats } from "./viewers/viewer.ts";
 import { Viewers } from "./viewers/viewers.ts";
 
@@ -95,9 +95,10 @@ export interface MasterOptions {
    * Who gets a seat: a viewer holds one only once its first ICE check succeeded; before that its
    * offer waits at most `admissionWindowMs` (default 5000), at most `maxPending` offers wait at
    * once (default 20; the oldest gives way to a new one), and each client id has
-   * budgets of offers and candidates. See {@link AdmissionOptions}.
+   * budgets of offers and candidates; a seated viewer silent for `reclaimSilentMs` (default
+   * 4000) gives its seat to a new one. See {@link ViewerAdmissionOptions}.
    */
-  admission?: Omit<AdmissionOptions, "seats">;
+  admission?: ViewerAdmissionOptions;
 }
 
 /**

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { outOfDateCertificates } from "./support/certificates.ts";
 import { EXIT, main, type MasterCliDeps } from "../cli/master.ts";
 import type { LogRecord } from "../src/log.ts";
 import { decodeBase64Utf8, SIGNALING_STATES, type SignalingClient } from "../src/signaling/mod.ts";
@@ -271,7 +272,7 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async (t) => {
-    const { startEmulator, issueDeviceCertificate } = await import("../src/emulator/mod.ts");
+    const { startEmulator } = await import("../src/emulator/mod.ts");
     const emu = await startEmulator({
       stateDir: new URL("../.kvs-emulator/", import.meta.url).pathname,
       turn: false,
@@ -318,18 +319,7 @@ Deno.test({
       });
 
       await t.step("expired and not yet valid certificates", async () => {
-        const day = 86400_000;
-        const expired = await issueDeviceCertificate(emu.pki, {
-          dir,
-          name: "expired",
-          notBefore: new Date(Date.now() - 10 * day),
-          days: 1,
-        });
-        const later = await issueDeviceCertificate(emu.pki, {
-          dir,
-          name: "later",
-          notBefore: new Date(Date.now() + day),
-        });
+        const { expired, later } = await outOfDateCertificates(emu.pki, dir);
         const before = emu.iotRequests.length;
         assertFatal(
           await runUntilExit(

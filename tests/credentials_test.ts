@@ -1,6 +1,7 @@
 // Credential providers against a real TLS server that requires client certificates: the
 // emulator's IoT credential endpoint (node:https, requestCert + rejectUnauthorized).
 import assert from "node:assert/strict";
+import { outOfDateCertificates } from "./support/certificates.ts";
 import {
   checkCertificateValidity,
   CredentialsError,
@@ -13,7 +14,7 @@ import {
   RefreshingCredentialProvider,
   StaticCredentialProvider,
 } from "../src/credentials/mod.ts";
-import { type Emulator, issueDeviceCertificate, startEmulator } from "../src/emulator/mod.ts";
+import { type Emulator, startEmulator } from "../src/emulator/mod.ts";
 
 const STATE = new URL("../.kvs-emulator/", import.meta.url).pathname;
 
@@ -196,18 +197,7 @@ Deno.test("IoT credential provider over mutual TLS", async (t) => {
         const dir = await Deno.makeTempDir();
         const listener = countingListener();
         try {
-          const day = 86400_000;
-          const expired = await issueDeviceCertificate(emu.pki, {
-            dir,
-            name: "expired",
-            notBefore: new Date(Date.now() - 10 * day),
-            days: 1,
-          });
-          const later = await issueDeviceCertificate(emu.pki, {
-            dir,
-            name: "later",
-            notBefore: new Date(Date.now() + day),
-          });
+          const { expired, later } = await outOfDateCertificates(emu.pki, dir);
           for (const endpoint of [listener.endpoint, emu.iotEndpoint]) {
             const e = await rejectsWith(
               make({ endpoint, certPath: expired.certPath, keyPath: expired.keyPath })
@@ -230,7 +220,7 @@ Deno.test("IoT credential provider over mutual TLS", async (t) => {
             certPath: later.certPath,
             keyPath: later.keyPath,
           });
-          checkCertificateValidity(device, Date.now() + 2 * day);
+          checkCertificateValidity(device, Date.now() + 2 * 86_400_000);
           assert.throws(() => checkCertificateValidity(device), /not valid before/);
         } finally {
           listener.close();

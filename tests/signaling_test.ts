@@ -976,7 +976,12 @@ Deno.test("viewers: seats go to viewers that connect; one over the limit is refu
   const { loopbackPeer } = await import("./support/werift_peer.ts");
   const h = await harness();
   const factory = new WasmPeerSessionFactory({ loopbackOnly: true });
-  const bridge = new Viewers({ signaling: h.client, factory, maxViewers: 2 });
+  const bridge = new Viewers({
+    signaling: h.client,
+    factory,
+    maxViewers: 2,
+    admission: { reclaimSilentMs: Infinity }, // the next test takes silent seats back
+  });
   const failed: string[] = [];
   bridge.on("error", ({ error, viewerId }) => failed.push(`${viewerId}: ${error.message}`));
   const viewers = await Promise.all([loopbackPeer(), loopbackPeer(), loopbackPeer()]);
@@ -1031,6 +1036,70 @@ Deno.test("viewers: seats go to viewers that connect; one over the limit is refu
   } finally {
     bridge.close();
     await Promise.all(viewers.map((v) => v.close()));
+    await h.dispose();
+  }
+});
+
+Deno.test("viewers: a seated viewer silent for reclaimSilentMs gives its seat to a new one", async () => {
+  const { Viewers } = await import("../src/viewers/viewers.ts");
+  const { WasmPeerSessionFactory } = await import("../src/peer/wasm_session.ts");
+  const { loopbackPeer } = await import("./support/werift_peer.ts");
+  const h = await harness();
+  const factory = new WasmPeerSessionFactory({ loopbackOnly: true });
+  const viewers = new Viewers({
+    signaling: h.client,
+    factory,
+    maxViewers: 1,
+    admission: { reclaimSilentMs: 1500 },
+  });
+  const left: string[] = [];
+  viewers.on("left", ({ viewerId, reason }) => left.push(`${viewerId}: ${reason}`));
+  const [first, second] = await Promise.all([loopbackPeer(), loopbackPeer()]);
+  try {
+    h.client.start();
+    await h.client.waitForState("Connected");
+    const conn = await h.server.conn(0);
+    const offers: string[] = [];
+    for (const v of [first, second]) {
+      v.addTransceiver("video", { direction: "recvonly" });
+      await v.setLocalDescription(await v.createOffer());
+      offers.push(v.localDescription!.sdp);
+    }
+    const answers = (to: string) =>
+      conn.received.map((m) => JSON.parse(m)).filter((m) =>
+        m.action === "SDP_ANSWER" && m.recipientClientId === to
+      ).map((m) => JSON.parse(atob(m.messagePayload)).sdp as string);
+    deliver(conn, "SDP_OFFER", "first", { type: "offer", sdp: offers[0] });
+    await until(() => answers("first").length === 1, "answer for first");
+    await first.setRemoteDescription({ type: "answer", sdp: answers("first")[0] });
+    await until(() => viewers.seats.seated === 1, "first seated", 10_000);
+    const seatedAt = performance.now();
+    // The seat is taken and its viewer was heard from just now: a newcomer is refused.
+    deliver(conn, "SDP_OFFER", "second", { type: "offer", sdp: offers[1] });
+    await until(() => answers("second").length === 1, "refusal");
+    assert.match(answers("second")[0], /^i=refused: the master already serves 1 viewers\r$/m);
+    // The first viewer goes silent (nothing leaves it, no DTLS close_notify).
+    for (const t of first.iceTransports) {
+      const { protocols } = t.connection as unknown as {
+        protocols: { transport?: { send: () => Promise<void> } }[];
+      };
+      for (const { transport } of protocols) {
+        if (transport) transport.send = () => Promise.resolve();
+      }
+    }
+    await new Promise((r) => setTimeout(r, 1800));
+    const silent = viewers.stats()[0].silentForMs!;
+    assert.ok(silent >= 1500, `silent for ${silent} ms`);
+    // Well past the budget of 3 offers per client id in a burst: the refill allows this one.
+    deliver(conn, "SDP_OFFER", "second", { type: "offer", sdp: offers[1] });
+    await until(() => answers("second").length === 2, "an answer for the newcomer");
+    assert.match(answers("second")[1], /^m=video [1-9]/m, "accepted this time");
+    assert.match(left.join("\n"), /^first: silent for \d+\.\d s: its seat went to a new viewer$/m);
+    assert.ok(performance.now() - seatedAt < 8000, "well before the silence timeout (8 s)");
+    assert.deepEqual(viewers.ids, ["second"]);
+  } finally {
+    viewers.close();
+    await Promise.all([first.close(), second.close()]);
     await h.dispose();
   }
 });

@@ -199,6 +199,9 @@ export class WasmPeerSession implements PeerSession {
       rttMs: c?.rttMs,
       packetsLost: c?.packetsLost,
       hotPath: "wasm",
+      silentForMs: c?.authenticatedAtMs === undefined
+        ? undefined
+        : Math.max(0, performance.now() - c.authenticatedAtMs),
     };
   }
 

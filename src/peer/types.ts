@@ -64,6 +64,11 @@ export interface PeerStats {
   datagramsDropped?: number;
   /** What packetizes and encrypts the frames: `wasm` (the media core) or another stack. */
   hotPath?: string;
+  /**
+   * How long since the viewer last proved it is there (an ICE check that authenticated, SRTCP
+   * that decrypted), ms; undefined before it first did.
+   */
+  silentForMs?: number;
 }
 
 /** Callbacks a session uses to talk back to the master. */

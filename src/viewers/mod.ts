@@ -16,4 +16,5 @@ export * from "./admission.ts";
 export * from "./errors.ts";
 export * from "./viewer.ts";
 export * from "./viewers.ts";
+export type { ViewerAdmissionOptions } from "./types.ts";
 export * from "./early_candidates.ts";

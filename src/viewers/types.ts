@@ -17,7 +17,27 @@ export type ViewerSignaling = Pick<
 >;
 
 /**
- * Options of {@link Viewers}.
+ * Who gets a seat: {@link AdmissionOptions} (window, queue, budgets) and when a silent viewer's
+ * seat goes to a new one.
+ *
+ * @example
+ * ```ts
+ * import type { ViewerAdmissionOptions } from "./types.ts";
+ * const admission: ViewerAdmissionOptions = { admissionWindowMs: 3000, reclaimSilentMs: 4000 };
+ * ```
+ */
+export interface ViewerAdmissionOptions extends Omit<AdmissionOptions, "seats"> {
+  /**
+   * When every seat is taken and a new viewer offers, a seated viewer that has proved nothing
+   * (no ICE check, no SRTCP) for this long gives up its seat to it, ms (default 4000; browsers
+   * send RTCP every second or so). A viewer that vanished without a DTLS close_notify otherwise
+   * holds its seat until the silence timeout. `Infinity`: never.
+   */
+  reclaimSilentMs?: number;
+}
+
+/**
+ * Options of {@link import("./viewers.ts").Viewers}.
  *
  * @example
  * ```ts
@@ -38,8 +58,8 @@ export interface ViewersOptions {
   logger?: Logger;
   /** Most viewers at once (the service allows 10). Default 10. */
   maxViewers?: number;
-  /** Admission window, queue and per-client budgets (see {@link AdmissionOptions}). */
-  admission?: Omit<AdmissionOptions, "seats">;
+  /** Admission window, queue, per-client budgets, silent seats (see {@link ViewerAdmissionOptions}). */
+  admission?: ViewerAdmissionOptions;
   /**
    * After a viewer's PLI/FIR, how long it waits for the source's next IDR before a keyframe is
    * asked for, ms (default 1000).

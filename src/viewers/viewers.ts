@@ -57,6 +57,7 @@ export class Viewers {
   readonly #admission: Admission;
   readonly #patienceMs: number;
   readonly #streamProfile: () => string | undefined;
+  readonly #reclaimSilentMs: number;
   readonly #viewers = new Map<string, Viewer>();
   /** Candidates of client ids that have not offered (yet). */
   readonly #early: EarlyCandidates;
@@ -74,6 +75,7 @@ export class Viewers {
     this.#admission = new Admission({ ...options.admission, seats: options.maxViewers ?? 10 });
     this.#patienceMs = options.keyframePatienceMs ?? 1000;
     this.#streamProfile = options.streamProfileLevelId ?? (() => undefined);
+    this.#reclaimSilentMs = options.admission?.reclaimSilentMs ?? 4000;
     this.#early = new EarlyCandidates(
       options.maxEarlyCandidates ?? 64,
       options.maxEarlyViewers ?? 32,
@@ -173,6 +175,7 @@ export class Viewers {
   #onOffer(viewerId: string, sdp: string): void {
     if (this.#closed) return;
     const now = performance.now();
+    this.#reclaimSilentSeat(viewerId);
     const decision = this.#admission.offer(viewerId, now);
     if (decision.kind === "drop") {
       this.#notice("drop", `Offer from ${viewerId} dropped: ${decision.reason}`);
@@ -267,6 +270,27 @@ export class Viewers {
         cause instanceof OfferRejectedError ? "rejected" : undefined,
       );
     }
+  }
+
+  /**
+   * Every seat taken and a new client offering: the seated viewer silent the longest, if it has
+   * been silent for `reclaimSilentMs`, is ended so its seat can serve the newcomer (a viewer that
+   * vanished without a DTLS close_notify would otherwise hold it until the silence timeout).
+   */
+  #reclaimSilentSeat(viewerId: string): void {
+    const { seated } = this.#admission;
+    if (seated < this.#admission.seats || this.#viewers.get(viewerId)?.seated) return;
+    let stalest: { v: Viewer; silent: number } | undefined;
+    for (const v of this.#viewers.values()) {
+      if (!v.seated) continue;
+      const silent = v.stats().silentForMs ?? 0;
+      if (silent >= this.#reclaimSilentMs && silent > (stalest?.silent ?? -1)) {
+        stalest = { v, silent };
+      }
+    }
+    if (!stalest) return;
+    const s = (stalest.silent / 1000).toFixed(1);
+    this.#end(stalest.v, `silent for ${s} s: its seat went to a new viewer`);
   }
 
   /** The viewer proved it is there: seat it, or end it when every seat was taken meanwhile. */
