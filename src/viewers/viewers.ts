@@ -260,7 +260,14 @@ export class Viewers {
         this.#trySend(viewerId, () => this.#signaling.sendCandidate(viewerId, c));
       }
     } catch (cause) {
+      const endedBefore = v.ended;
       this.#end(v, "offer rejected");
+      if (endedBefore !== undefined) {
+        // Ended while its answer was being made (given way in the queue, master closing): say
+        // why, unless the same client's newer offer took its place (that one gets the answer).
+        if (!this.#viewers.has(viewerId)) this.#refuse(viewerId, sdp, endedBefore);
+        return;
+      }
       if (cause instanceof OfferRejectedError) this.#refuse(viewerId, sdp, cause.message);
       // A bad offer is the viewer's doing (and anyone's to repeat): summarized, not one ERROR each.
       this.#fail(
