@@ -2,6 +2,7 @@
 //! one buffer (`[u32 little-endian length][datagram]` repeated).
 
 use crate::h264::{H264Error, Packetizer};
+use std::time::{Duration, Instant};
 use crate::srtp::SrtpCm;
 use rtc_srtp::context::Context;
 use rtc_srtp::protection_profile::ProtectionProfile;
@@ -75,6 +76,11 @@ pub const RTX_BURST: f64 = 128.0;
 /// Retransmissions earned per packet sent for the first time: what is resent stays within a
 /// quarter of the stream's own rate, however often a viewer asks.
 pub const RTX_SHARE: f64 = 0.25;
+/// A packet sent longer ago than this is not sent again: a receiver has played past it.
+pub const RTX_MAX_AGE: Duration = Duration::from_millis(1000);
+/// A packet resent less than this (or one round trip, if longer) ago is not resent again: the
+/// NACK that names it again was sent before the copy could arrive.
+pub const RTX_MIN_GAP: Duration = Duration::from_millis(20);
 
 /// An H.264 RTP stream protected with SRTP.
 pub struct Sender {
@@ -84,11 +90,21 @@ pub struct Sender {
     pub retransmitted: u64,
     /// NACKed datagrams not sent again: over the retransmission budget.
     pub retransmits_refused: u64,
+    /// NACKed datagrams not sent again because a copy was sent within the last round trip or the
+    /// packet is too old to be played ([`RTX_MIN_GAP`], [`RTX_MAX_AGE`]).
+    pub retransmits_skipped: u64,
     /// The retransmission budget left ([`RTX_BURST`] at most).
     rtx_tokens: f64,
     /// Per history slot, the NACK round that last resent it (each packet once per NACK).
     rtx_marks: Vec<u32>,
     rtx_round: u32,
+    /// Per history slot: when it was sent first and last resent (with a clock, see
+    /// [`Sender::set_clock`]).
+    sent_at: Vec<Option<Instant>>,
+    resent_at: Vec<Option<Instant>>,
+    /// The caller's time and the latest round-trip time, for the retransmission rules.
+    now: Option<Instant>,
+    rtt: Duration,
     srtp: Protection,
     packetizer: Packetizer,
     ssrc: u32,
@@ -146,9 +162,14 @@ impl Sender {
             history: (0..HISTORY).map(|_| (0u16, Vec::new())).collect(),
             retransmitted: 0,
             retransmits_refused: 0,
+            retransmits_skipped: 0,
             rtx_tokens: RTX_BURST,
             rtx_marks: vec![0; HISTORY],
             rtx_round: 0,
+            sent_at: vec![None; HISTORY],
+            resent_at: vec![None; HISTORY],
+            now: None,
+            rtt: Duration::ZERO,
             srtp,
             packetizer: Packetizer::new(max_payload),
             ssrc,
@@ -262,15 +283,28 @@ impl Sender {
         for &(start, end) in &self.spans {
             let datagram = &out[start..end + tag];
             let seq = u16::from_be_bytes([datagram[2], datagram[3]]);
-            let slot = &mut self.history[seq as usize % HISTORY];
+            let i = seq as usize % HISTORY;
+            let slot = &mut self.history[i];
             slot.0 = seq;
             slot.1.clear();
             slot.1.extend_from_slice(datagram);
+            self.sent_at[i] = self.now;
+            self.resent_at[i] = None;
             self.packets += 1;
             self.rtx_tokens = (self.rtx_tokens + RTX_SHARE).min(RTX_BURST);
             self.bytes += datagram.len() as u64;
         }
         result
+    }
+
+    /// Give the sender the caller's time and the latest round-trip time: packets written from
+    /// now on remember when they left, and NACKs are answered by the time rules
+    /// ([`RTX_MAX_AGE`], one resend per round trip). Without a clock only the budget applies.
+    pub fn set_clock(&mut self, now: Instant, rtt: Option<Duration>) {
+        self.now = Some(now);
+        if let Some(rtt) = rtt {
+            self.rtt = rtt;
+        }
     }
 
     /// Put the datagrams with these sequence numbers (from a NACK) in the output again, as they
@@ -298,6 +332,17 @@ impl Sender {
                 continue;
             }
             self.rtx_marks[slot] = self.rtx_round;
+            if let Some(now) = self.now {
+                // Too old to be played, or resent within the last round trip: nothing to gain.
+                let old = self.sent_at[slot].is_some_and(|t| now.saturating_duration_since(t) > RTX_MAX_AGE);
+                let gap = self.rtt.max(RTX_MIN_GAP);
+                let recent = self.resent_at[slot].is_some_and(|t| now.saturating_duration_since(t) < gap);
+                if old || recent {
+                    self.retransmits_skipped += 1;
+                    continue;
+                }
+                self.resent_at[slot] = Some(now);
+            }
             if self.rtx_tokens < 1.0 {
                 self.retransmits_refused += 1;
                 continue;
@@ -415,6 +460,32 @@ mod tests {
         let recent: Vec<u16> = (sent as u16..sent as u16 + 4).collect();
         assert_eq!(tx.retransmit(&recent), 1);
         assert_eq!(tx.retransmitted, RTX_BURST as u64 + 1);
+    }
+
+    #[test]
+    fn a_packet_is_resent_once_per_round_trip_and_never_when_too_old_to_play() {
+        let mut tx = Sender::new(Profile::AesCm128HmacSha1_80, &[1; 16], &[2; 14], 9, 96, 0, 1200).unwrap();
+        let mut au = vec![0, 0, 0, 1, 0x65];
+        au.extend(std::iter::repeat(7u8).take(3000));
+        let t0 = Instant::now();
+        let rtt = Duration::from_millis(50);
+        tx.set_clock(t0, Some(rtt));
+        tx.write_frame(&au, 0).unwrap();
+        // The viewer asks for packet 1 in three NACKs 10 ms apart: one copy in the round trip.
+        let mut sent = 0;
+        for ms in [10, 20, 30] {
+            tx.set_clock(t0 + Duration::from_millis(ms), None);
+            sent += tx.retransmit(&[1]);
+        }
+        assert_eq!((sent, tx.retransmits_skipped), (1, 2));
+        // A round trip later its copy may have been lost too: once more.
+        tx.set_clock(t0 + Duration::from_millis(70), None);
+        assert_eq!(tx.retransmit(&[1]), 1);
+        // Past the age a receiver still plays: never again.
+        tx.set_clock(t0 + RTX_MAX_AGE + Duration::from_millis(1), None);
+        assert_eq!(tx.retransmit(&[0, 1, 2]), 0);
+        assert_eq!(tx.retransmits_skipped, 5);
+        assert_eq!(tx.retransmits_refused, 0, "the budget was never the limit here");
     }
 
     #[test]

@@ -728,6 +728,7 @@ impl Session {
         let (Some(sender), Some((base, to))) = (self.sender.as_mut(), self.selected) else {
             return;
         };
+        sender.set_clock(self.now, self.rtt_ms.map(|ms| Duration::from_secs_f64(ms.max(0.0) / 1000.0)));
         let refused = sender.retransmits_refused;
         let n = if base == Base::Host {
             sender.retransmit_into(&lost, &mut self.out.buf, &output::prefix(UDP, to))
@@ -863,6 +864,7 @@ impl Session {
         let (Some(sender), Some((base, to))) = (self.sender.as_mut(), self.selected) else {
             return 0;
         };
+        sender.set_clock(now, None);
         let written = if base == Base::Host {
             // The common case: each datagram is built, protected and left where the host reads it.
             sender.write_frame_into(access_unit, rtp_timestamp, &mut self.out.buf, &output::prefix(UDP, to))
