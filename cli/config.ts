@@ -13,6 +13,7 @@ import type {
   LogLevel,
   StaticCredentialsConfig,
 } from "../mod.ts";
+import { redact } from "../mod.ts";
 import {
   ConfigError,
   type EnvVars,
@@ -55,9 +56,18 @@ export interface MasterConfig {
   logLevel: LogLevel;
   /** Log SDP bodies at debug (`DEBUG_LOG_SDP`). */
   logSdp: boolean;
-  /** Folder of `frame-NNNN.h264` access units. */
-  framesDir: string;
-  /** Frames per second of the file source. */
+  /**
+   * Where the video comes from (`--video-source` / `AWS_KVS_VIDEO_SOURCE`, or `--frames`): a
+   * folder of `frame-NNNN.h264` access units, `-` for Annex-B H.264 on stdin, or an Annex-B
+   * `.h264` file. Unused when {@link MasterConfig.videoCommand} is set.
+   */
+  videoSource: string;
+  /**
+   * Encoder command run with `sh -c`, its stdout read as Annex-B H.264
+   * (`--video-command` / `AWS_KVS_VIDEO_COMMAND`); restarted with backoff when it exits.
+   */
+  videoCommand?: string;
+  /** Frames per second of a frames folder or `.h264` file (live sources keep their own). */
   fps: number;
   /** Use the endpoint cache file. */
   endpointCache: boolean;
@@ -134,6 +144,36 @@ function credentialsOf(
 }
 
 /**
+ * The video source setting: `--frames` is another name for `--video-source`; a command excludes
+ * both. `sources["video-source"]` names where the value came from.
+ */
+function videoSourceOf(
+  v: SettingValues,
+  given: ReadonlySet<SettingName>,
+  sources: Record<string, string>,
+): string {
+  let source = v["video-source"];
+  if (v.frames !== undefined) {
+    if (given.has("video-source") && v.frames !== source) {
+      throw new ConfigError(
+        "--frames",
+        `--frames "${v.frames}" and ${sources["video-source"]} "${source}" disagree: give one`,
+      );
+    }
+    source = v.frames;
+    sources["video-source"] = "--frames";
+  }
+  if (v["video-command"] !== undefined && (given.has("video-source") || given.has("frames"))) {
+    const from = sources["video-source"];
+    throw new ConfigError(
+      `${from}, ${sources["video-command"]}`,
+      `${from} and ${sources["video-command"]} are both set: give one video source`,
+    );
+  }
+  return source;
+}
+
+/**
  * Build the configuration from `args` (flags, optional channel name) and `env`. Throws
  * {@link ConfigError} naming the flag/variable at fault; with no credentials at all, the error
  * lists both ways to provide them.
@@ -156,6 +196,7 @@ export function parseConfig(args: string[], env: EnvVars): MasterConfig {
   const channelName = credentials.kind === "iot" && !given.has("channel")
     ? parseSetting("channel", credentials.thingName)
     : v.channel;
+  const videoSource = videoSourceOf(v, given, sources);
   return {
     channelName,
     region: v.region,
@@ -165,7 +206,8 @@ export function parseConfig(args: string[], env: EnvVars): MasterConfig {
     endpointUrl: v["endpoint-url"],
     logLevel: v["log-level"],
     logSdp: v["debug-log-sdp"],
-    framesDir: v.frames,
+    videoSource,
+    videoCommand: v["video-command"],
     fps: v.fps,
     endpointCache: !v["no-endpoint-cache"],
     endpointCacheFile: v["endpoint-cache-file"],
@@ -234,7 +276,7 @@ export function iotSettingNames(config: MasterConfig): IotSettingNames {
  * ```
  */
 export async function resolveFramesDir(dir: string): Promise<string> {
-  if (dir !== SETTINGS.frames.default) return dir;
+  if (dir !== SETTINGS["video-source"].default) return dir;
   try {
     await Deno.stat(dir);
     return dir;
@@ -253,12 +295,13 @@ export async function resolveFramesDir(dir: string): Promise<string> {
  * ```
  */
 export function shippedFramesDir(): string {
-  const shipped = new URL(`../${SETTINGS.frames.default}/`, import.meta.url);
+  const shipped = new URL(`../${SETTINGS["video-source"].default}/`, import.meta.url);
   return shipped.protocol === "file:" ? shipped.pathname : shipped.href;
 }
 
 /**
- * The configuration as safe to print: secrets replaced.
+ * The configuration as safe to print: secrets replaced (a password in the video command's URLs
+ * too).
  *
  * @example
  * ```ts
@@ -277,5 +320,6 @@ export function describeConfig(config: MasterConfig): Record<string, unknown> {
       sessionToken: c.sessionToken ? "<redacted>" : undefined,
     }
     : { ...c };
-  return { ...config, credentials };
+  const videoCommand = config.videoCommand === undefined ? undefined : redact(config.videoCommand);
+  return { ...config, credentials, videoCommand };
 }

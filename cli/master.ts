@@ -12,6 +12,7 @@
  * @module
  */
 import {
+  CommandVideoSource,
   createAwsServices,
   createLogger,
   type CredentialProvider,
@@ -27,6 +28,8 @@ import {
   type SignalingClient,
   type SignalingControlPlane,
   startMaster,
+  StreamVideoSource,
+  type VideoSource,
   WasmPeerSessionFactory,
   type WebSocketFactory,
 } from "../mod.ts";
@@ -88,6 +91,53 @@ export interface MasterCliDeps {
   webSocketFactory?: WebSocketFactory;
   /** Called once the client exists (tests observe it). */
   onClient?: (client: SignalingClient) => void;
+  /** What `--video-source -` reads. Default: `Deno.stdin.readable`. */
+  stdin?: ReadableStream<Uint8Array>;
+}
+
+/**
+ * Open the configured video source: the encoder command, stdin (`-`), a frames folder (or its
+ * URL) or an Annex-B `.h264` file. A missing path throws an `Error` saying so.
+ *
+ * @example
+ * ```ts
+ * import { openVideoSource } from "./master.ts";
+ * import { parseConfig } from "./config.ts";
+ * import { silentLogger } from "../mod.ts";
+ * const config = parseConfig(["--video-source", "samples/h264"], {
+ *   AWS_ACCESS_KEY_ID: "AKID",
+ *   AWS_SECRET_ACCESS_KEY: "secret",
+ * });
+ * const source = await openVideoSource(config, silentLogger);
+ * ```
+ */
+export async function openVideoSource(
+  config: MasterConfig,
+  logger: Logger,
+  stdin?: ReadableStream<Uint8Array>,
+): Promise<VideoSource> {
+  if (config.videoCommand !== undefined) {
+    return new CommandVideoSource({ command: config.videoCommand, logger });
+  }
+  if (config.videoSource === "-") {
+    return new StreamVideoSource({ stream: stdin ?? Deno.stdin.readable, name: "stdin", logger });
+  }
+  const path = await resolveFramesDir(config.videoSource);
+  if (/^https?:\/\//.test(path)) {
+    return await FileVideoSource.open({ dir: path, fps: config.fps, logger });
+  }
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(path);
+  } catch (e) {
+    const why = e instanceof Deno.errors.NotFound
+      ? "does not exist"
+      : `cannot be read (${(e as Error).message})`;
+    throw new Error(`video source ${path} ${why}`, { cause: e });
+  }
+  return info.isDirectory
+    ? await FileVideoSource.open({ dir: path, fps: config.fps, logger })
+    : await FileVideoSource.openFile(path, { fps: config.fps, logger });
 }
 
 /**
@@ -176,16 +226,15 @@ export async function main(
   }
   const caCerts = services.caCerts;
 
-  let source: FileVideoSource;
+  let source: VideoSource;
   try {
-    source = await FileVideoSource.open({
-      dir: await resolveFramesDir(config.framesDir),
-      fps: config.fps,
-      logger: log.child("media"),
-    });
+    source = await openVideoSource(config, log.child("media"), deps.stdin);
   } catch (e) {
     services.close?.();
-    printError(`Configuration error: ${(e as Error).message} (--frames)`);
+    const from = config.videoCommand
+      ? config.sources?.["video-command"] ?? "--video-command"
+      : config.sources?.["video-source"] ?? "--video-source";
+    printError(`Configuration error: ${oneLine(redact((e as Error).message))} (${from})`);
     return EXIT.CONFIG;
   }
 

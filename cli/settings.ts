@@ -166,9 +166,22 @@ export const SETTINGS = {
     parse: (t: string): LogLevel => parseLogLevel(t),
   },
   "debug-log-sdp": { env: ["DEBUG_LOG_SDP"], help: "Log SDP bodies at debug", boolean: true },
-  frames: { help: "Folder of frame-NNNN.h264 access units", default: "samples/h264" },
+  "video-source": {
+    env: ["AWS_KVS_VIDEO_SOURCE"],
+    help: "Folder of frame-NNNN.h264 access units, - (Annex-B H.264 on stdin) or an .h264 file",
+    default: "samples/h264",
+  },
+  frames: { help: "Same as --video-source (kept for older scripts)" },
+  "video-command": {
+    env: ["AWS_KVS_VIDEO_COMMAND"],
+    help: "Encoder command (run with sh -c) writing Annex-B H.264 to stdout; restarted if it exits",
+    parse: (t: string): string => {
+      check(t.trim() !== "", t, "is empty");
+      return t;
+    },
+  },
   fps: {
-    help: "Frames per second",
+    help: "Frames per second of a frames folder or .h264 file (live sources keep their own)",
     default: "25",
     parse: (t: string): number => {
       const fps = Number(t);

@@ -114,6 +114,7 @@ const SECRET_JSON =
   /("(?:secretAccessKey|SecretAccessKey|sessionToken|SessionToken|Password|password|credential|privateKey)"\s*:\s*")[^"]*(")/g;
 const AUTH_SIG = /(Signature=)[0-9a-f]{16,}/gi;
 const SECURITY_TOKEN_HEADER = /(x-amz-security-token[:=]\s*)[^\s,;"']+/gi;
+const URL_USERINFO = /(\b[a-z][a-z0-9+.-]*:\/\/)[^\s/@:]+:[^\s/@]*@/gi;
 const PEM_KEY = /-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----/g;
 
 /** Keys whose values are never logged, whatever their nesting. */
@@ -130,7 +131,8 @@ const SECRET_KEYS = new Set([
 /**
  * Remove secrets from a string: presigned-URL signatures, security tokens and credential
  * scopes in query strings, secret keys, session tokens and passwords in JSON, SigV4
- * signatures in `authorization` headers, and PEM private keys.
+ * signatures in `authorization` headers, passwords in URLs (`rtsp://user:pass@host`) and PEM
+ * private keys.
  *
  * @example
  * ```ts
@@ -145,6 +147,7 @@ export function redact(text: string): string {
     .replace(SECRET_JSON, "$1<redacted>$2")
     .replace(AUTH_SIG, "$1<redacted>")
     .replace(SECURITY_TOKEN_HEADER, "$1<redacted>")
+    .replace(URL_USERINFO, "$1<redacted>@")
     .replace(PEM_KEY, "<redacted private key>");
 }
 

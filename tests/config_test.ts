@@ -31,7 +31,7 @@ Deno.test("config: environment alone, C SDK sample defaults", () => {
   });
   assert.equal(c.logLevel, "info");
   assert.equal(c.logSdp, false);
-  assert.equal(c.framesDir, "samples/h264");
+  assert.equal(c.videoSource, "samples/h264");
   assert.equal(c.fps, 25);
   assert.equal(c.endpointCache, true);
   assert.equal(c.endpointCacheFile, ".SignalingCache_v0");
@@ -106,7 +106,7 @@ Deno.test("config: flags win over the environment; channel positional or --chann
   assert.equal(c.region, "us-east-1");
   assert.equal(c.logLevel, "warn");
   assert.equal(c.fps, 30);
-  assert.equal(c.framesDir, "/tmp/f");
+  assert.equal(c.videoSource, "/tmp/f");
   assert.equal(c.endpointCache, false);
   assert.equal(c.logSdp, true);
   assert.equal(c.caCertPath, "ca.pem");
@@ -244,4 +244,48 @@ Deno.test("config: sources name the flag or variable each value came from", () =
   const d = parseConfig([], IOT);
   assert.equal(d.sources?.["iot-cert"], "the default of --iot-cert / AWS_IOT_CORE_CERT");
   assert.equal(d.sources?.["iot-thing-name"], "AWS_IOT_CORE_THING_NAME");
+});
+
+Deno.test("config: video sources, --frames as another name, one source only", () => {
+  assert.equal(parseConfig(["--video-source", "-"], KEYS).videoSource, "-");
+  assert.equal(
+    parseConfig([], { ...KEYS, AWS_KVS_VIDEO_SOURCE: "cam.h264" }).videoSource,
+    "cam.h264",
+  );
+  const f = parseConfig(["--frames", "/tmp/f"], KEYS);
+  assert.equal(f.videoSource, "/tmp/f");
+  assert.equal(f.sources?.["video-source"], "--frames");
+  assert.equal(parseConfig(["--frames", "a", "--video-source", "a"], KEYS).videoSource, "a");
+  configError(
+    () => parseConfig(["--frames", "a", "--video-source", "b"], KEYS),
+    /--frames/,
+    /--frames "a" and --video-source "b" disagree/,
+  );
+  const c = parseConfig(["--video-command", "ffmpeg -f h264 -"], KEYS);
+  assert.equal(c.videoCommand, "ffmpeg -f h264 -");
+  assert.equal(c.videoSource, "samples/h264", "unused default");
+  assert.equal(
+    parseConfig([], { ...KEYS, AWS_KVS_VIDEO_COMMAND: "gst-launch-1.0 …" }).videoCommand,
+    "gst-launch-1.0 …",
+  );
+  configError(
+    () => parseConfig(["--video-command", "x", "--video-source", "-"], KEYS),
+    /--video-source/,
+    /--video-source and --video-command are both set: give one video source/,
+  );
+  configError(
+    () => parseConfig(["--video-command", "x"], { ...KEYS, AWS_KVS_VIDEO_SOURCE: "-" }),
+    /AWS_KVS_VIDEO_SOURCE/,
+    /AWS_KVS_VIDEO_SOURCE and --video-command are both set/,
+  );
+  configError(() => parseConfig(["--video-command", " "], KEYS), /--video-command/, /is empty/);
+});
+
+Deno.test("config: describeConfig hides a password in the video command", () => {
+  const c = parseConfig(
+    ["--video-command", "ffmpeg -i rtsp://admin:hunter2@cam/1 -c:v copy -f h264 -"],
+    KEYS,
+  );
+  const text = JSON.stringify(describeConfig(c));
+  assert.ok(!text.includes("hunter2"), text);
 });

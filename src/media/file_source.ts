@@ -6,6 +6,8 @@
 import type { EncodedFrame, VideoSource } from "./types.ts";
 import { H264Error, inspectAccessUnit, spsProfileLevelId } from "./h264.ts";
 import { MediaSourceError } from "./errors.ts";
+import { AccessUnitSplitter } from "./access_unit_splitter.ts";
+import { ParameterSetCache } from "./parameter_sets.ts";
 import { Pacer, type PacerClock } from "./pacer.ts";
 import { type Logger, silentLogger } from "../log.ts";
 
@@ -194,6 +196,37 @@ export class FileVideoSource implements VideoSource {
       throw new MediaSourceError("no frame-0001.h264 at this URL", root);
     }
     return FileVideoSource.fromFrames(frames, { ...options, dir: root });
+  }
+
+  /**
+   * Loop one Annex-B `.h264` file (an encoder's raw output) at `options.fps`: it is split into
+   * access units, and IDRs that lack SPS/PPS get the latest ones seen before them.
+   *
+   * @example
+   * ```ts
+   * import { FileVideoSource } from "./file_source.ts";
+   * const source = await FileVideoSource.openFile("camera.h264", { fps: 25 });
+   * ```
+   */
+  static async openFile(
+    path: string,
+    options: Omit<FileVideoSourceOptions, "dir"> = {},
+  ): Promise<FileVideoSource> {
+    let bytes: Uint8Array;
+    try {
+      bytes = await Deno.readFile(path);
+    } catch (e) {
+      throw new MediaSourceError(`cannot read (${(e as Error).message})`, path, { cause: e });
+    }
+    const splitter = new AccessUnitSplitter({ source: path });
+    const cache = new ParameterSetCache();
+    const units = [...splitter.push(bytes), ...splitter.flush()].map((au) => cache.complete(au));
+    const frames = units.map((data, i) => ({
+      name: `access unit ${i + 1}`,
+      data,
+      keyframe: inspectAccessUnit(data, `${path}: access unit ${i + 1}`).keyframe,
+    }));
+    return FileVideoSource.fromFrames(frames, { ...options, dir: path });
   }
 
   /**

@@ -22,4 +22,6 @@ export * from "./errors.ts";
 export * from "./pacer.ts";
 export * from "./file_source.ts";
 export * from "./stream_source.ts";
+export * from "./parameter_sets.ts";
+export * from "./command_source.ts";
 export * from "./keyframe_gate.ts";

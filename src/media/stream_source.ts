@@ -6,7 +6,8 @@
  */
 import type { EncodedFrame, VideoSource } from "./types.ts";
 import { AccessUnitSplitter } from "./access_unit_splitter.ts";
-import { isKeyframe } from "./h264.ts";
+import { hasParameterSets, isKeyframe } from "./h264.ts";
+import { ParameterSetCache } from "./parameter_sets.ts";
 import { MediaSourceError } from "./errors.ts";
 import { type Logger, silentLogger } from "../log.ts";
 
@@ -24,6 +25,11 @@ export interface StreamVideoSourceOptions {
   fps?: number;
   /** Monotonic clock in ms (default `performance.now()`). */
   now?: () => number;
+  /**
+   * Put the latest SPS and PPS seen in front of every IDR that lacks them (default true): many
+   * cameras send them once. Delivery starts at the first IDR a decoder can start from.
+   */
+  parameterSets?: boolean;
   /** Called when a viewer needs a keyframe, to tell the encoder (e.g. send it a signal). */
   onKeyframeRequest?: () => void;
   /** Called once when the stream ends or fails; `error` is set for a failure. */
@@ -34,7 +40,8 @@ export interface StreamVideoSourceOptions {
 
 /**
  * Reads access units from an Annex-B byte stream and delivers them as they arrive, starting at
- * the first IDR. Bad data ends the source with a {@link MediaSourceError} (through `onEnd` and
+ * the first IDR (with its SPS and PPS, cached from earlier in the stream when the encoder sent
+ * them only once, see {@link ParameterSetCache}). Bad data ends the source with a {@link MediaSourceError} (through `onEnd` and
  * {@link StreamVideoSource.done}), never with an uncaught exception.
  *
  * @example
@@ -135,10 +142,18 @@ export class StreamVideoSource implements VideoSource {
       });
     }
     let waitingForIdr = true;
-    const deliver = (au: Uint8Array) => {
+    const cache = this.#options.parameterSets === false ? undefined : new ParameterSetCache();
+    let warned = false;
+    const deliver = (unit: Uint8Array) => {
+      const au = cache ? cache.complete(unit) : unit;
       const keyframe = isKeyframe(au);
       if (waitingForIdr) {
         if (!keyframe) return;
+        if (cache && !hasParameterSets(au)) {
+          if (!warned) this.#log.warn(`${this.#name}: IDR without SPS/PPS skipped (none seen yet)`);
+          warned = true;
+          return;
+        }
         waitingForIdr = false;
       }
       const now = this.#now();
