@@ -94,7 +94,7 @@ export interface MasterOptions {
   /**
    * Who gets a seat: a viewer holds one only once its first ICE check succeeded; before that its
    * offer waits at most `admissionWindowMs` (default 5000), at most `maxPending` offers wait at
-   * once (default 20; the oldest gives way to a new one), and each client id has
+   * once (default 20; the oldest answered `answerGraceMs` ago gives way to a new one), and each client id has
    * budgets of offers and candidates; a seated viewer silent for `reclaimSilentMs` (default
    * 4000) gives its seat to a new one. See {@link ViewerAdmissionOptions}.
    */

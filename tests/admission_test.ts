@@ -54,21 +54,35 @@ Deno.test("admission: seats, the admission window, the queue and budgets", async
     },
   );
 
-  await t.step("a full queue: the oldest waiting offer gives way; seated viewers never do", () => {
-    const a = new Admission({ seats: 3, maxPending: 2 });
-    const s = a.offer("seated", 0);
-    if (s.kind === "admit") a.verified("seated", s.ticket, 1);
-    const p1 = a.offer("p1", 10);
-    const p2 = a.offer("p2", 20);
-    assert.equal(p1.kind === "admit" && p1.displaced, undefined);
-    assert.equal(p2.kind === "admit" && p2.displaced, undefined);
-    const p3 = a.offer("p3", 30);
-    assert.equal(p3.kind === "admit" && p3.displaced, "p1");
-    const p4 = a.offer("p4", 40);
-    assert.equal(p4.kind === "admit" && p4.displaced, "p2");
-    assert.deepEqual({ seated: a.seated, pending: a.pending }, { seated: 1, pending: 2 });
-    if (p1.kind === "admit") assert.equal(a.verified("p1", p1.ticket, 50), false);
-  });
+  await t.step(
+    "a full queue: the oldest offer that had its chance gives way; none other does",
+    () => {
+      const a = new Admission({ seats: 3, maxPending: 2, answerGraceMs: 500 });
+      const s = a.offer("seated", 0);
+      if (s.kind === "admit") a.verified("seated", s.ticket, 1);
+      const p1 = a.offer("p1", 10);
+      const p2 = a.offer("p2", 20);
+      if (p1.kind !== "admit" || p2.kind !== "admit") throw new Error("admitted");
+      assert.equal(p1.displaced, undefined);
+      // Neither has been answered yet: nobody is pushed out, the newcomer is refused.
+      assert.deepEqual(a.offer("p3", 30), {
+        kind: "refuse",
+        reason: "2 offers are already waiting for their viewers",
+      });
+      a.answered("p1", p1.ticket, 40);
+      a.answered("p2", p2.ticket, 60);
+      assert.equal(a.offer("p4", 400).kind, "refuse", "p1 answered 360 ms ago: still its turn");
+      const p5 = a.offer("p5", 540);
+      assert.equal(p5.kind === "admit" && p5.displaced, "p1", "answered 500 ms ago: it gives way");
+      if (p5.kind === "admit") a.answered("p5", p5.ticket, 545);
+      const p6 = a.offer("p6", 1100);
+      assert.equal(p6.kind === "admit" && p6.displaced, "p2", "the oldest that had its chance");
+      assert.deepEqual({ seated: a.seated, pending: a.pending }, { seated: 1, pending: 2 });
+      assert.equal(a.verified("p1", p1.ticket, 1200), false, "a displaced offer cannot come back");
+      // A seated viewer's new offer is never held up by the queue.
+      assert.equal(a.offer("seated", 1300).kind, "admit");
+    },
+  );
 
   await t.step("a client offering again replaces its own entry only, seat included", () => {
     const a = new Admission({ seats: 1 });

@@ -3,9 +3,10 @@
  * offers, under as many client ids as they like, so a seat is only held by a viewer that proved
  * it is there (an ICE check with its session's credentials, seen as the nomination of a pair).
  * Before that an offer is *pending*: it has an admission window (5 s by default) to prove
- * itself, and at most `maxPending` offers wait at once — the oldest waiting offer gives way to
- * a new one, so a flood of offers that never connect keeps turning over instead of locking
- * honest viewers out. Each client id also has a budget of offers and candidates (token
+ * itself, and at most `maxPending` offers wait at once — the oldest waiting offer that had its
+ * chance (answered `answerGraceMs` ago) gives way to a new one, so a flood of offers that never
+ * connect keeps turning over instead of locking honest viewers out, and an offer whose answer is
+ * still being made is never pushed out by newer ones (they are refused until one had its chance). Each client id also has a budget of offers and candidates (token
  * buckets), and a client id that offers again replaces only its own entry.
  *
  * Pure bookkeeping: the caller passes the time (no timers here) and acts on the decisions.
@@ -21,6 +22,11 @@ export interface AdmissionOptions {
   admissionWindowMs?: number;
   /** Offers waiting for proof at once (default 20, or twice the seats if more). */
   maxPending?: number;
+  /**
+   * How long after its answer went out a waiting offer is safe from giving way to a newer one,
+   * ms (default 500: a viewer on the internet needs a few round trips for its first check).
+   */
+  answerGraceMs?: number;
   /** Offers one client id may send in a burst (default 3) … */
   offerBurst?: number;
   /** … then one per this many ms (default 2000). */
@@ -59,6 +65,8 @@ interface Entry {
   ticket: number;
   seated: boolean;
   since: number;
+  /** When its answer was sent (undefined while it is being made). */
+  answeredAt?: number;
 }
 
 interface Budget {
@@ -91,6 +99,7 @@ export class Admission {
   readonly #candidateBurst: number;
   readonly #candidatesPerMs: number;
   readonly #maxTracked: number;
+  readonly #graceMs: number;
   readonly #entries = new Map<string, Entry>();
   readonly #budgets = new Map<string, Budget>();
   #ticket = 0;
@@ -118,6 +127,7 @@ export class Admission {
     this.#candidatesPerMs = positive("candidatesPerSecond", options.candidatesPerSecond ?? 20) /
       1000;
     this.#maxTracked = positive("maxTrackedClients", options.maxTrackedClients ?? 1000, true);
+    this.#graceMs = options.answerGraceMs ?? 500;
   }
 
   /** Viewers holding a seat. */
@@ -146,19 +156,34 @@ export class Admission {
       return { kind: "refuse", reason: `the master already serves ${this.seats} viewers` };
     }
     let displaced: string | undefined;
-    if (this.pending >= this.maxPending) {
+    if (!own?.seated && this.pending >= this.maxPending) {
+      // The oldest waiting offer that had its chance (answered at least `answerGraceMs` ago)
+      // gives way; one whose answer is still being made, or just went out, never does — when
+      // none had its chance yet, the new offer waits its turn (refused, so its viewer can retry).
       for (const [id, e] of this.#entries) {
-        // Map order is admission order: the first waiting entry is the oldest.
-        if (!e.seated) {
+        // Map order is admission order: the first match is the oldest.
+        if (!e.seated && e.answeredAt !== undefined && now - e.answeredAt >= this.#graceMs) {
           displaced = id;
-          this.#entries.delete(id);
           break;
         }
       }
+      if (displaced === undefined) {
+        return {
+          kind: "refuse",
+          reason: `${this.maxPending} offers are already waiting for their viewers`,
+        };
+      }
+      this.#entries.delete(displaced);
     }
     const ticket = ++this.#ticket;
     this.#entries.set(clientId, { ticket, seated: false, since: now });
     return { kind: "admit", ticket, deadline: now + this.admissionWindowMs, displaced };
+  }
+
+  /** The answer to `ticket`'s offer went out at `now`: from `answerGraceMs` on it may give way. */
+  answered(clientId: string, ticket: number, now: number): void {
+    const e = this.#entries.get(clientId);
+    if (e && e.ticket === ticket) e.answeredAt ??= now;
   }
 
   /**

@@ -254,6 +254,7 @@ export class Viewers {
       const answer = await session.acceptOffer(sdp);
       if (v.ended !== undefined) return;
       this.#trySend(viewerId, () => this.#signaling.sendAnswer(viewerId, answer));
+      this.#admission.answered(viewerId, v.ticket, performance.now());
       const held = v.localHeld ?? [];
       v.localHeld = undefined;
       for (const c of held) {
