@@ -3,9 +3,6 @@
 // the viewer page (official KVS JS SDK) decoding H.264 in headless Chromium.
 import assert from "node:assert/strict";
 import { type Demo, startDemo } from "../cli/demo.ts";
-import type { EncodedFrame } from "../src/media/types.ts";
-import type { PeerSessionFactory } from "../src/peer/types.ts";
-import { WasmPeerSessionFactory } from "../src/peer/wasm_session.ts";
 import { WeriftSessionFactory } from "./support/werift_session.ts";
 import {
   launchBrowser,
@@ -14,37 +11,13 @@ import {
   type ViewerStatus,
 } from "./support/browser.ts";
 import { createLogger } from "../src/log.ts";
+import { FirstFrames } from "./support/first_frames.ts";
 import { until } from "./support/until.ts";
 
 const STATE = new URL("../.kvs-emulator/", import.meta.url).pathname;
 
 /** Sessions on werift (the reference) instead of the WASM core: `KVS_E2E_SESSIONS=werift`. */
 const WERIFT = Deno.env.get("KVS_E2E_SESSIONS") === "werift";
-
-/** Records the first frame each session was given (it must be an IDR). */
-class FirstFrames implements PeerSessionFactory {
-  readonly first = new Map<string, EncodedFrame>();
-  readonly #inner: PeerSessionFactory = WERIFT
-    ? new WeriftSessionFactory({ loopbackOnly: true })
-    : new WasmPeerSessionFactory({ loopbackOnly: true });
-  async create(o: Parameters<PeerSessionFactory["create"]>[0]) {
-    const s = await this.#inner.create(o);
-    return {
-      viewerId: s.viewerId,
-      acceptOffer: (sdp: string) => s.acceptOffer(sdp),
-      addRemoteCandidate: (c: Parameters<typeof s.addRemoteCandidate>[0]) =>
-        s.addRemoteCandidate(c),
-      writeFrame: (f: EncodedFrame) => {
-        if (!this.first.has(o.viewerId) && s.stats().state === "connected") {
-          this.first.set(o.viewerId, f);
-        }
-        s.writeFrame(f);
-      },
-      stats: () => s.stats(),
-      close: (r?: string) => s.close(r),
-    };
-  }
-}
 
 async function playing(v: ViewerPage, frames: number, what: string): Promise<ViewerStatus> {
   return await v.waitFor((s) => s.framesDecoded >= frames && s.width > 0, 20_000, what);
@@ -86,7 +59,9 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async (t) => {
-    const factory = new FirstFrames();
+    const factory = new FirstFrames(
+      WERIFT ? new WeriftSessionFactory({ loopbackOnly: true }) : undefined,
+    );
     const logs: unknown[] = [];
     const demo: Demo = await startDemo({
       loopbackOnly: true,

@@ -7,42 +7,17 @@ import { EXIT, main } from "../cli/master.ts";
 import { startEmulator } from "../src/emulator/mod.ts";
 import type { LogRecord } from "../src/log.ts";
 import { AccessUnitSplitter, hasParameterSets } from "../src/media/mod.ts";
-import type { EncodedFrame } from "../src/media/types.ts";
-import type { PeerSessionFactory } from "../src/peer/types.ts";
-import { WasmPeerSessionFactory } from "../src/peer/wasm_session.ts";
 import type { SignalingClient } from "../src/signaling/mod.ts";
 import { serveViewer } from "../web/serve.ts";
 import { launchBrowser, type TestBrowser, type ViewerPage } from "./support/browser.ts";
 import { dropParameterSets } from "./support/headers_once.ts";
+import { FirstFrames } from "./support/first_frames.ts";
 import { until } from "./support/until.ts";
 
 const STATE = new URL("../.kvs-emulator/", import.meta.url).pathname;
 const HEADERS_ONCE = new URL("./support/headers_once.ts", import.meta.url).pathname;
 const ENCODER = "ffmpeg -loglevel error -re -f lavfi -i testsrc=size=640x360:rate=25 " +
   "-pix_fmt yuv420p -c:v libx264 -profile:v baseline -g 50 -bf 0 -f h264 -";
-
-/** Records the first frame each session was given once connected. */
-class FirstFrames implements PeerSessionFactory {
-  readonly first = new Map<string, EncodedFrame>();
-  readonly #inner = new WasmPeerSessionFactory({ loopbackOnly: true });
-  async create(o: Parameters<PeerSessionFactory["create"]>[0]) {
-    const s = await this.#inner.create(o);
-    return {
-      viewerId: s.viewerId,
-      acceptOffer: (sdp: string) => s.acceptOffer(sdp),
-      addRemoteCandidate: (c: Parameters<typeof s.addRemoteCandidate>[0]) =>
-        s.addRemoteCandidate(c),
-      writeFrame: (f: EncodedFrame) => {
-        if (!this.first.has(o.viewerId) && s.stats().state === "connected") {
-          this.first.set(o.viewerId, f);
-        }
-        s.writeFrame(f);
-      },
-      stats: () => s.stats(),
-      close: (r?: string) => s.close(r),
-    };
-  }
-}
 
 /** An ffmpeg test pattern (2 s GOP) whose SPS/PPS come only before the first IDR. */
 async function headersOnceFile(path: string, seconds: number): Promise<Uint8Array[]> {
@@ -135,6 +110,23 @@ Deno.test({
         },
       });
     };
+    /** Join 2.5 s into the stream (past the source's first IDR); wait for 25 decoded frames. */
+    const joinLate = async (channel: string, what: string) => {
+      await new Promise((resolve) => setTimeout(resolve, 2500));
+      const viewer = await open(channel);
+      try {
+        const status = await viewer.waitFor(
+          (s) => s.framesDecoded >= 25 && s.width > 0,
+          20_000,
+          "25 frames",
+        );
+        console.log(`time to first frame, ${what}: ${Math.round(status.ttffMs ?? -1)} ms`);
+        return { viewer, status };
+      } catch (e) {
+        await viewer.close();
+        throw e;
+      }
+    };
 
     try {
       await t.step(
@@ -148,16 +140,9 @@ Deno.test({
           let viewer: ViewerPage | undefined;
           try {
             // Join after the encoder's first IDR: the viewer's first IDR lacked SPS/PPS upstream.
-            await new Promise((resolve) => setTimeout(resolve, 2500));
-            viewer = await open(r.channel);
-            const s = await viewer.waitFor(
-              (s) => s.framesDecoded >= 25 && s.width > 0,
-              20_000,
-              "25 frames",
-            );
-            console.log(
-              `time to first frame, live encoder (2 s GOP): ${Math.round(s.ttffMs ?? -1)} ms`,
-            );
+            const joined = await joinLate(r.channel, "live encoder (2 s GOP)");
+            viewer = joined.viewer;
+            const s = joined.status;
             assert.equal(s.codec, "H264");
             assert.equal(s.width, 640);
             assert.equal(s.height, 360);
@@ -220,14 +205,9 @@ Deno.test({
         const r = await run(["--video-source", "-"], stdin);
         let viewer: ViewerPage | undefined;
         try {
-          await new Promise((resolve) => setTimeout(resolve, 2500));
-          viewer = await open(r.channel);
-          const s = await viewer.waitFor(
-            (s) => s.framesDecoded >= 25 && s.width > 0,
-            20_000,
-            "25 frames",
-          );
-          console.log(`time to first frame, stdin: ${Math.round(s.ttffMs ?? -1)} ms`);
+          const joined = await joinLate(r.channel, "stdin");
+          viewer = joined.viewer;
+          const s = joined.status;
           assert.equal(s.width, 640);
           assert.ok(hasParameterSets(r.factory.first.get(s.clientId!)!.data));
         } finally {

@@ -151,3 +151,25 @@ export interface PeerSessionFactory {
    */
   prepare?(): Promise<void>;
 }
+
+/**
+ * The counters of a session that has sent and received nothing yet, in `state`.
+ *
+ * @example
+ * ```ts
+ * import { zeroPeerStats } from "./types.ts";
+ * console.log(zeroPeerStats("new").packetsSent); // 0
+ * ```
+ */
+export function zeroPeerStats(state: PeerConnectionState): PeerStats {
+  return {
+    state,
+    bytesSent: 0,
+    packetsSent: 0,
+    framesSent: 0,
+    nacksReceived: 0,
+    packetsRetransmitted: 0,
+    plisReceived: 0,
+    firsReceived: 0,
+  };
+}

@@ -7,11 +7,12 @@
  */
 import { KeyframeGate } from "../media/keyframe_gate.ts";
 import type { EncodedFrame } from "../media/types.ts";
-import type {
-  IceCandidateInit,
-  PeerConnectionState,
-  PeerSession,
-  PeerStats,
+import {
+  type IceCandidateInit,
+  type PeerConnectionState,
+  type PeerSession,
+  type PeerStats,
+  zeroPeerStats,
 } from "../peer/types.ts";
 
 /**
@@ -125,14 +126,7 @@ export class Viewer {
       base = this.session?.stats();
     } catch { /* a failed session reports what the record knows */ }
     return {
-      state: this.state,
-      bytesSent: 0,
-      packetsSent: 0,
-      framesSent: 0,
-      nacksReceived: 0,
-      packetsRetransmitted: 0,
-      plisReceived: 0,
-      firsReceived: 0,
+      ...zeroPeerStats(this.state),
       ...base,
       viewerId: this.id,
       joinedAt: this.joinedAt,

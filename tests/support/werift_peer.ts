@@ -5,13 +5,14 @@
  *
  * @module
  */
-import type {
-  IceCandidateInit,
-  PeerConnectionState,
-  PeerSession,
-  PeerSessionFactory,
-  PeerSessionOptions,
-  PeerStats,
+import {
+  type IceCandidateInit,
+  type PeerConnectionState,
+  type PeerSession,
+  type PeerSessionFactory,
+  type PeerSessionOptions,
+  type PeerStats,
+  zeroPeerStats,
 } from "../../src/peer/types.ts";
 
 type Werift = typeof import("werift");
@@ -76,16 +77,7 @@ export class WeriftPeerSessionFactory implements PeerSessionFactory {
       },
       writeFrame() {},
       stats(): PeerStats {
-        return {
-          state: record.states.at(-1) ?? "new",
-          bytesSent: 0,
-          packetsSent: 0,
-          framesSent: 0,
-          nacksReceived: 0,
-          packetsRetransmitted: 0,
-          plisReceived: 0,
-          firsReceived: 0,
-        };
+        return zeroPeerStats(record.states.at(-1) ?? "new");
       },
       close(reason?: string): void {
         if (closed) return;
