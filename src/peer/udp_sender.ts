@@ -13,6 +13,9 @@
  */
 import { addressOf, Sendmmsg } from "./libc.ts";
 
+/** Datagrams a socket carries one at a time before it looks for its batch path. */
+const BATCH_AFTER = 32;
+
 /** Counters of an {@link OrderedDatagramSender}. */
 export interface DatagramSendStats {
   /** Datagrams the socket accepted. */
@@ -90,8 +93,14 @@ export class OrderedDatagramSender {
   #running = false;
   #closed = false;
   #flushQueued = false;
-  /** The sendmmsg path; null where unavailable or not wanted. */
-  #batch: Sendmmsg | null;
+  /**
+   * The sendmmsg path; null where unavailable or not wanted, undefined until the socket has
+   * carried {@link BATCH_AFTER} datagrams (finding its descriptor reads /proc: sessions that
+   * never stream, such as refused or abandoned offers, never pay for it).
+   */
+  #batch: Sendmmsg | null | undefined;
+  #wanted: boolean;
+  #count = 0;
   #idle: (() => void)[] = [];
   #stats: DatagramSendStats = {
     sent: 0,
@@ -108,7 +117,8 @@ export class OrderedDatagramSender {
     this.#max = options.maxQueued ?? 8192;
     this.#onError = options.onError;
     this.#ringSize = options.ringBytes ?? 256 * 1024;
-    this.#batch = options.batch ?? true ? Sendmmsg.forSocket(socket) ?? null : null;
+    this.#wanted = options.batch ?? true;
+    this.#batch = this.#wanted ? undefined : null;
   }
 
   /**
@@ -118,6 +128,12 @@ export class OrderedDatagramSender {
    */
   send(data: Uint8Array, to: Deno.NetAddr): void {
     if (this.#closed) return;
+    if (
+      this.#batch === undefined && ++this.#count > BATCH_AFTER && this.#head === this.#data.length
+    ) {
+      this.#batch = Sendmmsg.forSocket(this.#socket) ?? null;
+      if (this.#batch && this.#ring) this.#ringAt = addressOf(this.#ring);
+    }
     if (this.#data.length - this.#head >= this.#max) {
       this.#stats.dropped++; // the socket cannot keep up: drop at the tail, as a full buffer would
       return;

@@ -122,7 +122,10 @@ async function attack(o: AttackOrder): Promise<AttackReport> {
       await new Promise<void>((done) => {
         const ws = new WebSocket(url);
         ws.onerror = () => {
-          if (ws.readyState !== WebSocket.OPEN) report.failed++;
+          if (ws.readyState !== WebSocket.OPEN) {
+            report.failed++;
+            taken[k]--; // never opened: the script is still to be taken
+          }
           done();
         };
         ws.onclose = () => done();
