@@ -33,7 +33,7 @@ struct SessionSlot {
 }
 
 /// Number of `f64` slots `session_stats` fills.
-const STATS: usize = 9;
+const STATS: usize = 11;
 
 impl SessionSlot {
     fn at(&self, now_ms: f64) -> Instant {
@@ -273,6 +273,8 @@ pub extern "C" fn scratch_ptr() -> *const u8 {
 
 /// Create a session at caller time `now_ms`. `config`: `key value` lines — `ufrag`, `pwd` (ours),
 /// `remote_ufrag`, `remote_pwd`, `fingerprint` (the viewer's `sha-256 AB:…`), `ssrc`, `pt`,
+/// `audio_ssrc` and `audio_pt` (Opus to the viewer; absent or 0: none), `audio_in_pt` (the
+/// viewer's Opus payload type when it sends audio; absent: its audio is not read),
 /// `host` (the UDP socket's `ip:port`), `policy` (`all` or `relay`), `srtp` (`any`: AES-GCM
 /// too; otherwise AES-CM only), `connect_timeout_ms` (fail when nothing is nominated by then;
 /// default 30 000). `certificate`: PEM from
@@ -303,6 +305,11 @@ pub unsafe extern "C" fn session_new(
             remote_fingerprint: session::parse_fingerprint(get("fingerprint"))?,
             ssrc: get("ssrc").parse().map_err(|_| SessionError("ssrc is not a number".into()))?,
             payload_type: get("pt").parse().map_err(|_| SessionError("pt is not a number".into()))?,
+            audio_out: match (get("audio_ssrc").parse::<u32>(), get("audio_pt").parse::<u8>()) {
+                (Ok(ssrc), Ok(pt)) if pt > 0 => Some((ssrc, pt)),
+                _ => None,
+            },
+            audio_in_pt: get("audio_in_pt").parse::<u8>().ok().filter(|pt| *pt > 0),
             host_allowed: get("policy") != "relay",
             host_addr: get("host").parse().ok(),
             allow_aes_gcm: get("srtp") == "any",
@@ -355,7 +362,8 @@ pub extern "C" fn session_fingerprint(handle: u32) -> usize {
 /// datagrams resent, keyframe requests (PLI/FIR), datagrams ignored, round-trip time ms (NaN
 /// before the first receiver report), fraction lost (0–255), packets lost, RTP packets sent,
 /// when the viewer last proved it is there (caller ms; -1: never) — an ICE check or response
-/// that authenticated, or SRTCP that decrypted.
+/// that authenticated, or SRTP/SRTCP that decrypted —, audio packets sent, audio packets
+/// received.
 #[no_mangle]
 pub extern "C" fn session_stats(handle: u32) -> *const f64 {
     with_session(handle, std::ptr::null(), |s| {
@@ -372,6 +380,8 @@ pub extern "C" fn session_stats(handle: u32) -> *const f64 {
             x.authenticated_at()
                 .map(|t| s.base_ms + t.saturating_duration_since(s.base).as_secs_f64() * 1000.0)
                 .unwrap_or(-1.0),
+            x.audio_packets_sent() as f64,
+            x.audio_received as f64,
         ];
         s.stats.as_ptr()
     })
@@ -526,6 +536,28 @@ pub unsafe extern "C" fn session_write_frame(
     })
 }
 
+/// Send one Opus frame (48 kHz `rtp_timestamp`) at `now_ms` when audio was negotiated;
+/// returns the output as `session_poll` does.
+///
+/// # Safety
+/// `data_ptr` must address `data_len` readable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn session_write_audio(
+    handle: u32,
+    now_ms: f64,
+    data_ptr: *const u8,
+    data_len: usize,
+    rtp_timestamp: u32,
+) -> *const u8 {
+    let data = std::slice::from_raw_parts(data_ptr, data_len);
+    with_session(handle, std::ptr::null(), |s| {
+        s.session.out.clear();
+        let now = s.at(now_ms);
+        s.session.write_audio(now, data, rtp_timestamp);
+        finish(s)
+    })
+}
+
 /// Complete the output buffer: the datagram records the call wrote, then the events, then the
 /// next timeout; its total length in the first 4 bytes. Returns its address.
 fn finish(s: &mut SessionSlot) -> *const u8 {
@@ -536,6 +568,15 @@ fn finish(s: &mut SessionSlot) -> *const u8 {
         .unwrap_or(-1.0);
     while let Some(e) = s.session.poll_event() {
         let (kind, text) = match e {
+            SessionEvent::Audio { timestamp, sequence, payload } => {
+                let out = &mut s.session.out.buf;
+                out.push(4);
+                out.extend_from_slice(&timestamp.to_le_bytes());
+                out.extend_from_slice(&sequence.to_le_bytes());
+                out.extend_from_slice(&(payload.len() as u16).to_le_bytes());
+                out.extend_from_slice(&payload);
+                continue;
+            }
             SessionEvent::IceConnected(pair) => (1u8, pair),
             SessionEvent::DtlsConnected(p) => (2u8, format!("{p:?}")),
             SessionEvent::Closed(r) => (3u8, r),
@@ -562,7 +603,8 @@ fn finish(s: &mut SessionSlot) -> *const u8 {
 /// datagram records (`1, u32 via, u8 family, 16 address bytes, u16 port, u32 len, datagram`:
 /// see `output.rs`; via 0: the UDP socket to the address; n: TURN stream n), then event records
 /// `2, u8 kind, u16 len, text` (kind 1 ICE connected, 2 DTLS connected, 3 closed, 4 keyframe
-/// request, 5 local candidate, 6 warning), then `3, f64 next timeout in caller ms (or -1)`.
+/// request, 5 local candidate, 6 warning), audio records from the viewer `4, u32 RTP timestamp,
+/// u16 sequence, u16 len, Opus packet`, then `3, f64 next timeout in caller ms (or -1)`.
 /// Valid until the next call into the session. Null for an unknown handle.
 #[no_mangle]
 pub extern "C" fn session_poll(handle: u32) -> *const u8 {

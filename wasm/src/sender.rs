@@ -1,7 +1,7 @@
-//! One outgoing SRTP video stream: access unit in, all its protected datagrams out, batched in
-//! one buffer (`[u32 little-endian length][datagram]` repeated).
+//! One outgoing SRTP stream: a video access unit or an audio frame in, all its protected
+//! datagrams out, batched in one buffer (`[u32 little-endian length][datagram]` repeated).
 
-use crate::h264::{H264Error, Packetizer};
+use crate::h264::{H264Error, Packetizer, Payload};
 use std::time::{Duration, Instant};
 use crate::srtp::SrtpCm;
 use rtc_srtp::context::Context;
@@ -46,6 +46,8 @@ impl Profile {
 pub enum SenderError {
     Key(String),
     H264(H264Error),
+    /// An audio frame that cannot be one RTP payload (empty or too large).
+    Audio(String),
     Srtp(String),
 }
 
@@ -54,6 +56,7 @@ impl std::fmt::Display for SenderError {
         match self {
             SenderError::Key(m) => write!(f, "SRTP key: {m}"),
             SenderError::H264(e) => write!(f, "{e}"),
+            SenderError::Audio(m) => write!(f, "{m}"),
             SenderError::Srtp(m) => write!(f, "SRTP: {m}"),
         }
     }
@@ -65,6 +68,32 @@ enum Protection {
     Cm(SrtpCm),
     /// Another profile (AEAD_AES_128_GCM), through `rtc-srtp`.
     Other(Context),
+}
+
+/// How frames become RTP payloads.
+pub enum Payloader {
+    /// H.264 access units: single NAL units, STAP-A and FU-A (RFC 6184 packetization-mode 1).
+    H264(Packetizer),
+    /// Opus (RFC 7587): each frame is one payload, as it is; at most this many bytes.
+    Opus(usize),
+}
+
+impl Payloader {
+    fn packetize<F: FnMut(Payload<'_>)>(&mut self, frame: &[u8], mut emit: F) -> Result<usize, SenderError> {
+        match self {
+            Payloader::H264(p) => p.packetize(frame, emit).map_err(SenderError::H264),
+            Payloader::Opus(max) => {
+                if frame.is_empty() || frame.len() > *max {
+                    return Err(SenderError::Audio(format!(
+                        "an Opus frame of {} bytes cannot be sent (1 to {max} bytes fit one packet)",
+                        frame.len()
+                    )));
+                }
+                emit(Payload { parts: [frame, &[], &[]], marker: false });
+                Ok(1)
+            }
+        }
+    }
 }
 
 /// Datagrams kept for retransmission after a NACK (about 2 s of 2.5 Mbit/s video).
@@ -106,7 +135,7 @@ pub struct Sender {
     now: Option<Instant>,
     rtt: Duration,
     srtp: Protection,
-    packetizer: Packetizer,
+    packetizer: Payloader,
     ssrc: u32,
     payload_type: u8,
     sequence: u16,
@@ -125,8 +154,8 @@ pub struct Sender {
 }
 
 impl Sender {
-    /// A stream with the given SRTP master key and salt (16 + 14 bytes for AES-CM, 16 + 12 for
-    /// AES-GCM), SSRC, payload type, first sequence number and largest datagram size.
+    /// An H.264 stream with the given SRTP master key and salt (16 + 14 bytes for AES-CM, 16 + 12
+    /// for AES-GCM), SSRC, payload type, first sequence number and largest datagram size.
     pub fn new(
         profile: Profile,
         key: &[u8],
@@ -135,6 +164,33 @@ impl Sender {
         payload_type: u8,
         first_sequence: u16,
         max_datagram: usize,
+    ) -> Result<Sender, SenderError> {
+        let max_payload = max_datagram.max(128) - RTP_HEADER - profile.overhead();
+        Self::with(profile, key, salt, ssrc, payload_type, first_sequence, Payloader::H264(Packetizer::new(max_payload)))
+    }
+
+    /// An Opus stream (one frame per packet), keyed as [`Sender::new`] describes.
+    pub fn opus(
+        profile: Profile,
+        key: &[u8],
+        salt: &[u8],
+        ssrc: u32,
+        payload_type: u8,
+        first_sequence: u16,
+        max_datagram: usize,
+    ) -> Result<Sender, SenderError> {
+        let max_payload = max_datagram.max(128) - RTP_HEADER - profile.overhead();
+        Self::with(profile, key, salt, ssrc, payload_type, first_sequence, Payloader::Opus(max_payload))
+    }
+
+    fn with(
+        profile: Profile,
+        key: &[u8],
+        salt: &[u8],
+        ssrc: u32,
+        payload_type: u8,
+        first_sequence: u16,
+        packetizer: Payloader,
     ) -> Result<Sender, SenderError> {
         let srtp = match profile {
             // Ours: bitsliced AES on SIMD128 and keyed HMAC-SHA1 states, protecting in place.
@@ -157,7 +213,6 @@ impl Sender {
                 )
             }
         };
-        let max_payload = max_datagram.max(128) - RTP_HEADER - profile.overhead();
         Ok(Sender {
             history: (0..HISTORY).map(|_| (0u16, Vec::new())).collect(),
             retransmitted: 0,
@@ -171,7 +226,7 @@ impl Sender {
             now: None,
             rtt: Duration::ZERO,
             srtp,
-            packetizer: Packetizer::new(max_payload),
+            packetizer,
             ssrc,
             payload_type: payload_type & 0x7f,
             sequence: first_sequence,
@@ -260,7 +315,7 @@ impl Sender {
             *sequence = sequence.wrapping_add(1);
         });
         let result = match (packetized, failure) {
-            (Err(e), _) => Err(SenderError::H264(e)),
+            (Err(e), _) => Err(e),
             (Ok(_), Some(m)) => Err(SenderError::Srtp(m)),
             (Ok(n), None) if batched => match &mut self.srtp {
                 Protection::Cm(cm) => cm

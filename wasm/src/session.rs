@@ -67,7 +67,13 @@ pub enum SessionEvent {
     Warning(String),
     /// The session ended.
     Closed(String),
+    /// An audio packet from the viewer, decrypted: its RTP timestamp, sequence number and
+    /// payload (an Opus packet).
+    Audio { timestamp: u32, sequence: u16, payload: Vec<u8> },
 }
+
+/// Largest audio payload read from a viewer (an Opus packet is at most 1275 bytes per frame).
+pub const MAX_AUDIO_IN: usize = 1500;
 
 /// Why a session could not be made.
 #[derive(Debug)]
@@ -156,6 +162,10 @@ pub struct SessionConfig {
     /// Media SSRC and the negotiated H.264 payload type.
     pub ssrc: u32,
     pub payload_type: u8,
+    /// Opus to the viewer: its SSRC and payload type (None: no audio is sent).
+    pub audio_out: Option<(u32, u8)>,
+    /// The payload type of the Opus the viewer sends (None: its audio is not read).
+    pub audio_in_pt: Option<u8>,
     /// Whether the host socket may carry checks and media (false: relay-only policy).
     pub host_allowed: bool,
     /// The host socket's address, as the related address of reflexive candidates.
@@ -207,8 +217,16 @@ pub struct Session {
     fingerprint_mismatch: Arc<AtomicBool>,
     selected: Option<(Base, SocketAddr)>,
     sender: Option<Sender>,
-    /// Decrypts the viewer's SRTCP (its DTLS-SRTP keys).
-    srtcp: Option<rtc_srtp::context::Context>,
+    /// The audio stream to the viewer, on the same keys (its own SSRC).
+    audio_sender: Option<Sender>,
+    audio_out: Option<(u32, u8)>,
+    audio_in_pt: Option<u8>,
+    /// The SSRC of the viewer's audio, from its first packet that decrypted.
+    audio_in_ssrc: Option<u32>,
+    /// Audio packets from the viewer that decrypted.
+    pub audio_received: u64,
+    /// Decrypts the viewer's SRTP and SRTCP (its DTLS-SRTP keys).
+    remote_srtp: Option<rtc_srtp::context::Context>,
     turns: Vec<Turn>,
     probes: Vec<Probe>,
     srflx: Vec<SocketAddr>,
@@ -216,8 +234,10 @@ pub struct Session {
     /// time they left (for the round-trip time from the viewer's receiver reports).
     next_report: Option<Instant>,
     reports_sent: VecDeque<(u32, Instant)>,
-    /// Latest access unit: its RTP timestamp and when it was sent.
+    /// Latest access unit and audio frame: RTP timestamp and when each was sent (the sender
+    /// reports of both streams map them to one wall clock).
     last_frame: Option<(u32, Instant)>,
+    last_audio: Option<(u32, Instant)>,
     /// Round-trip time from the latest receiver report, and the viewer's loss figures.
     pub rtt_ms: Option<f64>,
     pub fraction_lost: u8,
@@ -305,13 +325,19 @@ impl Session {
             fingerprint_mismatch: mismatch,
             selected: None,
             sender: None,
-            srtcp: None,
+            audio_sender: None,
+            audio_out: config.audio_out,
+            audio_in_pt: config.audio_in_pt,
+            audio_in_ssrc: None,
+            audio_received: 0,
+            remote_srtp: None,
             turns: Vec::new(),
             probes: Vec::new(),
             srflx: Vec::new(),
             next_report: None,
             reports_sent: VecDeque::new(),
             last_frame: None,
+            last_audio: None,
             rtt_ms: None,
             fraction_lost: 0,
             total_lost: 0,
@@ -336,9 +362,14 @@ impl Session {
         self.ice.authenticated_at.max(self.rtcp_authenticated_at)
     }
 
-    /// RTP packets sent (first transmissions).
+    /// Video RTP packets sent (first transmissions).
     pub fn packets_sent(&self) -> u64 {
         self.sender.as_ref().map_or(0, |s| s.packets)
+    }
+
+    /// Audio RTP packets sent.
+    pub fn audio_packets_sent(&self) -> u64 {
+        self.audio_sender.as_ref().map_or(0, |s| s.packets)
     }
 
     /// The pair media goes to, once the viewer nominated one.
@@ -621,6 +652,8 @@ impl Session {
             {
                 self.handle_rtcp(now, data)
             }
+            // RTP from the viewer: its audio, when it sends any.
+            Some(128..=191) if self.ice.is_verified(base, from) => self.handle_rtp(now, data),
             _ => self.ignored += 1,
         }
     }
@@ -671,8 +704,39 @@ impl Session {
             self.close("DTLS: the viewer's certificate does not match the fingerprint in its offer".into());
         }
     }
+    /// The viewer's audio: only the negotiated payload type, from one SSRC (the first that
+    /// decrypted), so a viewer cannot make us keep replay state for many streams.
+    fn handle_rtp(&mut self, now: Instant, data: &[u8]) {
+        let (Some(pt), Some(srtp)) = (self.audio_in_pt, self.remote_srtp.as_mut()) else {
+            self.ignored += 1;
+            return;
+        };
+        if data.len() < 12 || data[1] & 0x7f != pt {
+            self.ignored += 1;
+            return;
+        }
+        let ssrc = u32::from_be_bytes([data[8], data[9], data[10], data[11]]);
+        if self.audio_in_ssrc.is_some_and(|s| s != ssrc) {
+            self.ignored += 1;
+            return;
+        }
+        let Ok(plain) = srtp.decrypt_rtp(data) else {
+            self.ignored += 1;
+            return;
+        };
+        self.audio_in_ssrc = Some(ssrc);
+        self.rtcp_authenticated_at = Some(now);
+        match rtp_payload(&plain) {
+            Some((sequence, timestamp, payload)) if !payload.is_empty() && payload.len() <= MAX_AUDIO_IN => {
+                self.audio_received += 1;
+                self.events.push_back(SessionEvent::Audio { timestamp, sequence, payload: payload.to_vec() });
+            }
+            _ => self.ignored += 1,
+        }
+    }
+
     fn handle_rtcp(&mut self, now: Instant, data: &[u8]) {
-        let Some(srtcp) = self.srtcp.as_mut() else {
+        let Some(srtcp) = self.remote_srtp.as_mut() else {
             self.ignored += 1;
             return;
         };
@@ -706,7 +770,10 @@ impl Session {
                     }
                 }
             }
-            if let Some(nack) = any.downcast_ref::<rtc_rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack>() {
+            if let Some(nack) = any
+                .downcast_ref::<rtc_rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack>()
+                .filter(|n| n.media_ssrc == self.ssrc)
+            {
                 self.nacks += 1;
                 for pair in &nack.nacks {
                     lost.extend(pair.packet_list());
@@ -777,7 +844,7 @@ impl Session {
             Profile::AesCm128HmacSha1_80 => rtc_srtp::protection_profile::ProtectionProfile::Aes128CmHmacSha1_80,
             Profile::AeadAes128Gcm => rtc_srtp::protection_profile::ProtectionProfile::AeadAes128Gcm,
         };
-        self.srtcp = rtc_srtp::context::Context::new(
+        self.remote_srtp = rtc_srtp::context::Context::new(
             &m[0..16],
             &m[32..32 + salt_len],
             srtp_profile,
@@ -786,6 +853,15 @@ impl Session {
             self.provider.crypto(),
         )
         .ok();
+        if let Some((ssrc, pt)) = self.audio_out {
+            match Sender::opus(profile, key, salt, ssrc, pt, rand_u16(), 1200) {
+                Ok(s) => self.audio_sender = Some(s),
+                Err(e) => {
+                    self.close(e.to_string());
+                    return;
+                }
+            }
+        }
         match Sender::new(profile, key, salt, self.ssrc, self.payload_type, rand_u16(), 1200) {
             Ok(s) => {
                 self.sender = Some(s);
@@ -856,14 +932,26 @@ impl Session {
     /// Send one access unit to the viewer (nothing before ICE and DTLS are up). Returns how many
     /// datagrams were queued.
     pub fn write_frame(&mut self, now: Instant, access_unit: &[u8], rtp_timestamp: u32) -> usize {
+        self.write(now, false, access_unit, rtp_timestamp)
+    }
+
+    /// Send one Opus frame (48 kHz RTP timestamp) to the viewer, when audio was negotiated.
+    /// Returns how many datagrams were queued (0 or 1).
+    pub fn write_audio(&mut self, now: Instant, frame: &[u8], rtp_timestamp: u32) -> usize {
+        self.write(now, true, frame, rtp_timestamp)
+    }
+
+    fn write(&mut self, now: Instant, audio: bool, frame: &[u8], rtp_timestamp: u32) -> usize {
         self.now = now;
         if self.closed {
             return 0;
         }
+        let sender = if audio { self.audio_sender.as_mut() } else { self.sender.as_mut() };
         // Media goes to the pair the viewer nominated, and nowhere else.
-        let (Some(sender), Some((base, to))) = (self.sender.as_mut(), self.selected) else {
+        let (Some(sender), Some((base, to))) = (sender, self.selected) else {
             return 0;
         };
+        let access_unit = frame;
         sender.set_clock(now, None);
         let written = if base == Base::Host {
             // The common case: each datagram is built, protected and left where the host reads it.
@@ -879,7 +967,11 @@ impl Session {
             n
         };
         let Ok(n) = written else { return 0 };
-        self.last_frame = Some((rtp_timestamp, now));
+        if audio {
+            self.last_audio = Some((rtp_timestamp, now));
+        } else {
+            self.last_frame = Some((rtp_timestamp, now));
+        }
         if self.next_report.is_none() {
             self.next_report = Some(now + Duration::from_millis(500));
         }
@@ -890,40 +982,50 @@ impl Session {
     fn send_report(&mut self, now: Instant) {
         self.next_report = Some(now + Duration::from_secs(1));
         let Some((base, to)) = self.selected else { return };
-        let Some(sender) = self.sender.as_mut() else { return };
-        let Some((ts, at)) = self.last_frame else { return };
-        let since = now.saturating_duration_since(at).as_secs_f64();
         let wall = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         // NTP: seconds since 1900 in the high 32 bits, the fraction in the low 32.
         let secs = wall.as_secs() + 2_208_988_800;
         let frac = ((wall.subsec_nanos() as u64) << 32) / 1_000_000_000;
         let ntp = (secs << 32) | frac;
-        let sr = rtc_rtcp::sender_report::SenderReport {
-            ssrc: sender.ssrc(),
-            ntp_time: ntp,
-            rtp_time: ts.wrapping_add((since * 90_000.0) as u32),
-            packet_count: sender.packets as u32,
-            octet_count: sender.payload_bytes as u32,
-            ..Default::default()
-        };
-        let sdes = rtc_rtcp::source_description::SourceDescription {
-            chunks: vec![rtc_rtcp::source_description::SourceDescriptionChunk {
-                source: sender.ssrc(),
-                items: vec![rtc_rtcp::source_description::SourceDescriptionItem {
-                    sdes_type: rtc_rtcp::source_description::SdesType::SdesCname,
-                    text: bytes::Bytes::from_static(b"kvs-master"),
+        // One wall-clock instant for both streams: each maps it to its own RTP time from its
+        // latest frame, so a browser lines audio and video up (RFC 3550 §6.4.1).
+        for audio in [false, true] {
+            let (sender, last, rate) = if audio {
+                (self.audio_sender.as_mut(), self.last_audio, 48_000.0)
+            } else {
+                (self.sender.as_mut(), self.last_frame, 90_000.0)
+            };
+            let (Some(sender), Some((ts, at))) = (sender, last) else { continue };
+            let since = now.saturating_duration_since(at).as_secs_f64();
+            let sr = rtc_rtcp::sender_report::SenderReport {
+                ssrc: sender.ssrc(),
+                ntp_time: ntp,
+                rtp_time: ts.wrapping_add((since * rate) as u32),
+                packet_count: sender.packets as u32,
+                octet_count: sender.payload_bytes as u32,
+                ..Default::default()
+            };
+            let sdes = rtc_rtcp::source_description::SourceDescription {
+                chunks: vec![rtc_rtcp::source_description::SourceDescriptionChunk {
+                    source: sender.ssrc(),
+                    items: vec![rtc_rtcp::source_description::SourceDescriptionItem {
+                        sdes_type: rtc_rtcp::source_description::SdesType::SdesCname,
+                        text: bytes::Bytes::from_static(b"kvs-master"),
+                    }],
                 }],
-            }],
-        };
-        use rtc_shared::marshal::Marshal;
-        let (Ok(a), Ok(b)) = (sr.marshal(), sdes.marshal()) else { return };
-        let plain = [&a[..], &b[..]].concat();
-        if let Ok(protected) = sender.protect_rtcp(&plain) {
-            self.reports_sent.push_back(((ntp >> 16) as u32, now));
-            if self.reports_sent.len() > 16 {
-                self.reports_sent.pop_front();
+            };
+            use rtc_shared::marshal::Marshal;
+            let (Ok(a), Ok(b)) = (sr.marshal(), sdes.marshal()) else { continue };
+            let plain = [&a[..], &b[..]].concat();
+            if let Ok(protected) = sender.protect_rtcp(&plain) {
+                if !audio {
+                    self.reports_sent.push_back(((ntp >> 16) as u32, now));
+                    if self.reports_sent.len() > 16 {
+                        self.reports_sent.pop_front();
+                    }
+                }
+                self.send(base, to, &protected);
             }
-            self.send(base, to, &protected);
         }
     }
 
@@ -946,6 +1048,26 @@ impl Session {
     pub fn poll_event(&mut self) -> Option<SessionEvent> {
         self.events.pop_front()
     }
+}
+
+/// An RTP packet's sequence number, timestamp and payload (after CSRCs, header extension and
+/// padding), or None when the header does not hold together.
+fn rtp_payload(p: &[u8]) -> Option<(u16, u32, &[u8])> {
+    if p.len() < 12 || p[0] >> 6 != 2 {
+        return None;
+    }
+    let sequence = u16::from_be_bytes([p[2], p[3]]);
+    let timestamp = u32::from_be_bytes([p[4], p[5], p[6], p[7]]);
+    let mut start = 12 + 4 * (p[0] & 0x0f) as usize;
+    if p[0] & 0x10 != 0 {
+        let ext = p.get(start + 2..start + 4)?;
+        start += 4 + 4 * u16::from_be_bytes([ext[0], ext[1]]) as usize;
+    }
+    let mut end = p.len();
+    if p[0] & 0x20 != 0 {
+        end = end.checked_sub(*p.last()? as usize)?;
+    }
+    (start <= end).then(|| (sequence, timestamp, &p[start..end]))
 }
 
 /// One message cut from a TURN byte stream.
@@ -1013,6 +1135,8 @@ mod tests {
             remote_fingerprint: digest(viewer_cert),
             ssrc,
             payload_type: 96,
+            audio_out: Some((ssrc ^ 1, 111)),
+            audio_in_pt: Some(111),
             host_allowed: true,
             host_addr: Some("127.0.0.1:6000".parse().unwrap()),
             allow_aes_gcm,
@@ -1308,6 +1432,91 @@ mod tests {
         let rtt = s.rtt_ms.expect("an RTT");
         assert!((rtt - 200.0).abs() < 1.0, "rtt {rtt}");
         assert_eq!((s.fraction_lost, s.total_lost), (12, 3));
+    }
+
+    #[test]
+    fn audio_both_ways_on_the_same_keys_and_one_clock_for_both_sender_reports() {
+        let provider = rtc_dtls::crypto_provider::default_provider().unwrap();
+        let viewer_cert = cert();
+        let mut s = session(&viewer_cert, 0xabc);
+        let viewer: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        let server: SocketAddr = "127.0.0.1:6000".parse().unwrap();
+        let now = Instant::now();
+        let (client, _) = handshake(&mut s, viewer_cert, false);
+        while s.poll_event().is_some() {}
+        let state = client.get_connection_state(server).unwrap();
+        let material = state.export_keying_material("EXTRACTOR-dtls_srtp", &[], 60).unwrap();
+        let m = material.as_ref();
+        let ctx = |key: &[u8], salt: &[u8]| {
+            Context::new(key, salt, ProtectionProfile::Aes128CmHmacSha1_80, None, None, provider.crypto()).unwrap()
+        };
+        let mut rx = ctx(&m[16..32], &m[46..60]);
+        let mut tx = ctx(&m[0..16], &m[32..46]);
+
+        // Ours: one packet per Opus frame, its own SSRC and payload type, the frame as it is.
+        let opus = [0xfc, 0xff, 0xfe, 0x01, 0x02];
+        assert_eq!(s.write_audio(now, &opus, 48_000), 1);
+        let (_, to, d) = s.poll_transmit().unwrap();
+        assert_eq!(to, viewer);
+        let plain = rx.decrypt_rtp(&d).expect("the viewer decrypts our audio");
+        assert_eq!(plain[1] & 0x7f, 111);
+        assert_eq!(u32::from_be_bytes(plain[8..12].try_into().unwrap()), 0xabc ^ 1);
+        assert_eq!(u32::from_be_bytes(plain[4..8].try_into().unwrap()), 48_000);
+        assert_eq!(&plain[12..], &opus);
+        assert_eq!(s.write_audio(now, &[], 48_960), 0, "an empty frame is not sent");
+        assert_eq!(s.write_audio(now, &[1; 1300], 48_960), 0, "nor one that does not fit a packet");
+        assert_eq!(s.audio_packets_sent(), 1);
+        // Video at the same instant, 90 kHz.
+        let au = [0, 0, 0, 1, 0x65, 0x88, 0x84, 0x21, 0xa0];
+        assert_eq!(s.write_frame(now, &au, 90_000), 1);
+        while s.poll_transmit().is_some() {}
+
+        // Sender reports for both, one NTP instant, each RTP time advanced by the same 600 ms.
+        s.handle_timeout(now + Duration::from_millis(600));
+        let mut rtcp_rx = ctx(&m[16..32], &m[46..60]);
+        let reports: Vec<(u32, u64, u32)> = std::iter::from_fn(|| s.poll_transmit())
+            .filter(|(_, _, d)| d.len() > 1 && d[1] == 200)
+            .map(|(_, _, d)| {
+                let p = rtcp_rx.decrypt_rtcp(&d).unwrap();
+                let packets = rtc_rtcp::packet::unmarshal(&mut &p[..]).unwrap();
+                let sr = packets[0].as_any().downcast_ref::<rtc_rtcp::sender_report::SenderReport>().unwrap();
+                (sr.ssrc, sr.ntp_time, sr.rtp_time)
+            })
+            .collect();
+        assert_eq!(reports.len(), 2, "{reports:?}");
+        assert_eq!(reports[0].1, reports[1].1, "one NTP time for both");
+        assert_eq!((reports[0].0, reports[0].2), (0xabc, 90_000 + 54_000));
+        assert_eq!((reports[1].0, reports[1].2), (0xabc ^ 1, 48_000 + 28_800));
+
+        // Theirs: the viewer's audio decrypted and handed over with its timestamp; with a header
+        // extension and padding.
+        let rtp = |ssrc: u32, pt: u8, seq: u16, ts: u32, payload: &[u8]| {
+            let mut p = vec![0x90 | 0x20, pt, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+            p[2..4].copy_from_slice(&seq.to_be_bytes());
+            p[4..8].copy_from_slice(&ts.to_be_bytes());
+            p[8..12].copy_from_slice(&ssrc.to_be_bytes());
+            p.extend_from_slice(&[0xbe, 0xde, 0, 1, 0x10, 0xff, 0, 0]);
+            p.extend_from_slice(payload);
+            p.extend_from_slice(&[0, 0, 3]);
+            p
+        };
+        let later = now + Duration::from_millis(700);
+        s.handle_datagram(later, UDP, viewer, &tx.encrypt_rtp(&rtp(77, 111, 9, 960, b"hello")).unwrap());
+        assert_eq!(
+            s.poll_event(),
+            Some(SessionEvent::Audio { timestamp: 960, sequence: 9, payload: b"hello".to_vec() })
+        );
+        let ignored = s.ignored;
+        // Another payload type, another SSRC, wrong keys, an unverified address: all ignored.
+        s.handle_datagram(later, UDP, viewer, &tx.encrypt_rtp(&rtp(77, 96, 10, 1920, b"video")).unwrap());
+        s.handle_datagram(later, UDP, viewer, &tx.encrypt_rtp(&rtp(78, 111, 1, 1920, b"other")).unwrap());
+        s.handle_datagram(later, UDP, viewer, &rx.encrypt_rtp(&rtp(77, 111, 11, 1920, b"forged")).unwrap());
+        let stranger: SocketAddr = "127.0.0.1:5999".parse().unwrap();
+        s.handle_datagram(later, UDP, stranger, &tx.encrypt_rtp(&rtp(77, 111, 12, 2880, b"moved")).unwrap());
+        assert_eq!(s.poll_event(), None);
+        assert_eq!(s.ignored, ignored + 4);
+        assert_eq!(s.audio_received, 1);
+        assert_eq!(s.authenticated_at(), Some(later), "decrypted audio proves the viewer is there");
     }
 
     #[test]

@@ -38,6 +38,8 @@ pub fn warm_up(certificate: &Certificate, frames: usize) -> Result<usize, Sessio
             remote_fingerprint: fingerprint,
             ssrc: 1,
             payload_type: 96,
+            audio_out: Some((2, 111)),
+            audio_in_pt: None,
             host_allowed: true,
             host_addr: Some(server),
             allow_aes_gcm: false,
@@ -97,6 +99,10 @@ pub fn warm_up(certificate: &Certificate, frames: usize) -> Result<usize, Sessio
             frame[4] = 0x41;
         }
         datagrams += s.write_frame(at, &frame[..len], (i as u32) * 3600);
+        // Two 20 ms Opus frames per 40 ms video frame.
+        for k in 0..2u32 {
+            datagrams += s.write_audio(at, &frame[5..125], (i as u32 * 2 + k) * 960);
+        }
         frame[4] = 0x65;
         while s.poll_transmit().is_some() {}
         s.handle_timeout(at);
