@@ -28,8 +28,8 @@ import type { CredentialProvider } from "./credentials/types.ts";
 import { KvsError } from "./errors.ts";
 import { type Logger, silentLogger } from "./log.ts";
 import { spsProfileLevelId } from "./media/h264.ts";
-import type { EncodedFrame, VideoSource } from "./media/types.ts";
-import type { PeerConnectionState, PeerSessionFactory } from "./peer/types.ts";
+import type { AudioSource, EncodedFrame, VideoSource } from "./media/types.ts";
+import type { PeerConnectionState, PeerSessionFactory, ViewerAudioPacket } from "./peer/types.ts";
 import { SignalingClient, type SignalingClientOptions } from "./signaling/client.ts";
 import type { SignalingState } from "./signaling/states.ts";
 import type { ViewerAdmissionOptions } from "./viewers/types.ts";
@@ -68,6 +68,16 @@ export interface MasterOptions {
   region: string;
   /** The H.264 source fanned out to every viewer. Started by the master, stopped by `close()`. */
   source: VideoSource;
+  /**
+   * The Opus source sent to every viewer whose offer receives audio (its timestamps on the
+   * video's clock). Started and stopped with the video. Without it no audio is sent.
+   */
+  audioSource?: AudioSource;
+  /**
+   * Take the audio viewers send (answering their audio `sendrecv`) and emit it as `audio`
+   * events (default true).
+   */
+  receiveAudio?: boolean;
   /** Control plane (`KvsClient`). */
   controlPlane: SignalingControlPlane;
   /** Credentials, refreshed by the signaling client when they expire or are refused. */
@@ -121,6 +131,8 @@ export interface MasterEventMap {
   viewerLeft: { viewerId: string; reason: string; stats: ViewerStats };
   /** Something failed (signaling, a refused or bad offer, a session); the master keeps serving. */
   error: { error: KvsError; viewerId?: string };
+  /** An Opus packet a viewer sent (its microphone), decrypted. */
+  audio: { viewerId: string; packet: ViewerAudioPacket };
 }
 
 /** A listener of {@link Master} events of type `K`. */
@@ -141,6 +153,7 @@ export class Master {
   /** The signaling client (state, channel ARN, ICE servers). */
   readonly signaling: SignalingClient;
   readonly #source: VideoSource;
+  readonly #audio: AudioSource | undefined;
   readonly #factory: PeerSessionFactory;
   readonly #log: Logger;
   readonly #viewers: Viewers;
@@ -161,6 +174,7 @@ export class Master {
     }
     this.#log = options.logger ?? silentLogger;
     this.#source = options.source;
+    this.#audio = options.audioSource;
     this.#factory = options.peerSessionFactory;
     this.#keyframeIntervalMs = options.keyframeRequestIntervalMs ?? 500;
     this.signaling = new SignalingClient({
@@ -181,7 +195,10 @@ export class Master {
       admission: options.admission,
       keyframePatienceMs: options.keyframePatienceMs,
       streamProfileLevelId: () => this.#profileLevelId ?? this.#source.profileLevelId,
+      sendAudio: options.audioSource !== undefined,
+      receiveAudio: options.receiveAudio,
     });
+    this.#viewers.on("audio", (e) => this.#emit("audio", e));
     this.#viewers.on("joined", (e) => this.#emit("viewerJoined", e));
     this.#viewers.on("state", (e) => this.#emit("viewer", e));
     this.#viewers.on("left", (e) => this.#emit("viewerLeft", e));
@@ -235,6 +252,7 @@ export class Master {
     );
     this.signaling.start();
     this.#source.start((frame) => this.#onFrame(frame));
+    this.#audio?.start((frame) => this.#viewers.writeAudio(frame));
     this.#setIdle(!this.#viewers.receiving);
   }
 
@@ -245,6 +263,11 @@ export class Master {
       this.#source.idle?.(idle);
     } catch (e) {
       this.#log.warn("The video source failed an idle change", { error: e });
+    }
+    try {
+      this.#audio?.idle?.(idle);
+    } catch (e) {
+      this.#log.warn("The audio source failed an idle change", { error: e });
     }
   }
 
@@ -257,6 +280,11 @@ export class Master {
       await this.#source.stop();
     } catch (e) {
       this.#log.warn("The video source failed to stop", { error: e });
+    }
+    try {
+      await this.#audio?.stop();
+    } catch (e) {
+      this.#log.warn("The audio source failed to stop", { error: e });
     }
     this.#viewers.close("master shutting down");
     await this.signaling.close();

@@ -168,7 +168,8 @@ const parseOfferTarget: Target = {
   check(sdp) {
     try {
       const o = parseOffer(sdp);
-      assert.ok(Number.isInteger(o.payloadType) && o.payloadType <= 127);
+      const pt = o.video?.payloadType ?? o.audio?.payloadType ?? 0;
+      assert.ok(Number.isInteger(pt) && pt <= 127);
       assert.ok(o.iceUfrag.length <= 256 && o.icePwd.length <= 256 && o.candidates.length <= 64);
     } catch { /* refused: checked by run */ }
   },

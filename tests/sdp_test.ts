@@ -1,5 +1,7 @@
 // Offers as browsers write them (fixtures captured from headless Chromium 156 and Firefox ESR 153
-// with a recvonly video + audio transceiver each), hostile variations of them, and an answer a
+// with a recvonly video + audio transceiver each; in offers/, each browser's offer of all three
+// media (video recvonly, a fake microphone sendrecv, a data channel) and of each alone),
+// hostile variations of them, and an answer a
 // real Chromium accepts for its own audio + video offer, connecting ICE and DTLS to the core.
 import assert from "node:assert/strict";
 import { silentLogger } from "../src/log.ts";
@@ -14,8 +16,8 @@ const firefox = await Deno.readTextFile(new URL("fixtures/firefox_offer.sdp", im
 Deno.test("SDP: Chromium's offer", () => {
   const o = parseOffer(chromium);
   // Of its H.264 formats, the constrained-baseline packetization-mode=1 one.
-  assert.equal(o.payloadType, 108);
-  assert.equal(o.profileLevelId, "42e01f");
+  assert.equal(o.video?.payloadType, 108);
+  assert.equal(o.video?.profileLevelId, "42e01f");
   assert.equal(o.mid, "0");
   assert.equal(o.iceUfrag, "D4BD");
   assert.equal(o.icePwd, "o9RzT/KjHOoxz7GO2ebYjltx");
@@ -47,8 +49,8 @@ Deno.test("SDP: the answer's H.264 format plays the stream's own profile, or the
   for (const [stream, pt, answered] of cases) {
     await t.step(`a ${stream} stream: payload type ${pt}, answered as ${answered}`, () => {
       const o = parseOffer(chromium, { streamProfileLevelId: stream });
-      assert.equal(o.payloadType, pt);
-      assert.equal(o.profileLevelId, answered);
+      assert.equal(o.video?.payloadType, pt);
+      assert.equal(o.video?.profileLevelId, answered);
       const answer = writeAnswer(o, {
         ufrag: "abcd",
         pwd: "0123456789abcdefghijkl",
@@ -134,7 +136,7 @@ Deno.test("SDP: Firefox's offer (no H.264 without OpenH264) is refused saying wh
         "packetization-mode=1$2\n$1$2",
     );
   const o = parseOffer(withH264);
-  assert.equal(o.payloadType, 126);
+  assert.equal(o.video?.payloadType, 126);
   assert.equal(o.iceUfrag, "ad54e948");
   assert.match(o.fingerprint, /^sha-256 FE:59:F8:EE:/);
   assert.deepEqual(o.sections.map((s) => s.kind), ["video", "audio"]);
@@ -171,7 +173,8 @@ Deno.test("SDP: mangled offers are refused with an OfferRejectedError, never any
     }
     try {
       const o = parseOffer(l.join("\r\n"));
-      assert.ok(Number.isInteger(o.payloadType) && o.payloadType < 128, `pt ${o.payloadType}`);
+      const pt = o.video?.payloadType ?? o.audio?.payloadType ?? -1;
+      assert.ok(Number.isInteger(pt) && pt >= 0 && pt < 128, `pt ${pt}`);
       assert.match(o.fingerprint, /^sha-256 /i);
     } catch (e) {
       assert.ok(e instanceof OfferRejectedError, `unexpected ${e}`);
@@ -245,4 +248,90 @@ Deno.test({
       await browser.close();
     }
   },
+});
+
+Deno.test("SDP: video, audio and data channel offers, alone and together, from both browsers", async (t) => {
+  const { writeAnswer } = await import("../src/peer/sdp.ts");
+  const params = {
+    ufrag: "abcd",
+    pwd: "0123456789abcdefghijkl",
+    fingerprint: "sha-256 " + Array(32).fill("AB").join(":"),
+    ssrc: 10,
+    audioSsrc: 11,
+    hosts: ["127.0.0.1:5000"],
+  };
+  /** The answer's accepted sections: kind, port, direction. */
+  const accepted = (answer: string) =>
+    answer.split("\r\nm=").slice(1).map((m) => {
+      const [kind, port] = m.split(" ");
+      const dir = /\r\na=(sendrecv|sendonly|recvonly|inactive)\r\n/.exec(m)?.[1];
+      return `${kind} ${port === "0" ? "rejected" : dir ?? "data"}`;
+    });
+  for (const browser of ["chromium", "firefox"]) {
+    const offer = async (name: string) =>
+      await Deno.readTextFile(new URL(`fixtures/offers/${browser}_${name}.sdp`, import.meta.url));
+    await t.step(
+      `${browser}: all three (video recvonly, microphone sendrecv, a data channel)`,
+      async () => {
+        const o = parseOffer(await offer("all"), { sendAudio: true });
+        assert.equal(o.video?.mid, "0");
+        assert.equal(o.audio?.payloadType, browser === "chromium" ? 111 : 109);
+        assert.deepEqual([o.audio?.send, o.audio?.receive], [true, true]);
+        assert.equal(o.data?.sctpPort, 5000);
+        assert.equal(o.data?.maxMessageSize, browser === "chromium" ? 262144 : 1073741823);
+        const answer = writeAnswer(o, params);
+        assert.deepEqual(accepted(answer), [
+          "video sendonly",
+          "audio sendrecv",
+          "application data",
+        ]);
+        assert.match(answer, /\r\na=group:BUNDLE 0 1 2\r\n/);
+        assert.match(answer, new RegExp(`a=rtpmap:${o.audio?.payloadType} opus/48000/2\r\n`));
+        assert.match(answer, /a=fmtp:\d+ minptime=10;useinbandfec=1\r\n/);
+        assert.match(answer, /a=ssrc:11 msid:kvs audio\r\n/);
+        assert.match(answer, /m=application 9 UDP\/DTLS\/SCTP webrtc-datachannel\r\n/);
+        assert.match(answer, /a=sctp-port:5000\r\na=max-message-size:262144\r\n/);
+        assert.equal(
+          answer.match(/a=candidate:/g)?.length,
+          1,
+          "candidates once, in the BUNDLE tag",
+        );
+        // Without audio to send, the microphone is still taken; without taking it either, the
+        // audio section is declined.
+        const listen = parseOffer(await offer("all"), { sendAudio: false });
+        assert.deepEqual(accepted(writeAnswer(listen, params)), [
+          "video sendonly",
+          "audio recvonly",
+          "application data",
+        ]);
+        const neither = parseOffer(await offer("all"), { receiveAudio: false });
+        assert.deepEqual(accepted(writeAnswer(neither, params)).slice(1, 2), ["audio rejected"]);
+        const noData = parseOffer(await offer("all"), { dataChannels: false, sendAudio: true });
+        assert.deepEqual(accepted(writeAnswer(noData, params)).slice(2), ["application rejected"]);
+      },
+    );
+    await t.step(`${browser}: video only`, async () => {
+      const o = parseOffer(await offer("video"), { sendAudio: true });
+      assert.ok(o.video && !o.audio && !o.data);
+      assert.deepEqual(accepted(writeAnswer(o, params)), ["video sendonly"]);
+    });
+    await t.step(`${browser}: audio only (receiving)`, async () => {
+      const o = parseOffer(await offer("audio"), { sendAudio: true });
+      assert.ok(!o.video && o.audio?.send && !o.audio.receive && !o.data);
+      const answer = writeAnswer(o, params);
+      assert.deepEqual(accepted(answer), ["audio sendonly"]);
+      assert.match(answer, /\r\na=group:BUNDLE 0\r\n/);
+      assert.doesNotMatch(answer, /H264/, "no video where none was offered");
+      // With no audio to send, a receive-only audio offer has nothing to answer.
+      const receiveOnly = await offer("audio");
+      assert.throws(() => parseOffer(receiveOnly), OfferRejectedError);
+    });
+    await t.step(`${browser}: data channel only`, async () => {
+      const o = parseOffer(await offer("data"), { sendAudio: true });
+      assert.ok(!o.video && !o.audio && o.data);
+      const answer = writeAnswer(o, params);
+      assert.deepEqual(accepted(answer), ["application data"]);
+      assert.doesNotMatch(answer, /a=ssrc:/, "no media where none was offered");
+    });
+  }
 });

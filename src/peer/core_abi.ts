@@ -79,6 +79,7 @@ export interface Exports {
   ): number;
   session_handle_timeout(handle: number, nowMs: number): number;
   session_write_frame(handle: number, nowMs: number, ptr: number, len: number, ts: number): number;
+  session_write_audio(handle: number, nowMs: number, ptr: number, len: number, ts: number): number;
   session_poll(handle: number): number;
   session_free(handle: number): void;
   last_error_len(): number;

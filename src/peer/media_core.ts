@@ -91,6 +91,10 @@ export class MediaCoreSession {
       `fingerprint ${options.remoteFingerprint}`,
       `ssrc ${options.ssrc >>> 0}`,
       `pt ${options.payloadType}`,
+      ...(options.audio
+        ? [`audio_ssrc ${options.audio.ssrc >>> 0}`, `audio_pt ${options.audio.payloadType}`]
+        : []),
+      ...(options.audioInPayloadType ? [`audio_in_pt ${options.audioInPayloadType}`] : []),
       `host ${options.hostAddress ?? ""}`,
       `policy ${options.policy ?? "all"}`,
       `srtp ${options.allowAesGcm ? "any" : "cm"}`,
@@ -176,11 +180,13 @@ export class MediaCoreSession {
       keyframeRequests: 0,
       ignored: 0,
       packetsSent: 0,
+      audioPacketsSent: 0,
+      audioPacketsReceived: 0,
     };
     if (this.#dead) return c;
     const ptr = this.#x.session_stats(this.#handle);
     if (!ptr) return c;
-    const f = new Float64Array(this.#x.memory.buffer, ptr, 9);
+    const f = new Float64Array(this.#x.memory.buffer, ptr, 11);
     c.nacks = f[0];
     c.retransmitted = f[1];
     c.keyframeRequests = f[2];
@@ -190,6 +196,8 @@ export class MediaCoreSession {
     c.packetsLost = f[6];
     c.packetsSent = f[7];
     if (f[8] >= 0) c.authenticatedAtMs = f[8];
+    c.audioPacketsSent = f[9];
+    c.audioPacketsReceived = f[10];
     return c;
   }
 
@@ -243,6 +251,25 @@ export class MediaCoreSession {
         nowMs,
         this.#buf.ptr,
         accessUnit.length,
+        rtpTimestamp >>> 0,
+      );
+    });
+  }
+
+  /** Send one Opus packet (nothing before ICE and DTLS are up, or without negotiated audio). */
+  writeAudio(
+    frame: Uint8Array,
+    rtpTimestamp: number,
+    nowMs: number = performance.now(),
+  ): MediaCoreOutput {
+    return this.#call(() => {
+      this.#ensure(frame.length);
+      new Uint8Array(this.#x.memory.buffer, this.#buf.ptr, frame.length).set(frame);
+      return this.#x.session_write_audio(
+        this.#handle,
+        nowMs,
+        this.#buf.ptr,
+        frame.length,
         rtpTimestamp >>> 0,
       );
     });
@@ -348,6 +375,14 @@ export class MediaCoreSession {
             ? { type: "warning", message: text }
             : { type: "closed", reason: text },
         );
+      } else if (tag === 4) {
+        const dl = v.getUint16(off + 6, true);
+        (out.audio ??= []).push({
+          rtpTimestamp: v.getUint32(off, true),
+          sequence: v.getUint16(off + 4, true),
+          data: bytes.slice(off + 8, off + 8 + dl),
+        });
+        off += 8 + dl;
       } else {
         const next = v.getFloat64(off, true);
         off += 8;

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { ViewerAudioPacket } from "./types.ts";
 
 /** What a {@link import("./media_core.ts").MediaCoreSession} reports. */
 export type MediaCoreEvent =
@@ -32,6 +33,8 @@ export interface MediaCoreOutput {
   datagrams: MediaCoreDatagram[];
   /** What happened (ICE and DTLS progress, local candidates, warnings, closing). */
   events: MediaCoreEvent[];
+  /** Audio the viewer sent, in arrival order (absent when none came). */
+  audio?: ViewerAudioPacket[];
   /** When to call {@link import("./media_core.ts").MediaCoreSession.handleTimeout} next (caller ms), if at all. */
   nextTimeoutMs?: number;
 }
@@ -52,6 +55,10 @@ export interface MediaCoreSessionOptions {
   ssrc: number;
   /** The H.264 payload type of the answer. */
   payloadType: number;
+  /** Opus to the viewer: its SSRC and the answer's payload type (absent: no audio sent). */
+  audio?: { ssrc: number; payloadType: number };
+  /** The payload type of the Opus the viewer sends (absent: its audio is not read). */
+  audioInPayloadType?: number;
   /** The UDP socket's `ip:port` (related address of reflexive candidates). */
   hostAddress?: string;
   /** `relay`: never use the host socket for checks or media (default `all`). */
@@ -110,6 +117,10 @@ export interface MediaCoreCounters {
   packetsLost?: number;
   /** RTP packets sent (first transmissions). */
   packetsSent: number;
+  /** Opus packets sent. */
+  audioPacketsSent: number;
+  /** Opus packets from the viewer that decrypted. */
+  audioPacketsReceived: number;
   /**
    * When the viewer last proved it is there (caller ms): an ICE check or response that
    * authenticated, or SRTCP that decrypted. Undefined before.

@@ -16,7 +16,53 @@ export interface ParseOfferOptions {
    * format whose decoders play it, and an offer with none is refused naming both.
    */
   streamProfileLevelId?: string;
+  /** Whether there is audio to send (default false): an audio section the viewer receives on is
+   * then answered with Opus. */
+  sendAudio?: boolean;
+  /** Whether the viewer's audio is taken (default true) when its audio section sends. */
+  receiveAudio?: boolean;
+  /** Whether data channels are answered (default true). */
+  dataChannels?: boolean;
 }
+
+/** Direction of a media section (RFC 3264 §5.1), as its sender wrote it. */
+export type MediaDirection = "sendrecv" | "sendonly" | "recvonly" | "inactive";
+
+/** The video section the answer accepts. */
+export interface OfferedVideo {
+  /** Its media id. */
+  mid: string;
+  /** H.264 payload type chosen (packetization-mode=1). */
+  payloadType: number;
+  /** The profile-level-id to answer with (the stream's own when the viewer offered its profile). */
+  profileLevelId: string;
+}
+
+/** The audio section the answer accepts: Opus, one way or both. */
+export interface OfferedAudio {
+  /** Its media id. */
+  mid: string;
+  /** The Opus payload type (`opus/48000/2`). */
+  payloadType: number;
+  /** We send Opus (the viewer receives, and there is audio to send). */
+  send: boolean;
+  /** We take the viewer's Opus (it sends, and its audio is wanted). */
+  receive: boolean;
+}
+
+/** The data channel section the answer accepts (SCTP over DTLS, RFC 8841). */
+export interface OfferedData {
+  /** Its media id. */
+  mid: string;
+  /** The viewer's SCTP port (`a=sctp-port`, 5000 when absent). */
+  sctpPort: number;
+  /** The largest message the viewer takes (`a=max-message-size`; 65536 when absent, 0 means
+   * no limit). */
+  maxMessageSize: number;
+}
+
+/** Largest message we take on a data channel (`a=max-message-size` of our answer). */
+export const MAX_DATA_MESSAGE = 256 * 1024;
 
 /** Largest offer accepted, characters (KVS signaling carries at most 10 KB per message). */
 export const MAX_OFFER_LENGTH = 64 * 1024;
@@ -27,12 +73,14 @@ export const MAX_OFFER_CANDIDATES = 64;
 
 /** What the answer and the session need from the offer. */
 export interface ParsedOffer {
-  /** Media id of the video section. */
+  /** The video section answered, if the viewer offered one to receive on. */
+  video?: OfferedVideo;
+  /** The audio section answered, if any. */
+  audio?: OfferedAudio;
+  /** The data channel section answered, if any. */
+  data?: OfferedData;
+  /** Media id of the first section answered: the BUNDLE tag, which candidates name. */
   mid: string;
-  /** H.264 payload type chosen (packetization-mode=1). */
-  payloadType: number;
-  /** The profile-level-id to answer with (the stream's own when the viewer offered its profile). */
-  profileLevelId: string;
   /** The viewer's ICE username fragment. */
   iceUfrag: string;
   /** The viewer's ICE password. */
@@ -41,7 +89,7 @@ export interface ParsedOffer {
   fingerprint: string;
   /**
    * Every m-section in offer order (an answer must mirror them): kind, mid, protocol, first
-   * format. Only the video one is accepted; the others are answered with port 0.
+   * format. Those not in {@link ParsedOffer.video}, `audio` or `data` are answered with port 0.
    */
   sections: { kind: string; mid: string; proto: string; format: string }[];
   /** `candidate:…` lines the offer carries (viewers that do not trickle). */
@@ -95,10 +143,86 @@ function bounded(name: string, value: string | undefined): string | undefined {
 }
 
 /**
+ * The H.264 (packetization-mode=1) format of a video section to answer with: the stream's own
+ * profile when the viewer offers it, else a profile whose decoders play it (High plays
+ * Constrained Baseline); constrained baseline `42e01f` when the stream's profile is not known.
+ */
+function chooseH264(
+  attrs: readonly string[],
+  streamProfileLevelId: string | undefined,
+): { payloadType: number; profileLevelId: string } {
+  // a=fmtp:<pt> <params>, first one per payload type (one pass, so rtpmap lookups stay linear).
+  const fmtps = new Map<string, string>();
+  for (const a of attrs) {
+    if (!a.startsWith("fmtp:")) continue;
+    const sp = a.indexOf(" ");
+    const pt = sp < 0 ? "" : a.slice(5, sp);
+    if (pt && !fmtps.has(pt)) fmtps.set(pt, a.slice(sp + 1));
+  }
+  const stream = streamProfileLevelId?.toLowerCase();
+  const offered: string[] = [];
+  let best: { payloadType: number; profileLevelId: string; fit: number } | undefined;
+  for (const a of attrs) {
+    if (!a.startsWith("rtpmap:")) continue;
+    // rtpmap:<pt> <encoding>/<clock rate>[/<channels>]
+    const [pt, encoding] = a.slice(7).split(" ", 2);
+    if (!/^\d{1,3}$/.test(pt) || Number(pt) > 127) continue;
+    if (encoding?.trim().toLowerCase() !== "h264/90000") continue;
+    const fmtp = fmtps.get(pt) ?? "";
+    fmtps.delete(pt); // read once: repeated rtpmaps of a type must not re-read a huge fmtp
+    const fields = new Map(
+      fmtp.split(";").map((p) => {
+        const i = p.indexOf("=");
+        return [p.slice(0, i).trim().toLowerCase(), p.slice(i + 1).trim()] as const;
+      }),
+    );
+    if (fields.get("packetization-mode") !== "1") continue;
+    const level = fields.get("profile-level-id")?.toLowerCase() ?? "42e01f";
+    const pli = /^[0-9a-f]{6}$/.test(level) ? level : "42e01f";
+    if (offered.length < 8) offered.push(pli);
+    const fit = stream ? profileFit(pli, stream) * 2 + (pli === "42e01f" ? 1 : 0) : (
+      pli === "42e01f" ? 1 : 0
+    );
+    if (stream && fit < 2) continue; // this decoder cannot play the stream
+    if (!best || fit > best.fit) best = { payloadType: Number(pt), profileLevelId: pli, fit };
+  }
+  if (!best && stream && offered.length) {
+    throw new OfferRejectedError(
+      `the offer's H.264 profiles (${offered.join(", ")}) cannot play the stream's ` +
+        `${h264Profile(stream) ?? "unknown"} profile (${stream})`,
+    );
+  }
+  if (!best) {
+    throw new OfferRejectedError(
+      "the offer has no H.264 video with packetization-mode=1: nothing to send",
+    );
+  }
+  // Answered with what the stream really is when the viewer offered that very profile (the
+  // level may differ: level-asymmetry-allowed); else with the offered format, which contains it.
+  const profileLevelId = stream && profileFit(best.profileLevelId, stream) === 2
+    ? stream
+    : best.profileLevelId;
+  return { payloadType: best.payloadType, profileLevelId };
+}
+
+/** The payload type of `opus/48000/2` in an audio section, if offered. */
+function opusPayloadType(attrs: readonly string[]): number | undefined {
+  for (const a of attrs) {
+    if (!a.startsWith("rtpmap:")) continue;
+    const [pt, encoding] = a.slice(7).split(" ", 2);
+    if (!/^\d{1,3}$/.test(pt) || Number(pt) > 127) continue;
+    if (encoding?.trim().toLowerCase() === "opus/48000/2") return Number(pt);
+  }
+  return undefined;
+}
+
+/**
  * Read what a master needs from a viewer's offer: the H.264 (packetization-mode=1) format of
  * its video section (one whose profile plays the stream's, see {@link ParseOfferOptions};
- * constrained baseline `42e01f` when that is not known), its ICE credentials and DTLS
- * fingerprint. Throws {@link OfferRejectedError} naming what is missing or malformed. Linear
+ * constrained baseline `42e01f` when that is not known), the Opus format of its audio section
+ * and which ways audio goes, its data channel section, its ICE credentials and DTLS
+ * fingerprint. Any of the three sections may be missing; an offer with none usable is refused,
+ * and so is one whose video section has no H.264 the stream plays. Throws {@link OfferRejectedError} naming what is missing or malformed. Linear
  * in the length of the offer, which is bounded by {@link MAX_OFFER_LENGTH}.
  *
  * @example
@@ -107,7 +231,7 @@ function bounded(name: string, value: string | undefined): string | undefined {
  * try {
  *   parseOffer("v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n");
  * } catch (e) {
- *   console.log((e as Error).message); // the offer has no video section
+ *   console.log((e as Error).message); // the offer has nothing to answer: …
  * }
  * ```
  */
@@ -145,61 +269,63 @@ export function parseOffer(sdp: string, options: ParseOfferOptions = {}): Parsed
     }
     return { kind: m.kind, mid, proto: m.proto, format: m.format };
   });
+  const direction = (attrs: readonly string[]): MediaDirection => {
+    for (const list of [attrs, session]) {
+      for (const a of list) {
+        if (a === "sendrecv" || a === "sendonly" || a === "recvonly" || a === "inactive") return a;
+      }
+    }
+    return "sendrecv";
+  };
   const v = sections.findIndex((s) => s.kind === "video");
-  if (v < 0) throw new OfferRejectedError("the offer has no video section");
-  const video = media[v];
+  const video = v >= 0 && direction(media[v].attrs) !== "sendonly" &&
+      direction(media[v].attrs) !== "inactive"
+    ? { mid: sections[v].mid, ...chooseH264(media[v].attrs, options.streamProfileLevelId) }
+    : undefined;
+  const a = sections.findIndex((s) => s.kind === "audio");
+  let audio: OfferedAudio | undefined;
+  if (a >= 0) {
+    const dir = direction(media[a].attrs);
+    const send = (options.sendAudio ?? false) && (dir === "sendrecv" || dir === "recvonly");
+    const receive = (options.receiveAudio ?? true) && (dir === "sendrecv" || dir === "sendonly");
+    const payloadType = send || receive ? opusPayloadType(media[a].attrs) : undefined;
+    if (payloadType !== undefined) {
+      audio = { mid: sections[a].mid, payloadType, send, receive };
+    }
+  }
+  const d = options.dataChannels ?? true
+    ? sections.findIndex((s) =>
+      s.kind === "application" && s.proto === "UDP/DTLS/SCTP" && s.format === "webrtc-datachannel"
+    )
+    : -1;
+  let data: OfferedData | undefined;
+  if (d >= 0) {
+    const port = Number(attribute(media[d].attrs, "sctp-port") ?? 5000);
+    const max = Number(attribute(media[d].attrs, "max-message-size") ?? 65536);
+    if (
+      Number.isInteger(port) && port > 0 && port < 65536 && Number.isSafeInteger(max) && max >= 0
+    ) {
+      data = { mid: sections[d].mid, sctpPort: port, maxMessageSize: max };
+    }
+  }
+  if (!video && !audio && !data) {
+    throw new OfferRejectedError(
+      v < 0 && a < 0 && d < 0
+        ? "the offer has no video, audio or data channel section"
+        : "the offer has nothing to answer: no video to receive, no audio or data channel we " +
+          "can use",
+    );
+  }
+  const first = Math.min(
+    ...[video, audio, data].filter((x) => x).map((x) =>
+      sections.findIndex((s) => s.mid === x!.mid)
+    ),
+  );
   const attr = (name: string) =>
-    bounded(name, attribute(video.attrs, name) ?? attribute(session, name));
-
-  // a=fmtp:<pt> <params>, first one per payload type (one pass, so rtpmap lookups stay linear).
-  const fmtps = new Map<string, string>();
-  for (const a of video.attrs) {
-    if (!a.startsWith("fmtp:")) continue;
-    const sp = a.indexOf(" ");
-    const pt = sp < 0 ? "" : a.slice(5, sp);
-    if (pt && !fmtps.has(pt)) fmtps.set(pt, a.slice(sp + 1));
-  }
-  // The format to answer with: the stream's own profile when the viewer offers it, else a
-  // profile whose decoders play it (High plays Constrained Baseline); constrained baseline
-  // 42e01f when the stream's profile is not known yet.
-  const stream = options.streamProfileLevelId?.toLowerCase();
-  const offered: string[] = [];
-  let best: { payloadType: number; profileLevelId: string; fit: number } | undefined;
-  for (const a of video.attrs) {
-    if (!a.startsWith("rtpmap:")) continue;
-    // rtpmap:<pt> <encoding>/<clock rate>[/<channels>]
-    const [pt, encoding] = a.slice(7).split(" ", 2);
-    if (!/^\d{1,3}$/.test(pt) || Number(pt) > 127) continue;
-    if (encoding?.trim().toLowerCase() !== "h264/90000") continue;
-    const fmtp = fmtps.get(pt) ?? "";
-    fmtps.delete(pt); // read once: repeated rtpmaps of a type must not re-read a huge fmtp
-    const fields = new Map(
-      fmtp.split(";").map((p) => {
-        const i = p.indexOf("=");
-        return [p.slice(0, i).trim().toLowerCase(), p.slice(i + 1).trim()] as const;
-      }),
+    bounded(
+      name,
+      attribute(media[first].attrs, name) ?? attribute(session, name),
     );
-    if (fields.get("packetization-mode") !== "1") continue;
-    const level = fields.get("profile-level-id")?.toLowerCase() ?? "42e01f";
-    const pli = /^[0-9a-f]{6}$/.test(level) ? level : "42e01f";
-    if (offered.length < 8) offered.push(pli);
-    const fit = stream ? profileFit(pli, stream) * 2 + (pli === "42e01f" ? 1 : 0) : (
-      pli === "42e01f" ? 1 : 0
-    );
-    if (stream && fit < 2) continue; // this decoder cannot play the stream
-    if (!best || fit > best.fit) best = { payloadType: Number(pt), profileLevelId: pli, fit };
-  }
-  if (!best && stream && offered.length) {
-    throw new OfferRejectedError(
-      `the offer's H.264 profiles (${offered.join(", ")}) cannot play the stream's ` +
-        `${h264Profile(stream) ?? "unknown"} profile (${stream})`,
-    );
-  }
-  if (!best) {
-    throw new OfferRejectedError(
-      "the offer has no H.264 video with packetization-mode=1: nothing to send",
-    );
-  }
   const iceUfrag = attr("ice-ufrag");
   const icePwd = attr("ice-pwd");
   if (!iceUfrag || !icePwd) throw new OfferRejectedError("the offer has no a=ice-ufrag/a=ice-pwd");
@@ -216,15 +342,11 @@ export function parseOffer(sdp: string, options: ParseOfferOptions = {}): Parsed
       `the offer's fingerprint is not a SHA-256 one (${fingerprint.split(" ")[0].slice(0, 16)})`,
     );
   }
-  // Answered with what the stream really is when the viewer offered that very profile (the
-  // level may differ: level-asymmetry-allowed); else with the offered format, which contains it.
-  const profileLevelId = stream && profileFit(best.profileLevelId, stream) === 2
-    ? stream
-    : best.profileLevelId;
   return {
-    mid: sections[v].mid,
-    payloadType: best.payloadType,
-    profileLevelId,
+    video,
+    audio,
+    data,
+    mid: sections[first].mid,
     iceUfrag,
     icePwd,
     fingerprint,
@@ -295,68 +417,110 @@ export interface AnswerParameters {
   fingerprint: string;
   /** SSRC of the video stream. */
   ssrc: number;
+  /** SSRC of the audio stream (when {@link OfferedAudio.send}). */
+  audioSsrc?: number;
   /** Host candidates, `ip:port`, most preferred first (none when only relays are used). */
   hosts: string[];
 }
 
 /**
- * The answer to a parsed offer: its video section accepted (send only, H.264 with the offer's
- * payload type and the profile chosen, NACK, PLI and FIR feedback, rtcp-mux, `a=setup:passive`, host
- * candidates), every other section declined (port 0), in the offer's order, one BUNDLE group.
+ * The answer to a parsed offer, its sections in the offer's order, the accepted ones in one
+ * BUNDLE group with rtcp-mux, `a=setup:passive` and our ICE credentials: video send only (H.264
+ * with the offer's payload type and the profile chosen, NACK, PLI and FIR feedback), audio
+ * (Opus, `minptime=10;useinbandfec=1`, sending and receiving as {@link OfferedAudio} says),
+ * data channels (SCTP port 5000, {@link MAX_DATA_MESSAGE}); every other section declined
+ * (port 0). Host candidates go in the first accepted section.
  *
  * @example
  * ```ts
  * import { parseOffer, writeAnswer } from "./sdp.ts";
  * declare const offerSdp: string;
- * const answer = writeAnswer(parseOffer(offerSdp), {
+ * const answer = writeAnswer(parseOffer(offerSdp, { sendAudio: true }), {
  *   ufrag: "abcd",
  *   pwd: "0123456789abcdefghijkl",
  *   fingerprint: "sha-256 " + Array(32).fill("AB").join(":"),
  *   ssrc: 1234,
+ *   audioSsrc: 1235,
  *   hosts: ["192.0.2.10:50000"],
  * });
  * ```
  */
 export function writeAnswer(offer: ParsedOffer, p: AnswerParameters): string {
-  const pt = offer.payloadType;
   const candidates = p.hosts.map((h, i) => {
     const colon = h.lastIndexOf(":");
     return `a=candidate:${i + 1} 1 udp ${2130706431 - i} ${h.slice(0, colon)} ${
       h.slice(colon + 1)
     } typ host generation 0`;
   });
-  const video = [
-    `m=video 9 UDP/TLS/RTP/SAVPF ${pt}`,
+  const common = (mid: string) => [
     "c=IN IP4 0.0.0.0",
-    "a=rtcp:9 IN IP4 0.0.0.0",
     `a=ice-ufrag:${p.ufrag}`,
     `a=ice-pwd:${p.pwd}`,
     "a=ice-options:trickle",
     `a=fingerprint:${p.fingerprint}`,
     "a=setup:passive",
-    `a=mid:${offer.mid}`,
-    "a=sendonly",
-    "a=rtcp-mux",
-    `a=rtpmap:${pt} H264/90000`,
-    `a=rtcp-fb:${pt} nack`,
-    `a=rtcp-fb:${pt} nack pli`,
-    `a=rtcp-fb:${pt} ccm fir`,
-    `a=fmtp:${pt} level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=${offer.profileLevelId}`,
-    `a=ssrc:${p.ssrc} cname:kvs-master`,
-    `a=ssrc:${p.ssrc} msid:kvs video`,
-    ...candidates,
+    `a=mid:${mid}`,
+    ...(mid === offer.mid ? candidates : []),
   ];
-  let videoDone = false;
+  const { video, audio, data } = offer;
+  const sectionOf = (kind: string, mid: string): string[] | undefined => {
+    if (kind === "video" && video && mid === video.mid) {
+      const pt = video.payloadType;
+      return [
+        `m=video 9 UDP/TLS/RTP/SAVPF ${pt}`,
+        ...common(mid),
+        "a=rtcp:9 IN IP4 0.0.0.0",
+        "a=sendonly",
+        "a=rtcp-mux",
+        `a=rtpmap:${pt} H264/90000`,
+        `a=rtcp-fb:${pt} nack`,
+        `a=rtcp-fb:${pt} nack pli`,
+        `a=rtcp-fb:${pt} ccm fir`,
+        `a=fmtp:${pt} level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=${video.profileLevelId}`,
+        `a=ssrc:${p.ssrc} cname:kvs-master`,
+        `a=ssrc:${p.ssrc} msid:kvs video`,
+      ];
+    }
+    if (kind === "audio" && audio && mid === audio.mid) {
+      const pt = audio.payloadType;
+      const send = audio.send && p.audioSsrc !== undefined;
+      return [
+        `m=audio 9 UDP/TLS/RTP/SAVPF ${pt}`,
+        ...common(mid),
+        "a=rtcp:9 IN IP4 0.0.0.0",
+        send && audio.receive ? "a=sendrecv" : send ? "a=sendonly" : "a=recvonly",
+        "a=rtcp-mux",
+        `a=rtpmap:${pt} opus/48000/2`,
+        `a=fmtp:${pt} minptime=10;useinbandfec=1`,
+        ...(send
+          ? [`a=ssrc:${p.audioSsrc} cname:kvs-master`, `a=ssrc:${p.audioSsrc} msid:kvs audio`]
+          : []),
+      ];
+    }
+    if (kind === "application" && data && mid === data.mid) {
+      return [
+        "m=application 9 UDP/DTLS/SCTP webrtc-datachannel",
+        ...common(mid),
+        "a=sctp-port:5000",
+        `a=max-message-size:${MAX_DATA_MESSAGE}`,
+      ];
+    }
+    return undefined;
+  };
+  const bundle: string[] = [];
+  const done = new Set<string>();
   const body = offer.sections.flatMap((m) => {
-    if (m.kind === "video" && m.mid === offer.mid && !videoDone) {
-      videoDone = true;
-      return video;
+    const accepted = done.has(m.mid) ? undefined : sectionOf(m.kind, m.mid);
+    if (accepted) {
+      done.add(m.mid);
+      bundle.push(m.mid);
+      return accepted;
     }
     return [
       `m=${m.kind} 0 ${m.proto} ${m.format}`,
       "c=IN IP4 0.0.0.0",
       `a=mid:${m.mid}`,
-      "a=inactive",
+      ...(m.kind === "application" ? [] : ["a=inactive"]),
     ];
   });
   return [
@@ -364,7 +528,7 @@ export function writeAnswer(offer: ParsedOffer, p: AnswerParameters): string {
     `o=- ${Date.now()} 2 IN IP4 127.0.0.1`,
     "s=-",
     "t=0 0",
-    `a=group:BUNDLE ${offer.mid}`,
+    `a=group:BUNDLE ${bundle.join(" ")}`,
     "a=msid-semantic: WMS kvs",
     ...body,
     "",

@@ -9,7 +9,7 @@
  */
 import type { IceServer } from "../aws/types.ts";
 import { NoticeLimiter } from "../log.ts";
-import type { EncodedFrame } from "../media/types.ts";
+import type { EncodedAudioFrame, EncodedFrame } from "../media/types.ts";
 import { type MediaCoreOutput, MediaCoreSession } from "./media_core.ts";
 import type {
   IceCandidateInit,
@@ -42,6 +42,10 @@ export class WasmPeerSession implements PeerSession {
   readonly #ufrag = randomText(8);
   readonly #pwd = randomText(24);
   readonly #ssrc = crypto.getRandomValues(new Uint32Array(1))[0];
+  readonly #audioSsrc = (this.#ssrc + 1) >>> 0;
+  /** What the answer accepted: video to send, audio to send. */
+  #sendsVideo = false;
+  #sendsAudio = false;
   #core: MediaCoreSession | undefined;
   #mid = "0";
   #mLineIndex = 0;
@@ -102,7 +106,14 @@ export class WasmPeerSession implements PeerSession {
 
   async acceptOffer(offerSdp: string): Promise<string> {
     this.#offerAt = performance.now();
-    const offer = parseOffer(offerSdp, { streamProfileLevelId: this.#o.streamProfileLevelId });
+    const offer = parseOffer(offerSdp, {
+      streamProfileLevelId: this.#o.streamProfileLevelId,
+      sendAudio: this.#o.sendAudio,
+      receiveAudio: this.#o.receiveAudio,
+      dataChannels: false,
+    });
+    this.#sendsVideo = offer.video !== undefined;
+    this.#sendsAudio = offer.audio?.send ?? false;
     this.#mid = offer.mid;
     this.#mLineIndex = Math.max(0, offer.sections.findIndex((m) => m.mid === offer.mid));
     const host = this.#addresses[0] ?? "0.0.0.0";
@@ -113,7 +124,11 @@ export class WasmPeerSession implements PeerSession {
       remotePwd: offer.icePwd,
       remoteFingerprint: offer.fingerprint,
       ssrc: this.#ssrc,
-      payloadType: offer.payloadType,
+      payloadType: offer.video?.payloadType ?? 96,
+      audio: offer.audio?.send
+        ? { ssrc: this.#audioSsrc, payloadType: offer.audio.payloadType }
+        : undefined,
+      audioInPayloadType: offer.audio?.receive ? offer.audio.payloadType : undefined,
       hostAddress: `${host}:${this.#port}`,
       policy: this.#relayOnly ? "relay" : "all",
       allowAesGcm: this.#f.allowAesGcm,
@@ -136,6 +151,7 @@ export class WasmPeerSession implements PeerSession {
       pwd: this.#pwd,
       fingerprint: this.#core.fingerprint,
       ssrc: this.#ssrc,
+      audioSsrc: this.#audioSsrc,
       hosts: this.#relayOnly ? [] : this.#addresses.map((a) => `${a}:${this.#port}`),
     });
     this.#stats.offerToAnswerMs = performance.now() - this.#offerAt;
@@ -167,7 +183,7 @@ export class WasmPeerSession implements PeerSession {
   }
 
   writeFrame(frame: EncodedFrame): void {
-    if (!this.#core || this.#state !== "connected" || this.#closed) return;
+    if (!this.#core || this.#state !== "connected" || this.#closed || !this.#sendsVideo) return;
     const ts = Math.round(frame.timestampUs * 0.09) >>> 0;
     let out: MediaCoreOutput;
     try {
@@ -182,6 +198,18 @@ export class WasmPeerSession implements PeerSession {
     }
   }
 
+  writeAudio(frame: EncodedAudioFrame): void {
+    if (!this.#core || this.#state !== "connected" || this.#closed || !this.#sendsAudio) return;
+    let out: MediaCoreOutput;
+    try {
+      out = this.#core.writeAudio(frame.data, Math.round(frame.timestampUs * 0.048) >>> 0);
+    } catch (e) {
+      this.close(`media core failed: ${(e as Error).message}`);
+      return;
+    }
+    this.#flush(out);
+  }
+
   stats(): PeerStats {
     const c = this.#core?.counters();
     const udp = this.#udp.stats();
@@ -189,6 +217,8 @@ export class WasmPeerSession implements PeerSession {
       state: this.#state,
       ...this.#stats,
       packetsSent: c?.packetsSent ?? 0,
+      audioPacketsSent: c?.audioPacketsSent ?? 0,
+      audioPacketsReceived: c?.audioPacketsReceived ?? 0,
       sendErrors: udp.errors,
       datagramsBatched: udp.batched,
       datagramsDropped: udp.dropped,
@@ -325,6 +355,10 @@ export class WasmPeerSession implements PeerSession {
       }
     }
     this.#udp.flush();
+    if (out.audio) {
+      const onAudio = this.#o.callbacks.onAudio;
+      for (const a of out.audio) onAudio?.(a);
+    }
     for (const e of out.events) {
       if (e.type === "dtls-connected") {
         this.#stats.srtpProfile = e.profile;

@@ -5,7 +5,7 @@
  */
 import type { IceServer } from "../aws/types.ts";
 import type { Logger } from "../log.ts";
-import type { EncodedFrame } from "../media/types.ts";
+import type { EncodedAudioFrame, EncodedFrame } from "../media/types.ts";
 
 /** A trickled ICE candidate in the browser's `RTCIceCandidateInit` shape. */
 export interface IceCandidateInit {
@@ -36,6 +36,10 @@ export interface PeerStats {
   packetsSent: number;
   /** Access units sent. */
   framesSent: number;
+  /** Opus packets sent (when audio was negotiated). */
+  audioPacketsSent?: number;
+  /** Opus packets received from the viewer (when it sends audio). */
+  audioPacketsReceived?: number;
   /** NACK feedback packets received. */
   nacksReceived: number;
   /** Packets sent again after a NACK. */
@@ -87,6 +91,18 @@ export interface PeerSessionCallbacks {
   onKeyframeRequest(): void;
   /** The session ended (ICE failure, consent loss, DTLS alert, trap, close()). */
   onClosed(reason: string): void;
+  /** An Opus packet from the viewer (when its offer sends audio and audio is received). */
+  onAudio?(packet: ViewerAudioPacket): void;
+}
+
+/** An Opus packet a viewer sent, decrypted. */
+export interface ViewerAudioPacket {
+  /** The Opus packet (the caller's to keep). */
+  data: Uint8Array;
+  /** Its RTP timestamp (48 kHz, starting anywhere, wrapping at 2³²). */
+  rtpTimestamp: number;
+  /** Its RTP sequence number (gaps are lost packets). */
+  sequence: number;
 }
 
 /** Options of {@link PeerSessionFactory.create}. */
@@ -104,6 +120,10 @@ export interface PeerSessionOptions {
    * picks a format whose decoders play it, or refuses the offer naming both.
    */
   streamProfileLevelId?: string;
+  /** Whether there is audio to send (the answer then sends Opus to a viewer that receives). */
+  sendAudio?: boolean;
+  /** Whether the viewer's audio is taken when it sends some (default true). */
+  receiveAudio?: boolean;
 }
 
 /**
@@ -125,8 +145,10 @@ export interface PeerSession {
   acceptOffer(offerSdp: string): Promise<string>;
   /** Add a remote trickled candidate. Bad candidates are reported, never thrown past here. */
   addRemoteCandidate(candidate: IceCandidateInit): void;
-  /** Send one access unit (no-op until connected). */
+  /** Send one access unit (no-op until connected, or when the viewer takes no video). */
   writeFrame(frame: EncodedFrame): void;
+  /** Send one Opus packet (no-op until connected, or when no audio was negotiated). */
+  writeAudio?(frame: EncodedAudioFrame): void;
   /** Counters. */
   stats(): PeerStats;
   /** End the session, releasing sockets and WASM memory. */

@@ -53,7 +53,15 @@ export interface WasmPeerSessionOptions {
   iceConnectTimeoutMs?: number;
 }
 
-export { type ParsedOffer, parseOffer, type ParseOfferOptions } from "./sdp.ts";
+export {
+  type MediaDirection,
+  type OfferedAudio,
+  type OfferedData,
+  type OfferedVideo,
+  type ParsedOffer,
+  parseOffer,
+  type ParseOfferOptions,
+} from "./sdp.ts";
 export { type IceUrl, parseIceUrl } from "./ice_servers.ts";
 
 /**

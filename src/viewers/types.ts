@@ -4,7 +4,7 @@
  * @module
  */
 import type { Logger } from "../log.ts";
-import type { PeerConnectionState, PeerSessionFactory } from "../peer/types.ts";
+import type { PeerConnectionState, PeerSessionFactory, ViewerAudioPacket } from "../peer/types.ts";
 import type { SignalingClient } from "../signaling/client.ts";
 import type { AdmissionOptions } from "./admission.ts";
 import type { OfferError } from "./errors.ts";
@@ -67,6 +67,10 @@ export interface ViewersOptions {
   keyframePatienceMs?: number;
   /** The `profile-level-id` of the stream being sent, when known (answers are made for it). */
   streamProfileLevelId?: () => string | undefined;
+  /** Whether there is audio to send (viewers that receive audio get Opus). Default false. */
+  sendAudio?: boolean;
+  /** Whether viewers' audio is taken (the `audio` event). Default true. */
+  receiveAudio?: boolean;
   /** Candidates held per client id that has not offered yet (default 64). */
   maxEarlyCandidates?: number;
   /** Client ids whose early candidates are held; the oldest are dropped (default 32). */
@@ -95,4 +99,6 @@ export interface ViewersEventMap {
   keyframe: Record<never, never>;
   /** Whether any viewer receives frames changed. */
   receiving: { receiving: boolean };
+  /** An Opus packet a viewer sent. */
+  audio: { viewerId: string; packet: ViewerAudioPacket };
 }

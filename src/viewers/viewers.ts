@@ -14,7 +14,7 @@
  * @module
  */
 import { type Logger, NoticeLimiter, silentLogger } from "../log.ts";
-import type { EncodedFrame } from "../media/types.ts";
+import type { EncodedAudioFrame, EncodedFrame } from "../media/types.ts";
 import { OfferRejectedError } from "../peer/errors.ts";
 import { refusalAnswer } from "../peer/sdp.ts";
 import type {
@@ -58,6 +58,8 @@ export class Viewers {
   readonly #patienceMs: number;
   readonly #streamProfile: () => string | undefined;
   readonly #reclaimSilentMs: number;
+  readonly #sendAudio: boolean;
+  readonly #receiveAudio: boolean;
   readonly #viewers = new Map<string, Viewer>();
   /** Candidates of client ids that have not offered (yet). */
   readonly #early: EarlyCandidates;
@@ -76,6 +78,8 @@ export class Viewers {
     this.#patienceMs = options.keyframePatienceMs ?? 1000;
     this.#streamProfile = options.streamProfileLevelId ?? (() => undefined);
     this.#reclaimSilentMs = options.admission?.reclaimSilentMs ?? 4000;
+    this.#sendAudio = options.sendAudio ?? false;
+    this.#receiveAudio = options.receiveAudio ?? true;
     this.#early = new EarlyCandidates(
       options.maxEarlyCandidates ?? 64,
       options.maxEarlyViewers ?? 32,
@@ -118,6 +122,24 @@ export class Viewers {
     if (!set) this.#listeners.set(type, set = new Set());
     set.add(listener as (d: unknown) => void);
     return () => set.delete(listener as (d: unknown) => void);
+  }
+
+  /** Give an Opus packet to every viewer that receives (audio needs no keyframe). */
+  writeAudio(frame: EncodedAudioFrame): void {
+    for (const v of this.#viewers.values()) {
+      if (!v.receiving) continue;
+      try {
+        v.session?.writeAudio?.(frame);
+      } catch (cause) {
+        const error = new OfferError(
+          v.id,
+          `Sending audio to ${v.id} failed: ${errText(cause)}`,
+          { cause },
+        );
+        this.#emit("error", { error, viewerId: v.id });
+        this.#end(v, "audio write failed");
+      }
+    }
   }
 
   /** Give a frame to every viewer that receives (each from an IDR on). */
@@ -221,7 +243,12 @@ export class Viewers {
         iceServers: this.#signaling.iceServers(),
         logger: this.#log.child(`peer:${viewerId}`),
         streamProfileLevelId: this.#streamProfile(),
+        sendAudio: this.#sendAudio,
+        receiveAudio: this.#receiveAudio,
         callbacks: {
+          onAudio: (packet) => {
+            if (v.ended === undefined) this.#emit("audio", { viewerId, packet });
+          },
           onLocalCandidate: (c) => {
             if (v.ended !== undefined) return;
             // A viewer cannot add candidates before our answer: hold them until it is sent.
