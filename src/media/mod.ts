@@ -25,3 +25,8 @@ export * from "./stream_source.ts";
 export * from "./parameter_sets.ts";
 export * from "./command_source.ts";
 export * from "./keyframe_gate.ts";
+export * from "./opus.ts";
+export * from "./ogg.ts";
+export * from "./opus_headers.ts";
+export * from "./ogg_opus_reader.ts";
+export * from "./ogg_opus_writer.ts";
