@@ -1,5 +1,5 @@
 // Ogg Opus both ways with real ffmpeg: ffmpeg (libopus) encodes → OggOpusReader; OggOpusWriter
-// → ffmpeg decodes. Truncation, garbage and multiplexed streams.
+// → ffmpeg decodes. The committed sample loop. Truncation, garbage and multiplexed streams.
 import assert from "node:assert/strict";
 import {
   encodeOpusHead,
@@ -14,7 +14,18 @@ import {
   parseOpusTags,
   readOggOpus,
 } from "../src/media/mod.ts";
-import { concatBytes, decodeOgg, ffmpeg, prng, rms, toneAmplitude } from "./support/audio.ts";
+import {
+  concatBytes,
+  decodeOgg,
+  dominantNote,
+  ffmpeg,
+  prng,
+  rms,
+  toneAmplitude,
+} from "./support/audio.ts";
+
+const SAMPLE = new URL("../samples/opus/tones.opus", import.meta.url).pathname;
+const VIDEO_SAMPLES = new URL("../samples/h264/", import.meta.url).pathname;
 
 /** `seconds` of a sine at `hz` encoded by libopus into Ogg; extra ffmpeg output options. */
 function encodeSine(seconds: number, hz: number, extra: string[] = [], channels = 1) {
@@ -359,3 +370,34 @@ function findCapture(bytes: Uint8Array, from: number): number {
   }
   return -1;
 }
+
+Deno.test("the sample loop: 500 packets of 20 ms, as long as the video loop, a note a second", async () => {
+  const bytes = await Deno.readFile(SAMPLE);
+  const t0 = performance.now();
+  const { reader, packets } = readAll(bytes);
+  const parseMs = performance.now() - t0;
+  assert.ok(parseMs < 200, `parsed in ${parseMs.toFixed(1)} ms`);
+  assert.equal(reader.head?.channels, 1);
+  assert.equal(reader.head?.preSkip, 0);
+  assert.equal(packets.length, 500);
+  assert.ok(packets.every((p) => p.samples === 960));
+  assertContiguous(packets);
+  assert.equal(reader.endGranule, 480000);
+
+  // The video loop: 250 frame files at 25 fps.
+  let frames = 0;
+  for await (const e of Deno.readDir(VIDEO_SAMPLES)) if (e.name.endsWith(".h264")) frames++;
+  assert.equal(frames, 250);
+  assert.equal(packets.length * 20, (frames / 25) * 1000, "the audio loop lasts the video loop");
+
+  const pcm = await decodeOgg(bytes);
+  assert.equal(pcm.length, 480000, "exactly 10 s");
+  for (let s = 0; s < 10; s++) {
+    const [note, amplitude] = dominantNote(pcm, s * 48000 + 2400, 24000);
+    assert.equal(note, s, `second ${s}: note ${note}`);
+    assert.ok(amplitude > 0.4, `second ${s} at ${amplitude}`);
+    // Each note sounds from the second's start for 0.6 s, then silence until the next.
+    assert.ok(rms(pcm, s * 48000 + 480, 2400) > 0.1, `second ${s} begins with its note`);
+    assert.ok(rms(pcm, s * 48000 + 30_720, 16_800) < 0.01, `second ${s} ends silent`);
+  }
+});
