@@ -338,6 +338,15 @@ Deno.test("OggOpusReader: truncation, garbage, other codecs, lost pages", async 
     const jump = packets.findIndex((p, i) => i > 0 && p.granule !== packets[i - 1].granule + 960);
     assert.ok(jump > 0);
     assert.equal(packets.at(-1)!.granule, whole.at(-1)!.granule);
+
+    // Garbage after the end, in the same chunk: every packet first, then the error.
+    const reader2 = new OggOpusReader({ source: "tail.opus" });
+    const all = reader2.push(concatBytes([bytes, junk]));
+    assert.equal(all.length, whole.length);
+    assert.throws(
+      () => reader2.end(),
+      /tail\.opus: no Ogg page at byte \d+ where one should begin/,
+    );
   });
 
   await t.step("not Opus: Vorbis in Ogg, or a WAV file", async () => {

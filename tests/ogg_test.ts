@@ -274,3 +274,12 @@ Deno.test("random corruption of a stream throws only OggError", () => {
     }
   }
 });
+
+Deno.test("bad data after whole pages: the pages first, the error from the next call", () => {
+  const pages = pagesFor([10, 20], 5, 255, 1);
+  const parser = new OggPageParser({ source: "s" });
+  const got = parser.push(concatBytes([pages[0], new Uint8Array([9, 9, 9, 9, 9])]));
+  assert.equal(got.length, 1);
+  assert.throws(() => parser.push(pages[1]), /s: no Ogg page at byte \d+ where one should begin/);
+  assert.throws(() => parser.end(), /no Ogg page at byte/);
+});

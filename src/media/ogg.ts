@@ -204,6 +204,7 @@ export class OggPageParser {
   #base = 0;
   #skipped = 0;
   #pages = 0;
+  #fault?: unknown;
   readonly #source?: string;
   readonly #resync: boolean;
 
@@ -228,21 +229,33 @@ export class OggPageParser {
     return this.#base + this.#start;
   }
 
-  /** Append a chunk; returns the pages it completed (possibly none). */
+  /**
+   * Append a chunk; returns the pages it completed (possibly none). Bad data throws
+   * {@link OggError}; when whole pages came before it in the chunk, they are returned first and
+   * the error is thrown by the next call (so a stream's valid part is never lost).
+   */
   push(chunk: Uint8Array): ParsedOggPage[] {
+    if (this.#fault) throw this.#fault;
     this.#append(chunk);
     const out: ParsedOggPage[] = [];
-    for (;;) {
-      const page = this.#next();
-      if (!page) break;
-      out.push(page);
+    try {
+      for (;;) {
+        const page = this.#next();
+        if (!page) break;
+        out.push(page);
+      }
+    } catch (e) {
+      this.#fault = e;
+      if (out.length === 0) throw e;
+      return out;
     }
     this.#compact();
     return out;
   }
 
-  /** End of stream: throws {@link OggError} if it ended inside a page. */
+  /** End of stream: throws {@link OggError} if it ended inside a page (or bad data is pending). */
   end(): void {
+    if (this.#fault) throw this.#fault;
     const left = this.#len - this.#start;
     if (left === 0) return;
     const at = this.offset;

@@ -85,6 +85,7 @@ export class OggOpusReader {
   #endGranule?: number;
   #packets = 0;
   #otherStreams = new Set<number>();
+  #fault?: unknown;
   /** What the other streams' first packets begin with, for an error naming them. */
   #others: string[] = [];
 
@@ -145,10 +146,20 @@ export class OggOpusReader {
     return [...this.#otherStreams];
   }
 
-  /** Append a chunk of the stream; returns the audio packets it completed (possibly none). */
+  /**
+   * Append a chunk of the stream; returns the audio packets it completed (possibly none). Bad
+   * data throws; when whole packets came before it in the chunk, they are returned first and the
+   * error is thrown by the next call (so a stream's valid part is never lost).
+   */
   push(chunk: Uint8Array): OggOpusPacket[] {
+    if (this.#fault) throw this.#fault;
     const out: OggOpusPacket[] = [];
-    for (const page of this.#pages.push(chunk)) this.#page(page, out);
+    try {
+      for (const page of this.#pages.push(chunk)) this.#page(page, out);
+    } catch (e) {
+      this.#fault = e;
+      if (out.length === 0) throw e;
+    }
     return out;
   }
 
@@ -158,6 +169,7 @@ export class OggOpusReader {
    * killed) is not an error: see {@link OggOpusReader.ended}.
    */
   end(): OggOpusPacket[] {
+    if (this.#fault) throw this.#fault;
     this.#pages.end();
     if (this.#state === "head") {
       throw new OggError(
