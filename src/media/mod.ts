@@ -30,3 +30,8 @@ export * from "./ogg.ts";
 export * from "./opus_headers.ts";
 export * from "./ogg_opus_reader.ts";
 export * from "./ogg_opus_writer.ts";
+export type * from "./audio_types.ts";
+export * from "./audio_timestamps.ts";
+export * from "./file_audio_source.ts";
+export * from "./stream_audio_source.ts";
+export * from "./command_audio_source.ts";
