@@ -139,6 +139,14 @@ Deno.test("ffmpeg (libopus) → OggOpusReader", async (t) => {
     assert.equal(reader.links, 2);
     assert.equal(reader.head?.channels, 2, "the second link's head");
     assertContiguous(packets);
+
+    // Links that reuse a serial number (some tools do) are links all the same.
+    const silence = new Uint8Array([0xf8, 0xff, 0xfe]);
+    const link = () => writeAll(new Array(10).fill(silence), { serial: 7 }).bytes;
+    const same = readAll(concatBytes([link(), link()]));
+    assert.equal(same.reader.links, 2);
+    assert.equal(same.packets.length, 20);
+    assertContiguous(same.packets);
   });
 
   await t.step("read as ffmpeg writes it, from its stdout", async () => {

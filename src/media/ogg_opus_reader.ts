@@ -195,11 +195,11 @@ export class OggOpusReader {
 
   #page(page: ParsedOggPage, out: OggOpusPacket[]): void {
     const where = `page ${page.sequence} at byte ${page.offset}`;
-    if (page.serial !== this.#serial) {
-      const joinable = this.#state === "head" || this.#state === "ended";
-      if (page.bos && joinable && hasMagic(page.body, "OpusHead")) {
-        this.#begin(page);
-      } else if (page.bos || this.#state !== "head") {
+    const joinable = this.#state === "head" || this.#state === "ended";
+    if (page.bos && joinable && hasMagic(page.body, "OpusHead")) {
+      this.#begin(page); // the stream, or the next link of a chained one (whatever its serial)
+    } else if (page.serial !== this.#serial) {
+      if (page.bos || this.#state !== "head") {
         if (page.bos && this.#state === "head") this.#others.push(describeMagic(page.body));
         this.#otherStreams.add(page.serial);
         return;
