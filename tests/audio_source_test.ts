@@ -458,3 +458,25 @@ Deno.test({
     });
   },
 });
+
+Deno.test("FileAudioSource from an http URL (a file shipped in a package)", async () => {
+  const bytes = await Deno.readFile(SAMPLE);
+  const server = Deno.serve(
+    { port: 0, hostname: "127.0.0.1", onListen() {} },
+    (req) =>
+      new URL(req.url).pathname === "/samples/opus/tones.opus"
+        ? new Response(bytes)
+        : new Response("no", { status: 404 }),
+  );
+  try {
+    const base = `http://127.0.0.1:${server.addr.port}`;
+    const audio = await FileAudioSource.open({ path: `${base}/samples/opus/tones.opus` });
+    assert.equal(audio.packets.length, 500);
+    await assert.rejects(
+      FileAudioSource.open({ path: `${base}/none.opus` }),
+      /none\.opus: fetching the audio answered 404/,
+    );
+  } finally {
+    await server.shutdown();
+  }
+});
