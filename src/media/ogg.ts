@@ -69,7 +69,15 @@ export interface ParsedOggPage extends OggPage {
 }
 
 const HEADER_BYTES = 27;
-/** The largest page the format allows: a full header, 255 lacing values and 255 × 255 bytes. */
+/**
+ * The largest page the format allows: a full header, 255 lacing values and 255 × 255 bytes.
+ *
+ * @example
+ * ```ts
+ * import { OGG_MAX_PAGE_BYTES } from "./ogg.ts";
+ * OGG_MAX_PAGE_BYTES; // 65307
+ * ```
+ */
 export const OGG_MAX_PAGE_BYTES: number = HEADER_BYTES + 255 + 255 * 255;
 const CAPTURE = [0x4f, 0x67, 0x67, 0x53]; // "OggS"
 

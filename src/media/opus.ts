@@ -54,7 +54,15 @@ export interface OpusPacketInfo {
 /** Largest frame RFC 6716 allows, bytes. */
 const MAX_FRAME_BYTES = 1275;
 
-/** Most audio one packet may hold: 120 ms at 48 kHz. */
+/**
+ * Most audio one packet may hold: 120 ms at 48 kHz.
+ *
+ * @example
+ * ```ts
+ * import { OPUS_MAX_PACKET_SAMPLES } from "./opus.ts";
+ * OPUS_MAX_PACKET_SAMPLES / 48; // 120 (ms)
+ * ```
+ */
 export const OPUS_MAX_PACKET_SAMPLES: number = 5760;
 
 /**
