@@ -69,6 +69,19 @@ export interface MasterConfig {
   videoCommand?: string;
   /** Frames per second of a frames folder or `.h264` file (live sources keep their own). */
   fps: number;
+  /**
+   * Where the audio comes from (`--audio-source` / `AWS_KVS_AUDIO_SOURCE`): an Ogg/Opus file or
+   * URL (looped), `-` for Ogg/Opus on stdin, or `none`. Undefined: the sample tones when the
+   * video is the sample frames, none otherwise. Unused when {@link MasterConfig.audioCommand}
+   * is set.
+   */
+  audioSource?: string;
+  /** Encoder command run with `sh -c`, its stdout read as Ogg/Opus (`--audio-command`). */
+  audioCommand?: string;
+  /** Take viewers' audio (false with `--no-viewer-audio`). */
+  viewerAudio: boolean;
+  /** Folder where each viewer's audio is recorded as Ogg/Opus (`--record-viewer-audio`). */
+  recordViewerAudio?: string;
   /** Use the endpoint cache file. */
   endpointCache: boolean;
   /** Path of the endpoint cache file (default `.SignalingCache_v0`). */
@@ -197,6 +210,16 @@ export function parseConfig(args: string[], env: EnvVars): MasterConfig {
     ? parseSetting("channel", credentials.thingName)
     : v.channel;
   const videoSource = videoSourceOf(v, given, sources);
+  if (v["audio-command"] !== undefined && given.has("audio-source")) {
+    const [a, b] = [sources["audio-source"], sources["audio-command"]];
+    throw new ConfigError(`${a}, ${b}`, `${a} and ${b} are both set: give one audio source`);
+  }
+  if (v["audio-source"] === "-" && videoSource === "-" && v["video-command"] === undefined) {
+    throw new ConfigError(
+      sources["audio-source"],
+      "audio and video cannot both be read from stdin: give one of them a file or a command",
+    );
+  }
   return {
     channelName,
     region: v.region,
@@ -209,6 +232,10 @@ export function parseConfig(args: string[], env: EnvVars): MasterConfig {
     videoSource,
     videoCommand: v["video-command"],
     fps: v.fps,
+    audioSource: v["audio-source"],
+    audioCommand: v["audio-command"],
+    viewerAudio: !v["no-viewer-audio"],
+    recordViewerAudio: v["record-viewer-audio"],
     endpointCache: !v["no-endpoint-cache"],
     endpointCacheFile: v["endpoint-cache-file"],
     sources,
@@ -286,6 +313,27 @@ export async function resolveFramesDir(dir: string): Promise<string> {
 }
 
 /**
+ * The sample tones (`samples/opus/tones.opus`, the sound of the sample frames): the file in the
+ * working directory when there is one, else the one shipped next to this module.
+ *
+ * @example
+ * ```ts
+ * import { resolveSampleAudio } from "./config.ts";
+ * console.log(await resolveSampleAudio()); // samples/opus/tones.opus
+ * ```
+ */
+export async function resolveSampleAudio(): Promise<string> {
+  const local = "samples/opus/tones.opus";
+  try {
+    await Deno.stat(local);
+    return local;
+  } catch {
+    const shipped = new URL(`../${local}`, import.meta.url);
+    return shipped.protocol === "file:" ? shipped.pathname : shipped.href;
+  }
+}
+
+/**
  * The default frames folder shipped next to this module.
  *
  * @example
@@ -321,5 +369,6 @@ export function describeConfig(config: MasterConfig): Record<string, unknown> {
     }
     : { ...c };
   const videoCommand = config.videoCommand === undefined ? undefined : redact(config.videoCommand);
-  return { ...config, credentials, videoCommand };
+  const audioCommand = config.audioCommand === undefined ? undefined : redact(config.audioCommand);
+  return { ...config, credentials, videoCommand, audioCommand };
 }

@@ -17,6 +17,7 @@
 import {
   createAwsServices,
   createLogger,
+  FileAudioSource,
   FileVideoSource,
   type Logger,
   type Master,
@@ -26,7 +27,7 @@ import {
   WasmPeerSessionFactory,
 } from "../mod.ts";
 import { type Emulator, type EmulatorOptions, startEmulator } from "../src/emulator/mod.ts";
-import { awsServicesOptions, parseConfig, shippedFramesDir } from "./config.ts";
+import { awsServicesOptions, parseConfig, resolveSampleAudio, shippedFramesDir } from "./config.ts";
 import { envSetting, SETTINGS } from "./settings.ts";
 import { serveViewer, viewerPageUrl, type ViewerServer } from "../web/serve.ts";
 
@@ -38,6 +39,8 @@ export interface DemoOptions {
   frames?: string;
   /** Frames per second (default: the master command's, 25). */
   fps?: number;
+  /** Send the sample tones with the sample frames (default true; never with other frames). */
+  audio?: boolean;
   /** Port of the URL to open (default 0: any free port). */
   port?: number;
   /** Offer only 127.0.0.1 candidates (headless tests). Default false. */
@@ -108,15 +111,23 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
     const config = parseConfig([channel], emulator.env());
     const aws = await createAwsServices(awsServicesOptions(config, log));
     closers.push(() => aws.close());
-    const source = await FileVideoSource.open({
+    const frames = await FileVideoSource.open({
       dir: options.frames ?? shippedFramesDir(),
       fps: options.fps ?? config.fps,
       logger: log.child("media"),
     });
+    // The sample tones with the sample frames, in step (unless audio is off or other frames).
+    const audio = options.audio === false || options.frames !== undefined
+      ? undefined
+      : await FileAudioSource.open({
+        path: await resolveSampleAudio(),
+        logger: log.child("media"),
+      });
     const master = await startMaster({
       channel,
       region: emulator.region,
-      source,
+      source: audio ? audio.follow(frames) : frames,
+      audioSource: audio,
       controlPlane: aws.controlPlane,
       credentials: aws.credentials,
       peerSessionFactory: options.peerSessionFactory ??

@@ -12,6 +12,8 @@
  * @module
  */
 import {
+  type AudioSource,
+  CommandAudioSource,
   CommandVideoSource,
   createAwsServices,
   createLogger,
@@ -19,6 +21,7 @@ import {
   type CredentialsError,
   EndpointCache,
   fatalCredentialsError,
+  FileAudioSource,
   FileVideoSource,
   type Logger,
   type LogSink,
@@ -28,6 +31,7 @@ import {
   type SignalingClient,
   type SignalingControlPlane,
   startMaster,
+  StreamAudioSource,
   StreamVideoSource,
   type VideoSource,
   WasmPeerSessionFactory,
@@ -41,8 +45,10 @@ import {
   type MasterConfig,
   parseConfig,
   resolveFramesDir,
+  resolveSampleAudio,
   wantsHelp,
 } from "./config.ts";
+import { ViewerAudioRecorder } from "./record_audio.ts";
 
 /**
  * The services the master needs, built from the configuration.
@@ -139,6 +145,56 @@ export async function openVideoSource(
     ? await FileVideoSource.open({ dir: path, fps: config.fps, logger })
     : await FileVideoSource.openFile(path, { fps: config.fps, logger });
 }
+
+/**
+ * The audio source the configuration names, and the video source to give the master with it:
+ * `--audio-command`, `--audio-source -` (stdin), a file or URL (looped; kept in step with a
+ * looping frames folder of the same length), `none`, or by default the sample tones with the
+ * sample frames (no audio with any other video). A missing file throws an `Error` saying so.
+ *
+ * @example
+ * ```ts
+ * import { openAudioSource, openVideoSource } from "./master.ts";
+ * import { parseConfig } from "./config.ts";
+ * import { silentLogger } from "../mod.ts";
+ * const config = parseConfig([], { AWS_ACCESS_KEY_ID: "AKID", AWS_SECRET_ACCESS_KEY: "s" });
+ * const { audio, video } = await openAudioSource(
+ *   config,
+ *   silentLogger,
+ *   await openVideoSource(config, silentLogger),
+ * );
+ * ```
+ */
+export async function openAudioSource(
+  config: MasterConfig,
+  logger: Logger,
+  video: VideoSource,
+  stdin?: ReadableStream<Uint8Array>,
+): Promise<{ audio?: AudioSource; video: VideoSource }> {
+  if (config.audioCommand !== undefined) {
+    return { audio: new CommandAudioSource({ command: config.audioCommand, logger }), video };
+  }
+  if (config.audioSource === "none") return { video };
+  if (config.audioSource === "-") {
+    const stream = stdin ?? Deno.stdin.readable;
+    return { audio: new StreamAudioSource({ stream, name: "stdin", logger }), video };
+  }
+  const sampleVideo = config.videoCommand === undefined &&
+    config.videoSource === SAMPLE_VIDEO && video instanceof FileVideoSource;
+  const path = config.audioSource ?? (sampleVideo ? await resolveSampleAudio() : undefined);
+  if (path === undefined) return { video };
+  const audio = await FileAudioSource.open({ path, logger });
+  if (!(video instanceof FileVideoSource)) return { audio, video };
+  try {
+    return { audio, video: audio.follow(video) };
+  } catch (e) {
+    logger.warn(`The audio loops on its own: ${(e as Error).message}`);
+    return { audio, video };
+  }
+}
+
+/** The default of `--video-source`. */
+const SAMPLE_VIDEO = "samples/h264";
 
 /**
  * Exit codes of {@link main}.
@@ -238,10 +294,30 @@ export async function main(
     return EXIT.CONFIG;
   }
 
+  let audio: AudioSource | undefined;
+  try {
+    ({ audio, video: source } = await openAudioSource(
+      config,
+      log.child("media"),
+      source,
+      deps.stdin,
+    ));
+  } catch (e) {
+    services.close?.();
+    await source.stop();
+    const from = config.audioCommand
+      ? config.sources?.["audio-command"] ?? "--audio-command"
+      : config.sources?.["audio-source"] ?? "--audio-source";
+    printError(`Configuration error: ${oneLine(redact((e as Error).message))} (${from})`);
+    return EXIT.CONFIG;
+  }
+
   const master = await startMaster({
     channel: config.channelName,
     region: config.region,
     source,
+    audioSource: audio,
+    receiveAudio: config.viewerAudio,
     controlPlane: services.controlPlane,
     credentials: services.credentials,
     peerSessionFactory: deps.peerSessionFactory ??
@@ -261,6 +337,13 @@ export async function main(
   });
   deps.onClient?.(master.signaling);
   master.on("viewerJoined", ({ viewerId }) => log.info(`Viewer ${viewerId} joined`));
+  const recorder = config.recordViewerAudio === undefined
+    ? undefined
+    : new ViewerAudioRecorder(config.recordViewerAudio, log.child("record"));
+  if (recorder) {
+    master.on("audio", ({ viewerId, packet }) => recorder.write(viewerId, packet));
+    master.on("viewerLeft", ({ viewerId }) => recorder.close(viewerId));
+  }
 
   // Run until stopped, or until signaling stops on a failure that cannot heal on its own.
   const stop = stopSignal(deps.signal);
@@ -277,6 +360,7 @@ export async function main(
   if (fatal) fatalLine(fatal);
   else log.info("Stopping");
   await master.close();
+  recorder?.closeAll();
   services.close?.();
   stop.dispose();
   if (fatal) return EXIT.CONFIG;

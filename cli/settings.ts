@@ -180,6 +180,27 @@ export const SETTINGS = {
       return t;
     },
   },
+  "audio-source": {
+    env: ["AWS_KVS_AUDIO_SOURCE"],
+    help: "Ogg/Opus file or URL looped to viewers, - (Ogg/Opus on stdin), or none; " +
+      "default: the sample tones with the sample video, none with other video",
+  },
+  "audio-command": {
+    env: ["AWS_KVS_AUDIO_COMMAND"],
+    help: "Encoder command (run with sh -c) writing Ogg/Opus to stdout; restarted if it exits",
+    parse: (t: string): string => {
+      check(t.trim() !== "", t, "is empty");
+      return t;
+    },
+  },
+  "no-viewer-audio": {
+    help: "Do not take viewers' microphones (their audio sections are answered send-only)",
+    boolean: true,
+  },
+  "record-viewer-audio": {
+    env: ["AWS_KVS_RECORD_VIEWER_AUDIO"],
+    help: "Folder where each viewer's audio is written as an Ogg/Opus file",
+  },
   fps: {
     help: "Frames per second of a frames folder or .h264 file (live sources keep their own)",
     default: "25",

@@ -28,7 +28,8 @@ import type { CredentialProvider } from "./credentials/types.ts";
 import { KvsError } from "./errors.ts";
 import { type Logger, silentLogger } from "./log.ts";
 import { spsProfileLevelId } from "./media/h264.ts";
-import type { AudioSource, EncodedFrame, VideoSource } from "./media/types.ts";
+import type { AudioSource } from "./media/audio_types.ts";
+import type { EncodedFrame, VideoSource } from "./media/types.ts";
 import type { PeerConnectionState, PeerSessionFactory, ViewerAudioPacket } from "./peer/types.ts";
 import { SignalingClient, type SignalingClientOptions } from "./signaling/client.ts";
 import type { SignalingState } from "./signaling/states.ts";
@@ -252,7 +253,7 @@ export class Master {
     );
     this.signaling.start();
     this.#source.start((frame) => this.#onFrame(frame));
-    this.#audio?.start((frame) => this.#viewers.writeAudio(frame));
+    this.#audio?.start((packet) => this.#viewers.writeAudio(packet));
     this.#setIdle(!this.#viewers.receiving);
   }
 

@@ -23,25 +23,6 @@ export interface EncodedFrame {
 }
 
 /**
- * One Opus packet (RFC 6716; 20 ms at 48 kHz is what sources here send).
- *
- * @example
- * ```ts
- * import type { EncodedAudioFrame } from "./types.ts";
- * const f: EncodedAudioFrame = { data: new Uint8Array([0xfc, 0xff, 0xfe]), timestampUs: 20_000 };
- * ```
- */
-export interface EncodedAudioFrame {
-  /** One Opus packet. */
-  data: Uint8Array;
-  /**
-   * Presentation time in microseconds, on the same clock as the video frames it goes with (so
-   * a viewer keeps lips in sync).
-   */
-  timestampUs: number;
-}
-
-/**
  * A live H.264 source. The master starts it once and fans each frame out to every viewer.
  *
  * @example
@@ -72,30 +53,5 @@ export interface VideoSource {
    * Told when no viewer is receiving frames (`true`) and when one is again (`false`). A source
    * that can rest (a file loop) pauses meanwhile; a live one should keep draining its input.
    */
-  idle?(idle: boolean): void;
-}
-
-/**
- * A live Opus source. The master starts it once and fans each packet out to every viewer that
- * receives audio.
- *
- * @example
- * ```ts
- * import type { AudioSource, EncodedAudioFrame } from "./types.ts";
- * class Quiet implements AudioSource {
- *   readonly codec = "opus" as const;
- *   start(_onFrame: (f: EncodedAudioFrame) => void) {}
- *   stop() {}
- * }
- * ```
- */
-export interface AudioSource {
-  /** Only Opus (48 kHz). */
-  readonly codec: "opus";
-  /** Begin delivering packets, paced in real time. Calling twice is an error. */
-  start(onFrame: (frame: EncodedAudioFrame) => void): void;
-  /** Stop delivering packets and release resources. */
-  stop(): void | Promise<void>;
-  /** Told when no viewer is receiving (`true`) and when one is again (`false`), as video is. */
   idle?(idle: boolean): void;
 }

@@ -9,7 +9,8 @@
  */
 import type { IceServer } from "../aws/types.ts";
 import { NoticeLimiter } from "../log.ts";
-import type { EncodedAudioFrame, EncodedFrame } from "../media/types.ts";
+import type { AudioPacket } from "../media/audio_types.ts";
+import type { EncodedFrame } from "../media/types.ts";
 import { type MediaCoreOutput, MediaCoreSession } from "./media_core.ts";
 import type {
   IceCandidateInit,
@@ -198,11 +199,11 @@ export class WasmPeerSession implements PeerSession {
     }
   }
 
-  writeAudio(frame: EncodedAudioFrame): void {
+  writeAudio(frame: AudioPacket): void {
     if (!this.#core || this.#state !== "connected" || this.#closed || !this.#sendsAudio) return;
     let out: MediaCoreOutput;
     try {
-      out = this.#core.writeAudio(frame.data, Math.round(frame.timestampUs * 0.048) >>> 0);
+      out = this.#core.writeAudio(frame.data, frame.timestamp48k >>> 0);
     } catch (e) {
       this.close(`media core failed: ${(e as Error).message}`);
       return;

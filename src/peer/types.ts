@@ -5,7 +5,8 @@
  */
 import type { IceServer } from "../aws/types.ts";
 import type { Logger } from "../log.ts";
-import type { EncodedAudioFrame, EncodedFrame } from "../media/types.ts";
+import type { AudioPacket } from "../media/audio_types.ts";
+import type { EncodedFrame } from "../media/types.ts";
 
 /** A trickled ICE candidate in the browser's `RTCIceCandidateInit` shape. */
 export interface IceCandidateInit {
@@ -148,7 +149,7 @@ export interface PeerSession {
   /** Send one access unit (no-op until connected, or when the viewer takes no video). */
   writeFrame(frame: EncodedFrame): void;
   /** Send one Opus packet (no-op until connected, or when no audio was negotiated). */
-  writeAudio?(frame: EncodedAudioFrame): void;
+  writeAudio?(frame: AudioPacket): void;
   /** Counters. */
   stats(): PeerStats;
   /** End the session, releasing sockets and WASM memory. */

@@ -14,7 +14,8 @@
  * @module
  */
 import { type Logger, NoticeLimiter, silentLogger } from "../log.ts";
-import type { EncodedAudioFrame, EncodedFrame } from "../media/types.ts";
+import type { AudioPacket } from "../media/audio_types.ts";
+import type { EncodedFrame } from "../media/types.ts";
 import { OfferRejectedError } from "../peer/errors.ts";
 import { refusalAnswer } from "../peer/sdp.ts";
 import type {
@@ -125,7 +126,7 @@ export class Viewers {
   }
 
   /** Give an Opus packet to every viewer that receives (audio needs no keyframe). */
-  writeAudio(frame: EncodedAudioFrame): void {
+  writeAudio(frame: AudioPacket): void {
     for (const v of this.#viewers.values()) {
       if (!v.receiving) continue;
       try {
