@@ -31,7 +31,11 @@
  * - **Fake media and no prompts.** `media.navigator.streams.fake`,
  *   `media.navigator.permission.disabled`, autoplay allowed (`media.autoplay.default = 0`).
  * - **Loopback TURN.** `media.peerconnection.ice.loopback = true` lets Firefox use the
- *   emulator's coturn on 127.0.0.1.
+ *   emulator's coturn on 127.0.0.1 (over UDP and TCP).
+ * - **TURN over TLS.** Firefox ignores a `turns:` URL whose host is an IP address (it gathers
+ *   no relay candidate from `turns:127.0.0.1:…`; `turns:localhost:…` works), and checks the
+ *   server's certificate: WebDriver BiDi's `acceptInsecureCerts` (set here, like Chromium's
+ *   `--ignore-certificate-errors`) lets the emulator's private CA pass.
  *
  * @example
  * ```ts
@@ -159,7 +163,14 @@ export async function ensureFirefoxNetwork(): Promise<FirefoxNetwork> {
     );
   }
   const existing = await probeSource();
-  if (existing && existing !== FIREFOX_VETH_ADDRESS) {
+  if (existing === FIREFOX_VETH_ADDRESS) {
+    return {
+      address: existing,
+      via: "veth",
+      note: `Firefox gathers ${existing} on veth ${FIREFOX_VETH} (made earlier; route to ${PROBE})`,
+    };
+  }
+  if (existing) {
     return {
       address: existing,
       via: "existing",
@@ -175,7 +186,7 @@ export async function ensureFirefoxNetwork(): Promise<FirefoxNetwork> {
     steps.push(["addr", "add", `${FIREFOX_VETH_ADDRESS}/30`, "dev", FIREFOX_VETH]);
   }
   steps.push(["link", "set", FIREFOX_VETH, "up"], ["link", "set", "kvsff1", "up"]);
-  if (!existing) steps.push(["route", "replace", `${PROBE}/32`, "dev", FIREFOX_VETH]);
+  steps.push(["route", "replace", `${PROBE}/32`, "dev", FIREFOX_VETH]);
   for (const args of steps) {
     const r = await ip(...args);
     if (!r.ok) {
@@ -277,6 +288,9 @@ export async function launchFirefox(options: FirefoxLaunchOptions = {}): Promise
     timeout: options.launchTimeoutMs ?? 30_000,
     protocolTimeout: options.protocolTimeoutMs ?? 30_000,
     extraPrefsFirefox: { ...FIREFOX_PREFS, ...options.prefs },
+    // Certificates from a private CA accepted (the emulator's), as Chromium's
+    // --ignore-certificate-errors: this reaches Firefox's TURN over TLS too.
+    acceptInsecureCerts: true,
   });
   const contexts = new Set<BrowserContext>();
   let closed = false;
