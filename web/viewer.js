@@ -771,6 +771,11 @@ addEventListener("DOMContentLoaded", () => {
     start(paramsFromForm());
   });
   $("stop").addEventListener("click", () => session?.stop());
+  // Started by its controls after an autoplay policy blocked it.
+  $("audio").addEventListener("playing", () => {
+    if (viewerState.audio) viewerState.audio.playback = "playing";
+    render();
+  });
   $("message-form").addEventListener("submit", (e) => {
     e.preventDefault();
     const text = $("message").value;
