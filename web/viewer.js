@@ -703,7 +703,6 @@ async function start(p) {
             pairId = r.selectedCandidatePairId;
           }
         }
-
         for (const r of report.values()) {
           if (r.type === "inbound-rtp" && r.kind === "video") {
             viewerState.framesDecoded = r.framesDecoded ?? 0;
