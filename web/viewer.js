@@ -5,11 +5,18 @@
  * Query parameters (also editable in the form): `channel`, `region`, `endpoint` (control-plane
  * override, e.g. a local emulator), `accessKeyId`, `secretAccessKey`, `sessionToken`,
  * `clientId` (default random), `forceTurn=1` (relay candidates only), `stun=0` (no STUN server;
- * the default adds the region's KVS STUN server unless `endpoint` is set), `autostart=1`.
+ * the default adds the region's KVS STUN server unless `endpoint` is set), `mic=1` (send the
+ * microphone: a sendrecv audio section instead of recvonly), `ping=N` (send N timestamped
+ * messages on the data channel once it opens and time their echoes), `autostart=1`.
+ *
+ * Besides the H.264 video the offer has an Opus audio section and the data channel
+ * `kvsDataChannel` (as the KVS JS SDK's sample viewer opens it). A master that declines them
+ * (port 0 in its answer) still plays video: `audio.state` / `dataChannel.state` say `absent`.
  *
  * For tests and tools: `globalThis.viewerState` and the JSON of `#status` hold
- * `{state, framesDecoded, codec, width, height, ttffMs, error, ...}`; `globalThis.viewer` has
- * `start(params)` and `stop()`. Secrets are never written to the page or the console.
+ * `{state, framesDecoded, codec, width, height, ttffMs, error, audio, dataChannel, ...}`;
+ * `globalThis.viewer` has `start(params)`, `stop()` and `send(text)` (a data channel message).
+ * Secrets are never written to the page or the console.
  *
  * @example
  * ```text
@@ -45,11 +52,28 @@ const viewerState = {
   forceTurn: false,
   localCandidates: [],
   sdkVersion: null,
+  /**
+   * Audio once a session starts: `state` offered → absent (declined by the master) or
+   * negotiated → receiving; `direction` offered (recvonly, or sendrecv with `mic=1`),
+   * `currentDirection` negotiated, `microphone` (off, on, or unavailable: why), `playback`,
+   * and from getStats' inbound-rtp: `packetsReceived`, `totalSamplesReceived`,
+   * `concealedSamples`, `codec` (mimeType).
+   */
+  audio: null,
+  /**
+   * The `kvsDataChannel` data channel once a session starts: `state` offered → absent
+   * (declined) or its readyState; `sent`, `echoed` (our messages that came back), `received`
+   * (other messages), `lastRttMs`, `medianRttMs` (echo round trips), `pingsRequested`.
+   */
+  dataChannel: null,
 };
 globalThis.viewerState = viewerState;
 
+/** Label of the data channel the page opens (the KVS JS SDK sample's). */
+const DATA_CHANNEL_LABEL = "kvsDataChannel";
+
 const $ = (id) => document.getElementById(id);
-/** @type {null | { stop(reason?: string): void }} */
+/** @type {null | { stop(reason?: string): void, send(text: string): boolean }} */
 let session = null;
 
 /** Publish the state to `#status`, the summary table and the state line. */
@@ -67,6 +91,22 @@ function render() {
   $("s-pair").textContent = s.selectedPair ?? "–";
   $("s-connection").textContent =
     `signaling ${s.signaling}, ICE ${s.iceConnectionState}, peer ${s.connectionState}`;
+  const a = s.audio;
+  $("s-audio").textContent = !a ? "–" : [
+    a.state,
+    a.codec,
+    a.packetsReceived
+      ? `${a.packetsReceived} packets, ${a.concealedSamples} samples concealed`
+      : "",
+    `microphone ${a.microphone}`,
+  ].filter(Boolean).join(", ");
+  const d = s.dataChannel;
+  $("s-data").textContent = !d ? "–" : [
+    `${d.label}: ${d.state}`,
+    `${d.sent} sent, ${d.echoed} echoed, ${d.received} received`,
+    d.medianRttMs === null ? "" : `round trip ${d.medianRttMs.toFixed(1)} ms (median)`,
+  ].filter(Boolean).join(", ");
+  $("send").disabled = d?.readyState !== "open";
 }
 
 function setState(state, extra = {}) {
@@ -96,6 +136,8 @@ function paramsFromQuery() {
       "clientId",
       "forceTurn",
       "stun",
+      "mic",
+      "ping",
       "autostart",
     ]
   ) {
@@ -117,8 +159,10 @@ function paramsFromForm() {
   const f = new FormData($("params"));
   const p = Object.fromEntries([...f.entries()].map(([k, v]) => [k, String(v).trim()]));
   p.forceTurn = $("forceTurn").checked ? "1" : "0";
+  p.mic = $("mic").checked ? "1" : "0";
   const q = new URLSearchParams(location.search);
   if (q.has("stun")) p.stun = q.get("stun");
+  if (q.has("ping")) p.ping = q.get("ping");
   return p;
 }
 
@@ -182,6 +226,17 @@ async function kvsPost(ctx, url, body, what) {
   throw new Error("unreachable");
 }
 
+/** Why there is no H.264, and in Firefox how to get it. */
+function noH264Message() {
+  const base = "this browser offers no H.264 decoder for WebRTC";
+  const firefox = "open about:config, set media.webrtc.hw.h264.enabled to true and " +
+    "gfx.blacklist.webrtc.hw.acceleration.h264 to 1, then reload (Firefox then decodes " +
+    "H.264 with the system's FFmpeg)";
+  return /Firefox\//.test(navigator.userAgent)
+    ? `${base}: ${firefox}`
+    : `${base} (in Firefox: ${firefox})`;
+}
+
 /** Choose H.264 only, constrained baseline with packetization-mode=1 first. */
 function preferH264(transceiver) {
   const caps = RTCRtpReceiver.getCapabilities?.("video");
@@ -192,8 +247,30 @@ function preferH264(transceiver) {
   };
   const h264 = caps.codecs.filter((c) => c.mimeType.toLowerCase() === "video/h264")
     .sort((a, b) => score(b) - score(a));
-  if (h264.length === 0) throw new Error("this browser offers no H.264 decoder for WebRTC");
+  if (h264.length === 0) throw new Error(noH264Message());
   transceiver.setCodecPreferences(h264);
+}
+
+/** The m-sections of an SDP: kind, port, mid and direction attribute. */
+function sdpSections(sdp) {
+  const sections = [];
+  for (const line of String(sdp ?? "").split(/\r?\n/)) {
+    const m = /^m=(\S+) (\d+)/.exec(line);
+    if (m) sections.push({ kind: m[1], port: Number(m[2]), mid: null, direction: "sendrecv" });
+    else if (!sections.length) continue;
+    else if (line.startsWith("a=mid:")) sections.at(-1).mid = line.slice(6).trim();
+    else if (/^a=(sendrecv|sendonly|recvonly|inactive)$/.test(line.trim())) {
+      sections.at(-1).direction = line.trim().slice(2);
+    }
+  }
+  return sections;
+}
+
+function median(values) {
+  if (values.length === 0) return null;
+  const v = [...values].sort((a, b) => a - b);
+  const mid = v.length >> 1;
+  return v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
 }
 
 /** Start a viewer session with `p`; stops any previous one. */
@@ -206,6 +283,15 @@ async function start(p) {
   const t0 = performance.now();
   let offerSentAt = null;
   const pendingCandidates = [];
+  let audioTransceiver = null;
+  let microphone = null;
+  const channels = new Set();
+  let dataChannel = null;
+  /** Messages we sent and await back: text → performance.now() when sent. */
+  const awaitingEcho = new Map();
+  const rtts = [];
+  const mic = p.mic === "1" || p.mic === "true";
+  const pings = Math.max(0, Math.min(1000, Math.floor(Number(p.ping) || 0)));
 
   Object.assign(viewerState, {
     state: "starting",
@@ -224,6 +310,8 @@ async function start(p) {
     bitrateKbps: 0,
     localCandidates: [],
     forceTurn: p.forceTurn === "1" || p.forceTurn === "true",
+    audio: null,
+    dataChannel: null,
   });
 
   session = {
@@ -236,10 +324,83 @@ async function start(p) {
       } catch {
         // already closed
       }
+      for (const c of channels) c.close();
+      for (const t of microphone?.getTracks() ?? []) t.stop();
       pc?.close();
       $("video").srcObject = null;
+      $("audio").srcObject = null;
       if (reason !== "error") setState("closed");
     },
+    send(text) {
+      if (stopped.value || dataChannel?.readyState !== "open") return false;
+      sendMessage(text);
+      return true;
+    },
+  };
+
+  /** Send `text` on the data channel and await its echo (at most 1000 outstanding). */
+  const sendMessage = (text) => {
+    dataChannel.send(text);
+    viewerState.dataChannel.sent++;
+    awaitingEcho.set(text, performance.now());
+    if (awaitingEcho.size > 1000) awaitingEcho.delete(awaitingEcho.keys().next().value);
+    render();
+  };
+  const onMessage = (e) => {
+    const d = viewerState.dataChannel;
+    if (!d) return;
+    const text = typeof e.data === "string" ? e.data : null;
+    const sentAt = text === null ? undefined : awaitingEcho.get(text);
+    if (sentAt !== undefined) {
+      awaitingEcho.delete(text);
+      const rtt = performance.now() - sentAt;
+      rtts.push(rtt);
+      if (rtts.length > 1000) rtts.shift();
+      d.echoed++;
+      d.lastRttMs = Math.round(rtt * 100) / 100;
+      d.medianRttMs = Math.round(median(rtts) * 100) / 100;
+    } else {
+      d.received++;
+      d.lastMessage = text === null
+        ? `(${e.data?.byteLength ?? e.data?.size ?? 0} bytes of binary)`
+        : text.slice(0, 200);
+    }
+    render();
+  };
+  /** `ping=N`: N timestamped messages, one every 50 ms, each timed until its echo. */
+  const startPings = () => {
+    let seq = 0;
+    const timer = setInterval(() => {
+      if (stopped.value || dataChannel?.readyState !== "open" || seq >= pings) {
+        clearInterval(timer);
+        return;
+      }
+      seq++;
+      sendMessage(JSON.stringify({ ping: seq, of: pings, sentAt: Date.now() }));
+    }, 50);
+    timers.push(timer);
+  };
+  /** Follow a data channel: ours, or one the master opens. */
+  const watchChannel = (channel) => {
+    channels.add(channel);
+    channel.addEventListener("message", onMessage);
+    if (channel !== dataChannel) return;
+    const d = viewerState.dataChannel;
+    const update = () => {
+      d.readyState = channel.readyState;
+      if (d.state !== "absent") d.state = channel.readyState;
+      render();
+    };
+    channel.addEventListener("open", () => {
+      update();
+      if (pings > 0) startPings();
+    });
+    channel.addEventListener("close", update);
+    channel.addEventListener("closing", update);
+    channel.addEventListener("error", (e) => {
+      d.error = e?.error?.message ?? "data channel error";
+      update();
+    });
   };
   const guard = (step, fn) => async (...args) => {
     if (stopped.value) return;
@@ -374,6 +535,53 @@ async function start(p) {
         });
         const transceiver = pc.addTransceiver("video", { direction: "recvonly" });
         preferH264(transceiver);
+        // Audio: the microphone when asked for (recvonly when it is unavailable), then the
+        // data channel, both after the video so that the video stays the first section.
+        viewerState.audio = {
+          state: "offered",
+          direction: "recvonly",
+          currentDirection: null,
+          microphone: mic ? "requested" : "off",
+          playback: null,
+          packetsReceived: 0,
+          totalSamplesReceived: 0,
+          concealedSamples: 0,
+          codec: null,
+        };
+        if (mic) {
+          try {
+            microphone = await navigator.mediaDevices.getUserMedia({ audio: true, video: false });
+            viewerState.audio.microphone = "on";
+          } catch (e) {
+            viewerState.audio.microphone = `unavailable: ${e?.name ?? ""} ${e?.message ?? e}`
+              .trim();
+          }
+          if (stopped.value) {
+            for (const t of microphone?.getTracks() ?? []) t.stop();
+            return;
+          }
+        }
+        const micTrack = microphone?.getAudioTracks()[0];
+        audioTransceiver = micTrack
+          ? pc.addTransceiver(micTrack, { direction: "sendrecv", streams: [microphone] })
+          : pc.addTransceiver("audio", { direction: "recvonly" });
+        viewerState.audio.direction = audioTransceiver.direction;
+        viewerState.dataChannel = {
+          label: DATA_CHANNEL_LABEL,
+          state: "offered",
+          readyState: "connecting",
+          sent: 0,
+          echoed: 0,
+          received: 0,
+          lastRttMs: null,
+          medianRttMs: null,
+          lastMessage: null,
+          pingsRequested: pings,
+          error: null,
+        };
+        dataChannel = pc.createDataChannel(DATA_CHANNEL_LABEL);
+        watchChannel(dataChannel);
+        pc.addEventListener("datachannel", (e) => watchChannel(e.channel));
         pc.addEventListener("icecandidate", ({ candidate }) => {
           if (!candidate || !candidate.candidate) return;
           viewerState.localCandidates.push(candidate.candidate.split(" ")[7] ?? "?");
@@ -393,10 +601,27 @@ async function start(p) {
           render();
         });
         pc.addEventListener("track", (e) => {
+          if (e.track.kind === "audio") {
+            const audio = $("audio");
+            audio.srcObject = new MediaStream([e.track]);
+            audio.play().then(
+              () => viewerState.audio && (viewerState.audio.playback = "playing"),
+              (err) => {
+                // Autoplay policies may want a click first: the <audio> controls offer one.
+                if (viewerState.audio) viewerState.audio.playback = `blocked: ${err?.message}`;
+              },
+            ).finally(render);
+            return;
+          }
           video.srcObject = e.streams[0] ?? new MediaStream([e.track]);
           video.play().catch(() => {});
         });
         const offer = await pc.createOffer();
+        // Browsers without setCodecPreferences: the offer itself must list H.264.
+        const videoSdp = offer.sdp.split(/^m=/m).find((m) => m.startsWith("video ")) ?? "";
+        if (!/^a=rtpmap:\d+ H264\/90000/im.test(videoSdp)) {
+          throw new Error(noH264Message());
+        }
         await pc.setLocalDescription(offer);
         if (stopped.value) return;
         signalingClient.sendSdpOffer(pc.localDescription);
@@ -417,6 +642,19 @@ async function start(p) {
           return;
         }
         await pc.setRemoteDescription(answer);
+        // Audio and data channel sections the master declined (port 0) or left out.
+        const sections = sdpSections(sdp);
+        const a = viewerState.audio;
+        const audio = sections.find((m) => m.kind === "audio" && m.mid === audioTransceiver?.mid);
+        if (a) {
+          a.currentDirection = audioTransceiver?.currentDirection ?? null;
+          a.state = !audio || audio.port === 0 || audio.direction === "inactive"
+            ? "absent"
+            : "negotiated";
+        }
+        const d = viewerState.dataChannel;
+        const app = sections.find((m) => m.kind === "application");
+        if (d && (!app || app.port === 0)) d.state = "absent";
         if (viewerState.state === "offer-sent") setState("answered");
       }),
     );
@@ -483,6 +721,15 @@ async function start(p) {
             lastAt = at;
             if (viewerState.framesDecoded > 0) firstFrame();
           }
+          const a = viewerState.audio;
+          if (r.type === "inbound-rtp" && r.kind === "audio" && a) {
+            a.packetsReceived = r.packetsReceived ?? 0;
+            a.totalSamplesReceived = r.totalSamplesReceived ?? 0;
+            a.concealedSamples = r.concealedSamples ?? 0;
+            const codec = r.codecId ? report.get(r.codecId) : null;
+            if (codec) a.codec = codec.mimeType;
+            if (a.packetsReceived > 0 && a.state !== "absent") a.state = "receiving";
+          }
         }
         const pair = pairId ? report.get(pairId) : null;
         if (pair) {
@@ -512,6 +759,7 @@ async function start(p) {
 globalThis.viewer = {
   start: (p) => start(p),
   stop: () => session?.stop(),
+  send: (text) => session?.send(String(text)) ?? false,
 };
 
 addEventListener("DOMContentLoaded", () => {
@@ -522,6 +770,16 @@ addEventListener("DOMContentLoaded", () => {
     start(paramsFromForm());
   });
   $("stop").addEventListener("click", () => session?.stop());
+  // Started by its controls after an autoplay policy blocked it.
+  $("audio").addEventListener("playing", () => {
+    if (viewerState.audio) viewerState.audio.playback = "playing";
+    render();
+  });
+  $("message-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const text = $("message").value;
+    if (text && session?.send(text)) $("message").value = "";
+  });
   render();
   if (p.autostart === "1" || p.autostart === "true") start({ ...paramsFromForm(), ...p });
 });

@@ -3,7 +3,8 @@
  *
  * Drives the system's `/usr/bin/chromium` with `npm:playwright-core` (no browser download).
  * Every wait is bounded, and every browser is closed by `close()` or, at the latest, by a
- * watchdog after `maxLifetimeMs`.
+ * watchdog after `maxLifetimeMs`. `TestBrowser` and `ViewerPage` are shared with the Firefox
+ * helper (`firefox.ts`), so one scenario can run on either browser.
  *
  * @module
  */
@@ -67,10 +68,13 @@ export interface OpenViewerOptions {
   loadTimeoutMs?: number;
 }
 
-/** One open viewer page. */
-export interface ViewerPage {
-  /** The Playwright page (for screenshots or evaluation). */
-  page: Page;
+/**
+ * One open viewer page. `P` is the automation library's page: Playwright's for Chromium
+ * (default), Puppeteer's for Firefox.
+ */
+export interface ViewerPage<P = Page> {
+  /** The automation library's page (for screenshots or evaluation). */
+  page: P;
   /** Console lines the page printed (`type: text`). */
   console: string[];
   /** The page's current status. */
@@ -88,14 +92,61 @@ export interface ViewerPage {
   close(): Promise<void>;
 }
 
-/** A launched Chromium. */
-export interface TestBrowser {
-  /** Playwright's browser. */
-  browser: Browser;
+/**
+ * A launched test browser. `B` and `P` are the automation library's browser and page:
+ * Playwright's for Chromium (default), Puppeteer's for Firefox. A scenario written against
+ * `TestBrowser<unknown, unknown>` runs on either.
+ */
+export interface TestBrowser<B = Browser, P = Page> {
+  /** The automation library's browser. */
+  browser: B;
   /** Open the viewer page in a fresh context with camera/microphone allowed. */
-  openViewer(options: OpenViewerOptions): Promise<ViewerPage>;
+  openViewer(options: OpenViewerOptions): Promise<ViewerPage<P>>;
   /** Close the browser and every page. */
   close(): Promise<void>;
+}
+
+/** The page URL {@link TestBrowser.openViewer} loads: `pageUrl` with the defined `params`. */
+export function viewerUrl(o: OpenViewerOptions): string {
+  const params: Record<string, string | boolean> = {};
+  for (const [k, v] of Object.entries(o.params ?? {})) if (v !== undefined) params[k] = v;
+  return viewerPageUrl(o.pageUrl, params as never);
+}
+
+/**
+ * Runs inside the page (`page.evaluate`): the page's `viewerState` as plain JSON, or null
+ * before the page script ran. Self-contained, as evaluated functions must be.
+ */
+export function readViewerState(): unknown {
+  const s = (globalThis as unknown as { viewerState?: unknown }).viewerState;
+  return JSON.parse(JSON.stringify(s ?? null));
+}
+
+/**
+ * Poll `status()` every 100 ms until `pred` holds; throws after `timeoutMs` with the last
+ * status, or at once if the page reports an error state and `pred` does not accept it.
+ */
+export async function pollViewerStatus(
+  status: () => Promise<ViewerStatus>,
+  pred: (s: ViewerStatus) => boolean,
+  timeoutMs: number,
+  what = "condition",
+): Promise<ViewerStatus> {
+  const deadline = performance.now() + timeoutMs;
+  let last: ViewerStatus | null = null;
+  for (;;) {
+    last = await status();
+    if (last && pred(last)) return last;
+    if (last?.state === "error") {
+      throw new Error(`viewer page error while waiting for ${what}: ${last.error}`);
+    }
+    if (performance.now() > deadline) {
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}; last status: ${JSON.stringify(last)}`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 /**
@@ -144,38 +195,13 @@ export async function launchBrowser(options: LaunchOptions = {}): Promise<TestBr
     const lines: string[] = [];
     page.on("console", (m) => lines.push(`${m.type()}: ${m.text()}`));
     page.on("pageerror", (e) => lines.push(`pageerror: ${e.message}`));
-    const params: Record<string, string | boolean> = {};
-    for (const [k, v] of Object.entries(o.params ?? {})) if (v !== undefined) params[k] = v;
-    const url = viewerPageUrl(o.pageUrl, params as never);
-    await page.goto(url, { timeout: o.loadTimeoutMs ?? 15_000, waitUntil: "load" });
-    const status = async () =>
-      await page.evaluate(() => {
-        const s = (globalThis as unknown as { viewerState?: unknown }).viewerState;
-        return JSON.parse(JSON.stringify(s ?? null));
-      }) as ViewerStatus;
+    await page.goto(viewerUrl(o), { timeout: o.loadTimeoutMs ?? 15_000, waitUntil: "load" });
+    const status = async () => await page.evaluate(readViewerState) as ViewerStatus;
     return {
       page,
       console: lines,
       status,
-      waitFor: async (pred, timeoutMs, what = "condition") => {
-        const deadline = performance.now() + timeoutMs;
-        let last: ViewerStatus | null = null;
-        for (;;) {
-          last = await status();
-          if (last && pred(last)) return last;
-          if (last?.state === "error") {
-            throw new Error(`viewer page error while waiting for ${what}: ${last.error}`);
-          }
-          if (performance.now() > deadline) {
-            throw new Error(
-              `timed out after ${timeoutMs} ms waiting for ${what}; last status: ${
-                JSON.stringify(last)
-              }`,
-            );
-          }
-          await new Promise((r) => setTimeout(r, 100));
-        }
-      },
+      waitFor: (pred, timeoutMs, what) => pollViewerStatus(status, pred, timeoutMs, what),
       close: async () => {
         contexts.delete(context);
         await context.close().catch(() => {});
