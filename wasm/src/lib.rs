@@ -6,6 +6,7 @@
 //! datagrams a NACK names, again; `sender_output_ptr/len` → the
 //! batch `[u32 LE length][datagram]…`; `sender_free`; `last_error_ptr/len` → UTF-8 message.
 
+pub mod data;
 pub mod h264;
 pub mod ice;
 pub mod output;

@@ -1,0 +1,1281 @@
+//! WebRTC data channels (RFC 8831) and their establishment protocol (DCEP, RFC 8832), sans-IO:
+//! SCTP packets in (each one DTLS application-data record, decrypted), SCTP packets out (each
+//! to be written as one DTLS record), time in, events out.
+//!
+//! SCTP itself — the handshake, congestion control, retransmission, fragmentation and
+//! reassembly, partial reliability (RFC 3758) and stream reset (RFC 6525) — is `rtc-sctp`. Here:
+//! DCEP, the channel table, and the bounds that keep a viewer from growing our memory or CPU
+//! without limit. Every packet from the viewer is checked before `rtc-sctp` reads it (its
+//! CRC32c, ports and chunk lengths), and each DATA chunk is passed on in an SCTP packet of its
+//! own so what it holds in memory is what it carries:
+//!
+//! - DATA may reach at most [`TSN_WINDOW`] TSNs past the viewer's cumulative TSN (as our latest
+//!   SACK acknowledged it), and received data held here (out of order, or a message still
+//!   incomplete) may cost at most [`INBOUND_BUDGET`], each chunk charged its payload plus
+//!   [`CHUNK_OVERHEAD`]. A chunk past either bound is not passed on: to the viewer it is lost,
+//!   and sent again later.
+//! - A message sent in order whose fragments add up to more than [`MAX_MESSAGE_SIZE`] (our
+//!   `a=max-message-size`) ends the association; a complete one over it (reassembled out of
+//!   order) is dropped with an [`DataEvent::Error`].
+//! - New streams only from a DCEP `DATA_CHANNEL_OPEN`, on the viewer's stream ids (even: it is
+//!   the DTLS client), at most [`MAX_STREAMS`] at once; at most [`MAX_CHANNELS`] channels, an
+//!   open past that refused by resetting its stream.
+//! - FORWARD TSN within [`TSN_WINDOW`] (`rtc-sctp` walks every TSN it skips); at most
+//!   [`MAX_WAITING_RESETS`] stream reset requests waiting for data still to come; a viewer that
+//!   leaves more than [`MAX_UNANSWERED_RESETS`] of our stream resets unanswered loses the
+//!   association.
+//! - One association: an INIT repeated while the handshake is under way gets our INIT ACK again
+//!   (the same one), an INIT once it is established is dropped (no restart).
+//!
+//! Packets that fail a check are counted in [`DataChannels::ignored`], never fatal.
+//!
+//! We are the DTLS server: the viewer sends the SCTP INIT, our channels take odd stream ids.
+//! [`DataChannels::new_client`] plays the other side (the DTLS client: it sends the INIT, opens
+//! even stream ids), for tests and warm-up.
+
+use bytes::Bytes;
+use rtc_sctp::{
+    Association, AssociationError, AssociationHandle, ClientConfig, DatagramEvent, Endpoint, EndpointConfig,
+    EndpointEvent, Event, Payload, PayloadProtocolIdentifier as Ppid, ReliabilityType, ServerConfig, StreamEvent,
+    TransportConfig,
+};
+use rtc_shared::TransportProtocol;
+use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// The largest message we accept: our `a=max-message-size`.
+pub const MAX_MESSAGE_SIZE: usize = 262_144;
+/// The viewer's limit when its offer has no `a=max-message-size` (RFC 8841 §6.1).
+pub const DEFAULT_REMOTE_MAX_MESSAGE: usize = 65_536;
+/// The SCTP port WebRTC uses (`a=sctp-port`).
+pub const SCTP_PORT: u16 = 5000;
+/// Channels open at once, opened by either side.
+pub const MAX_CHANNELS: usize = 64;
+/// Bytes sent and not yet acknowledged (or abandoned) across all channels; past this
+/// [`DataChannels::send`] refuses.
+pub const MAX_BUFFERED: usize = 1 << 20;
+/// The receive window we advertise (a_rwnd).
+pub const RECEIVE_WINDOW: u32 = 1 << 20;
+/// What the viewer's DATA may cost us while held (out of order, or part of a message not yet
+/// complete): each chunk its payload plus [`CHUNK_OVERHEAD`].
+pub const INBOUND_BUDGET: usize = 4 << 20;
+/// What one held DATA chunk costs beyond its payload: the packet it is passed on in and the
+/// bookkeeping `rtc-sctp` keeps for it.
+pub const CHUNK_OVERHEAD: usize = 512;
+/// How far (in TSNs) DATA or a FORWARD TSN may reach past the viewer's cumulative TSN.
+pub const TSN_WINDOW: u32 = 16_384;
+/// SCTP streams that may exist at once (channels, plus streams being reset).
+pub const MAX_STREAMS: usize = 2 * MAX_CHANNELS;
+/// The viewer's stream reset requests that wait for DATA it has not sent yet.
+pub const MAX_WAITING_RESETS: usize = 8;
+/// Our stream reset requests the viewer may leave unanswered (RFC 6525 wants an answer).
+pub const MAX_UNANSWERED_RESETS: usize = 64;
+/// The largest SCTP packet read (a DTLS record carries at most 16 KB).
+const MAX_PACKET: usize = 1 << 16;
+
+/// The viewer as `rtc-sctp`'s endpoint sees it (there is one peer; a reserved class-E address).
+const PEER: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(std::net::Ipv4Addr::new(240, 0, 0, 2), SCTP_PORT));
+const LOCAL: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(std::net::Ipv4Addr::new(240, 0, 0, 1), SCTP_PORT));
+
+// Chunk types (RFC 4960 §3.2, RFC 6525 §3.1, RFC 3758 §3.2).
+const DATA: u8 = 0;
+const INIT: u8 = 1;
+const INIT_ACK: u8 = 2;
+const SACK: u8 = 3;
+const RECONFIG: u8 = 130;
+const FORWARD_TSN: u8 = 192;
+/// The chunk types `rtc-sctp` reads; others it refuses with the whole packet.
+const KNOWN: [u8; 15] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 14, 130, 192];
+// RE-CONFIG parameters (RFC 6525 §4).
+const OUTGOING_RESET_REQUEST: u16 = 13;
+const RECONFIG_RESPONSE: u16 = 16;
+// DATA chunk flags.
+const BEGINNING: u8 = 0x02;
+const ENDING: u8 = 0x01;
+// DCEP (RFC 8832 §5, §8.2.1) and its payload protocol identifier.
+const DCEP_OPEN: u8 = 0x03;
+const DCEP_ACK: u8 = 0x02;
+const PPID_DCEP: u32 = 50;
+
+/// How hard a channel tries to deliver each message (RFC 8831 §6.1; W3C `maxRetransmits`,
+/// `maxPacketLifeTime`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reliability {
+    /// Every message, retransmitted until acknowledged.
+    Reliable,
+    /// A message is abandoned after this many retransmissions.
+    MaxRetransmits(u16),
+    /// A message is abandoned this many milliseconds after it was sent.
+    MaxLifetimeMs(u16),
+}
+
+/// What the data channels report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DataEvent {
+    /// A channel is open: one the viewer opened (its `DATA_CHANNEL_OPEN` was answered with
+    /// `DATA_CHANNEL_ACK`; even id), or one of ours the viewer acknowledged (odd id).
+    Opened { id: u16, label: String, protocol: String, ordered: bool, reliability: Reliability },
+    /// A message on an open channel (`binary` false: text, UTF-8 by the viewer's word).
+    Message { id: u16, binary: bool, data: Vec<u8> },
+    /// A channel closed: its stream was reset by the viewer, we closed it, or the association
+    /// ended.
+    Closed { id: u16 },
+    /// Something went wrong that the session may want to log: a refused channel, a message too
+    /// large, the association ending (after which nothing works and every channel is closed).
+    Error(String),
+}
+
+/// Why a call was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DataError {
+    /// The message is larger than the viewer accepts (its `a=max-message-size`).
+    TooLarge { size: usize, limit: usize },
+    /// Sending it would queue more than [`MAX_BUFFERED`] bytes not yet acknowledged.
+    Buffered { buffered: usize, size: usize, limit: usize },
+    /// [`MAX_CHANNELS`] channels are open.
+    TooManyChannels(usize),
+    /// No open channel has this id.
+    NoChannel(u16),
+    /// The channel is ours and the association is not up yet: its `DATA_CHANNEL_OPEN` has not
+    /// been sent.
+    NotOpen(u16),
+    /// Every stream id of ours is in use.
+    NoStreamId,
+    /// A label or protocol longer than DCEP carries (65,535 bytes).
+    TooLong(&'static str),
+    /// The association ended (the reason was reported as [`DataEvent::Error`]).
+    Ended,
+    /// SCTP refused it (the text is `rtc-sctp`'s).
+    Sctp(String),
+}
+
+impl std::fmt::Display for DataError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DataError::TooLarge { size, limit } => {
+                write!(f, "a {size}-byte message is larger than the viewer's a=max-message-size of {limit} bytes")
+            }
+            DataError::Buffered { buffered, size, limit } => write!(
+                f,
+                "{buffered} bytes are waiting to be acknowledged; {size} more would pass the {limit}-byte send buffer"
+            ),
+            DataError::TooManyChannels(n) => write!(f, "{n} data channels are open (the most we keep)"),
+            DataError::NoChannel(id) => write!(f, "no open data channel with id {id}"),
+            DataError::NotOpen(id) => write!(f, "data channel {id} is not open yet (the SCTP association is not up)"),
+            DataError::NoStreamId => f.write_str("every SCTP stream id of ours is in use"),
+            DataError::TooLong(what) => write!(f, "the {what} is longer than 65535 bytes"),
+            DataError::Ended => f.write_str("the SCTP association has ended"),
+            DataError::Sctp(e) => write!(f, "SCTP: {e}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Ours, waiting for the association: its `DATA_CHANNEL_OPEN` goes out once it is up.
+    Waiting,
+    /// Ours, `DATA_CHANNEL_OPEN` sent, nothing heard back yet: what we send goes ordered
+    /// (RFC 8832 §6).
+    Opening,
+    Open,
+}
+
+#[derive(Debug)]
+struct Channel {
+    label: String,
+    protocol: String,
+    ordered: bool,
+    reliability: Reliability,
+    state: State,
+}
+
+impl Channel {
+    fn opened(&self, id: u16) -> DataEvent {
+        DataEvent::Opened {
+            id,
+            label: self.label.clone(),
+            protocol: self.protocol.clone(),
+            ordered: self.ordered,
+            reliability: self.reliability,
+        }
+    }
+}
+
+/// What the checks of the viewer's packets remember.
+struct Guard {
+    /// The viewer's Initiate Tag, from its INIT.
+    peer_tag: Option<u32>,
+    /// Our INIT ACK, sent again if the viewer repeats its INIT.
+    init_ack: Option<Bytes>,
+    /// The viewer's cumulative TSN as our latest SACK acknowledged it (its initial TSN − 1
+    /// before that). `rtc-sctp`'s own is never behind it.
+    cum: Option<u32>,
+    /// The TSNs in (cum, cum + TSN_WINDOW] passed on, one bit each (index TSN mod the window).
+    seen: Vec<u64>,
+    /// What the DATA passed on and not yet read back out may cost (never less than the truth:
+    /// chunks `rtc-sctp` dropped stay charged until a SACK shows it holds nothing).
+    charged: usize,
+    /// The viewer's stream reset requests (request sequence number, sender's last TSN) that
+    /// wait for DATA not yet acknowledged.
+    waiting_resets: Vec<(u32, u32)>,
+    /// Request sequence numbers of our stream resets the viewer has not answered.
+    unanswered: Vec<u32>,
+    /// The message being received in order: the TSN its next fragment takes, its stream, its
+    /// bytes so far.
+    fragments: Option<(u32, u16, usize)>,
+}
+
+impl Guard {
+    fn new() -> Guard {
+        Guard {
+            peer_tag: None,
+            init_ack: None,
+            cum: None,
+            seen: vec![0; TSN_WINDOW as usize / 64],
+            charged: 0,
+            waiting_resets: Vec::new(),
+            unanswered: Vec::new(),
+            fragments: None,
+        }
+    }
+
+    /// How far `tsn` is past the cumulative TSN: `None` at or before it (or when there is none).
+    fn ahead(&self, tsn: u32) -> Option<u32> {
+        let d = tsn.wrapping_sub(self.cum?);
+        (d != 0 && d < 1 << 31).then_some(d)
+    }
+
+    fn bit(tsn: u32) -> (usize, u64) {
+        let i = (tsn % TSN_WINDOW) as usize;
+        (i / 64, 1 << (i % 64))
+    }
+
+    fn seen(&self, tsn: u32) -> bool {
+        let (w, b) = Guard::bit(tsn);
+        self.seen[w] & b != 0
+    }
+
+    fn mark(&mut self, tsn: u32) {
+        let (w, b) = Guard::bit(tsn);
+        self.seen[w] |= b;
+    }
+
+    /// The viewer's cumulative TSN moved to `cum` (a SACK of ours said so).
+    fn advance(&mut self, cum: u32) {
+        if let Some(old) = self.cum {
+            let d = cum.wrapping_sub(old);
+            if d == 0 || d >= 1 << 31 {
+                return;
+            }
+            if d >= TSN_WINDOW {
+                self.seen.iter_mut().for_each(|w| *w = 0);
+            } else {
+                for i in 1..=d {
+                    let (w, b) = Guard::bit(old.wrapping_add(i));
+                    self.seen[w] &= !b;
+                }
+            }
+        }
+        self.cum = Some(cum);
+        self.waiting_resets.retain(|&(_, last)| {
+            let d = last.wrapping_sub(cum);
+            d != 0 && d < 1 << 31
+        });
+    }
+
+    /// A packet we send: what its SACK, INIT ACK and stream resets say.
+    fn outgoing(&mut self, packet: &[u8], server: bool) {
+        let Some(chunks) = packet.get(12..).and_then(chunks) else { return };
+        for c in chunks {
+            match c[0] {
+                SACK if c.len() >= 16 => {
+                    let (cum, rwnd, gaps) = (be32(c, 4), be32(c, 8), be16(c, 12));
+                    self.advance(cum);
+                    if rwnd >= RECEIVE_WINDOW && gaps == 0 {
+                        // `rtc-sctp` holds no received data at all: nothing is charged.
+                        self.charged = 0;
+                        self.seen.iter_mut().for_each(|w| *w = 0);
+                    }
+                }
+                INIT_ACK if server => self.init_ack = Some(Bytes::copy_from_slice(packet)),
+                RECONFIG => {
+                    for p in params(c) {
+                        if be16(p, 0) == OUTGOING_RESET_REQUEST && p.len() >= 16 && !self.unanswered.contains(&be32(p, 4)) {
+                            self.unanswered.push(be32(p, 4));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// A RE-CONFIG chunk from the viewer: false when it asks for more waiting resets than we
+    /// keep, or names a TSN beyond the window.
+    fn admit_reconfig(&mut self, c: &[u8]) -> bool {
+        for p in params(c) {
+            match be16(p, 0) {
+                RECONFIG_RESPONSE if p.len() >= 12 => {
+                    let rsn = be32(p, 4);
+                    self.unanswered.retain(|&r| r != rsn);
+                }
+                OUTGOING_RESET_REQUEST if p.len() >= 16 => {
+                    let (rsn, last) = (be32(p, 4), be32(p, 12));
+                    match self.ahead(last) {
+                        Some(d) if d > TSN_WINDOW => return false,
+                        Some(_) if !self.waiting_resets.iter().any(|&(r, _)| r == rsn) => {
+                            if self.waiting_resets.len() >= MAX_WAITING_RESETS {
+                                return false;
+                            }
+                            self.waiting_resets.push((rsn, last));
+                        }
+                        _ => {}
+                    }
+                }
+                _ => {}
+            }
+        }
+        true
+    }
+
+    /// Release what a message read out of `rtc-sctp` was charged.
+    fn release(&mut self, bytes: usize, chunks: usize) {
+        self.charged = self.charged.saturating_sub(bytes + chunks * CHUNK_OVERHEAD);
+    }
+}
+
+/// What becomes of a DATA chunk from the viewer.
+enum Verdict {
+    Pass,
+    Drop,
+    /// A violation that ends the association.
+    Fail(String),
+}
+
+/// The data channels of one viewer's session: one SCTP association over its DTLS.
+pub struct DataChannels {
+    endpoint: Endpoint,
+    association: Option<(AssociationHandle, Association)>,
+    /// Whether we answer the INIT (the DTLS server's side) or send it.
+    server: bool,
+    local_port: u16,
+    remote_port: u16,
+    remote_max_message: usize,
+    channels: BTreeMap<u16, Channel>,
+    guard: Guard,
+    out: VecDeque<Bytes>,
+    events: VecDeque<DataEvent>,
+    /// Why the association is ending, as `rtc-sctp` said.
+    lost: Option<String>,
+    ended: bool,
+    /// Packets or chunks from the viewer that were malformed or refused (counted, never fatal).
+    pub ignored: u64,
+}
+
+impl DataChannels {
+    /// Data channels as the DTLS server: the viewer sends the INIT. Ports from the offer's and
+    /// our `a=sctp-port` ([`SCTP_PORT`] in practice); `remote_max_message` from the offer's
+    /// `a=max-message-size` ([`DEFAULT_REMOTE_MAX_MESSAGE`] when absent; 0, "no limit", is
+    /// taken as [`MAX_BUFFERED`]).
+    pub fn new(now: Instant, remote_port: u16, local_port: u16, remote_max_message: usize) -> DataChannels {
+        let _ = now;
+        let mut d = DataChannels::with_role(true, remote_port, local_port, remote_max_message);
+        let server = ServerConfig::new(d.transport());
+        d.endpoint.set_server_config(Some(Arc::new(server)));
+        d
+    }
+
+    /// Data channels as the DTLS client (the viewer's side): sends the INIT now, opens channels
+    /// on even stream ids. `rtc-sctp` addresses an association it initiates from and to port
+    /// 5000 whatever the ports given, so both must be [`SCTP_PORT`] for the two to talk.
+    pub fn new_client(now: Instant, remote_port: u16, local_port: u16, remote_max_message: usize) -> DataChannels {
+        let mut d = DataChannels::with_role(false, remote_port, local_port, remote_max_message);
+        let config = ClientConfig::new(d.transport());
+        match d.endpoint.connect(now, config, PEER) {
+            Ok(a) => d.association = Some(a),
+            Err(e) => d.end(format!("SCTP: {e}")),
+        }
+        d.flush(now);
+        d
+    }
+
+    fn with_role(server: bool, remote_port: u16, local_port: u16, remote_max_message: usize) -> DataChannels {
+        DataChannels {
+            endpoint: Endpoint::new(LOCAL, TransportProtocol::UDP, Arc::new(EndpointConfig::new()), None),
+            association: None,
+            server,
+            local_port,
+            remote_port,
+            remote_max_message: match remote_max_message {
+                0 => MAX_BUFFERED,
+                n => n.min(MAX_BUFFERED),
+            },
+            channels: BTreeMap::new(),
+            guard: Guard::new(),
+            out: VecDeque::new(),
+            events: VecDeque::new(),
+            lost: None,
+            ended: false,
+            ignored: 0,
+        }
+    }
+
+    fn transport(&self) -> TransportConfig {
+        TransportConfig::default()
+            .with_sctp_port(self.local_port)
+            .with_max_receive_buffer_size(RECEIVE_WINDOW)
+            .with_max_message_size(self.remote_max_message as u32)
+    }
+
+    /// Whether the association is up (channels can be opened at any time: ours wait for it).
+    pub fn is_connected(&self) -> bool {
+        !self.ended && self.association.as_ref().is_some_and(|(_, a)| !a.is_handshaking() && !a.is_closed())
+    }
+
+    /// Whether the association ended (closed, aborted, or failed); nothing works after.
+    pub fn is_ended(&self) -> bool {
+        self.ended
+    }
+
+    /// One SCTP packet from the viewer (the plaintext of one DTLS application-data record).
+    pub fn handle_sctp(&mut self, now: Instant, packet: &[u8]) {
+        if self.ended {
+            self.ignored += 1;
+            return;
+        }
+        self.read_packet(now, packet);
+        self.process(now);
+        self.flush(now);
+    }
+
+    /// An SCTP packet to write to the viewer through DTLS (one record each).
+    pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
+        self.out.pop_front().map(|b| b.to_vec())
+    }
+
+    /// What happened since the last call.
+    pub fn poll_event(&mut self) -> Option<DataEvent> {
+        self.events.pop_front()
+    }
+
+    /// When [`DataChannels::handle_timeout`] wants to be called (retransmissions, delayed
+    /// SACKs).
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.ended {
+            return None;
+        }
+        self.association.as_ref().and_then(|(_, a)| a.poll_timeout())
+    }
+
+    /// Run the timers due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.ended {
+            return;
+        }
+        if let Some((_, a)) = self.association.as_mut() {
+            a.handle_timeout(now);
+        }
+        self.process(now);
+        self.flush(now);
+    }
+
+    /// Open a channel (DCEP `DATA_CHANNEL_OPEN` on a stream id of ours). Before the association
+    /// is up the channel waits and its open goes out when it is. [`DataEvent::Opened`] follows
+    /// when the viewer acknowledges; messages may be sent before that.
+    pub fn open(
+        &mut self,
+        now: Instant,
+        label: &str,
+        protocol: &str,
+        ordered: bool,
+        reliability: Reliability,
+    ) -> Result<u16, DataError> {
+        if self.ended {
+            return Err(DataError::Ended);
+        }
+        if label.len() > 0xffff {
+            return Err(DataError::TooLong("label"));
+        }
+        if protocol.len() > 0xffff {
+            return Err(DataError::TooLong("protocol"));
+        }
+        if self.channels.len() >= MAX_CHANNELS {
+            return Err(DataError::TooManyChannels(MAX_CHANNELS));
+        }
+        let id = self.free_id().ok_or(DataError::NoStreamId)?;
+        let channel = Channel { label: label.to_owned(), protocol: protocol.to_owned(), ordered, reliability, state: State::Waiting };
+        self.channels.insert(id, channel);
+        if self.is_connected() {
+            self.start(now, id);
+            self.flush(now);
+        }
+        Ok(id)
+    }
+
+    /// Send one message on an open channel. Empty messages go as one zero byte with the
+    /// "empty" payload protocol identifiers (56, 57; RFC 8831 §6.6).
+    pub fn send(&mut self, now: Instant, id: u16, binary: bool, data: &[u8]) -> Result<(), DataError> {
+        if self.ended {
+            return Err(DataError::Ended);
+        }
+        if data.len() > self.remote_max_message {
+            return Err(DataError::TooLarge { size: data.len(), limit: self.remote_max_message });
+        }
+        match self.channels.get(&id).map(|c| c.state) {
+            None => return Err(DataError::NoChannel(id)),
+            Some(State::Waiting) => return Err(DataError::NotOpen(id)),
+            Some(_) => {}
+        }
+        let buffered = self.buffered_amount();
+        if buffered + data.len() > MAX_BUFFERED {
+            return Err(DataError::Buffered { buffered, size: data.len(), limit: MAX_BUFFERED });
+        }
+        let (ppid, payload) = match (binary, data.is_empty()) {
+            (false, false) => (Ppid::String, Bytes::copy_from_slice(data)),
+            (true, false) => (Ppid::Binary, Bytes::copy_from_slice(data)),
+            (false, true) => (Ppid::StringEmpty, Bytes::from_static(&[0])),
+            (true, true) => (Ppid::BinaryEmpty, Bytes::from_static(&[0])),
+        };
+        let Some((_, a)) = self.association.as_mut() else { return Err(DataError::NotOpen(id)) };
+        let result = a
+            .stream(id)
+            .and_then(|mut s| s.write_sctp(now, &payload, ppid))
+            .map(|_| ())
+            .map_err(|e| DataError::Sctp(e.to_string()));
+        self.flush(now);
+        result
+    }
+
+    /// Close a channel: its outgoing stream is reset (RFC 8831 §6.7) and
+    /// [`DataEvent::Closed`] follows at once; nothing more is delivered on it. Unknown ids are
+    /// ignored.
+    pub fn close(&mut self, now: Instant, id: u16) {
+        let Some(channel) = self.channels.remove(&id) else { return };
+        if channel.state != State::Waiting {
+            self.reset(now, id);
+        }
+        self.events.push_back(DataEvent::Closed { id });
+        self.flush(now);
+    }
+
+    /// End the association now (an SCTP ABORT, to be written before DTLS closes); every channel
+    /// closes.
+    pub fn abort(&mut self, now: Instant) {
+        if !self.ended {
+            self.fail(now, "closed by us".into());
+        }
+    }
+
+    /// Bytes sent on open channels that the viewer has not acknowledged yet (nor were they
+    /// abandoned).
+    pub fn buffered_amount(&mut self) -> usize {
+        let Some((_, a)) = self.association.as_mut() else { return 0 };
+        self.channels
+            .keys()
+            .map(|&id| a.stream(id).and_then(|s| s.buffered_amount()).unwrap_or(0))
+            .sum()
+    }
+
+    /// Open channels (either side's).
+    pub fn channel_count(&self) -> usize {
+        self.channels.len()
+    }
+
+    /// Whether a stream id belongs to the viewer's side (even for the DTLS client).
+    fn theirs(&self, id: u16) -> bool {
+        (id % 2 == 0) == self.server
+    }
+
+    fn free_id(&mut self) -> Option<u16> {
+        let limit = self
+            .association
+            .as_ref()
+            .and_then(|(_, a)| a.negotiated_max_streams())
+            .unwrap_or(u16::MAX);
+        let mut id: u16 = if self.server { 1 } else { 0 };
+        while id < limit {
+            let in_use = self.channels.contains_key(&id)
+                || self.association.as_mut().is_some_and(|(_, a)| a.stream(id).is_ok());
+            if !in_use {
+                return Some(id);
+            }
+            id = id.checked_add(2)?;
+        }
+        None
+    }
+
+    /// Send a waiting channel's `DATA_CHANNEL_OPEN`.
+    fn start(&mut self, now: Instant, id: u16) {
+        let Some(channel) = self.channels.get_mut(&id) else { return };
+        let Some((_, a)) = self.association.as_mut() else { return };
+        let open = dcep_open(channel);
+        let (rel, value) = sctp_reliability(channel.reliability);
+        let result = a.open_stream(id, Ppid::Dcep).and_then(|mut s| {
+            // Ordered until the viewer answers (RFC 8832 §6).
+            s.set_reliability_params(false, rel, value)?;
+            s.write_sctp(now, &open, Ppid::Dcep)
+        });
+        match result {
+            Ok(_) => channel.state = State::Opening,
+            Err(e) => {
+                self.channels.remove(&id);
+                self.events.push_back(DataEvent::Error(format!("data channel {id} could not be opened: {e}")));
+                self.events.push_back(DataEvent::Closed { id });
+            }
+        }
+    }
+
+    /// Reset our outgoing stream `id` (the viewer resets its own in turn, RFC 8831 §6.7).
+    fn reset(&mut self, now: Instant, id: u16) {
+        if let Some((_, a)) = self.association.as_mut() {
+            if let Ok(mut s) = a.stream(id) {
+                let _ = s.close(now);
+            }
+        }
+    }
+
+    /// Check one packet from the viewer and pass it on: each DATA chunk in a packet of its own,
+    /// the chunks between them together.
+    fn read_packet(&mut self, now: Instant, p: &[u8]) {
+        let valid = p.len() >= 16
+            && p.len() <= MAX_PACKET
+            && be16(p, 0) == self.remote_port
+            && be16(p, 2) == self.local_port
+            && u32::from_le_bytes([p[8], p[9], p[10], p[11]]) == checksum(p);
+        let Some(chunks) = valid.then(|| chunks(&p[12..])).flatten() else {
+            self.ignored += 1;
+            return;
+        };
+        let header = &p[..8];
+        let mut run: Vec<&[u8]> = Vec::new();
+        for c in chunks {
+            match c[0] {
+                DATA => {
+                    self.feed_run(now, header, &mut run);
+                    match self.admit_data(c) {
+                        Verdict::Pass => self.feed(now, packet(header, &[c])),
+                        Verdict::Drop => self.ignored += 1,
+                        Verdict::Fail(reason) => return self.fail(now, reason),
+                    }
+                }
+                INIT => {
+                    if self.admit_init(c) {
+                        run.push(c);
+                    }
+                }
+                INIT_ACK => {
+                    if !self.server && self.guard.cum.is_none() && c.len() >= 20 {
+                        self.guard.cum = Some(be32(c, 16).wrapping_sub(1));
+                    }
+                    run.push(c);
+                }
+                RECONFIG => {
+                    if self.guard.admit_reconfig(c) {
+                        run.push(c);
+                    } else {
+                        self.ignored += 1;
+                    }
+                }
+                FORWARD_TSN => match (c.len() >= 8).then(|| self.guard.ahead(be32(c, 4))) {
+                    Some(Some(d)) if d > TSN_WINDOW => self.ignored += 1,
+                    Some(_) => run.push(c),
+                    None => self.ignored += 1,
+                },
+                t if KNOWN.contains(&t) => run.push(c),
+                // Unknown chunk types (RFC 4960 §3.2): the two high bits say skip it, or stop
+                // reading the packet here.
+                t if t & 0x80 != 0 => self.ignored += 1,
+                _ => {
+                    self.ignored += 1;
+                    break;
+                }
+            }
+        }
+        self.feed_run(now, header, &mut run);
+    }
+
+    fn feed_run(&mut self, now: Instant, header: &[u8], run: &mut Vec<&[u8]>) {
+        if !run.is_empty() {
+            self.feed(now, packet(header, run));
+            run.clear();
+        }
+    }
+
+    /// Pass a checked packet to `rtc-sctp`.
+    fn feed(&mut self, now: Instant, packet: Bytes) {
+        match self.endpoint.handle(now, PEER, None, packet) {
+            Some((h, DatagramEvent::NewAssociation(a))) => {
+                if self.association.is_none() {
+                    self.association = Some((h, a));
+                    self.flush(now);
+                    // An INIT `rtc-sctp` refused leaves no INIT ACK, and room for another INIT.
+                    if self.guard.init_ack.is_none() {
+                        self.drop_association();
+                        self.ignored += 1;
+                    }
+                } else {
+                    self.endpoint.handle_event(h, EndpointEvent::drained());
+                    self.ignored += 1;
+                }
+            }
+            Some((h, DatagramEvent::AssociationEvent(e))) => match self.association.as_mut() {
+                Some((mine, a)) if *mine == h => a.handle_event(e),
+                _ => self.ignored += 1,
+            },
+            _ => self.ignored += 1,
+        }
+    }
+
+    fn drop_association(&mut self) {
+        if let Some((h, _)) = self.association.take() {
+            self.endpoint.handle_event(h, EndpointEvent::drained());
+        }
+        self.guard = Guard::new();
+        self.lost = None;
+    }
+
+    /// An INIT from the viewer: pass it on (a new association) or not.
+    fn admit_init(&mut self, c: &[u8]) -> bool {
+        if !self.server || c.len() < 20 {
+            self.ignored += 1;
+            return false;
+        }
+        let (tag, tsn) = (be32(c, 4), be32(c, 16));
+        match self.association.as_ref() {
+            None => {}
+            Some((_, a)) if a.is_handshaking() => {
+                if self.guard.peer_tag == Some(tag) {
+                    // The same INIT again: our INIT ACK was lost or is late. The same answer.
+                    if let Some(ack) = self.guard.init_ack.clone() {
+                        self.out.push_back(ack);
+                    }
+                    return false;
+                }
+                // Another INIT: the viewer started over before finishing; so do we.
+                self.drop_association();
+            }
+            Some(_) => {
+                self.ignored += 1;
+                return false;
+            }
+        }
+        self.guard = Guard::new();
+        self.guard.peer_tag = Some(tag);
+        self.guard.cum = Some(tsn.wrapping_sub(1));
+        true
+    }
+
+    fn admit_data(&mut self, c: &[u8]) -> Verdict {
+        if c.len() < 16 {
+            return Verdict::Drop;
+        }
+        let (flags, tsn, stream, ppid, len) = (c[1], be32(c, 4), be16(c, 8), be32(c, 12), c.len() - 16);
+        if self.guard.cum.is_none() {
+            return Verdict::Drop;
+        }
+        let Some(ahead) = self.guard.ahead(tsn) else {
+            // Already received: `rtc-sctp` reports the duplicate in its SACK.
+            return Verdict::Pass;
+        };
+        if ahead > TSN_WINDOW {
+            return Verdict::Drop;
+        }
+        if self.guard.seen(tsn) {
+            return Verdict::Pass;
+        }
+        let theirs = self.theirs(stream);
+        let Some((_, a)) = self.association.as_mut() else { return Verdict::Drop };
+        if a.stream(stream).is_err() {
+            let opens = flags & BEGINNING != 0 && ppid == PPID_DCEP && theirs;
+            if !opens || a.stream_ids().len() >= MAX_STREAMS {
+                return Verdict::Drop;
+            }
+        }
+        let cost = len + CHUNK_OVERHEAD;
+        if self.guard.charged + cost > INBOUND_BUDGET {
+            return Verdict::Drop;
+        }
+        let ending = flags & ENDING != 0;
+        if flags & BEGINNING != 0 {
+            self.guard.fragments = (!ending).then_some((tsn.wrapping_add(1), stream, len));
+        } else if let Some((next, s, so_far)) = self.guard.fragments {
+            if next == tsn && s == stream {
+                let total = so_far + len;
+                if total > MAX_MESSAGE_SIZE {
+                    return Verdict::Fail(format!(
+                        "the viewer sent a message of more than {MAX_MESSAGE_SIZE} bytes (our a=max-message-size) on stream {stream}"
+                    ));
+                }
+                self.guard.fragments = (!ending).then_some((tsn.wrapping_add(1), stream, total));
+            }
+        }
+        self.guard.mark(tsn);
+        self.guard.charged += cost;
+        Verdict::Pass
+    }
+
+    /// Move what `rtc-sctp` reported into channels and events.
+    fn process(&mut self, now: Instant) {
+        loop {
+            let Some((h, a)) = self.association.as_mut() else { return };
+            let mut any = false;
+            let mut connected = false;
+            let mut readable: Vec<u16> = Vec::new();
+            let mut reset: Vec<u16> = Vec::new();
+            while let Some(e) = a.poll() {
+                any = true;
+                match e {
+                    Event::Connected => connected = true,
+                    Event::HandshakeFailed { reason } => {
+                        self.lost.get_or_insert(format!("handshake failed ({reason})"));
+                    }
+                    Event::AssociationLost { reason: AssociationError::Reset, id } => reset.push(id),
+                    Event::AssociationLost { reason, .. } => {
+                        self.lost.get_or_insert(reason.to_string());
+                    }
+                    Event::Stream(StreamEvent::Readable { id }) => readable.push(id),
+                    _ => {}
+                }
+            }
+            // Streams the viewer opened: their data is read by id, the queue only grows.
+            while a.accept_stream().is_some() {}
+            while let Some(e) = a.poll_endpoint_event() {
+                self.endpoint.handle_event(*h, e);
+            }
+            // (An association answering an INIT is "closed" until the COOKIE ECHO arrives.)
+            if a.is_closed() && (!a.is_handshaking() || self.lost.is_some()) {
+                let reason = self.lost.take().unwrap_or_else(|| "the viewer closed it".into());
+                return self.end(reason);
+            }
+            if connected {
+                let waiting: Vec<u16> =
+                    self.channels.iter().filter(|(_, c)| c.state == State::Waiting).map(|(&id, _)| id).collect();
+                for id in waiting {
+                    self.start(now, id);
+                }
+            }
+            for id in reset {
+                if self.channels.remove(&id).is_some() {
+                    self.events.push_back(DataEvent::Closed { id });
+                }
+            }
+            readable.sort_unstable();
+            readable.dedup();
+            for id in readable {
+                self.read_stream(now, id);
+            }
+            if !any {
+                return;
+            }
+        }
+    }
+
+    fn read_stream(&mut self, now: Instant, id: u16) {
+        loop {
+            let Some((_, a)) = self.association.as_mut() else { return };
+            let Ok(mut s) = a.stream(id) else { return };
+            let Ok(Some(chunks)) = s.read_sctp() else { return };
+            let size = chunks.len();
+            self.guard.release(size, chunks.chunks.len());
+            if size > MAX_MESSAGE_SIZE {
+                self.events.push_back(DataEvent::Error(format!(
+                    "data channel {id}: a {size}-byte message is larger than our a=max-message-size of {MAX_MESSAGE_SIZE} bytes; dropped"
+                )));
+                continue;
+            }
+            let mut data = vec![0; size];
+            if chunks.read(&mut data).is_err() {
+                self.ignored += 1;
+                continue;
+            }
+            self.deliver(now, id, chunks.ppi, data);
+        }
+    }
+
+    fn deliver(&mut self, now: Instant, id: u16, ppid: Ppid, data: Vec<u8>) {
+        let binary = match ppid {
+            Ppid::Dcep => return self.dcep(now, id, &data),
+            Ppid::String | Ppid::StringEmpty => false,
+            Ppid::Binary | Ppid::BinaryEmpty => true,
+            _ => {
+                self.ignored += 1;
+                return;
+            }
+        };
+        let empty = matches!(ppid, Ppid::StringEmpty | Ppid::BinaryEmpty);
+        if !self.heard(id) {
+            self.ignored += 1;
+            return;
+        }
+        let data = if empty { Vec::new() } else { data };
+        self.events.push_back(DataEvent::Message { id, binary, data });
+    }
+
+    /// Something arrived on channel `id`: an opening channel of ours is open (RFC 8832 §6: any
+    /// message counts as the acknowledgement). False when `id` is no channel.
+    fn heard(&mut self, id: u16) -> bool {
+        let Some(channel) = self.channels.get_mut(&id) else { return false };
+        match channel.state {
+            State::Open => true,
+            State::Waiting => false,
+            State::Opening => {
+                channel.state = State::Open;
+                let (rel, value) = sctp_reliability(channel.reliability);
+                let unordered = !channel.ordered;
+                let event = channel.opened(id);
+                if let Some((_, a)) = self.association.as_mut() {
+                    if let Ok(mut s) = a.stream(id) {
+                        let _ = s.set_reliability_params(unordered, rel, value);
+                    }
+                }
+                self.events.push_back(event);
+                true
+            }
+        }
+    }
+
+    fn dcep(&mut self, now: Instant, id: u16, data: &[u8]) {
+        match data.first() {
+            Some(&DCEP_OPEN) => self.dcep_open(now, id, data),
+            Some(&DCEP_ACK) if self.channels.get(&id).is_some_and(|c| c.state == State::Opening) => {
+                self.heard(id);
+            }
+            _ => self.ignored += 1,
+        }
+    }
+
+    /// The viewer's `DATA_CHANNEL_OPEN` on stream `id`: answer with `DATA_CHANNEL_ACK`, or
+    /// refuse by resetting the stream.
+    fn dcep_open(&mut self, now: Instant, id: u16, data: &[u8]) {
+        if self.channels.contains_key(&id) {
+            self.ignored += 1;
+            return;
+        }
+        let parsed = parse_open(data);
+        let refusal = match &parsed {
+            _ if !self.theirs(id) => Some(format!("an open on stream {id}, one of our stream ids")),
+            Err(e) => Some(format!("a malformed DATA_CHANNEL_OPEN on stream {id} ({e})")),
+            Ok(c) if self.channels.len() >= MAX_CHANNELS => {
+                Some(format!("channel {:?} on stream {id}: {MAX_CHANNELS} channels are open", c.label))
+            }
+            Ok(_) => None,
+        };
+        if let Some(why) = refusal {
+            self.ignored += 1;
+            self.events.push_back(DataEvent::Error(format!("refused the viewer's data channel: {why}")));
+            return self.reset(now, id);
+        }
+        let Ok(channel) = parsed else { return };
+        let (rel, value) = sctp_reliability(channel.reliability);
+        let Some((_, a)) = self.association.as_mut() else { return };
+        let result = a.stream(id).and_then(|mut s| {
+            s.set_reliability_params(!channel.ordered, rel, value)?;
+            s.write_sctp(now, &Bytes::from_static(&[DCEP_ACK]), Ppid::Dcep)
+        });
+        match result {
+            Ok(_) => {
+                self.events.push_back(channel.opened(id));
+                self.channels.insert(id, channel);
+            }
+            Err(e) => {
+                self.events.push_back(DataEvent::Error(format!("data channel {id}: DATA_CHANNEL_ACK not sent ({e})")));
+                self.reset(now, id);
+            }
+        }
+    }
+
+    /// Collect what `rtc-sctp` has to send.
+    fn flush(&mut self, now: Instant) {
+        let Some((_, a)) = self.association.as_mut() else { return };
+        while let Some(t) = a.poll_transmit(now) {
+            if let Payload::RawEncode(packets) = t.message {
+                for p in packets {
+                    self.guard.outgoing(&p, self.server);
+                    self.out.push_back(p);
+                }
+            }
+        }
+        if self.guard.unanswered.len() > MAX_UNANSWERED_RESETS && !self.ended {
+            self.fail(now, format!("the viewer left more than {MAX_UNANSWERED_RESETS} stream resets unanswered"));
+        }
+    }
+
+    /// End the association with an ABORT.
+    fn fail(&mut self, now: Instant, reason: String) {
+        if let Some((_, a)) = self.association.as_mut() {
+            let _ = a.abort();
+            while let Some(t) = a.poll_transmit(now) {
+                if let Payload::RawEncode(packets) = t.message {
+                    self.out.extend(packets);
+                }
+            }
+        }
+        self.end(reason);
+    }
+
+    fn end(&mut self, reason: String) {
+        if self.ended {
+            return;
+        }
+        self.ended = true;
+        for id in std::mem::take(&mut self.channels).into_keys() {
+            self.events.push_back(DataEvent::Closed { id });
+        }
+        self.events.push_back(DataEvent::Error(format!("SCTP association ended: {reason}")));
+    }
+}
+
+fn sctp_reliability(r: Reliability) -> (ReliabilityType, u32) {
+    match r {
+        Reliability::Reliable => (ReliabilityType::Reliable, 0),
+        Reliability::MaxRetransmits(n) => (ReliabilityType::Rexmit, n.into()),
+        Reliability::MaxLifetimeMs(ms) => (ReliabilityType::Timed, ms.into()),
+    }
+}
+
+/// A `DATA_CHANNEL_OPEN` (RFC 8832 §5.1) for `c`, priority normal (256).
+fn dcep_open(c: &Channel) -> Bytes {
+    let (kind, value) = match c.reliability {
+        Reliability::Reliable => (0x00, 0),
+        Reliability::MaxRetransmits(n) => (0x01, u32::from(n)),
+        Reliability::MaxLifetimeMs(ms) => (0x02, u32::from(ms)),
+    };
+    let kind = if c.ordered { kind } else { kind | 0x80 };
+    let mut m = Vec::with_capacity(12 + c.label.len() + c.protocol.len());
+    m.extend_from_slice(&[DCEP_OPEN, kind, 1, 0]);
+    m.extend_from_slice(&value.to_be_bytes());
+    m.extend_from_slice(&(c.label.len() as u16).to_be_bytes());
+    m.extend_from_slice(&(c.protocol.len() as u16).to_be_bytes());
+    m.extend_from_slice(c.label.as_bytes());
+    m.extend_from_slice(c.protocol.as_bytes());
+    Bytes::from(m)
+}
+
+/// Read a `DATA_CHANNEL_OPEN` (RFC 8832 §5.1). Reliability parameters past 65,535 are taken
+/// as 65,535 (W3C's limit, what browsers send at most).
+fn parse_open(m: &[u8]) -> Result<Channel, &'static str> {
+    if m.len() < 12 {
+        return Err("shorter than its header");
+    }
+    let (kind, value) = (m[1], be32(m, 4));
+    let (label_len, protocol_len) = (be16(m, 8) as usize, be16(m, 10) as usize);
+    if m.len() != 12 + label_len + protocol_len {
+        return Err("lengths do not add up");
+    }
+    let value = value.min(u16::MAX.into()) as u16;
+    let reliability = match kind & 0x7f {
+        0x00 => Reliability::Reliable,
+        0x01 => Reliability::MaxRetransmits(value),
+        0x02 => Reliability::MaxLifetimeMs(value),
+        _ => return Err("unknown channel type"),
+    };
+    let text = |b: &[u8]| String::from_utf8(b.to_vec()).map_err(|_| "label or protocol not UTF-8");
+    Ok(Channel {
+        label: text(&m[12..12 + label_len])?,
+        protocol: text(&m[12 + label_len..])?,
+        ordered: kind & 0x80 == 0,
+        reliability,
+        state: State::Open,
+    })
+}
+
+fn be16(b: &[u8], i: usize) -> u16 {
+    u16::from_be_bytes([b[i], b[i + 1]])
+}
+
+fn be32(b: &[u8], i: usize) -> u32 {
+    u32::from_be_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]])
+}
+
+/// CRC32c of an SCTP packet with its checksum field taken as zero (RFC 4960 §6.8; the value is
+/// carried in the byte order `rtc-sctp` writes and reads, little-endian).
+pub fn checksum(p: &[u8]) -> u32 {
+    let c = crc32c::crc32c(&p[..8]);
+    let c = crc32c::crc32c_append(c, &[0; 4]);
+    crc32c::crc32c_append(c, &p[12..])
+}
+
+/// The chunks after an SCTP common header, each without its padding; `None` if a length is
+/// malformed. The last chunk's padding may be missing.
+fn chunks(body: &[u8]) -> Option<Vec<&[u8]>> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < body.len() {
+        if body.len() - i < 4 {
+            return None;
+        }
+        let len = be16(body, i + 2) as usize;
+        if len < 4 || len > body.len() - i {
+            return None;
+        }
+        out.push(&body[i..i + len]);
+        i += (len + 3) & !3;
+    }
+    if out.is_empty() {
+        return None;
+    }
+    Some(out)
+}
+
+/// The parameters of a RE-CONFIG chunk (each with its type and length; malformed tails are
+/// left out).
+fn params(c: &[u8]) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    let mut i = 4;
+    while c.len().saturating_sub(i) >= 4 {
+        let len = be16(c, i + 2) as usize;
+        if len < 4 || len > c.len() - i {
+            break;
+        }
+        out.push(&c[i..i + len]);
+        i += (len + 3) & !3;
+    }
+    out
+}
+
+/// An SCTP packet: `header` (ports and verification tag), then `chunks`, each padded, then the
+/// checksum.
+fn packet(header: &[u8], chunks: &[&[u8]]) -> Bytes {
+    let mut p = Vec::with_capacity(12 + chunks.iter().map(|c| (c.len() + 3) & !3).sum::<usize>());
+    p.extend_from_slice(&header[..8]);
+    p.extend_from_slice(&[0; 4]);
+    for c in chunks {
+        p.extend_from_slice(c);
+        p.resize((p.len() + 3) & !3, 0);
+    }
+    let crc = crc32c::crc32c(&p);
+    p[8..12].copy_from_slice(&crc.to_le_bytes());
+    Bytes::from(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// Our side (the DTLS server) and the viewer's (the DTLS client) joined by a lossy,
+    /// reordering link with no delay.
+    struct Link {
+        server: DataChannels,
+        client: DataChannels,
+        now: Instant,
+        /// Whether to lose a packet: (toward the server?, its number in that direction, bytes).
+        lose: Box<dyn FnMut(bool, u64, &[u8]) -> bool>,
+        /// Swap each two packets sent together.
+        reorder: bool,
+        sent: [u64; 2],
+        /// Events seen so far, per side.
+        at_server: Vec<DataEvent>,
+        at_client: Vec<DataEvent>,
+    }
+
+    impl Link {
+        fn new() -> Link {
+            Link::with_limits(MAX_MESSAGE_SIZE, MAX_MESSAGE_SIZE)
+        }
+
+        /// `client_max`: what the client accepts (the server's limit to send), and the reverse.
+        fn with_limits(client_max: usize, server_max: usize) -> Link {
+            let now = Instant::now();
+            Link {
+                server: DataChannels::new(now, SCTP_PORT, SCTP_PORT, client_max),
+                client: DataChannels::new_client(now, SCTP_PORT, SCTP_PORT, server_max),
+                now,
+                lose: Box::new(|_, _, _| false),
+                reorder: false,
+                sent: [0, 0],
+                at_server: Vec::new(),
+                at_client: Vec::new(),
+            }
+        }
+
+        /// Carry packets and run timers until nothing moves, or `limit` of simulated time.
+        fn run(&mut self, limit: Duration) {
+            let end = self.now + limit;
+            for _ in 0..1_000_000 {
+                let mut moved = false;
+                for to_server in [true, false] {
+                    let from = if to_server { &mut self.client } else { &mut self.server };
+                    let mut batch: Vec<Vec<u8>> = std::iter::from_fn(|| from.poll_transmit()).collect();
+                    if self.reorder {
+                        batch.chunks_exact_mut(2).for_each(|pair| pair.swap(0, 1));
+                    }
+                    for p in batch {
+                        moved = true;
+                        let n = &mut self.sent[usize::from(!to_server)];
+                        *n += 1;
+                        if (self.lose)(to_server, *n, &p) {
+                            continue;
+                        }
+                        let to = if to_server { &mut self.server } else { &mut self.client };
+                        to.handle_sctp(self.now, &p);
+                    }
+                }
+                self.at_server.extend(std::iter::from_fn(|| self.server.poll_event()));
+                self.at_client.extend(std::iter::from_fn(|| self.client.poll_event()));
+                if moved {
+                    continue;
+                }
+                let next = [self.server.poll_timeout(), self.client.poll_timeout()].into_iter().flatten().min();
+                match next {
+                    Some(t) if t <= end => {
+                        self.now = self.now.max(t);
+                        self.server.handle_timeout(self.now);
+                        self.client.handle_timeout(self.now);
+                    }
+                    _ => return,
+                }
+            }
+            panic!("the link never settled");
+        }
+
+        fn connected() -> Link {
+            let mut l = Link::new();
+            l.run(Duration::from_secs(5));
+            assert!(l.server.is_connected() && l.client.is_connected());
+            l
+        }
+
+        fn take_server(&mut self) -> Vec<DataEvent> {
+            std::mem::take(&mut self.at_server)
+        }
+
+        fn take_client(&mut self) -> Vec<DataEvent> {
+            std::mem::take(&mut self.at_client)
+        }
+    }
+
+    fn messages(events: &[DataEvent], on: u16) -> Vec<(bool, Vec<u8>)> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                DataEvent::Message { id, binary, data } if *id == on => Some((*binary, data.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_viewer_opened_channel_carries_messages_both_ways() {
+        let mut l = Link::connected();
+        let id = l.client.open(l.now, "kvsDataChannel", "", true, Reliability::Reliable).unwrap();
+        assert_eq!(id, 0, "the DTLS client opens even stream ids");
+        l.run(Duration::from_secs(5));
+        let opened = DataEvent::Opened {
+            id,
+            label: "kvsDataChannel".into(),
+            protocol: "".into(),
+            ordered: true,
+            reliability: Reliability::Reliable,
+        };
+        assert_eq!(l.take_server(), vec![opened.clone()]);
+        assert_eq!(l.take_client(), vec![opened], "the viewer's channel is open once acknowledged");
+        l.client.send(l.now, id, false, b"hello").unwrap();
+        l.server.send(l.now, id, true, &[1, 2, 3]).unwrap();
+        l.run(Duration::from_secs(5));
+        assert_eq!(messages(&l.take_server(), id), vec![(false, b"hello".to_vec())]);
+        assert_eq!(messages(&l.take_client(), id), vec![(true, vec![1, 2, 3])]);
+    }
+}
