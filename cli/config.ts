@@ -82,6 +82,8 @@ export interface MasterConfig {
   viewerAudio: boolean;
   /** Folder where each viewer's audio is recorded as Ogg/Opus (`--record-viewer-audio`). */
   recordViewerAudio?: string;
+  /** Data channels: `echo` each message back to its sender, or `off` (`--data-channel`). */
+  dataChannel: "echo" | "off";
   /** Use the endpoint cache file. */
   endpointCache: boolean;
   /** Path of the endpoint cache file (default `.SignalingCache_v0`). */
@@ -236,6 +238,7 @@ export function parseConfig(args: string[], env: EnvVars): MasterConfig {
     audioCommand: v["audio-command"],
     viewerAudio: !v["no-viewer-audio"],
     recordViewerAudio: v["record-viewer-audio"],
+    dataChannel: v["data-channel"],
     endpointCache: !v["no-endpoint-cache"],
     endpointCacheFile: v["endpoint-cache-file"],
     sources,

@@ -29,6 +29,7 @@ import {
 import { type Emulator, type EmulatorOptions, startEmulator } from "../src/emulator/mod.ts";
 import { awsServicesOptions, parseConfig, resolveSampleAudio, shippedFramesDir } from "./config.ts";
 import { envSetting, SETTINGS } from "./settings.ts";
+import { echoMessages } from "./master.ts";
 import { serveViewer, viewerPageUrl, type ViewerServer } from "../web/serve.ts";
 
 /** Options of {@link startDemo}. */
@@ -145,6 +146,7 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
       },
     });
     closers.push(() => master.close());
+    echoMessages(master, log);
     const viewer = await serveViewer();
     closers.push(() => viewer.close());
     const viewerUrl = viewerPageUrl(viewer.url, {

@@ -25,6 +25,7 @@ import {
   FileVideoSource,
   type Logger,
   type LogSink,
+  type Master,
   oneLine,
   type PeerSessionFactory,
   redact,
@@ -193,6 +194,29 @@ export async function openAudioSource(
   }
 }
 
+/**
+ * `--data-channel echo`: every message a viewer sends on a data channel goes back to it on the
+ * same channel (a viewer page times the round trip). A message that cannot go back (the
+ * viewer's queue is full, it left) is logged at debug and dropped.
+ *
+ * @example
+ * ```ts
+ * import { echoMessages } from "./master.ts";
+ * import { type Master, silentLogger } from "../mod.ts";
+ * declare const master: Master;
+ * echoMessages(master, silentLogger);
+ * ```
+ */
+export function echoMessages(master: Master, logger: Logger): () => void {
+  return master.on("message", ({ viewerId, channel, data }) => {
+    try {
+      master.send(viewerId, data, channel.id);
+    } catch (e) {
+      logger.debug(`Viewer ${viewerId}: echo on ${channel.label} dropped: ${(e as Error).message}`);
+    }
+  });
+}
+
 /** The default of `--video-source`. */
 const SAMPLE_VIDEO = "samples/h264";
 
@@ -318,6 +342,7 @@ export async function main(
     source,
     audioSource: audio,
     receiveAudio: config.viewerAudio,
+    dataChannels: config.dataChannel !== "off",
     controlPlane: services.controlPlane,
     credentials: services.credentials,
     peerSessionFactory: deps.peerSessionFactory ??
@@ -337,6 +362,7 @@ export async function main(
   });
   deps.onClient?.(master.signaling);
   master.on("viewerJoined", ({ viewerId }) => log.info(`Viewer ${viewerId} joined`));
+  if (config.dataChannel === "echo") echoMessages(master, log);
   const recorder = config.recordViewerAudio === undefined
     ? undefined
     : new ViewerAudioRecorder(config.recordViewerAudio, log.child("record"));

@@ -197,6 +197,15 @@ export const SETTINGS = {
     help: "Do not take viewers' microphones (their audio sections are answered send-only)",
     boolean: true,
   },
+  "data-channel": {
+    env: ["AWS_KVS_DATA_CHANNEL"],
+    help: "echo (send each viewer's data channel messages back to it) | off (refuse data channels)",
+    default: "echo",
+    parse: (t: string): "echo" | "off" => {
+      check(t === "echo" || t === "off", t, "must be echo or off");
+      return t as "echo" | "off";
+    },
+  },
   "record-viewer-audio": {
     env: ["AWS_KVS_RECORD_VIEWER_AUDIO"],
     help: "Folder where each viewer's audio is written as an Ogg/Opus file",

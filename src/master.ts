@@ -30,7 +30,12 @@ import { type Logger, silentLogger } from "./log.ts";
 import { spsProfileLevelId } from "./media/h264.ts";
 import type { AudioSource } from "./media/audio_types.ts";
 import type { EncodedFrame, VideoSource } from "./media/types.ts";
-import type { PeerConnectionState, PeerSessionFactory, ViewerAudioPacket } from "./peer/types.ts";
+import type {
+  DataChannelInfo,
+  PeerConnectionState,
+  PeerSessionFactory,
+  ViewerAudioPacket,
+} from "./peer/types.ts";
 import { SignalingClient, type SignalingClientOptions } from "./signaling/client.ts";
 import type { SignalingState } from "./signaling/states.ts";
 import type { ViewerAdmissionOptions } from "./viewers/types.ts";
@@ -79,6 +84,11 @@ export interface MasterOptions {
    * events (default true).
    */
   receiveAudio?: boolean;
+  /**
+   * Answer viewers' data channels (default true): `message` events, {@link Master.send},
+   * {@link Master.broadcast}.
+   */
+  dataChannels?: boolean;
   /** Control plane (`KvsClient`). */
   controlPlane: SignalingControlPlane;
   /** Credentials, refreshed by the signaling client when they expire or are refused. */
@@ -134,6 +144,12 @@ export interface MasterEventMap {
   error: { error: KvsError; viewerId?: string };
   /** An Opus packet a viewer sent (its microphone), decrypted. */
   audio: { viewerId: string; packet: ViewerAudioPacket };
+  /** A data channel with a viewer opened (the KVS JS SDK viewer opens `kvsDataChannel`). */
+  dataChannel: { viewerId: string; channel: DataChannelInfo };
+  /** A message on a viewer's data channel: text as a string, binary as bytes. */
+  message: { viewerId: string; channel: DataChannelInfo; data: string | Uint8Array };
+  /** A data channel with a viewer closed. */
+  dataChannelClosed: { viewerId: string; channel: DataChannelInfo };
 }
 
 /** A listener of {@link Master} events of type `K`. */
@@ -198,8 +214,12 @@ export class Master {
       streamProfileLevelId: () => this.#profileLevelId ?? this.#source.profileLevelId,
       sendAudio: options.audioSource !== undefined,
       receiveAudio: options.receiveAudio,
+      dataChannels: options.dataChannels,
     });
     this.#viewers.on("audio", (e) => this.#emit("audio", e));
+    this.#viewers.on("dataChannel", (e) => this.#emit("dataChannel", e));
+    this.#viewers.on("message", (e) => this.#emit("message", e));
+    this.#viewers.on("dataChannelClosed", (e) => this.#emit("dataChannelClosed", e));
     this.#viewers.on("joined", (e) => this.#emit("viewerJoined", e));
     this.#viewers.on("state", (e) => this.#emit("viewer", e));
     this.#viewers.on("left", (e) => this.#emit("viewerLeft", e));
@@ -226,6 +246,36 @@ export class Master {
   /** Counters of every current viewer. */
   viewers(): ViewerStats[] {
     return this.#viewers.stats();
+  }
+
+  /**
+   * Send a message to a viewer on its data channel `channel` (an id or label; default its first
+   * open one, the KVS SDK viewer's `kvsDataChannel`). Throws
+   * {@link import("./peer/errors.ts").DataChannelError} naming why it cannot.
+   *
+   * @example
+   * ```ts
+   * import type { Master } from "./master.ts";
+   * declare const master: Master;
+   * master.on("message", ({ viewerId, data }) => master.send(viewerId, data)); // echo
+   * ```
+   */
+  send(viewerId: string, data: string | Uint8Array, channel?: number | string): void {
+    this.#viewers.send(viewerId, data, channel);
+  }
+
+  /**
+   * Send a message to every viewer with an open data channel; returns how many it went to.
+   *
+   * @example
+   * ```ts
+   * import type { Master } from "./master.ts";
+   * declare const master: Master;
+   * setInterval(() => master.broadcast(JSON.stringify({ at: Date.now() })), 1000);
+   * ```
+   */
+  broadcast(data: string | Uint8Array, channel?: number | string): number {
+    return this.#viewers.broadcast(data, channel);
   }
 
   /**

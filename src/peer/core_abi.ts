@@ -80,6 +80,27 @@ export interface Exports {
   session_handle_timeout(handle: number, nowMs: number): number;
   session_write_frame(handle: number, nowMs: number, ptr: number, len: number, ts: number): number;
   session_write_audio(handle: number, nowMs: number, ptr: number, len: number, ts: number): number;
+  session_data_open(
+    handle: number,
+    nowMs: number,
+    ordered: number,
+    reliability: number,
+    value: number,
+    labelPtr: number,
+    labelLen: number,
+    protocolPtr: number,
+    protocolLen: number,
+  ): number;
+  session_data_send(
+    handle: number,
+    nowMs: number,
+    id: number,
+    binary: number,
+    ptr: number,
+    len: number,
+  ): number;
+  session_data_close(handle: number, nowMs: number, id: number): void;
+  session_data_buffered(handle: number): number;
   session_poll(handle: number): number;
   session_free(handle: number): void;
   last_error_len(): number;

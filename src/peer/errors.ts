@@ -23,3 +23,22 @@ export class OfferRejectedError extends KvsError {
     super("PEER_OFFER", message, options);
   }
 }
+
+/**
+ * A data channel call that was refused: no data channels with this viewer (not negotiated, or
+ * DTLS not up yet), no open channel with that id, a message larger than the viewer takes, or
+ * too much already waiting to be acknowledged. The message names which; the session goes on.
+ *
+ * @example
+ * ```ts
+ * import { DataChannelError } from "./errors.ts";
+ * const e = new DataChannelError("no open channel has id 3");
+ * console.log(e.code); // "PEER_DATA_CHANNEL"
+ * ```
+ */
+export class DataChannelError extends KvsError {
+  /** Say why the call was refused. */
+  constructor(message: string, options?: ErrorOptions) {
+    super("PEER_DATA_CHANNEL", message, options);
+  }
+}

@@ -5,6 +5,8 @@
  *
  * @module
  */
+import { DataChannelError } from "./errors.ts";
+import type { DataChannelInfo, DataChannelOptions } from "./types.ts";
 import {
   copyIn,
   type Exports,
@@ -95,6 +97,9 @@ export class MediaCoreSession {
         ? [`audio_ssrc ${options.audio.ssrc >>> 0}`, `audio_pt ${options.audio.payloadType}`]
         : []),
       ...(options.audioInPayloadType ? [`audio_in_pt ${options.audioInPayloadType}`] : []),
+      ...(options.sctp
+        ? [`sctp_port ${options.sctp.port}`, `sctp_max_message ${options.sctp.maxMessageSize}`]
+        : []),
       `host ${options.hostAddress ?? ""}`,
       `policy ${options.policy ?? "all"}`,
       `srtp ${options.allowAesGcm ? "any" : "cm"}`,
@@ -275,6 +280,88 @@ export class MediaCoreSession {
     });
   }
 
+  /**
+   * Open a data channel of ours; returns its id and the output. Throws
+   * {@link DataChannelError} naming why it cannot (no data channels yet, too many).
+   */
+  openDataChannel(
+    label: string,
+    options: DataChannelOptions = {},
+    nowMs: number = performance.now(),
+  ): [number, MediaCoreOutput] {
+    const [kind, value] = options.maxRetransmits !== undefined
+      ? [1, options.maxRetransmits]
+      : options.maxPacketLifeTime !== undefined
+      ? [2, options.maxPacketLifeTime]
+      : [0, 0];
+    const l = new TextEncoder().encode(label);
+    const p = new TextEncoder().encode(options.protocol ?? "");
+    let id = -1;
+    const out = this.#call(() => {
+      const x = this.#x;
+      this.#ensure(l.length + p.length + 1);
+      const mem = new Uint8Array(x.memory.buffer, this.#buf.ptr, l.length + p.length);
+      mem.set(l, 0);
+      mem.set(p, l.length);
+      id = x.session_data_open(
+        this.#handle,
+        nowMs,
+        options.ordered === false ? 0 : 1,
+        kind,
+        Math.max(0, Math.min(65535, Math.round(value))),
+        this.#buf.ptr,
+        l.length,
+        this.#buf.ptr + l.length,
+        p.length,
+      );
+      return x.session_poll(this.#handle);
+    });
+    if (id < 0) throw new DataChannelError(lastError(this.#x));
+    return [id, out];
+  }
+
+  /**
+   * Send a message on data channel `id` (text as a string, binary as bytes). Throws
+   * {@link DataChannelError} naming why it cannot.
+   */
+  sendData(
+    id: number,
+    data: string | Uint8Array,
+    nowMs: number = performance.now(),
+  ): MediaCoreOutput {
+    const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
+    let code = 0;
+    const out = this.#call(() => {
+      const x = this.#x;
+      this.#ensure(bytes.length + 1);
+      new Uint8Array(x.memory.buffer, this.#buf.ptr, bytes.length).set(bytes);
+      code = x.session_data_send(
+        this.#handle,
+        nowMs,
+        id,
+        typeof data === "string" ? 0 : 1,
+        this.#buf.ptr,
+        bytes.length,
+      );
+      return x.session_poll(this.#handle);
+    });
+    if (code !== 0) throw new DataChannelError(lastError(this.#x));
+    return out;
+  }
+
+  /** Close data channel `id` (unknown ids are ignored). */
+  closeDataChannel(id: number, nowMs: number = performance.now()): MediaCoreOutput {
+    return this.#call(() => {
+      this.#x.session_data_close(this.#handle, nowMs, id);
+      return this.#x.session_poll(this.#handle);
+    });
+  }
+
+  /** Bytes sent on data channels the viewer has not acknowledged yet. */
+  dataBuffered(): number {
+    return this.#dead ? 0 : Math.max(0, this.#x.session_data_buffered(this.#handle));
+  }
+
   /** Release the session; its instance goes back to the pool unless it trapped. */
   close(): void {
     if (this.#dead) return;
@@ -373,6 +460,10 @@ export class MediaCoreSession {
             ? { type: "local-candidate", candidate: text }
             : kind === 6
             ? { type: "warning", message: text }
+            : kind === 7
+            ? { type: "data-open", channel: channelOf(text) }
+            : kind === 8
+            ? { type: "data-close", id: Number(text) }
             : { type: "closed", reason: text },
         );
       } else if (tag === 4) {
@@ -383,6 +474,14 @@ export class MediaCoreSession {
           data: bytes.slice(off + 8, off + 8 + dl),
         });
         off += 8 + dl;
+      } else if (tag === 5) {
+        const dl = v.getUint32(off + 3, true);
+        (out.messages ??= []).push({
+          id: v.getUint16(off, true),
+          binary: bytes[off + 2] === 1,
+          data: bytes.slice(off + 7, off + 7 + dl),
+        });
+        off += 7 + dl;
       } else {
         const next = v.getFloat64(off, true);
         off += 8;
@@ -411,6 +510,29 @@ export class MediaCoreSession {
     this.#to = { transport: "udp", hostname, port };
     return this.#to;
   }
+}
+
+/** A data channel from its event text: `id ordered kind value protocol-length ` protocol label. */
+function channelOf(text: string): DataChannelInfo {
+  const f = text.split(" ", 5);
+  const head = f.join(" ").length + 1;
+  const protocolBytes = Number(f[4]);
+  // The protocol's length is in bytes: cut the rest as bytes.
+  const rest = new TextEncoder().encode(text.slice(head));
+  const protocol = new TextDecoder().decode(rest.subarray(0, protocolBytes));
+  const label = new TextDecoder().decode(rest.subarray(protocolBytes));
+  const value = Number(f[3]);
+  return {
+    id: Number(f[0]),
+    label,
+    protocol,
+    ordered: f[1] === "1",
+    ...(f[2] === "1"
+      ? { maxRetransmits: value }
+      : f[2] === "2"
+      ? { maxPacketLifeTime: value }
+      : {}),
+  };
 }
 
 function ipv6Text(b: Uint8Array): string {

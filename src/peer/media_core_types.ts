@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { ViewerAudioPacket } from "./types.ts";
+import type { DataChannelInfo, ViewerAudioPacket } from "./types.ts";
 
 /** What a {@link import("./media_core.ts").MediaCoreSession} reports. */
 export type MediaCoreEvent =
@@ -13,7 +13,9 @@ export type MediaCoreEvent =
   | { type: "closed"; reason: string }
   | { type: "keyframe-request" }
   | { type: "local-candidate"; candidate: string }
-  | { type: "warning"; message: string };
+  | { type: "warning"; message: string }
+  | { type: "data-open"; channel: DataChannelInfo }
+  | { type: "data-close"; id: number };
 
 /** A datagram for the host to send. */
 export interface MediaCoreDatagram {
@@ -35,6 +37,8 @@ export interface MediaCoreOutput {
   events: MediaCoreEvent[];
   /** Audio the viewer sent, in arrival order (absent when none came). */
   audio?: ViewerAudioPacket[];
+  /** Data channel messages the viewer sent, in order (absent when none came). */
+  messages?: { id: number; binary: boolean; data: Uint8Array }[];
   /** When to call {@link import("./media_core.ts").MediaCoreSession.handleTimeout} next (caller ms), if at all. */
   nextTimeoutMs?: number;
 }
@@ -59,6 +63,8 @@ export interface MediaCoreSessionOptions {
   audio?: { ssrc: number; payloadType: number };
   /** The payload type of the Opus the viewer sends (absent: its audio is not read). */
   audioInPayloadType?: number;
+  /** Data channels: the viewer's SCTP port and `a=max-message-size` (absent: none). */
+  sctp?: { port: number; maxMessageSize: number };
   /** The UDP socket's `ip:port` (related address of reflexive candidates). */
   hostAddress?: string;
   /** `relay`: never use the host socket for checks or media (default `all`). */

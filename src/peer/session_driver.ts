@@ -13,6 +13,8 @@ import type { AudioPacket } from "../media/audio_types.ts";
 import type { EncodedFrame } from "../media/types.ts";
 import { type MediaCoreOutput, MediaCoreSession } from "./media_core.ts";
 import type {
+  DataChannelInfo,
+  DataChannelOptions,
   IceCandidateInit,
   PeerConnectionState,
   PeerSession,
@@ -23,7 +25,7 @@ import { holdMemoryTrim, trimMemorySoon } from "./libc.ts";
 import { OrderedDatagramSender } from "./udp_sender.ts";
 import { type IceServerUse, planIceServers, resolveIPv4 } from "./ice_servers.ts";
 import { TurnStream } from "./turn_stream.ts";
-import { OfferRejectedError } from "./errors.ts";
+import { DataChannelError, OfferRejectedError } from "./errors.ts";
 import { parseOffer, writeAnswer } from "./sdp.ts";
 import type { WasmPeerSessionOptions } from "./wasm_session.ts";
 
@@ -47,6 +49,10 @@ export class WasmPeerSession implements PeerSession {
   /** What the answer accepted: video to send, audio to send. */
   #sendsVideo = false;
   #sendsAudio = false;
+  /** Open data channels by id. */
+  readonly #channels = new Map<number, DataChannelInfo>();
+  #messagesSent = 0;
+  #messagesReceived = 0;
   #core: MediaCoreSession | undefined;
   #mid = "0";
   #mLineIndex = 0;
@@ -111,7 +117,7 @@ export class WasmPeerSession implements PeerSession {
       streamProfileLevelId: this.#o.streamProfileLevelId,
       sendAudio: this.#o.sendAudio,
       receiveAudio: this.#o.receiveAudio,
-      dataChannels: false,
+      dataChannels: this.#o.dataChannels ?? true,
     });
     this.#sendsVideo = offer.video !== undefined;
     this.#sendsAudio = offer.audio?.send ?? false;
@@ -130,6 +136,9 @@ export class WasmPeerSession implements PeerSession {
         ? { ssrc: this.#audioSsrc, payloadType: offer.audio.payloadType }
         : undefined,
       audioInPayloadType: offer.audio?.receive ? offer.audio.payloadType : undefined,
+      sctp: offer.data
+        ? { port: offer.data.sctpPort, maxMessageSize: offer.data.maxMessageSize }
+        : undefined,
       hostAddress: `${host}:${this.#port}`,
       policy: this.#relayOnly ? "relay" : "all",
       allowAesGcm: this.#f.allowAesGcm,
@@ -211,6 +220,36 @@ export class WasmPeerSession implements PeerSession {
     this.#flush(out);
   }
 
+  sendData(channelId: number, data: string | Uint8Array): void {
+    if (!this.#core || this.#closed) {
+      throw new DataChannelError(`viewer ${this.viewerId} has no session (closed or not made)`);
+    }
+    if (!this.#channels.has(channelId)) {
+      throw new DataChannelError(`viewer ${this.viewerId} has no open data channel ${channelId}`);
+    }
+    const out = this.#core.sendData(channelId, data); // throws DataChannelError, session goes on
+    this.#messagesSent++;
+    this.#flush(out);
+  }
+
+  openDataChannel(label: string, options: DataChannelOptions = {}): number {
+    if (!this.#core || this.#closed) {
+      throw new DataChannelError(`viewer ${this.viewerId} has no session (closed or not made)`);
+    }
+    const [id, out] = this.#core.openDataChannel(label, options);
+    this.#flush(out);
+    return id;
+  }
+
+  closeDataChannel(channelId: number): void {
+    if (!this.#core || this.#closed) return;
+    this.#flush(this.#core.closeDataChannel(channelId));
+  }
+
+  dataChannels(): DataChannelInfo[] {
+    return [...this.#channels.values()];
+  }
+
   stats(): PeerStats {
     const c = this.#core?.counters();
     const udp = this.#udp.stats();
@@ -220,6 +259,8 @@ export class WasmPeerSession implements PeerSession {
       packetsSent: c?.packetsSent ?? 0,
       audioPacketsSent: c?.audioPacketsSent ?? 0,
       audioPacketsReceived: c?.audioPacketsReceived ?? 0,
+      dataMessagesSent: this.#messagesSent,
+      dataMessagesReceived: this.#messagesReceived,
       sendErrors: udp.errors,
       datagramsBatched: udp.batched,
       datagramsDropped: udp.dropped,
@@ -361,7 +402,15 @@ export class WasmPeerSession implements PeerSession {
       for (const a of out.audio) onAudio?.(a);
     }
     for (const e of out.events) {
-      if (e.type === "dtls-connected") {
+      if (e.type === "data-open") {
+        this.#channels.set(e.channel.id, e.channel);
+        this.#o.logger.debug(`Viewer ${this.viewerId}: data channel ${e.channel.label} open`);
+        this.#o.callbacks.onDataChannel?.(e.channel);
+      } else if (e.type === "data-close") {
+        const channel = this.#channels.get(e.id);
+        this.#channels.delete(e.id);
+        if (channel) this.#o.callbacks.onDataChannelClose?.(channel);
+      } else if (e.type === "dtls-connected") {
         this.#stats.srtpProfile = e.profile;
         this.#setState("connected");
         trimMemorySoon(5000); // after the first frames, when the engine has optimized them
@@ -384,8 +433,20 @@ export class WasmPeerSession implements PeerSession {
         this.#o.callbacks.onKeyframeRequest();
       } else if (e.type === "closed") this.close(e.reason);
     }
+    if (out.messages) this.#deliver(out.messages);
     if (this.#closed) return;
     this.#arm(out.nextTimeoutMs ?? -1);
+  }
+
+  /** Hand data channel messages over (after the events: a channel opens before its messages). */
+  #deliver(messages: NonNullable<MediaCoreOutput["messages"]>): void {
+    const text = new TextDecoder("utf-8", { fatal: false });
+    for (const m of messages) {
+      const channel = this.#channels.get(m.id);
+      if (!channel) continue;
+      this.#messagesReceived++;
+      this.#o.callbacks.onDataMessage?.(channel, m.binary ? m.data : text.decode(m.data));
+    }
   }
 
   /** Run the core's timers at `at` (caller ms; -1: none); the timer moves only if `at` does. */

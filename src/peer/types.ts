@@ -41,6 +41,10 @@ export interface PeerStats {
   audioPacketsSent?: number;
   /** Opus packets received from the viewer (when it sends audio). */
   audioPacketsReceived?: number;
+  /** Data channel messages sent. */
+  dataMessagesSent?: number;
+  /** Data channel messages received. */
+  dataMessagesReceived?: number;
   /** NACK feedback packets received. */
   nacksReceived: number;
   /** Packets sent again after a NACK. */
@@ -94,6 +98,43 @@ export interface PeerSessionCallbacks {
   onClosed(reason: string): void;
   /** An Opus packet from the viewer (when its offer sends audio and audio is received). */
   onAudio?(packet: ViewerAudioPacket): void;
+  /** A data channel opened (by the viewer, or ours once the viewer acknowledged it). */
+  onDataChannel?(channel: DataChannelInfo): void;
+  /** A message on a data channel: text as a string, binary as bytes. */
+  onDataMessage?(channel: DataChannelInfo, data: string | Uint8Array): void;
+  /** A data channel closed. */
+  onDataChannelClose?(channel: DataChannelInfo): void;
+}
+
+/**
+ * A data channel with a viewer (RFC 8831): one the viewer opened (the KVS JS SDK's
+ * `kvsDataChannel`), or one we opened.
+ */
+export interface DataChannelInfo {
+  /** Its SCTP stream id (even: the viewer's; odd: ours). */
+  id: number;
+  /** Its label. */
+  label: string;
+  /** Its subprotocol (often empty). */
+  protocol: string;
+  /** Whether messages arrive in order. */
+  ordered: boolean;
+  /** Partial reliability: a message is dropped after this many retransmissions. */
+  maxRetransmits?: number;
+  /** Partial reliability: a message is dropped this many ms after it was sent. */
+  maxPacketLifeTime?: number;
+}
+
+/** Options of {@link PeerSession.openDataChannel}, as `RTCDataChannelInit` names them. */
+export interface DataChannelOptions {
+  /** Subprotocol (default empty). */
+  protocol?: string;
+  /** In order (default true). */
+  ordered?: boolean;
+  /** Drop a message after this many retransmissions. */
+  maxRetransmits?: number;
+  /** Drop a message this many ms after it was sent. */
+  maxPacketLifeTime?: number;
 }
 
 /** An Opus packet a viewer sent, decrypted. */
@@ -125,6 +166,8 @@ export interface PeerSessionOptions {
   sendAudio?: boolean;
   /** Whether the viewer's audio is taken when it sends some (default true). */
   receiveAudio?: boolean;
+  /** Whether data channels are answered (default true). */
+  dataChannels?: boolean;
 }
 
 /**
@@ -150,6 +193,17 @@ export interface PeerSession {
   writeFrame(frame: EncodedFrame): void;
   /** Send one Opus packet (no-op until connected, or when no audio was negotiated). */
   writeAudio?(frame: AudioPacket): void;
+  /**
+   * Send a message on an open data channel (text as a string, binary as bytes). Throws
+   * {@link import("./errors.ts").DataChannelError} naming why when it cannot.
+   */
+  sendData?(channelId: number, data: string | Uint8Array): void;
+  /** Open a data channel of ours; returns its id (it is usable once `onDataChannel` says so). */
+  openDataChannel?(label: string, options?: DataChannelOptions): number;
+  /** Close a data channel. */
+  closeDataChannel?(channelId: number): void;
+  /** The data channels open now. */
+  dataChannels?(): DataChannelInfo[];
   /** Counters. */
   stats(): PeerStats;
   /** End the session, releasing sockets and WASM memory. */

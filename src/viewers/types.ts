@@ -4,7 +4,12 @@
  * @module
  */
 import type { Logger } from "../log.ts";
-import type { PeerConnectionState, PeerSessionFactory, ViewerAudioPacket } from "../peer/types.ts";
+import type {
+  DataChannelInfo,
+  PeerConnectionState,
+  PeerSessionFactory,
+  ViewerAudioPacket,
+} from "../peer/types.ts";
 import type { SignalingClient } from "../signaling/client.ts";
 import type { AdmissionOptions } from "./admission.ts";
 import type { OfferError } from "./errors.ts";
@@ -71,6 +76,8 @@ export interface ViewersOptions {
   sendAudio?: boolean;
   /** Whether viewers' audio is taken (the `audio` event). Default true. */
   receiveAudio?: boolean;
+  /** Whether viewers' data channels are answered. Default true. */
+  dataChannels?: boolean;
   /** Candidates held per client id that has not offered yet (default 64). */
   maxEarlyCandidates?: number;
   /** Client ids whose early candidates are held; the oldest are dropped (default 32). */
@@ -101,4 +108,10 @@ export interface ViewersEventMap {
   receiving: { receiving: boolean };
   /** An Opus packet a viewer sent. */
   audio: { viewerId: string; packet: ViewerAudioPacket };
+  /** A data channel with a viewer opened. */
+  dataChannel: { viewerId: string; channel: DataChannelInfo };
+  /** A message on a viewer's data channel (text as a string, binary as bytes). */
+  message: { viewerId: string; channel: DataChannelInfo; data: string | Uint8Array };
+  /** A data channel with a viewer closed. */
+  dataChannelClosed: { viewerId: string; channel: DataChannelInfo };
 }

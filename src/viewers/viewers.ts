@@ -16,7 +16,7 @@
 import { type Logger, NoticeLimiter, silentLogger } from "../log.ts";
 import type { AudioPacket } from "../media/audio_types.ts";
 import type { EncodedFrame } from "../media/types.ts";
-import { OfferRejectedError } from "../peer/errors.ts";
+import { DataChannelError, OfferRejectedError } from "../peer/errors.ts";
 import { refusalAnswer } from "../peer/sdp.ts";
 import type {
   IceCandidateInit,
@@ -61,6 +61,7 @@ export class Viewers {
   readonly #reclaimSilentMs: number;
   readonly #sendAudio: boolean;
   readonly #receiveAudio: boolean;
+  readonly #dataChannels: boolean;
   readonly #viewers = new Map<string, Viewer>();
   /** Candidates of client ids that have not offered (yet). */
   readonly #early: EarlyCandidates;
@@ -81,6 +82,7 @@ export class Viewers {
     this.#reclaimSilentMs = options.admission?.reclaimSilentMs ?? 4000;
     this.#sendAudio = options.sendAudio ?? false;
     this.#receiveAudio = options.receiveAudio ?? true;
+    this.#dataChannels = options.dataChannels ?? true;
     this.#early = new EarlyCandidates(
       options.maxEarlyCandidates ?? 64,
       options.maxEarlyViewers ?? 32,
@@ -123,6 +125,52 @@ export class Viewers {
     if (!set) this.#listeners.set(type, set = new Set());
     set.add(listener as (d: unknown) => void);
     return () => set.delete(listener as (d: unknown) => void);
+  }
+
+  /**
+   * Send a message to one viewer on its data channel `channel` (an id or a label; default: the
+   * first one open, which is the viewer's own `kvsDataChannel` with the KVS SDKs). Throws
+   * {@link DataChannelError} naming why it cannot (no such viewer or channel, too large, too
+   * much waiting).
+   */
+  send(viewerId: string, data: string | Uint8Array, channel?: number | string): void {
+    const session = this.#viewers.get(viewerId)?.session;
+    const open = session?.dataChannels?.() ?? [];
+    const target = channel === undefined
+      ? open[0]
+      : open.find((c) => c.id === channel || c.label === channel);
+    if (!session?.sendData || !target) {
+      throw new DataChannelError(
+        !session
+          ? `no viewer ${viewerId}`
+          : `viewer ${viewerId} has no open data channel${
+            channel === undefined ? "" : ` ${channel}`
+          }`,
+      );
+    }
+    session.sendData(target.id, data);
+  }
+
+  /**
+   * Send a message to every viewer with an open data channel (`channel`: an id or label, as
+   * {@link Viewers.send} takes). Returns how many viewers it went to; one viewer's refusal
+   * (its queue full) is emitted as an error and does not stop the others.
+   */
+  broadcast(data: string | Uint8Array, channel?: number | string): number {
+    let sent = 0;
+    for (const v of this.#viewers.values()) {
+      if (!v.session?.dataChannels?.().length) continue;
+      try {
+        this.send(v.id, data, channel);
+        sent++;
+      } catch (cause) {
+        const error = new OfferError(v.id, `Message to ${v.id} not sent: ${errText(cause)}`, {
+          cause,
+        });
+        this.#emit("error", { error, viewerId: v.id });
+      }
+    }
+    return sent;
   }
 
   /** Give an Opus packet to every viewer that receives (audio needs no keyframe). */
@@ -246,7 +294,15 @@ export class Viewers {
         streamProfileLevelId: this.#streamProfile(),
         sendAudio: this.#sendAudio,
         receiveAudio: this.#receiveAudio,
+        dataChannels: this.#dataChannels,
         callbacks: {
+          onDataChannel: (channel) => {
+            if (v.ended === undefined) this.#emit("dataChannel", { viewerId, channel });
+          },
+          onDataMessage: (channel, data) => {
+            if (v.ended === undefined) this.#emit("message", { viewerId, channel, data });
+          },
+          onDataChannelClose: (channel) => this.#emit("dataChannelClosed", { viewerId, channel }),
           onAudio: (packet) => {
             if (v.ended === undefined) this.#emit("audio", { viewerId, packet });
           },

@@ -15,6 +15,7 @@ pub mod session;
 pub mod srtp;
 pub mod warm;
 
+use crate::data::{DataEvent, Reliability};
 use sender::{Profile, Sender};
 use ice::CandidateError;
 use session::{Session, SessionConfig, SessionError, SessionEvent, TurnTransport};
@@ -275,7 +276,9 @@ pub extern "C" fn scratch_ptr() -> *const u8 {
 /// Create a session at caller time `now_ms`. `config`: `key value` lines — `ufrag`, `pwd` (ours),
 /// `remote_ufrag`, `remote_pwd`, `fingerprint` (the viewer's `sha-256 AB:…`), `ssrc`, `pt`,
 /// `audio_ssrc` and `audio_pt` (Opus to the viewer; absent or 0: none), `audio_in_pt` (the
-/// viewer's Opus payload type when it sends audio; absent: its audio is not read),
+/// viewer's Opus payload type when it sends audio; absent: its audio is not read), `sctp_port`
+/// and `sctp_max_message` (data channels: the viewer's SCTP port and `a=max-message-size`;
+/// absent: no data channels),
 /// `host` (the UDP socket's `ip:port`), `policy` (`all` or `relay`), `srtp` (`any`: AES-GCM
 /// too; otherwise AES-CM only), `connect_timeout_ms` (fail when nothing is nominated by then;
 /// default 30 000). `certificate`: PEM from
@@ -311,6 +314,11 @@ pub unsafe extern "C" fn session_new(
                 _ => None,
             },
             audio_in_pt: get("audio_in_pt").parse::<u8>().ok().filter(|pt| *pt > 0),
+            sctp: get("sctp_port")
+                .parse::<u16>()
+                .ok()
+                .filter(|p| *p > 0)
+                .map(|p| (p, get("sctp_max_message").parse::<usize>().unwrap_or(65536))),
             host_allowed: get("policy") != "relay",
             host_addr: get("host").parse().ok(),
             allow_aes_gcm: get("srtp") == "any",
@@ -559,6 +567,90 @@ pub unsafe extern "C" fn session_write_audio(
     })
 }
 
+/// Open a data channel of ours (`reliability`: 0 reliable, 1 at most `value` retransmissions,
+/// 2 at most `value` ms; `label` and `protocol` UTF-8). Returns its stream id, -1 when refused
+/// (the reason in `last_error_*`), -2 for an unknown handle. The output is then at
+/// `session_poll`.
+///
+/// # Safety
+/// The pointers must address the given numbers of readable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn session_data_open(
+    handle: u32,
+    now_ms: f64,
+    ordered: u32,
+    reliability: u32,
+    value: u32,
+    label_ptr: *const u8,
+    label_len: usize,
+    protocol_ptr: *const u8,
+    protocol_len: usize,
+) -> i32 {
+    let label = text(label_ptr, label_len);
+    let protocol = text(protocol_ptr, protocol_len);
+    let value = value.min(u16::MAX as u32) as u16;
+    let reliability = match reliability {
+        1 => Reliability::MaxRetransmits(value),
+        2 => Reliability::MaxLifetimeMs(value),
+        _ => Reliability::Reliable,
+    };
+    with_session(handle, -2, |s| {
+        s.session.out.clear();
+        let now = s.at(now_ms);
+        match s.session.data_open(now, label, protocol, ordered != 0, reliability) {
+            Ok(id) => id as i32,
+            Err(e) => {
+                set_error(e);
+                -1
+            }
+        }
+    })
+}
+
+/// Send a message (`binary` 0: text) on data channel `id`. Returns 0, -1 when refused (the
+/// reason in `last_error_*`), -2 for an unknown handle. The output is then at `session_poll`.
+///
+/// # Safety
+/// `data_ptr` must address `data_len` readable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn session_data_send(
+    handle: u32,
+    now_ms: f64,
+    id: u32,
+    binary: u32,
+    data_ptr: *const u8,
+    data_len: usize,
+) -> i32 {
+    let data = std::slice::from_raw_parts(data_ptr, data_len);
+    with_session(handle, -2, |s| {
+        s.session.out.clear();
+        let now = s.at(now_ms);
+        match s.session.data_send(now, id as u16, binary != 0, data) {
+            Ok(()) => 0,
+            Err(e) => {
+                set_error(e);
+                -1
+            }
+        }
+    })
+}
+
+/// Close data channel `id`; the output is then at `session_poll`.
+#[no_mangle]
+pub extern "C" fn session_data_close(handle: u32, now_ms: f64, id: u32) {
+    with_session(handle, (), |s| {
+        s.session.out.clear();
+        let now = s.at(now_ms);
+        s.session.data_close(now, id as u16);
+    })
+}
+
+/// Bytes sent on the session's data channels not yet acknowledged (-1 for an unknown handle).
+#[no_mangle]
+pub extern "C" fn session_data_buffered(handle: u32) -> f64 {
+    with_session(handle, -1.0, |s| s.session.data_buffered() as f64)
+}
+
 /// Complete the output buffer: the datagram records the call wrote, then the events, then the
 /// next timeout; its total length in the first 4 bytes. Returns its address.
 fn finish(s: &mut SessionSlot) -> *const u8 {
@@ -578,6 +670,27 @@ fn finish(s: &mut SessionSlot) -> *const u8 {
                 out.extend_from_slice(&payload);
                 continue;
             }
+            SessionEvent::Data(DataEvent::Message { id, binary, data }) => {
+                let out = &mut s.session.out.buf;
+                out.push(5);
+                out.extend_from_slice(&id.to_le_bytes());
+                out.push(binary as u8);
+                out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+                out.extend_from_slice(&data);
+                continue;
+            }
+            SessionEvent::Data(DataEvent::Opened { id, label, protocol, ordered, reliability }) => {
+                let (kind, value) = match reliability {
+                    Reliability::Reliable => (0, 0),
+                    Reliability::MaxRetransmits(n) => (1, n),
+                    Reliability::MaxLifetimeMs(ms) => (2, ms),
+                };
+                // id, ordered, reliability kind and value, protocol length; then protocol, label.
+                let head = format!("{id} {} {kind} {value} {} ", ordered as u8, protocol.len());
+                (7u8, format!("{head}{protocol}{label}"))
+            }
+            SessionEvent::Data(DataEvent::Closed { id }) => (8u8, id.to_string()),
+            SessionEvent::Data(DataEvent::Error(m)) => (6u8, m),
             SessionEvent::IceConnected(pair) => (1u8, pair),
             SessionEvent::DtlsConnected(p) => (2u8, format!("{p:?}")),
             SessionEvent::Closed(r) => (3u8, r),
@@ -585,6 +698,15 @@ fn finish(s: &mut SessionSlot) -> *const u8 {
             SessionEvent::LocalCandidate(line) => (5u8, line),
             SessionEvent::Warning(w) => (6u8, w),
         };
+        // A record's text is at most 65,535 bytes (a data channel's label could be longer).
+        let mut text = text;
+        if text.len() > u16::MAX as usize {
+            let mut end = u16::MAX as usize;
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            text.truncate(end);
+        }
         let out = &mut s.session.out.buf;
         out.push(2);
         out.push(kind);
@@ -605,7 +727,9 @@ fn finish(s: &mut SessionSlot) -> *const u8 {
 /// see `output.rs`; via 0: the UDP socket to the address; n: TURN stream n), then event records
 /// `2, u8 kind, u16 len, text` (kind 1 ICE connected, 2 DTLS connected, 3 closed, 4 keyframe
 /// request, 5 local candidate, 6 warning), audio records from the viewer `4, u32 RTP timestamp,
-/// u16 sequence, u16 len, Opus packet`, then `3, f64 next timeout in caller ms (or -1)`.
+/// u16 sequence, u16 len, Opus packet`, data channel messages `5, u16 id, u8 binary, u32 len,
+/// bytes` (kind 7 data channel opened: `id ordered reliability value protocol-length
+/// protocol label`; kind 8 closed: `id`), then `3, f64 next timeout in caller ms (or -1)`.
 /// Valid until the next call into the session. Null for an unknown handle.
 #[no_mangle]
 pub extern "C" fn session_poll(handle: u32) -> *const u8 {

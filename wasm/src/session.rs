@@ -4,6 +4,7 @@
 //! against its offer's fingerprint, DTLS-SRTP key export, then the SRTP video [`Sender`].
 //! Datagrams and time in, datagrams and events out; no sockets or clocks.
 
+use crate::data::{DataChannels, DataEvent, Reliability};
 use crate::ice::{self, Base, CandidateError, IceAgent, IceEvent};
 use crate::output::{self, Output};
 use crate::sender::{Profile, Sender};
@@ -70,6 +71,8 @@ pub enum SessionEvent {
     /// An audio packet from the viewer, decrypted: its RTP timestamp, sequence number and
     /// payload (an Opus packet).
     Audio { timestamp: u32, sequence: u16, payload: Vec<u8> },
+    /// Data channels: opened, a message, closed ([`crate::data`]).
+    Data(DataEvent),
 }
 
 /// Largest audio payload read from a viewer (an Opus packet is at most 1275 bytes per frame).
@@ -166,6 +169,8 @@ pub struct SessionConfig {
     pub audio_out: Option<(u32, u8)>,
     /// The payload type of the Opus the viewer sends (None: its audio is not read).
     pub audio_in_pt: Option<u8>,
+    /// Data channels: the viewer's SCTP port and largest message (None: not negotiated).
+    pub sctp: Option<(u16, usize)>,
     /// Whether the host socket may carry checks and media (false: relay-only policy).
     pub host_allowed: bool,
     /// The host socket's address, as the related address of reflexive candidates.
@@ -225,6 +230,9 @@ pub struct Session {
     audio_in_ssrc: Option<u32>,
     /// Audio packets from the viewer that decrypted.
     pub audio_received: u64,
+    /// Data channels over the DTLS association, once it is up (when negotiated).
+    data: Option<DataChannels>,
+    sctp: Option<(u16, usize)>,
     /// Decrypts the viewer's SRTP and SRTCP (its DTLS-SRTP keys).
     remote_srtp: Option<rtc_srtp::context::Context>,
     turns: Vec<Turn>,
@@ -330,6 +338,8 @@ impl Session {
             audio_in_pt: config.audio_in_pt,
             audio_in_ssrc: None,
             audio_received: 0,
+            data: None,
+            sctp: config.sctp,
             remote_srtp: None,
             turns: Vec::new(),
             probes: Vec::new(),
@@ -692,14 +702,24 @@ impl Session {
             Ok(events) => {
                 for e in events {
                     match e {
-                        EndpointEvent::HandshakeComplete => self.start_srtp(DTLS_KEY),
+                        EndpointEvent::HandshakeComplete => {
+                            self.start_srtp(DTLS_KEY);
+                            if let Some((port, max)) = self.sctp {
+                                self.data = Some(DataChannels::new(now, port, crate::data::SCTP_PORT, max));
+                            }
+                        }
                         EndpointEvent::PeerClosed => self.close("DTLS close_notify from the viewer".into()),
+                        EndpointEvent::ApplicationData(packet) => match self.data.as_mut() {
+                            Some(d) => d.handle_sctp(now, &packet),
+                            None => self.ignored += 1,
+                        },
                         _ => {}
                     }
                 }
             }
             Err(_) => self.ignored += 1,
         }
+        self.pump_data(now);
         if self.fingerprint_mismatch.load(Ordering::Relaxed) {
             self.close("DTLS: the viewer's certificate does not match the fingerprint in its offer".into());
         }
@@ -820,6 +840,68 @@ impl Session {
         }
     }
 
+    /// Move what the data channels produced: SCTP packets into DTLS records, events out.
+    fn pump_data(&mut self, now: Instant) {
+        let Some(d) = self.data.as_mut() else { return };
+        while let Some(packet) = d.poll_transmit() {
+            if self.dtls.write(now, DTLS_KEY, &packet).is_err() {
+                self.ignored += 1;
+            }
+        }
+        while let Some(e) = d.poll_event() {
+            self.events.push_back(match e {
+                DataEvent::Error(m) => SessionEvent::Warning(format!("data channels: {m}")),
+                e => SessionEvent::Data(e),
+            });
+        }
+    }
+
+    /// Open a data channel of ours; its id, or why not.
+    pub fn data_open(
+        &mut self,
+        now: Instant,
+        label: &str,
+        protocol: &str,
+        ordered: bool,
+        reliability: Reliability,
+    ) -> Result<u16, String> {
+        self.now = now;
+        let Some(d) = self.data.as_mut() else {
+            return Err("no data channels: not negotiated, or DTLS is not up yet".into());
+        };
+        let id = d.open(now, label, protocol, ordered, reliability).map_err(|e| e.to_string())?;
+        self.pump_data(now);
+        self.pump();
+        Ok(id)
+    }
+
+    /// Send a message on data channel `id`.
+    pub fn data_send(&mut self, now: Instant, id: u16, binary: bool, message: &[u8]) -> Result<(), String> {
+        self.now = now;
+        let Some(d) = self.data.as_mut() else {
+            return Err("no data channels: not negotiated, or DTLS is not up yet".into());
+        };
+        let sent = d.send(now, id, binary, message).map_err(|e| e.to_string());
+        self.pump_data(now);
+        self.pump();
+        sent
+    }
+
+    /// Close data channel `id`.
+    pub fn data_close(&mut self, now: Instant, id: u16) {
+        self.now = now;
+        if let Some(d) = self.data.as_mut() {
+            d.close(now, id);
+        }
+        self.pump_data(now);
+        self.pump();
+    }
+
+    /// Bytes sent on data channels not yet acknowledged by the viewer.
+    pub fn data_buffered(&mut self) -> usize {
+        self.data.as_mut().map_or(0, |d| d.buffered_amount())
+    }
+
     fn start_srtp(&mut self, peer: SocketAddr) {
         let Some(state) = self.dtls.get_connection_state(peer) else { return };
         let profile = match state.srtp_protection_profile() {
@@ -880,6 +962,12 @@ impl Session {
         if self.dtls_started && self.dtls.handle_timeout(DTLS_KEY, now).is_err() {
             self.ignored += 1;
         }
+        if let Some(d) = self.data.as_mut() {
+            if d.poll_timeout().is_some_and(|t| t <= now) {
+                d.handle_timeout(now);
+            }
+        }
+        self.pump_data(now);
         self.ice.handle_timeout(now);
         if self.next_report.is_some_and(|t| t <= now) {
             self.send_report(now);
@@ -921,6 +1009,7 @@ impl Session {
             all.extend(self.dtls.poll_timeout(&DTLS_KEY));
         }
         all.extend(self.ice.poll_timeout());
+        all.extend(self.data.as_ref().and_then(|d| d.poll_timeout()));
         all.extend(self.next_report);
         for t in self.turns.iter_mut() {
             all.extend(t.client.poll_timeout());
@@ -1137,6 +1226,7 @@ mod tests {
             payload_type: 96,
             audio_out: Some((ssrc ^ 1, 111)),
             audio_in_pt: Some(111),
+            sctp: Some((5000, 65536)),
             host_allowed: true,
             host_addr: Some("127.0.0.1:6000".parse().unwrap()),
             allow_aes_gcm,
@@ -1517,6 +1607,84 @@ mod tests {
         assert_eq!(s.ignored, ignored + 4);
         assert_eq!(s.audio_received, 1);
         assert_eq!(s.authenticated_at(), Some(later), "decrypted audio proves the viewer is there");
+    }
+
+    #[test]
+    fn data_channels_over_the_dtls_association() {
+        use crate::data::{DataChannels, DataEvent, Reliability, SCTP_PORT};
+        let viewer_cert = cert();
+        let mut s = session(&viewer_cert, 0xabc);
+        let viewer: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        let server: SocketAddr = "127.0.0.1:6000".parse().unwrap();
+        let (mut client, done) = handshake(&mut s, viewer_cert, false);
+        assert!(done);
+        while s.poll_event().is_some() {}
+        let mut now = Instant::now();
+        // The viewer's side: SCTP over its DTLS client, opening `kvsDataChannel` at once.
+        let mut theirs = DataChannels::new_client(now, SCTP_PORT, SCTP_PORT, 65536);
+        let channel = theirs.open(now, "kvsDataChannel", "", true, Reliability::Reliable).unwrap();
+        let mut ours_events = Vec::new();
+        let mut their_events = Vec::new();
+        let mut sent_ping = false;
+        let mut echoed = false;
+        for _ in 0..200 {
+            while let Some(p) = theirs.poll_transmit() {
+                client.write(now, server, &p).unwrap();
+            }
+            while let Some(t) = client.poll_transmit() {
+                s.handle_datagram(now, UDP, viewer, &t.message);
+            }
+            while let Some(e) = s.poll_event() {
+                ours_events.push(e);
+            }
+            for (_, _, d) in drain(&mut s) {
+                if let Ok(events) = client.read(now, server, None, BytesMut::from(&d[..])) {
+                    for e in events {
+                        if let EndpointEvent::ApplicationData(p) = e {
+                            theirs.handle_sctp(now, &p);
+                        }
+                    }
+                }
+            }
+            while let Some(e) = theirs.poll_event() {
+                their_events.push(e);
+            }
+            if theirs.is_connected() && !sent_ping {
+                theirs.send(now, channel, false, b"ping").unwrap();
+                sent_ping = true;
+            }
+            // Echo what arrived, as the CLI does.
+            let got: Vec<(u16, Vec<u8>)> = ours_events
+                .iter()
+                .filter_map(|e| match e {
+                    SessionEvent::Data(DataEvent::Message { id, data, .. }) => Some((*id, data.clone())),
+                    _ => None,
+                })
+                .collect();
+            if got.len() == 1 && !echoed {
+                s.data_send(now, got[0].0, false, &got[0].1).unwrap();
+                echoed = true;
+            }
+            if their_events.iter().any(|e| matches!(e, DataEvent::Message { .. })) {
+                break;
+            }
+            now += Duration::from_millis(10);
+            theirs.handle_timeout(now);
+            s.handle_timeout(now);
+        }
+        assert!(
+            ours_events.iter().any(|e| matches!(e, SessionEvent::Data(DataEvent::Opened { label, .. }) if label == "kvsDataChannel")),
+            "the viewer's channel opened at the master: {ours_events:?}"
+        );
+        assert!(
+            their_events.iter().any(|e| matches!(e, DataEvent::Message { data, binary: false, .. } if data == b"ping")),
+            "the echo came back: {their_events:?}"
+        );
+        // Ours too: opened by the master, acknowledged by the viewer.
+        let id = s.data_open(now, "telemetry", "", false, Reliability::MaxRetransmits(0)).unwrap();
+        assert_eq!(id % 2, 1, "the DTLS server's stream ids are odd");
+        assert!(s.data_send(now, 999, false, b"x").is_err(), "no channel 999");
+        assert!(s.data_send(now, id, true, &vec![0; 70_000]).unwrap_err().contains("max-message-size"));
     }
 
     #[test]

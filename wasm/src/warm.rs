@@ -40,6 +40,7 @@ pub fn warm_up(certificate: &Certificate, frames: usize) -> Result<usize, Sessio
             payload_type: 96,
             audio_out: Some((2, 111)),
             audio_in_pt: None,
+            sctp: None,
             host_allowed: true,
             host_addr: Some(server),
             allow_aes_gcm: false,
