@@ -89,6 +89,12 @@ export interface MasterOptions {
    * {@link Master.broadcast}.
    */
   dataChannels?: boolean;
+  /**
+   * Start a viewer who joins mid-GOP from the current GOP, sent to it at once (its first
+   * picture without waiting for the next IDR, the others' stream untouched), instead of asking
+   * the source for an IDR (default true).
+   */
+  fastStart?: boolean;
   /** Control plane (`KvsClient`). */
   controlPlane: SignalingControlPlane;
   /** Credentials, refreshed by the signaling client when they expire or are refused. */
@@ -215,6 +221,7 @@ export class Master {
       sendAudio: options.audioSource !== undefined,
       receiveAudio: options.receiveAudio,
       dataChannels: options.dataChannels,
+      fastStart: options.fastStart,
     });
     this.#viewers.on("audio", (e) => this.#emit("audio", e));
     this.#viewers.on("dataChannel", (e) => this.#emit("dataChannel", e));

@@ -146,7 +146,9 @@ Deno.test({
             assert.equal(s.codec, "H264");
             assert.equal(s.width, 640);
             assert.equal(s.height, 360);
-            assert.ok(s.ttffMs !== null && s.ttffMs < 5000, `ttff ${s.ttffMs} ms`);
+            // Mid-GOP (2 s) yet no wait for the next IDR: the current GOP is sent at once
+            // (waiting for it took 1.4–1.5 s here; the bound leaves room for a loaded machine).
+            assert.ok(s.ttffMs !== null && s.ttffMs < 1000, `ttff ${s.ttffMs} ms`);
             const first = r.factory.first.get(s.clientId!);
             assert.ok(
               first?.keyframe && hasParameterSets(first.data),

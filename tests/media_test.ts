@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import {
   AccessUnitSplitter,
   FileVideoSource,
+  GopCache,
   H264Error,
   inspectAccessUnit,
   isKeyframe,
@@ -609,4 +610,34 @@ Deno.test("FileVideoSource from an https/http base URL (frames shipped in a pack
   } finally {
     await server.shutdown();
   }
+});
+
+Deno.test("GopCache: the frames from the latest IDR, packed just before the live edge", () => {
+  const f = (keyframe: boolean, t: number, n = 10) => ({
+    data: new Uint8Array(n),
+    timestampUs: t,
+    keyframe,
+  });
+  const cache = new GopCache({ maxFrames: 4, maxBytes: 100 });
+  cache.push(f(false, 0)); // nothing before the first IDR
+  assert.equal(cache.size, 0);
+  assert.deepEqual(cache.catchUp(), []);
+  cache.push(f(true, 40_000));
+  cache.push(f(false, 80_000));
+  cache.push(f(false, 120_000));
+  const up = cache.catchUp(1000);
+  assert.deepEqual(up.map((x) => [x.keyframe, x.timestampUs]), [
+    [true, 118_000],
+    [false, 119_000],
+    [false, 120_000],
+  ]);
+  cache.push(f(true, 160_000)); // a new IDR starts over
+  assert.equal(cache.size, 1);
+  for (let i = 1; i <= 4; i++) cache.push(f(false, 160_000 + i * 40_000));
+  assert.equal(cache.size, 0, "a GOP over maxFrames empties the cache until the next IDR");
+  cache.push(f(false, 400_000));
+  assert.equal(cache.size, 0);
+  cache.push(f(true, 440_000, 60));
+  cache.push(f(false, 480_000, 50));
+  assert.equal(cache.size, 0, "over maxBytes too");
 });

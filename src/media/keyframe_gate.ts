@@ -21,6 +21,11 @@ export interface KeyframeGateOptions {
   patienceMs?: number;
   /** Clock in ms (default `performance.now`). */
   now?: () => number;
+  /**
+   * Ask for an IDR when the gate is made (default true). False when the viewer's first frames
+   * come from elsewhere (a cached GOP, {@link import("./gop_cache.ts").GopCache}).
+   */
+  askAtStart?: boolean;
 }
 
 /**
@@ -57,7 +62,7 @@ export class KeyframeGate {
     this.#onKeyframeNeeded = options.onKeyframeNeeded;
     this.#patienceMs = options.patienceMs ?? 1000;
     this.#now = options.now ?? (() => performance.now());
-    this.#onKeyframeNeeded?.();
+    if (options.askAtStart ?? true) this.#onKeyframeNeeded?.();
   }
 
   /** Whether the frame should be sent to this viewer. */

@@ -25,6 +25,7 @@ export * from "./stream_source.ts";
 export * from "./parameter_sets.ts";
 export * from "./command_source.ts";
 export * from "./keyframe_gate.ts";
+export * from "./gop_cache.ts";
 export * from "./opus.ts";
 export * from "./ogg.ts";
 export * from "./opus_headers.ts";

@@ -78,6 +78,11 @@ export interface ViewersOptions {
   receiveAudio?: boolean;
   /** Whether viewers' data channels are answered. Default true. */
   dataChannels?: boolean;
+  /**
+   * Start a joining viewer from the current GOP, sent at once, instead of asking the source for
+   * an IDR and waiting for it (default true).
+   */
+  fastStart?: boolean;
   /** Candidates held per client id that has not offered yet (default 64). */
   maxEarlyCandidates?: number;
   /** Client ids whose early candidates are held; the oldest are dropped (default 32). */

@@ -33,6 +33,8 @@ export interface ViewerStats extends PeerStats {
   framesSkippedForKeyframe: number;
   /** Keyframe requests (PLI/FIR) from this viewer. */
   keyframeRequests: number;
+  /** Frames of the current GOP sent at once when it joined (0: it waited for an IDR). */
+  framesCaughtUp: number;
   /** Whether the viewer holds a seat (it proved it is there with an ICE check). */
   seated: boolean;
 }
@@ -72,6 +74,7 @@ export class Viewer {
   /** The viewer's candidates, held until its session exists. */
   readonly remoteHeld: IceCandidateInit[] = [];
   #skipped = 0;
+  #caughtUp = 0;
   #keyframeRequests = 0;
   /** Cancels the admission window. */
   admissionTimer?: ReturnType<typeof setTimeout>;
@@ -87,9 +90,28 @@ export class Viewer {
     return this.gate !== undefined && this.ended === undefined;
   }
 
-  /** Start passing frames, from the next IDR on. */
-  startReceiving(patienceMs: number, onKeyframeNeeded: () => void): void {
-    this.gate ??= new KeyframeGate({ onKeyframeNeeded, patienceMs });
+  /**
+   * Start passing frames, from the next IDR on; with `catchUp` (the current GOP from its IDR, see
+   * {@link import("../media/gop_cache.ts").GopCache}) from those at once, and the source is not
+   * asked for an IDR.
+   */
+  startReceiving(
+    patienceMs: number,
+    onKeyframeNeeded: () => void,
+    catchUp: readonly EncodedFrame[] = [],
+  ): void {
+    if (this.gate) return;
+    const fast = catchUp.length > 0 && catchUp[0].keyframe;
+    this.gate = new KeyframeGate({ onKeyframeNeeded, patienceMs, askAtStart: !fast });
+    if (fast) {
+      for (const frame of catchUp) this.writeFrame(frame);
+      this.#caughtUp = catchUp.length;
+    }
+  }
+
+  /** Frames of the current GOP sent at once when it started receiving. */
+  get caughtUp(): number {
+    return this.#caughtUp;
   }
 
   /** Hold or hand over a remote candidate; false when the hold is full (it is dropped). */
@@ -132,6 +154,7 @@ export class Viewer {
       joinedAt: this.joinedAt,
       framesSkippedForKeyframe: this.#skipped,
       keyframeRequests: this.#keyframeRequests,
+      framesCaughtUp: this.#caughtUp,
       seated: this.seated,
     };
   }

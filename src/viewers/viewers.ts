@@ -24,6 +24,7 @@ import type {
   PeerSession,
   PeerSessionFactory,
 } from "../peer/types.ts";
+import { GopCache } from "../media/gop_cache.ts";
 import { Admission } from "./admission.ts";
 import { EarlyCandidates } from "./early_candidates.ts";
 import { OfferError } from "./errors.ts";
@@ -62,6 +63,8 @@ export class Viewers {
   readonly #sendAudio: boolean;
   readonly #receiveAudio: boolean;
   readonly #dataChannels: boolean;
+  /** The current GOP, for viewers who join mid-GOP (undefined: fast start off). */
+  readonly #gop: GopCache | undefined;
   readonly #viewers = new Map<string, Viewer>();
   /** Candidates of client ids that have not offered (yet). */
   readonly #early: EarlyCandidates;
@@ -83,6 +86,7 @@ export class Viewers {
     this.#sendAudio = options.sendAudio ?? false;
     this.#receiveAudio = options.receiveAudio ?? true;
     this.#dataChannels = options.dataChannels ?? true;
+    this.#gop = options.fastStart ?? true ? new GopCache() : undefined;
     this.#early = new EarlyCandidates(
       options.maxEarlyCandidates ?? 64,
       options.maxEarlyViewers ?? 32,
@@ -193,6 +197,7 @@ export class Viewers {
 
   /** Give a frame to every viewer that receives (each from an IDR on). */
   writeFrame(frame: EncodedFrame): void {
+    this.#gop?.push(frame);
     for (const v of this.#viewers.values()) {
       if (!v.receiving) continue;
       try {
@@ -401,7 +406,11 @@ export class Viewers {
       // Sessions that cannot report the ICE check itself prove the viewer by connecting.
       this.#verified(v);
       if (v.ended !== undefined) return;
-      v.startReceiving(this.#patienceMs, () => this.#emit("keyframe", {}));
+      v.startReceiving(
+        this.#patienceMs,
+        () => this.#emit("keyframe", {}),
+        this.#gop?.catchUp() ?? [],
+      );
       this.#updateReceiving();
     }
     this.#emit("state", { viewerId: v.id, state });
