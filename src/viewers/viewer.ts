@@ -41,6 +41,15 @@ export interface ViewerStats extends PeerStats {
 
 /** Most remote candidates held for a session still being made. */
 const MAX_HELD_REMOTE = 64;
+/**
+ * A joining viewer's catch-up (the current GOP) leaves at most this many bytes every
+ * {@link CATCH_UP_TICK_MS} (≈ 64 Mbit/s): a whole GOP in one burst overflows socket buffers on
+ * the way (a TURN relay's above all), and the viewer then asks for what was lost.
+ */
+const CATCH_UP_BYTES = 32 * 1024;
+const CATCH_UP_TICK_MS = 4;
+/** Frames queued behind a catch-up at most (live frames wait their turn meanwhile). */
+const MAX_BACKLOG = 1000;
 
 /**
  * A viewer's record.
@@ -75,6 +84,10 @@ export class Viewer {
   readonly remoteHeld: IceCandidateInit[] = [];
   #skipped = 0;
   #caughtUp = 0;
+  /** Frames waiting behind a catch-up, and the timer sending them. */
+  #backlog: EncodedFrame[] = [];
+  #drainTimer: ReturnType<typeof setTimeout> | undefined;
+  #onFail: (error: unknown) => void = () => {};
   #keyframeRequests = 0;
   /** Cancels the admission window. */
   admissionTimer?: ReturnType<typeof setTimeout>;
@@ -92,21 +105,54 @@ export class Viewer {
 
   /**
    * Start passing frames, from the next IDR on; with `catchUp` (the current GOP from its IDR, see
-   * {@link import("../media/gop_cache.ts").GopCache}) from those at once, and the source is not
-   * asked for an IDR.
+   * {@link import("../media/gop_cache.ts").GopCache}) from those, sent at once but paced
+   * ({@link CATCH_UP_BYTES} per {@link CATCH_UP_TICK_MS} ms, live frames queued behind them),
+   * and the source is not asked for an IDR. `onFail` is told when a paced write fails.
    */
   startReceiving(
     patienceMs: number,
     onKeyframeNeeded: () => void,
     catchUp: readonly EncodedFrame[] = [],
+    onFail: (error: unknown) => void = () => {},
   ): void {
     if (this.gate) return;
     const fast = catchUp.length > 0 && catchUp[0].keyframe;
     this.gate = new KeyframeGate({ onKeyframeNeeded, patienceMs, askAtStart: !fast });
     if (fast) {
-      for (const frame of catchUp) this.writeFrame(frame);
       this.#caughtUp = catchUp.length;
+      this.#backlog = [...catchUp];
+      this.#onFail = onFail;
+      this.#drain();
     }
+  }
+
+  /** Send queued frames up to the tick's budget; come back for the rest. */
+  #drain(): void {
+    this.#drainTimer = undefined;
+    let budget = CATCH_UP_BYTES;
+    try {
+      while (this.#backlog.length && budget > 0 && this.ended === undefined) {
+        const frame = this.#backlog.shift()!;
+        budget -= frame.data.length;
+        this.#write(frame);
+      }
+    } catch (e) {
+      this.#backlog = [];
+      this.#onFail(e);
+      return;
+    }
+    if (this.#backlog.length && this.ended === undefined) {
+      this.#drainTimer = setTimeout(() => this.#drain(), CATCH_UP_TICK_MS);
+    } else {
+      this.#backlog = [];
+    }
+  }
+
+  /** Stop sending (the viewer left): a catch-up still queued is dropped. */
+  stop(): void {
+    clearTimeout(this.#drainTimer);
+    this.#drainTimer = undefined;
+    this.#backlog = [];
   }
 
   /** Frames of the current GOP sent at once when it started receiving. */
@@ -131,8 +177,17 @@ export class Viewer {
     this.gate?.requestKeyframe();
   }
 
-  /** Give it a frame if its gate lets the frame through. */
+  /** Give it a frame if its gate lets the frame through (after a catch-up still queued). */
   writeFrame(frame: EncodedFrame): void {
+    if (this.#backlog.length) {
+      if (this.#backlog.length < MAX_BACKLOG) this.#backlog.push(frame);
+      else this.#skipped++;
+      return;
+    }
+    this.#write(frame);
+  }
+
+  #write(frame: EncodedFrame): void {
     if (!this.session || !this.gate) return;
     if (!this.gate.pass(frame)) {
       this.#skipped++;

@@ -203,15 +203,18 @@ export class Viewers {
       try {
         v.writeFrame(frame);
       } catch (cause) {
-        const error = new OfferError(
-          v.id,
-          `Sending a frame to ${v.id} failed: ${errText(cause)}`,
-          { cause },
-        );
-        this.#emit("error", { error, viewerId: v.id });
-        this.#end(v, "frame write failed");
+        this.#frameFailed(v, cause);
       }
     }
+  }
+
+  /** A frame could not go to `v`: its session ends, the others go on. */
+  #frameFailed(v: Viewer, cause: unknown): void {
+    const error = new OfferError(v.id, `Sending a frame to ${v.id} failed: ${errText(cause)}`, {
+      cause,
+    });
+    this.#emit("error", { error, viewerId: v.id });
+    this.#end(v, "frame write failed");
   }
 
   /** Stop answering and close every session. */
@@ -410,6 +413,7 @@ export class Viewers {
         this.#patienceMs,
         () => this.#emit("keyframe", {}),
         this.#gop?.catchUp() ?? [],
+        (cause) => this.#frameFailed(v, cause),
       );
       this.#updateReceiving();
     }
@@ -422,6 +426,7 @@ export class Viewers {
     if (v.ended !== undefined) return;
     v.ended = reason;
     clearTimeout(v.admissionTimer);
+    v.stop();
     this.#admission.leave(v.id, v.ticket);
     if (this.#viewers.get(v.id) === v) this.#viewers.delete(v.id);
     const stats = v.stats();
