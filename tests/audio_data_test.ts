@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { startDemo } from "../cli/demo.ts";
 import { ViewerAudioRecorder } from "../cli/record_audio.ts";
 import { createLogger, silentLogger } from "../src/log.ts";
-import { launchBrowser, type TestBrowser, type ViewerStatus } from "./support/browser.ts";
+import { audioOf, channelOf, launchBrowser, type TestBrowser } from "./support/browser.ts";
 import { ensureFirefoxNetwork, firefoxUnavailable, launchFirefox } from "./support/firefox.ts";
 
 const STATE = new URL("../.kvs-emulator/", import.meta.url).pathname;
@@ -24,29 +24,6 @@ const firefoxMissing = await (async () => {
     return (e as Error).message;
   }
 })();
-
-interface AudioStatus {
-  state: string;
-  direction: string;
-  currentDirection: string | null;
-  microphone: string;
-  packetsReceived: number;
-  totalSamplesReceived: number;
-  concealedSamples: number;
-  codec: string | null;
-}
-
-interface DataChannelStatus {
-  label: string;
-  state: string;
-  sent: number;
-  echoed: number;
-  received: number;
-  medianRttMs: number | null;
-}
-
-const audioOf = (s: ViewerStatus) => s.audio as AudioStatus | null;
-const channelOf = (s: ViewerStatus) => s.dataChannel as DataChannelStatus | null;
 
 /** Decode an Ogg/Opus file with ffmpeg to 48 kHz mono s16: its duration (s) and RMS level. */
 async function decode(path: string): Promise<{ seconds: number; rms: number }> {

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { type Demo, startDemo } from "../cli/demo.ts";
 import { createLogger } from "../src/log.ts";
-import type { ViewerStatus } from "./support/browser.ts";
+import { audioOf, channelOf } from "./support/browser.ts";
 import { ensureFirefoxNetwork, firefoxUnavailable, launchFirefox } from "./support/firefox.ts";
 
 const STATE = new URL("../.kvs-emulator/", import.meta.url).pathname;
@@ -22,32 +22,6 @@ const firefoxMissing = await (async () => {
   }
 })();
 if (firefoxMissing) console.warn(`Firefox tests skipped: ${firefoxMissing}`);
-
-interface AudioStatus {
-  state: string;
-  direction: string;
-  currentDirection: string | null;
-  microphone: string;
-  packetsReceived: number;
-  totalSamplesReceived: number;
-  concealedSamples: number;
-  codec: string | null;
-}
-
-interface DataChannelStatus {
-  label: string;
-  state: string;
-  readyState: string;
-  sent: number;
-  echoed: number;
-  received: number;
-  lastRttMs: number | null;
-  medianRttMs: number | null;
-  pingsRequested: number;
-}
-
-const audioOf = (s: ViewerStatus) => s.audio as AudioStatus | null;
-const channelOf = (s: ViewerStatus) => s.dataChannel as DataChannelStatus | null;
 
 /**
  * Runs in the page: start the viewer with `turns:127.0.0.1:` URLs given as `turns:localhost:`

@@ -23,6 +23,7 @@ export * from "./pacer.ts";
 export * from "./file_source.ts";
 export * from "./stream_source.ts";
 export * from "./parameter_sets.ts";
+export * from "./restarting_command.ts";
 export * from "./command_source.ts";
 export * from "./keyframe_gate.ts";
 export * from "./gop_cache.ts";

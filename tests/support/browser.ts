@@ -33,6 +33,37 @@ export interface ViewerStatus {
   [key: string]: unknown;
 }
 
+/** The viewer page's `audio` status (see web/viewer.js). */
+export interface AudioStatus {
+  state: string;
+  direction: string;
+  currentDirection: string | null;
+  microphone: string;
+  packetsReceived: number;
+  totalSamplesReceived: number;
+  concealedSamples: number;
+  codec: string | null;
+}
+
+/** The viewer page's `dataChannel` status (see web/viewer.js). */
+export interface DataChannelStatus {
+  label: string;
+  state: string;
+  readyState: string;
+  sent: number;
+  echoed: number;
+  received: number;
+  lastRttMs: number | null;
+  medianRttMs: number | null;
+  pingsRequested: number;
+}
+
+/** The page's audio status, if a session started. */
+export const audioOf = (s: ViewerStatus): AudioStatus | null => s.audio as AudioStatus | null;
+/** The page's data channel status, if a session started. */
+export const channelOf = (s: ViewerStatus): DataChannelStatus | null =>
+  s.dataChannel as DataChannelStatus | null;
+
 /** Chromium flags for WebRTC on loopback in a container. */
 export const CHROMIUM_ARGS: readonly string[] = [
   "--no-sandbox",
