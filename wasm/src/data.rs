@@ -1166,6 +1166,8 @@ mod tests {
         /// Swap each two packets sent together.
         reorder: bool,
         sent: [u64; 2],
+        /// Packets the link lost.
+        lost: u64,
         /// Events seen so far, per side.
         at_server: Vec<DataEvent>,
         at_client: Vec<DataEvent>,
@@ -1186,6 +1188,7 @@ mod tests {
                 lose: Box::new(|_, _, _| false),
                 reorder: false,
                 sent: [0, 0],
+                lost: 0,
                 at_server: Vec::new(),
                 at_client: Vec::new(),
             }
@@ -1207,6 +1210,7 @@ mod tests {
                         let n = &mut self.sent[usize::from(!to_server)];
                         *n += 1;
                         if (self.lose)(to_server, *n, &p) {
+                            self.lost += 1;
                             continue;
                         }
                         let to = if to_server { &mut self.server } else { &mut self.client };
@@ -1277,5 +1281,219 @@ mod tests {
         l.run(Duration::from_secs(5));
         assert_eq!(messages(&l.take_server(), id), vec![(false, b"hello".to_vec())]);
         assert_eq!(messages(&l.take_client(), id), vec![(true, vec![1, 2, 3])]);
+    }
+
+    fn pattern(n: usize, seed: u8) -> Vec<u8> {
+        (0..n).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
+    }
+
+    #[test]
+    fn a_master_opened_channel_waits_for_the_association_and_is_acknowledged() {
+        let mut l = Link::new();
+        // Before the association is up: the open waits.
+        let id = l.server.open(l.now, "telemetry", "json", true, Reliability::Reliable).unwrap();
+        assert_eq!(id, 1, "the DTLS server opens odd stream ids");
+        assert_eq!(l.server.send(l.now, id, false, b"early"), Err(DataError::NotOpen(id)));
+        l.run(Duration::from_secs(5));
+        let opened = DataEvent::Opened {
+            id,
+            label: "telemetry".into(),
+            protocol: "json".into(),
+            ordered: true,
+            reliability: Reliability::Reliable,
+        };
+        assert_eq!(l.take_client(), vec![opened.clone()]);
+        assert_eq!(l.take_server(), vec![opened], "acknowledged by the viewer");
+        // Once it is up, a second one goes at once; messages may follow before the ack.
+        let second = l.server.open(l.now, "b", "", false, Reliability::MaxRetransmits(3)).unwrap();
+        assert_eq!(second, 3);
+        l.server.send(l.now, second, false, b"right away").unwrap();
+        l.run(Duration::from_secs(5));
+        let at_client = l.take_client();
+        assert!(at_client.contains(&DataEvent::Opened {
+            id: second,
+            label: "b".into(),
+            protocol: "".into(),
+            ordered: false,
+            reliability: Reliability::MaxRetransmits(3),
+        }));
+        assert_eq!(messages(&at_client, second), vec![(false, b"right away".to_vec())]);
+        l.client.send(l.now, id, true, b"back").unwrap();
+        l.run(Duration::from_secs(5));
+        assert_eq!(messages(&l.take_server(), id), vec![(true, b"back".to_vec())]);
+    }
+
+    #[test]
+    fn messages_of_1_byte_to_256_kb_and_empty_ones_text_and_binary() {
+        let mut l = Link::connected();
+        let id = l.client.open(l.now, "kvsDataChannel", "", true, Reliability::Reliable).unwrap();
+        l.run(Duration::from_secs(5));
+        let sizes = [1, 16 * 1024, 64 * 1024, MAX_MESSAGE_SIZE, 0, 0, 1200, 1201];
+        for (i, &n) in sizes.iter().enumerate() {
+            let binary = i % 2 == 1;
+            l.server.send(l.now, id, binary, &pattern(n, i as u8)).unwrap();
+            l.client.send(l.now, id, !binary, &pattern(n, 100 + i as u8)).unwrap();
+            // The send buffer holds 1 MB: let each pair through before the next.
+            l.run(Duration::from_secs(30));
+        }
+        let want = |seed: u8, flip: bool| -> Vec<(bool, Vec<u8>)> {
+            sizes.iter().enumerate().map(|(i, &n)| ((i % 2 == 1) != flip, pattern(n, seed + i as u8))).collect()
+        };
+        assert_eq!(messages(&l.take_client(), id), want(0, false));
+        assert_eq!(messages(&l.take_server(), id), want(100, true));
+        // Larger than the viewer accepts: refused, naming the limit.
+        let e = l.server.send(l.now, id, true, &vec![0; MAX_MESSAGE_SIZE + 1]).unwrap_err();
+        assert_eq!(e, DataError::TooLarge { size: MAX_MESSAGE_SIZE + 1, limit: MAX_MESSAGE_SIZE });
+        assert!(e.to_string().contains("a=max-message-size of 262144 bytes"), "{e}");
+    }
+
+    #[test]
+    fn the_viewers_max_message_size_bounds_what_we_send() {
+        let mut l = Link::with_limits(DEFAULT_REMOTE_MAX_MESSAGE, MAX_MESSAGE_SIZE);
+        l.run(Duration::from_secs(5));
+        let id = l.client.open(l.now, "c", "", true, Reliability::Reliable).unwrap();
+        l.run(Duration::from_secs(5));
+        assert!(l.server.send(l.now, id, true, &vec![7; 65_536]).is_ok());
+        assert_eq!(
+            l.server.send(l.now, id, true, &vec![7; 65_537]),
+            Err(DataError::TooLarge { size: 65_537, limit: 65_536 })
+        );
+        l.run(Duration::from_secs(5));
+        assert_eq!(messages(&l.take_client(), id), vec![(true, vec![7; 65_536])]);
+    }
+
+    #[test]
+    fn ordered_reliable_messages_survive_loss_and_reordering() {
+        let mut l = Link::connected();
+        let id = l.client.open(l.now, "kvsDataChannel", "", true, Reliability::Reliable).unwrap();
+        l.run(Duration::from_secs(5));
+        l.take_client();
+        l.take_server();
+        // From now on every 5th packet each way is lost, and packets sent together swap.
+        l.lose = Box::new(|_, n, _| n % 5 == 0);
+        l.reorder = true;
+        let mut sent = Vec::new();
+        for i in 0..120usize {
+            let n = [1, 100, 1500, 16 * 1024][i % 4];
+            let m = pattern(n, i as u8);
+            l.server.send(l.now, id, i % 3 == 0, &m).unwrap();
+            l.client.send(l.now, id, i % 3 == 0, &m).unwrap();
+            sent.push((i % 3 == 0, m));
+            if i % 10 == 9 {
+                l.run(Duration::from_secs(60));
+            }
+        }
+        l.run(Duration::from_secs(120));
+        assert!(l.lost > 50, "{} packets lost", l.lost);
+        assert_eq!(messages(&l.take_client(), id), sent, "all, once, in order");
+        assert_eq!(messages(&l.take_server(), id), sent);
+        assert!(l.server.is_connected());
+    }
+
+    #[test]
+    fn unordered_channels_without_retransmissions_lose_what_the_link_loses() {
+        let mut l = Link::connected();
+        let lossy = l.server.open(l.now, "lossy", "", false, Reliability::MaxRetransmits(0)).unwrap();
+        let timed = l.server.open(l.now, "timed", "", false, Reliability::MaxLifetimeMs(50)).unwrap();
+        l.run(Duration::from_secs(5));
+        assert_eq!(l.take_client().len(), 2);
+        // About one packet in five toward the viewer is lost from now on (scattered, so both
+        // channels lose some).
+        l.lose = Box::new(|to_server, n, _| !to_server && n.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 59 < 6);
+        for i in 0..100u8 {
+            l.server.send(l.now, lossy, true, &[i; 100]).unwrap();
+            l.server.send(l.now, timed, true, &[i; 100]).unwrap();
+            l.run(Duration::from_millis(20));
+        }
+        l.run(Duration::from_secs(60));
+        assert!(l.lost > 10, "{} packets lost", l.lost);
+        let events = l.take_client();
+        for id in [lossy, timed] {
+            let got = messages(&events, id);
+            assert!(got.len() < 100 && got.len() >= 50, "channel {id}: {} of 100", got.len());
+            let mut firsts: Vec<u8> = got.iter().map(|(_, m)| m[0]).collect();
+            assert!(got.iter().all(|(b, m)| *b && m.len() == 100 && m.iter().all(|&x| x == m[0])));
+            firsts.sort_unstable();
+            firsts.dedup();
+            assert_eq!(firsts.len(), got.len(), "no duplicates");
+        }
+        assert_eq!(l.server.buffered_amount(), 0, "abandoned messages leave the send buffer");
+        // The association carries on: a reliable channel still delivers everything.
+        let sure = l.server.open(l.now, "sure", "", true, Reliability::Reliable).unwrap();
+        for i in 0..20u8 {
+            l.server.send(l.now, sure, false, &[b'a' + i]).unwrap();
+        }
+        l.run(Duration::from_secs(60));
+        assert_eq!(messages(&l.take_client(), sure).len(), 20);
+    }
+
+    #[test]
+    fn closing_resets_the_stream_on_both_sides() {
+        let mut l = Link::connected();
+        let theirs = l.client.open(l.now, "v", "", true, Reliability::Reliable).unwrap();
+        let ours = l.server.open(l.now, "m", "", true, Reliability::Reliable).unwrap();
+        l.run(Duration::from_secs(5));
+        l.take_client();
+        l.take_server();
+        // The viewer closes its channel: we see it closed.
+        l.client.close(l.now, theirs);
+        l.run(Duration::from_secs(5));
+        assert_eq!(l.take_server(), vec![DataEvent::Closed { id: theirs }]);
+        assert_eq!(l.take_client(), vec![DataEvent::Closed { id: theirs }]);
+        assert_eq!(l.server.send(l.now, theirs, false, b"x"), Err(DataError::NoChannel(theirs)));
+        // We close ours.
+        l.server.close(l.now, ours);
+        l.run(Duration::from_secs(5));
+        assert_eq!(l.take_server(), vec![DataEvent::Closed { id: ours }]);
+        assert_eq!(l.take_client(), vec![DataEvent::Closed { id: ours }]);
+        assert_eq!(l.server.channel_count(), 0);
+        // Stream ids are used again once reset.
+        assert_eq!(l.server.open(l.now, "again", "", true, Reliability::Reliable), Ok(ours));
+        assert_eq!(l.client.open(l.now, "again", "", true, Reliability::Reliable), Ok(theirs));
+        l.run(Duration::from_secs(5));
+        l.server.send(l.now, theirs, false, b"after").unwrap();
+        l.run(Duration::from_secs(5));
+        assert_eq!(messages(&l.take_client(), theirs), vec![(false, b"after".to_vec())]);
+        assert!(l.server.is_connected() && l.server.ignored == 0);
+    }
+
+    #[test]
+    fn at_most_64_channels() {
+        let mut l = Link::connected();
+        let ids: Vec<u16> = (0..MAX_CHANNELS + 6)
+            .map(|i| l.client.open(l.now, &format!("c{i}"), "", true, Reliability::Reliable).unwrap_or(u16::MAX))
+            .collect();
+        assert!(ids.iter().all(|&id| id != u16::MAX) || l.client.channel_count() == MAX_CHANNELS);
+        l.run(Duration::from_secs(10));
+        let events = l.take_server();
+        let opened = events.iter().filter(|e| matches!(e, DataEvent::Opened { .. })).count();
+        assert_eq!(opened, MAX_CHANNELS);
+        assert_eq!(l.server.channel_count(), MAX_CHANNELS);
+        assert_eq!(
+            l.server.open(l.now, "one more", "", true, Reliability::Reliable),
+            Err(DataError::TooManyChannels(MAX_CHANNELS))
+        );
+        assert!(l.server.is_connected());
+    }
+
+    #[test]
+    fn a_full_send_buffer_refuses_more() {
+        let mut l = Link::connected();
+        let id = l.client.open(l.now, "c", "", true, Reliability::Reliable).unwrap();
+        l.run(Duration::from_secs(5));
+        // The viewer stops reading: nothing reaches it any more.
+        l.lose = Box::new(|to_server, _, _| !to_server);
+        let chunk = vec![1; 64 * 1024];
+        for _ in 0..16 {
+            l.server.send(l.now, id, true, &chunk).unwrap();
+        }
+        assert_eq!(l.server.buffered_amount(), MAX_BUFFERED);
+        let e = l.server.send(l.now, id, true, &[1]).unwrap_err();
+        assert!(matches!(e, DataError::Buffered { buffered: MAX_BUFFERED, size: 1, limit: MAX_BUFFERED }), "{e}");
+        // Once the viewer is back and acknowledges, there is room again.
+        l.lose = Box::new(|_, _, _| false);
+        l.run(Duration::from_secs(120));
+        assert_eq!(l.server.buffered_amount(), 0);
+        assert!(l.server.send(l.now, id, true, &[1]).is_ok());
     }
 }
