@@ -12,8 +12,9 @@
 //! - DATA may reach at most [`TSN_WINDOW`] TSNs past the viewer's cumulative TSN (as our latest
 //!   SACK acknowledged it), and received data held here (out of order, or a message still
 //!   incomplete) may cost at most [`INBOUND_BUDGET`], each chunk charged its payload plus
-//!   [`CHUNK_OVERHEAD`]. A chunk past either bound is not passed on: to the viewer it is lost,
-//!   and sent again later.
+//!   [`CHUNK_OVERHEAD`] (the chunk the cumulative TSN waits for may use [`INBOUND_RESERVE`]
+//!   more). A chunk past either bound is not passed on: to the viewer it is lost, and sent again
+//!   later.
 //! - A message sent in order whose fragments add up to more than [`MAX_MESSAGE_SIZE`] (our
 //!   `a=max-message-size`) ends the association; a complete one over it (reassembled out of
 //!   order) is dropped with an [`DataEvent::Error`].
@@ -61,6 +62,10 @@ pub const RECEIVE_WINDOW: u32 = 1 << 20;
 /// What the viewer's DATA may cost us while held (out of order, or part of a message not yet
 /// complete): each chunk its payload plus [`CHUNK_OVERHEAD`].
 pub const INBOUND_BUDGET: usize = 4 << 20;
+/// Past [`INBOUND_BUDGET`], what the DATA chunk the viewer's cumulative TSN waits for may still
+/// use: it lets held data be delivered (and its charge go). A message of our largest size, in
+/// chunks.
+pub const INBOUND_RESERVE: usize = MAX_MESSAGE_SIZE + 256 * CHUNK_OVERHEAD;
 /// What one held DATA chunk costs beyond its payload: the packet it is passed on in and the
 /// bookkeeping `rtc-sctp` keeps for it.
 pub const CHUNK_OVERHEAD: usize = 512;
@@ -214,6 +219,8 @@ struct Guard {
     cum: Option<u32>,
     /// The TSNs in (cum, cum + TSN_WINDOW] passed on, one bit each (index TSN mod the window).
     seen: Vec<u64>,
+    /// The first TSN after `cum` not passed on: the one `rtc-sctp`'s cumulative TSN waits for.
+    next: u32,
     /// What the DATA passed on and not yet read back out may cost (never less than the truth:
     /// chunks `rtc-sctp` dropped stay charged until a SACK shows it holds nothing).
     charged: usize,
@@ -234,6 +241,7 @@ impl Guard {
             init_ack: None,
             cum: None,
             seen: vec![0; TSN_WINDOW as usize / 64],
+            next: 0,
             charged: 0,
             waiting_resets: Vec::new(),
             unanswered: Vec::new(),
@@ -260,6 +268,15 @@ impl Guard {
     fn mark(&mut self, tsn: u32) {
         let (w, b) = Guard::bit(tsn);
         self.seen[w] |= b;
+        while self.seen(self.next) && self.ahead(self.next).is_some_and(|d| d < TSN_WINDOW) {
+            self.next = self.next.wrapping_add(1);
+        }
+    }
+
+    /// The viewer's first TSN (from its INIT, or its INIT ACK when we sent the INIT).
+    fn start(&mut self, initial_tsn: u32) {
+        self.cum = Some(initial_tsn.wrapping_sub(1));
+        self.next = initial_tsn;
     }
 
     /// The viewer's cumulative TSN moved to `cum` (a SACK of ours said so).
@@ -279,6 +296,12 @@ impl Guard {
             }
         }
         self.cum = Some(cum);
+        if self.ahead(self.next).is_none() {
+            self.next = cum.wrapping_add(1);
+            while self.seen(self.next) && self.ahead(self.next).is_some_and(|d| d < TSN_WINDOW) {
+                self.next = self.next.wrapping_add(1);
+            }
+        }
         self.waiting_resets.retain(|&(_, last)| {
             let d = last.wrapping_sub(cum);
             d != 0 && d < 1 << 31
@@ -297,6 +320,7 @@ impl Guard {
                         // `rtc-sctp` holds no received data at all: nothing is charged.
                         self.charged = 0;
                         self.seen.iter_mut().for_each(|w| *w = 0);
+                        self.next = cum.wrapping_add(1);
                     }
                 }
                 INIT_ACK if server => self.init_ack = Some(Bytes::copy_from_slice(packet)),
@@ -667,7 +691,7 @@ impl DataChannels {
                 }
                 INIT_ACK => {
                     if !self.server && self.guard.cum.is_none() && c.len() >= 20 {
-                        self.guard.cum = Some(be32(c, 16).wrapping_sub(1));
+                        self.guard.start(be32(c, 16));
                     }
                     run.push(c);
                 }
@@ -763,7 +787,7 @@ impl DataChannels {
         }
         self.guard = Guard::new();
         self.guard.peer_tag = Some(tag);
-        self.guard.cum = Some(tsn.wrapping_sub(1));
+        self.guard.start(tsn);
         true
     }
 
@@ -794,7 +818,8 @@ impl DataChannels {
             }
         }
         let cost = len + CHUNK_OVERHEAD;
-        if self.guard.charged + cost > INBOUND_BUDGET {
+        let limit = if tsn == self.guard.next { INBOUND_BUDGET + INBOUND_RESERVE } else { INBOUND_BUDGET };
+        if self.guard.charged + cost > limit {
             return Verdict::Drop;
         }
         let ending = flags & ENDING != 0;
@@ -1495,5 +1520,516 @@ mod tests {
         l.run(Duration::from_secs(120));
         assert_eq!(l.server.buffered_amount(), 0);
         assert!(l.server.send(l.now, id, true, &[1]).is_ok());
+    }
+
+    // Packets written field by field from RFC 4960 (§3), RFC 3758, RFC 6525 and RFC 8832, the
+    // way browsers send them, to check what we answer byte by byte.
+
+    const VIEWER_TAG: u32 = 0x1a2b_3c4d;
+    const VIEWER_TSN: u32 = 0xffff_fff0; // wraps during the test
+
+    fn chunk(ty: u8, flags: u8, value: &[u8]) -> Vec<u8> {
+        let mut c = vec![ty, flags];
+        c.extend_from_slice(&(4 + value.len() as u16).to_be_bytes());
+        c.extend_from_slice(value);
+        c
+    }
+
+    fn param(ty: u16, value: &[u8]) -> Vec<u8> {
+        let mut p = ty.to_be_bytes().to_vec();
+        p.extend_from_slice(&(4 + value.len() as u16).to_be_bytes());
+        p.extend_from_slice(value);
+        p.resize((p.len() + 3) & !3, 0);
+        p
+    }
+
+    fn sctp(vtag: u32, chunks: &[Vec<u8>]) -> Vec<u8> {
+        let mut p = [5000u16.to_be_bytes(), 5000u16.to_be_bytes()].concat();
+        p.extend_from_slice(&vtag.to_be_bytes());
+        p.extend_from_slice(&[0; 4]);
+        for c in chunks {
+            p.extend_from_slice(c);
+            p.resize((p.len() + 3) & !3, 0);
+        }
+        let crc = checksum(&p);
+        p[8..12].copy_from_slice(&crc.to_le_bytes());
+        p
+    }
+
+    /// A DATA chunk; `flags`: U (4), B (2), E (1).
+    fn data(tsn: u32, stream: u16, ssn: u16, ppid: u32, flags: u8, payload: &[u8]) -> Vec<u8> {
+        let mut v = tsn.to_be_bytes().to_vec();
+        v.extend_from_slice(&stream.to_be_bytes());
+        v.extend_from_slice(&ssn.to_be_bytes());
+        v.extend_from_slice(&ppid.to_be_bytes());
+        v.extend_from_slice(payload);
+        chunk(DATA, flags, &v)
+    }
+
+    /// An INIT as Chromium's SCTP (dcsctp) sends it: a 5 MB window, 65,535 streams each way,
+    /// FORWARD TSN and RE-CONFIG supported, and zero checksums acceptable over DTLS (RFC 9653),
+    /// which we do not take up.
+    fn chromium_init() -> Vec<u8> {
+        let mut v = Vec::new();
+        v.extend_from_slice(&VIEWER_TAG.to_be_bytes());
+        v.extend_from_slice(&(5u32 << 20).to_be_bytes());
+        v.extend_from_slice(&[0xff, 0xff, 0xff, 0xff]);
+        v.extend_from_slice(&VIEWER_TSN.to_be_bytes());
+        v.extend(param(0x8008, &[0x82, 0xc0]));
+        v.extend(param(0xc000, &[]));
+        v.extend(param(0x8001, &1u32.to_be_bytes()));
+        sctp(0, &[chunk(INIT, 0, &v)])
+    }
+
+    /// An INIT as Firefox's SCTP (usrsctp) sends it: ECN capable, PR-SCTP, the extensions it
+    /// supports, and the AUTH parameters (random, chunk list, HMAC algorithms).
+    fn firefox_init() -> Vec<u8> {
+        let mut v = Vec::new();
+        v.extend_from_slice(&VIEWER_TAG.to_be_bytes());
+        v.extend_from_slice(&(1u32 << 20).to_be_bytes());
+        v.extend_from_slice(&[0x04, 0x00, 0x08, 0x00]);
+        v.extend_from_slice(&VIEWER_TSN.to_be_bytes());
+        v.extend(param(0x8000, &[]));
+        v.extend(param(0xc000, &[]));
+        v.extend(param(0x8008, &[0xc0, 0x82, 0xc1, 0x80, 0x0f]));
+        v.extend(param(0x8002, &[0x5a; 32]));
+        v.extend(param(0x8003, &[0xc1, 0x80]));
+        v.extend(param(0x8004, &[0, 1, 0, 3]));
+        sctp(0, &[chunk(INIT, 0, &v)])
+    }
+
+    /// The chunks of a packet we sent (after checking its header and checksum).
+    fn read(p: &[u8], vtag: u32) -> Vec<Vec<u8>> {
+        assert_eq!((be16(p, 0), be16(p, 2), be32(p, 4)), (5000, 5000, vtag), "ports and verification tag");
+        assert_eq!(u32::from_le_bytes([p[8], p[9], p[10], p[11]]), checksum(p), "CRC32c");
+        chunks(&p[12..]).expect("well-formed chunks").into_iter().map(|c| c.to_vec()).collect()
+    }
+
+    fn sent(d: &mut DataChannels, vtag: u32) -> Vec<Vec<u8>> {
+        std::iter::from_fn(|| d.poll_transmit()).flat_map(|p| read(&p, vtag)).collect()
+    }
+
+    /// The DCEP `DATA_CHANNEL_OPEN` the KVS JavaScript SDK's viewer sends: `kvsDataChannel`,
+    /// reliable and ordered, normal priority, no protocol.
+    fn kvs_open() -> Vec<u8> {
+        let mut m = vec![0x03, 0x00, 0x01, 0x00, 0, 0, 0, 0, 0, 14, 0, 0];
+        m.extend_from_slice(b"kvsDataChannel");
+        m
+    }
+
+    /// Our answer to an INIT: our verification tag, initial TSN and state cookie.
+    fn init_ack(chunks: &[Vec<u8>]) -> (u32, u32, Vec<u8>) {
+        assert_eq!(chunks.len(), 1, "an INIT ACK alone");
+        let c = &chunks[0];
+        assert_eq!(c[0], INIT_ACK);
+        let (tag, tsn) = (be32(c, 4), be32(c, 16));
+        assert_eq!(be32(c, 8), RECEIVE_WINDOW, "our window");
+        let mut cookie = None;
+        for p in params(&c[16..]) {
+            // (params() skips a 4-byte chunk header: start it 4 bytes before the parameters.)
+            if be16(p, 0) == 7 {
+                cookie = Some(p[4..].to_vec());
+            }
+            assert_ne!(be16(p, 0), 0x8001, "zero checksums not taken up");
+        }
+        (tag, tsn, cookie.expect("a state cookie"))
+    }
+
+    /// A viewer written by hand, after the handshake: our tag, our first TSN, its next TSN.
+    struct Raw {
+        dc: DataChannels,
+        now: Instant,
+        our_tag: u32,
+        our_tsn: u32,
+        tsn: u32,
+    }
+
+    impl Raw {
+        /// INIT, INIT ACK, then COOKIE ECHO bundled with `first` (chunks), as dcsctp does.
+        fn connect(init: Vec<u8>, first: &[Vec<u8>]) -> (Raw, Vec<Vec<u8>>) {
+            let now = Instant::now();
+            let mut dc = DataChannels::new(now, SCTP_PORT, SCTP_PORT, DEFAULT_REMOTE_MAX_MESSAGE);
+            dc.handle_sctp(now, &init);
+            let (our_tag, our_tsn, cookie) = init_ack(&sent(&mut dc, VIEWER_TAG));
+            let mut bundle = vec![chunk(10, 0, &cookie)];
+            bundle.extend_from_slice(first);
+            dc.handle_sctp(now, &sctp(our_tag, &bundle));
+            let answer = sent(&mut dc, VIEWER_TAG);
+            assert_eq!(answer[0], vec![11, 0, 0, 4], "COOKIE ACK");
+            let tsn = VIEWER_TSN.wrapping_add(first.iter().filter(|c| c[0] == DATA).count() as u32);
+            let mut r = Raw { dc, now, our_tag, our_tsn, tsn };
+            let mut answer = answer[1..].to_vec();
+            answer.extend(r.delayed_sack());
+            (r, answer)
+        }
+
+        /// Connected, with the KVS viewer's channel open on stream 0.
+        fn with_channel() -> Raw {
+            let (mut r, _) = Raw::connect(chromium_init(), &[data(VIEWER_TSN, 0, 0, 50, 3, &kvs_open())]);
+            assert!(matches!(r.dc.poll_event(), Some(DataEvent::Opened { id: 0, .. })));
+            r
+        }
+
+        /// Send `chunks` in one packet; what we answer, with a delayed SACK included.
+        fn send(&mut self, chunks: &[Vec<u8>]) -> Vec<Vec<u8>> {
+            self.dc.handle_sctp(self.now, &sctp(self.our_tag, chunks));
+            let mut out = sent(&mut self.dc, VIEWER_TAG);
+            out.extend(self.delayed_sack());
+            out
+        }
+
+        /// Run the timers due within the SACK delay (200 ms).
+        fn delayed_sack(&mut self) -> Vec<Vec<u8>> {
+            match self.dc.poll_timeout() {
+                Some(t) if t <= self.now + Duration::from_millis(200) => {
+                    self.now = self.now.max(t);
+                    self.dc.handle_timeout(self.now);
+                    sent(&mut self.dc, VIEWER_TAG)
+                }
+                _ => Vec::new(),
+            }
+        }
+
+        fn next_tsn(&mut self) -> u32 {
+            let t = self.tsn;
+            self.tsn = t.wrapping_add(1);
+            t
+        }
+
+        fn events(&mut self) -> Vec<DataEvent> {
+            std::iter::from_fn(|| self.dc.poll_event()).collect()
+        }
+    }
+
+    /// A SACK's cumulative TSN and window, if `chunks` has one.
+    fn sack(chunks: &[Vec<u8>]) -> Option<(u32, u32)> {
+        chunks.iter().find(|c| c[0] == SACK).map(|c| (be32(c, 4), be32(c, 8)))
+    }
+
+    #[test]
+    fn chromium_bytes_open_the_kvs_channel_and_talk() {
+        let open = data(VIEWER_TSN, 0, 0, 50, 3, &kvs_open());
+        let (mut r, answer) = Raw::connect(chromium_init(), &[open]);
+        assert_eq!(
+            r.events(),
+            vec![DataEvent::Opened {
+                id: 0,
+                label: "kvsDataChannel".into(),
+                protocol: "".into(),
+                ordered: true,
+                reliability: Reliability::Reliable,
+            }]
+        );
+        // DATA_CHANNEL_ACK: our first TSN, stream 0, SSN 0, PPID 50, one byte 0x02; and the SACK.
+        let ack = answer.iter().find(|c| c[0] == DATA).expect("a DATA chunk");
+        assert_eq!(ack[1] & 0x07, 0x03, "ordered, one fragment");
+        assert_eq!((be32(ack, 4), be16(ack, 8), be16(ack, 10), be32(ack, 12)), (r.our_tsn, 0, 0, 50));
+        assert_eq!(&ack[16..], &[0x02]);
+        assert_eq!(sack(&answer), Some((VIEWER_TSN, RECEIVE_WINDOW)));
+        // A text message, then an empty binary one, across the TSN wrap.
+        let (t1, t2) = (r.next_tsn(), r.next_tsn());
+        assert_eq!(t2, 0xffff_fff2);
+        r.send(&[data(t1, 0, 1, 51, 3, b"hello"), data(t2, 0, 2, 57, 3, &[0])]);
+        assert_eq!(
+            r.events(),
+            vec![
+                DataEvent::Message { id: 0, binary: false, data: b"hello".to_vec() },
+                DataEvent::Message { id: 0, binary: true, data: vec![] },
+            ]
+        );
+        // Our reply, acknowledged by the viewer's SACK (cumulative TSN ack, window, no gaps).
+        r.dc.send(r.now, 0, false, b"hi").unwrap();
+        let out = sent(&mut r.dc, VIEWER_TAG);
+        let reply = out.iter().find(|c| c[0] == DATA).expect("our message");
+        assert_eq!((be32(reply, 4), be32(reply, 12), &reply[16..]), (r.our_tsn.wrapping_add(1), 51, &b"hi"[..]));
+        let mut s = r.our_tsn.wrapping_add(1).to_be_bytes().to_vec();
+        s.extend_from_slice(&(5u32 << 20).to_be_bytes());
+        s.extend_from_slice(&[0, 0, 0, 0]);
+        r.send(&[chunk(SACK, 0, &s)]);
+        assert_eq!(r.dc.buffered_amount(), 0);
+        // The viewer closes its channel: an outgoing SSN reset request for stream 0 (RFC 6525
+        // §4.1: request sequence number, the last response's, its last TSN, the stream).
+        let mut req = VIEWER_TSN.to_be_bytes().to_vec();
+        req.extend_from_slice(&r.our_tsn.wrapping_sub(1).to_be_bytes());
+        req.extend_from_slice(&t2.to_be_bytes());
+        req.extend_from_slice(&0u16.to_be_bytes());
+        let out = r.send(&[chunk(RECONFIG, 0, &param(OUTGOING_RESET_REQUEST, &req))]);
+        assert_eq!(r.events(), vec![DataEvent::Closed { id: 0 }]);
+        let ps: Vec<Vec<u8>> = out.iter().filter(|c| c[0] == RECONFIG).flat_map(|c| params(c)).map(|p| p.to_vec()).collect();
+        assert!(
+            ps.iter().any(|p| be16(p, 0) == RECONFIG_RESPONSE && be32(p, 4) == VIEWER_TSN && be32(p, 8) == 1),
+            "answered \"success, performed\": {ps:02x?}"
+        );
+        assert!(
+            ps.iter().any(|p| be16(p, 0) == OUTGOING_RESET_REQUEST && be16(p, 16) == 0),
+            "and our own stream 0 reset in turn: {ps:02x?}"
+        );
+        assert_eq!(r.dc.ignored, 0);
+    }
+
+    #[test]
+    fn firefox_bytes_are_answered_too() {
+        let open = data(VIEWER_TSN, 0, 0, 50, 3, &kvs_open());
+        let (mut r, answer) = Raw::connect(firefox_init(), &[open]);
+        assert!(matches!(r.events()[..], [DataEvent::Opened { id: 0, .. }]));
+        assert!(answer.iter().any(|c| c[0] == DATA && c[16..] == [0x02]));
+        assert_eq!(r.dc.ignored, 0);
+    }
+
+    #[test]
+    fn a_repeated_init_gets_the_same_answer_another_one_starts_over() {
+        let now = Instant::now();
+        let mut dc = DataChannels::new(now, SCTP_PORT, SCTP_PORT, DEFAULT_REMOTE_MAX_MESSAGE);
+        dc.handle_sctp(now, &chromium_init());
+        let first: Vec<Vec<u8>> = std::iter::from_fn(|| dc.poll_transmit()).collect();
+        dc.handle_sctp(now, &chromium_init());
+        let again: Vec<Vec<u8>> = std::iter::from_fn(|| dc.poll_transmit()).collect();
+        assert_eq!(first, again, "the same INIT ACK, byte for byte");
+        // The viewer starts over with another tag before finishing: a new association.
+        let mut other = chromium_init();
+        other[16..20].copy_from_slice(&0x0bad_cafeu32.to_be_bytes());
+        let crc = checksum(&other);
+        other[8..12].copy_from_slice(&crc.to_le_bytes());
+        dc.handle_sctp(now, &other);
+        let (tag, _, cookie) = init_ack(&sent(&mut dc, 0x0bad_cafe));
+        // The first association's cookie no longer opens anything; the new one does.
+        let (old_tag, _, old_cookie) = init_ack(&read(&first[0], VIEWER_TAG).to_vec());
+        dc.handle_sctp(now, &sctp(old_tag, &[chunk(10, 0, &old_cookie)]));
+        assert!(!dc.is_connected());
+        dc.handle_sctp(now, &sctp(tag, &[chunk(10, 0, &cookie)]));
+        assert!(dc.is_connected());
+        assert_eq!(sent(&mut dc, 0x0bad_cafe), vec![vec![11, 0, 0, 4]]);
+        // Once established, an INIT changes nothing.
+        let before = dc.ignored;
+        dc.handle_sctp(now, &chromium_init());
+        assert_eq!(dc.ignored, before + 1);
+        assert!(dc.is_connected() && dc.poll_transmit().is_none());
+    }
+
+    #[test]
+    fn garbage_is_counted_never_fatal() {
+        let mut r = Raw::with_channel();
+        let good = sctp(r.our_tag, &[data(r.tsn, 0, 1, 51, 3, b"ok")]);
+        let mut bad_crc = good.clone();
+        bad_crc[20] ^= 1;
+        let mut wrong_port = good.clone();
+        wrong_port[1] ^= 1;
+        let truncated = sctp(r.our_tag, &[vec![DATA, 3, 0, 40, 1, 2, 3, 4]]);
+        let zero_length = sctp(r.our_tag, &[vec![SACK, 0, 0, 0]]);
+        for (i, p) in [vec![], vec![0; 11], good[..12].to_vec(), bad_crc, wrong_port, truncated, zero_length]
+            .iter()
+            .enumerate()
+        {
+            let before = r.dc.ignored;
+            r.dc.handle_sctp(r.now, p);
+            assert_eq!(r.dc.ignored, before + 1, "packet {i}");
+        }
+        assert!(r.events().is_empty() && r.dc.is_connected());
+        // Unknown chunk types: "skip" (high bit set) passes over them, "stop" drops the rest.
+        let pad = chunk(0x84, 0, &[0; 8]);
+        let t = r.next_tsn();
+        r.send(&[pad.clone(), data(t, 0, 1, 51, 3, b"after a PAD chunk")]);
+        let t2 = r.tsn;
+        r.send(&[chunk(0x3f, 0, &[]), data(t2, 0, 2, 51, 3, b"never read")]);
+        assert_eq!(messages(&r.events(), 0), vec![(false, b"after a PAD chunk".to_vec())]);
+        assert!(r.dc.is_connected());
+    }
+
+    #[test]
+    fn a_message_larger_than_we_accept_ends_the_association() {
+        let mut r = Raw::with_channel();
+        let part = vec![0x61; 1000];
+        let t = r.next_tsn();
+        r.send(&[data(t, 0, 1, 51, 2, &part)]);
+        let mut ended = None;
+        for _ in 0..300 {
+            let t = r.next_tsn();
+            let out = r.send(&[data(t, 0, 1, 51, 0, &part)]);
+            if r.dc.is_ended() {
+                ended = Some(out);
+                break;
+            }
+        }
+        let out = ended.expect("ended past 256 KB");
+        assert!(out.iter().any(|c| c[0] == 6), "an ABORT: {out:02x?}");
+        let events = r.events();
+        assert_eq!(events[0], DataEvent::Closed { id: 0 });
+        assert!(
+            matches!(&events[1], DataEvent::Error(e) if e.contains("more than 262144 bytes")),
+            "{events:?}"
+        );
+        assert!(r.dc.guard.charged <= MAX_MESSAGE_SIZE + 300 * CHUNK_OVERHEAD);
+        // Nothing more is read, and there is nothing to wait for.
+        let t = r.next_tsn();
+        assert!(r.send(&[data(t, 0, 2, 51, 3, b"x")]).is_empty());
+        assert_eq!(r.dc.poll_timeout(), None);
+    }
+
+    #[test]
+    fn received_data_is_held_within_the_window_and_the_budget() {
+        let mut r = Raw::with_channel();
+        let base = r.tsn;
+        // Far past the window: not taken.
+        let before = r.dc.ignored;
+        let out = r.send(&[data(base.wrapping_add(TSN_WINDOW + 1), 0, 1, 51, 3, b"far")]);
+        assert_eq!(r.dc.ignored, before + 1);
+        assert!(sack(&out).is_none_or(|(cum, _)| cum == base.wrapping_sub(1)));
+        // One-byte messages after a gap (TSN `base` missing): each costs CHUNK_OVERHEAD more
+        // than it carries; past the budget they are not taken.
+        let n = 10_000u32;
+        let fits = (INBOUND_BUDGET / (1 + CHUNK_OVERHEAD)) as u32;
+        let mut packet = Vec::new();
+        for i in 1..=n {
+            packet.push(data(base.wrapping_add(i), 0, 1 + i as u16, 51, 3, b"z"));
+            if packet.len() == 100 {
+                r.send(&packet);
+                packet.clear();
+            }
+        }
+        assert!(r.dc.guard.charged <= INBOUND_BUDGET);
+        assert_eq!(r.dc.ignored, before + 1 + u64::from(n - fits));
+        assert!(r.events().is_empty(), "all wait for the gap");
+        // The gap filled: everything taken is delivered, in order, and the charge is gone.
+        let out = r.send(&[data(base, 0, 1, 51, 3, b"first")]);
+        let got = messages(&r.events(), 0);
+        assert_eq!(got.len(), 1 + fits as usize);
+        assert_eq!(got[0].1, b"first");
+        assert_eq!(sack(&out), Some((base.wrapping_add(fits), RECEIVE_WINDOW)));
+        assert_eq!(r.dc.guard.charged, 0);
+        // What was not taken is taken when sent again.
+        r.tsn = base.wrapping_add(fits + 1);
+        let t = r.next_tsn();
+        r.send(&[data(t, 0, 2 + fits as u16, 51, 3, b"again")]);
+        assert_eq!(messages(&r.events(), 0), vec![(false, b"again".to_vec())]);
+    }
+
+    #[test]
+    fn a_forward_tsn_past_the_window_is_dropped() {
+        let mut r = Raw::with_channel();
+        let before = r.dc.ignored;
+        let far = r.tsn.wrapping_add(1 << 30);
+        r.send(&[chunk(FORWARD_TSN, 0, &far.to_be_bytes())]);
+        assert_eq!(r.dc.ignored, before + 1);
+        // Within the window it is read: the skipped TSNs are not waited for.
+        let skip = r.tsn.wrapping_add(10);
+        r.tsn = skip.wrapping_add(1);
+        let out = r.send(&[chunk(FORWARD_TSN, 0, &skip.to_be_bytes())]);
+        assert_eq!(sack(&out).map(|s| s.0), Some(skip));
+        let t = r.next_tsn();
+        r.send(&[data(t, 0, 1, 51, 7, b"unordered")]);
+        assert_eq!(messages(&r.events(), 0), vec![(false, b"unordered".to_vec())]);
+    }
+
+    #[test]
+    fn streams_the_viewer_opens_are_bounded() {
+        let mut r = Raw::with_channel();
+        let mut refused = 0;
+        for i in 1..200u16 {
+            let t = r.next_tsn();
+            r.send(&[data(t, 2 * i, 0, 50, 3, &kvs_open())]);
+            refused += r.events().iter().filter(|e| matches!(e, DataEvent::Error(m) if m.contains("refused"))).count();
+        }
+        assert_eq!(r.dc.channel_count(), MAX_CHANNELS);
+        assert_eq!(refused, MAX_STREAMS - MAX_CHANNELS, "refused until MAX_STREAMS streams exist");
+        let dropped = 199 - (MAX_CHANNELS - 1) - refused;
+        assert_eq!(r.dc.ignored as usize, refused + dropped, "the rest not even taken");
+        // Data on a stream no channel opened is not taken; odd (our) ids cannot be opened.
+        let before = r.dc.ignored;
+        let t = r.tsn;
+        r.send(&[data(t, 1000, 0, 51, 3, b"no channel")]);
+        r.send(&[data(t, 1001, 0, 50, 3, &kvs_open())]);
+        assert_eq!(r.dc.ignored, before + 2);
+        assert!(r.dc.is_connected());
+    }
+
+    #[test]
+    fn reset_requests_waiting_for_data_are_bounded() {
+        let mut r = Raw::with_channel();
+        let ahead = r.tsn.wrapping_add(5);
+        let before = r.dc.ignored;
+        for rsn in 0..20u32 {
+            let mut req = rsn.to_be_bytes().to_vec();
+            req.extend_from_slice(&0u32.to_be_bytes());
+            req.extend_from_slice(&ahead.to_be_bytes());
+            req.extend_from_slice(&0u16.to_be_bytes());
+            r.send(&[chunk(RECONFIG, 0, &param(OUTGOING_RESET_REQUEST, &req))]);
+        }
+        assert_eq!(r.dc.guard.waiting_resets.len(), MAX_WAITING_RESETS);
+        assert_eq!(r.dc.ignored, before + 20 - MAX_WAITING_RESETS as u64);
+        // Once the data they wait for arrives they are done, and there is room again.
+        for _ in 0..6 {
+            let t = r.next_tsn();
+            r.send(&[data(t, 0, 1, 51, 7, b"u")]);
+        }
+        assert!(r.dc.guard.waiting_resets.is_empty());
+        assert!(r.events().contains(&DataEvent::Closed { id: 0 }));
+    }
+
+    #[test]
+    fn a_viewer_that_never_answers_our_resets_loses_the_association() {
+        let mut r = Raw::with_channel();
+        let mut ended = false;
+        for i in 0..200u16 {
+            let t = r.next_tsn();
+            let id = 2 + 2 * i;
+            r.send(&[data(t, id, 0, 50, 3, &kvs_open())]);
+            r.dc.close(r.now, id);
+            sent(&mut r.dc, VIEWER_TAG);
+            if r.dc.is_ended() {
+                ended = true;
+                break;
+            }
+        }
+        assert!(ended);
+        let events = r.events();
+        assert!(
+            matches!(events.last(), Some(DataEvent::Error(e)) if e.contains("stream resets unanswered")),
+            "{events:?}"
+        );
+    }
+
+    #[test]
+    fn a_refused_init_leaves_room_for_another() {
+        let now = Instant::now();
+        let mut dc = DataChannels::new(now, SCTP_PORT, SCTP_PORT, DEFAULT_REMOTE_MAX_MESSAGE);
+        // No inbound streams (RFC 4960 §3.3.2: MUST NOT be 0): refused.
+        let mut bad = chromium_init();
+        bad[26..28].copy_from_slice(&[0, 0]);
+        let crc = checksum(&bad);
+        bad[8..12].copy_from_slice(&crc.to_le_bytes());
+        dc.handle_sctp(now, &bad);
+        assert!(dc.association.is_none() && !dc.is_ended());
+        std::iter::from_fn(|| dc.poll_transmit()).for_each(drop);
+        dc.handle_sctp(now, &chromium_init());
+        let (tag, _, cookie) = init_ack(&sent(&mut dc, VIEWER_TAG));
+        dc.handle_sctp(now, &sctp(tag, &[chunk(10, 0, &cookie)]));
+        assert!(dc.is_connected());
+    }
+
+    #[test]
+    fn a_message_too_large_reassembled_out_of_order_is_dropped() {
+        let mut r = Raw::with_channel();
+        let base = r.tsn;
+        let n = 270u32;
+        let part = vec![0x62; 1000];
+        // Every fragment but the first, then the first.
+        for i in 1..n {
+            let flags = if i == n - 1 { ENDING } else { 0 };
+            r.send(&[data(base.wrapping_add(i), 0, 1, 53, flags, &part)]);
+        }
+        r.send(&[data(base, 0, 1, 53, BEGINNING, &part)]);
+        let events = r.events();
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert!(
+            matches!(&events[0], DataEvent::Error(e) if e.contains("270000-byte message") && e.contains("dropped")),
+            "{events:?}"
+        );
+        assert!(r.dc.is_connected());
+        // The stream carries on.
+        r.tsn = base.wrapping_add(n);
+        let t = r.next_tsn();
+        r.send(&[data(t, 0, 2, 51, 3, b"next")]);
+        assert_eq!(messages(&r.events(), 0), vec![(false, b"next".to_vec())]);
+        assert_eq!(r.dc.guard.charged, 0);
     }
 }
