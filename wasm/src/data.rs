@@ -89,6 +89,8 @@ const DATA: u8 = 0;
 const INIT: u8 = 1;
 const INIT_ACK: u8 = 2;
 const SACK: u8 = 3;
+const ABORT: u8 = 6;
+const ERROR: u8 = 9;
 const RECONFIG: u8 = 130;
 const FORWARD_TSN: u8 = 192;
 /// The chunk types `rtc-sctp` reads; others it refuses with the whole packet.
@@ -607,6 +609,12 @@ impl DataChannels {
         self.channels.len()
     }
 
+    /// What the viewer's data held here (out of order, or part of a message not yet complete)
+    /// is charged: never more than [`INBOUND_BUDGET`] + [`INBOUND_RESERVE`].
+    pub fn held_bytes(&self) -> usize {
+        self.guard.charged
+    }
+
     /// Whether a stream id belongs to the viewer's side (even for the DTLS client).
     fn theirs(&self, id: u16) -> bool {
         (id % 2 == 0) == self.server
@@ -707,6 +715,8 @@ impl DataChannels {
                     Some(_) => run.push(c),
                     None => self.ignored += 1,
                 },
+                // `rtc-sctp` 0.21.1 slices an error cause by its length unchecked (a panic).
+                ABORT | ERROR if !causes_fit(c) => self.ignored += 1,
                 t if KNOWN.contains(&t) => run.push(c),
                 // Unknown chunk types (RFC 4960 §3.2): the two high bits say skip it, or stop
                 // reading the packet here.
@@ -1142,6 +1152,23 @@ fn chunks(body: &[u8]) -> Option<Vec<&[u8]>> {
         return None;
     }
     Some(out)
+}
+
+/// Whether every error cause of an ABORT or ERROR chunk fits in it, walked the way `rtc-sctp`
+/// reads them (one after the other, no padding).
+fn causes_fit(c: &[u8]) -> bool {
+    let mut i = 4;
+    while i + 4 <= c.len() {
+        let len = be16(c, i + 2) as usize;
+        if len < 4 {
+            return true; // `rtc-sctp` refuses the packet itself
+        }
+        if len > c.len() - i {
+            return false;
+        }
+        i += len;
+    }
+    true
 }
 
 /// The parameters of a RE-CONFIG chunk (each with its type and length; malformed tails are
@@ -1816,7 +1843,20 @@ mod tests {
         wrong_port[1] ^= 1;
         let truncated = sctp(r.our_tag, &[vec![DATA, 3, 0, 40, 1, 2, 3, 4]]);
         let zero_length = sctp(r.our_tag, &[vec![SACK, 0, 0, 0]]);
-        for (i, p) in [vec![], vec![0; 11], good[..12].to_vec(), bad_crc, wrong_port, truncated, zero_length]
+        // An error cause longer than its chunk (found by fuzzing: `rtc-sctp` would panic).
+        let long_cause = sctp(r.our_tag, &[chunk(ERROR, 0, &[0, 1, 0x14, 2, 0, 0, 0, 0])]);
+        let long_abort_cause = sctp(r.our_tag, &[chunk(ABORT, 0, &[0, 12, 0, 9])]);
+        for (i, p) in [
+            vec![],
+            vec![0; 11],
+            good[..12].to_vec(),
+            bad_crc,
+            wrong_port,
+            truncated,
+            zero_length,
+            long_cause,
+            long_abort_cause,
+        ]
             .iter()
             .enumerate()
         {
