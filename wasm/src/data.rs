@@ -12,8 +12,9 @@
 //! - DATA may reach at most [`TSN_WINDOW`] TSNs past the viewer's cumulative TSN (as our latest
 //!   SACK acknowledged it), and received data held here (out of order, or a message still
 //!   incomplete) may cost at most [`INBOUND_BUDGET`], each chunk charged its payload plus
-//!   [`CHUNK_OVERHEAD`]. A chunk past either bound is not passed on: to the viewer it is lost,
-//!   and sent again later.
+//!   [`CHUNK_OVERHEAD`] (the chunk the cumulative TSN waits for may use [`INBOUND_RESERVE`]
+//!   more). A chunk past either bound is not passed on: to the viewer it is lost, and sent again
+//!   later.
 //! - A message sent in order whose fragments add up to more than [`MAX_MESSAGE_SIZE`] (our
 //!   `a=max-message-size`) ends the association; a complete one over it (reassembled out of
 //!   order) is dropped with an [`DataEvent::Error`].
@@ -61,6 +62,10 @@ pub const RECEIVE_WINDOW: u32 = 1 << 20;
 /// What the viewer's DATA may cost us while held (out of order, or part of a message not yet
 /// complete): each chunk its payload plus [`CHUNK_OVERHEAD`].
 pub const INBOUND_BUDGET: usize = 4 << 20;
+/// Past [`INBOUND_BUDGET`], what the DATA chunk the viewer's cumulative TSN waits for may still
+/// use: it lets held data be delivered (and its charge go). A message of our largest size, in
+/// chunks.
+pub const INBOUND_RESERVE: usize = MAX_MESSAGE_SIZE + 256 * CHUNK_OVERHEAD;
 /// What one held DATA chunk costs beyond its payload: the packet it is passed on in and the
 /// bookkeeping `rtc-sctp` keeps for it.
 pub const CHUNK_OVERHEAD: usize = 512;
@@ -84,6 +89,8 @@ const DATA: u8 = 0;
 const INIT: u8 = 1;
 const INIT_ACK: u8 = 2;
 const SACK: u8 = 3;
+const ABORT: u8 = 6;
+const ERROR: u8 = 9;
 const RECONFIG: u8 = 130;
 const FORWARD_TSN: u8 = 192;
 /// The chunk types `rtc-sctp` reads; others it refuses with the whole packet.
@@ -214,6 +221,8 @@ struct Guard {
     cum: Option<u32>,
     /// The TSNs in (cum, cum + TSN_WINDOW] passed on, one bit each (index TSN mod the window).
     seen: Vec<u64>,
+    /// The first TSN after `cum` not passed on: the one `rtc-sctp`'s cumulative TSN waits for.
+    next: u32,
     /// What the DATA passed on and not yet read back out may cost (never less than the truth:
     /// chunks `rtc-sctp` dropped stay charged until a SACK shows it holds nothing).
     charged: usize,
@@ -234,6 +243,7 @@ impl Guard {
             init_ack: None,
             cum: None,
             seen: vec![0; TSN_WINDOW as usize / 64],
+            next: 0,
             charged: 0,
             waiting_resets: Vec::new(),
             unanswered: Vec::new(),
@@ -260,6 +270,15 @@ impl Guard {
     fn mark(&mut self, tsn: u32) {
         let (w, b) = Guard::bit(tsn);
         self.seen[w] |= b;
+        while self.seen(self.next) && self.ahead(self.next).is_some_and(|d| d < TSN_WINDOW) {
+            self.next = self.next.wrapping_add(1);
+        }
+    }
+
+    /// The viewer's first TSN (from its INIT, or its INIT ACK when we sent the INIT).
+    fn start(&mut self, initial_tsn: u32) {
+        self.cum = Some(initial_tsn.wrapping_sub(1));
+        self.next = initial_tsn;
     }
 
     /// The viewer's cumulative TSN moved to `cum` (a SACK of ours said so).
@@ -279,6 +298,12 @@ impl Guard {
             }
         }
         self.cum = Some(cum);
+        if self.ahead(self.next).is_none() {
+            self.next = cum.wrapping_add(1);
+            while self.seen(self.next) && self.ahead(self.next).is_some_and(|d| d < TSN_WINDOW) {
+                self.next = self.next.wrapping_add(1);
+            }
+        }
         self.waiting_resets.retain(|&(_, last)| {
             let d = last.wrapping_sub(cum);
             d != 0 && d < 1 << 31
@@ -297,6 +322,7 @@ impl Guard {
                         // `rtc-sctp` holds no received data at all: nothing is charged.
                         self.charged = 0;
                         self.seen.iter_mut().for_each(|w| *w = 0);
+                        self.next = cum.wrapping_add(1);
                     }
                 }
                 INIT_ACK if server => self.init_ack = Some(Bytes::copy_from_slice(packet)),
@@ -583,6 +609,12 @@ impl DataChannels {
         self.channels.len()
     }
 
+    /// What the viewer's data held here (out of order, or part of a message not yet complete)
+    /// is charged: never more than [`INBOUND_BUDGET`] + [`INBOUND_RESERVE`].
+    pub fn held_bytes(&self) -> usize {
+        self.guard.charged
+    }
+
     /// Whether a stream id belongs to the viewer's side (even for the DTLS client).
     fn theirs(&self, id: u16) -> bool {
         (id % 2 == 0) == self.server
@@ -667,7 +699,7 @@ impl DataChannels {
                 }
                 INIT_ACK => {
                     if !self.server && self.guard.cum.is_none() && c.len() >= 20 {
-                        self.guard.cum = Some(be32(c, 16).wrapping_sub(1));
+                        self.guard.start(be32(c, 16));
                     }
                     run.push(c);
                 }
@@ -683,6 +715,8 @@ impl DataChannels {
                     Some(_) => run.push(c),
                     None => self.ignored += 1,
                 },
+                // `rtc-sctp` 0.21.1 slices an error cause by its length unchecked (a panic).
+                ABORT | ERROR if !causes_fit(c) => self.ignored += 1,
                 t if KNOWN.contains(&t) => run.push(c),
                 // Unknown chunk types (RFC 4960 §3.2): the two high bits say skip it, or stop
                 // reading the packet here.
@@ -763,7 +797,7 @@ impl DataChannels {
         }
         self.guard = Guard::new();
         self.guard.peer_tag = Some(tag);
-        self.guard.cum = Some(tsn.wrapping_sub(1));
+        self.guard.start(tsn);
         true
     }
 
@@ -794,7 +828,8 @@ impl DataChannels {
             }
         }
         let cost = len + CHUNK_OVERHEAD;
-        if self.guard.charged + cost > INBOUND_BUDGET {
+        let limit = if tsn == self.guard.next { INBOUND_BUDGET + INBOUND_RESERVE } else { INBOUND_BUDGET };
+        if self.guard.charged + cost > limit {
             return Verdict::Drop;
         }
         let ending = flags & ENDING != 0;
@@ -1119,6 +1154,23 @@ fn chunks(body: &[u8]) -> Option<Vec<&[u8]>> {
     Some(out)
 }
 
+/// Whether every error cause of an ABORT or ERROR chunk fits in it, walked the way `rtc-sctp`
+/// reads them (one after the other, no padding).
+fn causes_fit(c: &[u8]) -> bool {
+    let mut i = 4;
+    while i + 4 <= c.len() {
+        let len = be16(c, i + 2) as usize;
+        if len < 4 {
+            return true; // `rtc-sctp` refuses the packet itself
+        }
+        if len > c.len() - i {
+            return false;
+        }
+        i += len;
+    }
+    true
+}
+
 /// The parameters of a RE-CONFIG chunk (each with its type and length; malformed tails are
 /// left out).
 fn params(c: &[u8]) -> Vec<&[u8]> {
@@ -1166,6 +1218,8 @@ mod tests {
         /// Swap each two packets sent together.
         reorder: bool,
         sent: [u64; 2],
+        /// Packets the link lost.
+        lost: u64,
         /// Events seen so far, per side.
         at_server: Vec<DataEvent>,
         at_client: Vec<DataEvent>,
@@ -1186,6 +1240,7 @@ mod tests {
                 lose: Box::new(|_, _, _| false),
                 reorder: false,
                 sent: [0, 0],
+                lost: 0,
                 at_server: Vec::new(),
                 at_client: Vec::new(),
             }
@@ -1207,6 +1262,7 @@ mod tests {
                         let n = &mut self.sent[usize::from(!to_server)];
                         *n += 1;
                         if (self.lose)(to_server, *n, &p) {
+                            self.lost += 1;
                             continue;
                         }
                         let to = if to_server { &mut self.server } else { &mut self.client };
@@ -1277,5 +1333,743 @@ mod tests {
         l.run(Duration::from_secs(5));
         assert_eq!(messages(&l.take_server(), id), vec![(false, b"hello".to_vec())]);
         assert_eq!(messages(&l.take_client(), id), vec![(true, vec![1, 2, 3])]);
+    }
+
+    fn pattern(n: usize, seed: u8) -> Vec<u8> {
+        (0..n).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
+    }
+
+    #[test]
+    fn a_master_opened_channel_waits_for_the_association_and_is_acknowledged() {
+        let mut l = Link::new();
+        // Before the association is up: the open waits.
+        let id = l.server.open(l.now, "telemetry", "json", true, Reliability::Reliable).unwrap();
+        assert_eq!(id, 1, "the DTLS server opens odd stream ids");
+        assert_eq!(l.server.send(l.now, id, false, b"early"), Err(DataError::NotOpen(id)));
+        l.run(Duration::from_secs(5));
+        let opened = DataEvent::Opened {
+            id,
+            label: "telemetry".into(),
+            protocol: "json".into(),
+            ordered: true,
+            reliability: Reliability::Reliable,
+        };
+        assert_eq!(l.take_client(), vec![opened.clone()]);
+        assert_eq!(l.take_server(), vec![opened], "acknowledged by the viewer");
+        // Once it is up, a second one goes at once; messages may follow before the ack.
+        let second = l.server.open(l.now, "b", "", false, Reliability::MaxRetransmits(3)).unwrap();
+        assert_eq!(second, 3);
+        l.server.send(l.now, second, false, b"right away").unwrap();
+        l.run(Duration::from_secs(5));
+        let at_client = l.take_client();
+        assert!(at_client.contains(&DataEvent::Opened {
+            id: second,
+            label: "b".into(),
+            protocol: "".into(),
+            ordered: false,
+            reliability: Reliability::MaxRetransmits(3),
+        }));
+        assert_eq!(messages(&at_client, second), vec![(false, b"right away".to_vec())]);
+        l.client.send(l.now, id, true, b"back").unwrap();
+        l.run(Duration::from_secs(5));
+        assert_eq!(messages(&l.take_server(), id), vec![(true, b"back".to_vec())]);
+    }
+
+    #[test]
+    fn messages_of_1_byte_to_256_kb_and_empty_ones_text_and_binary() {
+        let mut l = Link::connected();
+        let id = l.client.open(l.now, "kvsDataChannel", "", true, Reliability::Reliable).unwrap();
+        l.run(Duration::from_secs(5));
+        let sizes = [1, 16 * 1024, 64 * 1024, MAX_MESSAGE_SIZE, 0, 0, 1200, 1201];
+        for (i, &n) in sizes.iter().enumerate() {
+            let binary = i % 2 == 1;
+            l.server.send(l.now, id, binary, &pattern(n, i as u8)).unwrap();
+            l.client.send(l.now, id, !binary, &pattern(n, 100 + i as u8)).unwrap();
+            // The send buffer holds 1 MB: let each pair through before the next.
+            l.run(Duration::from_secs(30));
+        }
+        let want = |seed: u8, flip: bool| -> Vec<(bool, Vec<u8>)> {
+            sizes.iter().enumerate().map(|(i, &n)| ((i % 2 == 1) != flip, pattern(n, seed + i as u8))).collect()
+        };
+        assert_eq!(messages(&l.take_client(), id), want(0, false));
+        assert_eq!(messages(&l.take_server(), id), want(100, true));
+        // Larger than the viewer accepts: refused, naming the limit.
+        let e = l.server.send(l.now, id, true, &vec![0; MAX_MESSAGE_SIZE + 1]).unwrap_err();
+        assert_eq!(e, DataError::TooLarge { size: MAX_MESSAGE_SIZE + 1, limit: MAX_MESSAGE_SIZE });
+        assert!(e.to_string().contains("a=max-message-size of 262144 bytes"), "{e}");
+    }
+
+    #[test]
+    fn the_viewers_max_message_size_bounds_what_we_send() {
+        let mut l = Link::with_limits(DEFAULT_REMOTE_MAX_MESSAGE, MAX_MESSAGE_SIZE);
+        l.run(Duration::from_secs(5));
+        let id = l.client.open(l.now, "c", "", true, Reliability::Reliable).unwrap();
+        l.run(Duration::from_secs(5));
+        assert!(l.server.send(l.now, id, true, &vec![7; 65_536]).is_ok());
+        assert_eq!(
+            l.server.send(l.now, id, true, &vec![7; 65_537]),
+            Err(DataError::TooLarge { size: 65_537, limit: 65_536 })
+        );
+        l.run(Duration::from_secs(5));
+        assert_eq!(messages(&l.take_client(), id), vec![(true, vec![7; 65_536])]);
+    }
+
+    #[test]
+    fn ordered_reliable_messages_survive_loss_and_reordering() {
+        let mut l = Link::connected();
+        let id = l.client.open(l.now, "kvsDataChannel", "", true, Reliability::Reliable).unwrap();
+        l.run(Duration::from_secs(5));
+        l.take_client();
+        l.take_server();
+        // From now on every 5th packet each way is lost, and packets sent together swap.
+        l.lose = Box::new(|_, n, _| n % 5 == 0);
+        l.reorder = true;
+        let mut sent = Vec::new();
+        for i in 0..120usize {
+            let n = [1, 100, 1500, 16 * 1024][i % 4];
+            let m = pattern(n, i as u8);
+            l.server.send(l.now, id, i % 3 == 0, &m).unwrap();
+            l.client.send(l.now, id, i % 3 == 0, &m).unwrap();
+            sent.push((i % 3 == 0, m));
+            if i % 10 == 9 {
+                l.run(Duration::from_secs(60));
+            }
+        }
+        l.run(Duration::from_secs(120));
+        assert!(l.lost > 50, "{} packets lost", l.lost);
+        assert_eq!(messages(&l.take_client(), id), sent, "all, once, in order");
+        assert_eq!(messages(&l.take_server(), id), sent);
+        assert!(l.server.is_connected());
+    }
+
+    #[test]
+    fn unordered_channels_without_retransmissions_lose_what_the_link_loses() {
+        let mut l = Link::connected();
+        let lossy = l.server.open(l.now, "lossy", "", false, Reliability::MaxRetransmits(0)).unwrap();
+        let timed = l.server.open(l.now, "timed", "", false, Reliability::MaxLifetimeMs(50)).unwrap();
+        l.run(Duration::from_secs(5));
+        assert_eq!(l.take_client().len(), 2);
+        // About one packet in five toward the viewer is lost from now on (scattered, so both
+        // channels lose some).
+        l.lose = Box::new(|to_server, n, _| !to_server && n.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 59 < 6);
+        for i in 0..100u8 {
+            l.server.send(l.now, lossy, true, &[i; 100]).unwrap();
+            l.server.send(l.now, timed, true, &[i; 100]).unwrap();
+            l.run(Duration::from_millis(20));
+        }
+        l.run(Duration::from_secs(60));
+        assert!(l.lost > 10, "{} packets lost", l.lost);
+        let events = l.take_client();
+        for id in [lossy, timed] {
+            let got = messages(&events, id);
+            assert!(got.len() < 100 && got.len() >= 50, "channel {id}: {} of 100", got.len());
+            let mut firsts: Vec<u8> = got.iter().map(|(_, m)| m[0]).collect();
+            assert!(got.iter().all(|(b, m)| *b && m.len() == 100 && m.iter().all(|&x| x == m[0])));
+            firsts.sort_unstable();
+            firsts.dedup();
+            assert_eq!(firsts.len(), got.len(), "no duplicates");
+        }
+        assert_eq!(l.server.buffered_amount(), 0, "abandoned messages leave the send buffer");
+        // The association carries on: a reliable channel still delivers everything.
+        let sure = l.server.open(l.now, "sure", "", true, Reliability::Reliable).unwrap();
+        for i in 0..20u8 {
+            l.server.send(l.now, sure, false, &[b'a' + i]).unwrap();
+        }
+        l.run(Duration::from_secs(60));
+        assert_eq!(messages(&l.take_client(), sure).len(), 20);
+    }
+
+    #[test]
+    fn closing_resets_the_stream_on_both_sides() {
+        let mut l = Link::connected();
+        let theirs = l.client.open(l.now, "v", "", true, Reliability::Reliable).unwrap();
+        let ours = l.server.open(l.now, "m", "", true, Reliability::Reliable).unwrap();
+        l.run(Duration::from_secs(5));
+        l.take_client();
+        l.take_server();
+        // The viewer closes its channel: we see it closed.
+        l.client.close(l.now, theirs);
+        l.run(Duration::from_secs(5));
+        assert_eq!(l.take_server(), vec![DataEvent::Closed { id: theirs }]);
+        assert_eq!(l.take_client(), vec![DataEvent::Closed { id: theirs }]);
+        assert_eq!(l.server.send(l.now, theirs, false, b"x"), Err(DataError::NoChannel(theirs)));
+        // We close ours.
+        l.server.close(l.now, ours);
+        l.run(Duration::from_secs(5));
+        assert_eq!(l.take_server(), vec![DataEvent::Closed { id: ours }]);
+        assert_eq!(l.take_client(), vec![DataEvent::Closed { id: ours }]);
+        assert_eq!(l.server.channel_count(), 0);
+        // Stream ids are used again once reset.
+        assert_eq!(l.server.open(l.now, "again", "", true, Reliability::Reliable), Ok(ours));
+        assert_eq!(l.client.open(l.now, "again", "", true, Reliability::Reliable), Ok(theirs));
+        l.run(Duration::from_secs(5));
+        l.server.send(l.now, theirs, false, b"after").unwrap();
+        l.run(Duration::from_secs(5));
+        assert_eq!(messages(&l.take_client(), theirs), vec![(false, b"after".to_vec())]);
+        assert!(l.server.is_connected() && l.server.ignored == 0);
+    }
+
+    #[test]
+    fn at_most_64_channels() {
+        let mut l = Link::connected();
+        let ids: Vec<u16> = (0..MAX_CHANNELS + 6)
+            .map(|i| l.client.open(l.now, &format!("c{i}"), "", true, Reliability::Reliable).unwrap_or(u16::MAX))
+            .collect();
+        assert!(ids.iter().all(|&id| id != u16::MAX) || l.client.channel_count() == MAX_CHANNELS);
+        l.run(Duration::from_secs(10));
+        let events = l.take_server();
+        let opened = events.iter().filter(|e| matches!(e, DataEvent::Opened { .. })).count();
+        assert_eq!(opened, MAX_CHANNELS);
+        assert_eq!(l.server.channel_count(), MAX_CHANNELS);
+        assert_eq!(
+            l.server.open(l.now, "one more", "", true, Reliability::Reliable),
+            Err(DataError::TooManyChannels(MAX_CHANNELS))
+        );
+        assert!(l.server.is_connected());
+    }
+
+    #[test]
+    fn a_full_send_buffer_refuses_more() {
+        let mut l = Link::connected();
+        let id = l.client.open(l.now, "c", "", true, Reliability::Reliable).unwrap();
+        l.run(Duration::from_secs(5));
+        // The viewer stops reading: nothing reaches it any more.
+        l.lose = Box::new(|to_server, _, _| !to_server);
+        let chunk = vec![1; 64 * 1024];
+        for _ in 0..16 {
+            l.server.send(l.now, id, true, &chunk).unwrap();
+        }
+        assert_eq!(l.server.buffered_amount(), MAX_BUFFERED);
+        let e = l.server.send(l.now, id, true, &[1]).unwrap_err();
+        assert!(matches!(e, DataError::Buffered { buffered: MAX_BUFFERED, size: 1, limit: MAX_BUFFERED }), "{e}");
+        // Once the viewer is back and acknowledges, there is room again.
+        l.lose = Box::new(|_, _, _| false);
+        l.run(Duration::from_secs(120));
+        assert_eq!(l.server.buffered_amount(), 0);
+        assert!(l.server.send(l.now, id, true, &[1]).is_ok());
+    }
+
+    // Packets written field by field from RFC 4960 (§3), RFC 3758, RFC 6525 and RFC 8832, the
+    // way browsers send them, to check what we answer byte by byte.
+
+    const VIEWER_TAG: u32 = 0x1a2b_3c4d;
+    const VIEWER_TSN: u32 = 0xffff_fff0; // wraps during the test
+
+    fn chunk(ty: u8, flags: u8, value: &[u8]) -> Vec<u8> {
+        let mut c = vec![ty, flags];
+        c.extend_from_slice(&(4 + value.len() as u16).to_be_bytes());
+        c.extend_from_slice(value);
+        c
+    }
+
+    fn param(ty: u16, value: &[u8]) -> Vec<u8> {
+        let mut p = ty.to_be_bytes().to_vec();
+        p.extend_from_slice(&(4 + value.len() as u16).to_be_bytes());
+        p.extend_from_slice(value);
+        p.resize((p.len() + 3) & !3, 0);
+        p
+    }
+
+    fn sctp(vtag: u32, chunks: &[Vec<u8>]) -> Vec<u8> {
+        let mut p = [5000u16.to_be_bytes(), 5000u16.to_be_bytes()].concat();
+        p.extend_from_slice(&vtag.to_be_bytes());
+        p.extend_from_slice(&[0; 4]);
+        for c in chunks {
+            p.extend_from_slice(c);
+            p.resize((p.len() + 3) & !3, 0);
+        }
+        let crc = checksum(&p);
+        p[8..12].copy_from_slice(&crc.to_le_bytes());
+        p
+    }
+
+    /// A DATA chunk; `flags`: U (4), B (2), E (1).
+    fn data(tsn: u32, stream: u16, ssn: u16, ppid: u32, flags: u8, payload: &[u8]) -> Vec<u8> {
+        let mut v = tsn.to_be_bytes().to_vec();
+        v.extend_from_slice(&stream.to_be_bytes());
+        v.extend_from_slice(&ssn.to_be_bytes());
+        v.extend_from_slice(&ppid.to_be_bytes());
+        v.extend_from_slice(payload);
+        chunk(DATA, flags, &v)
+    }
+
+    /// An INIT as Chromium's SCTP (dcsctp) sends it: a 5 MB window, 65,535 streams each way,
+    /// FORWARD TSN and RE-CONFIG supported, and zero checksums acceptable over DTLS (RFC 9653),
+    /// which we do not take up.
+    fn chromium_init() -> Vec<u8> {
+        let mut v = Vec::new();
+        v.extend_from_slice(&VIEWER_TAG.to_be_bytes());
+        v.extend_from_slice(&(5u32 << 20).to_be_bytes());
+        v.extend_from_slice(&[0xff, 0xff, 0xff, 0xff]);
+        v.extend_from_slice(&VIEWER_TSN.to_be_bytes());
+        v.extend(param(0x8008, &[0x82, 0xc0]));
+        v.extend(param(0xc000, &[]));
+        v.extend(param(0x8001, &1u32.to_be_bytes()));
+        sctp(0, &[chunk(INIT, 0, &v)])
+    }
+
+    /// An INIT as Firefox's SCTP (usrsctp) sends it: ECN capable, PR-SCTP, the extensions it
+    /// supports, and the AUTH parameters (random, chunk list, HMAC algorithms).
+    fn firefox_init() -> Vec<u8> {
+        let mut v = Vec::new();
+        v.extend_from_slice(&VIEWER_TAG.to_be_bytes());
+        v.extend_from_slice(&(1u32 << 20).to_be_bytes());
+        v.extend_from_slice(&[0x04, 0x00, 0x08, 0x00]);
+        v.extend_from_slice(&VIEWER_TSN.to_be_bytes());
+        v.extend(param(0x8000, &[]));
+        v.extend(param(0xc000, &[]));
+        v.extend(param(0x8008, &[0xc0, 0x82, 0xc1, 0x80, 0x0f]));
+        v.extend(param(0x8002, &[0x5a; 32]));
+        v.extend(param(0x8003, &[0xc1, 0x80]));
+        v.extend(param(0x8004, &[0, 1, 0, 3]));
+        sctp(0, &[chunk(INIT, 0, &v)])
+    }
+
+    /// The chunks of a packet we sent (after checking its header and checksum).
+    fn read(p: &[u8], vtag: u32) -> Vec<Vec<u8>> {
+        assert_eq!((be16(p, 0), be16(p, 2), be32(p, 4)), (5000, 5000, vtag), "ports and verification tag");
+        assert_eq!(u32::from_le_bytes([p[8], p[9], p[10], p[11]]), checksum(p), "CRC32c");
+        chunks(&p[12..]).expect("well-formed chunks").into_iter().map(|c| c.to_vec()).collect()
+    }
+
+    fn sent(d: &mut DataChannels, vtag: u32) -> Vec<Vec<u8>> {
+        std::iter::from_fn(|| d.poll_transmit()).flat_map(|p| read(&p, vtag)).collect()
+    }
+
+    /// The DCEP `DATA_CHANNEL_OPEN` the KVS JavaScript SDK's viewer sends: `kvsDataChannel`,
+    /// reliable and ordered, normal priority, no protocol.
+    fn kvs_open() -> Vec<u8> {
+        let mut m = vec![0x03, 0x00, 0x01, 0x00, 0, 0, 0, 0, 0, 14, 0, 0];
+        m.extend_from_slice(b"kvsDataChannel");
+        m
+    }
+
+    /// Our answer to an INIT: our verification tag, initial TSN and state cookie.
+    fn init_ack(chunks: &[Vec<u8>]) -> (u32, u32, Vec<u8>) {
+        assert_eq!(chunks.len(), 1, "an INIT ACK alone");
+        let c = &chunks[0];
+        assert_eq!(c[0], INIT_ACK);
+        let (tag, tsn) = (be32(c, 4), be32(c, 16));
+        assert_eq!(be32(c, 8), RECEIVE_WINDOW, "our window");
+        let mut cookie = None;
+        for p in params(&c[16..]) {
+            // (params() skips a 4-byte chunk header: start it 4 bytes before the parameters.)
+            if be16(p, 0) == 7 {
+                cookie = Some(p[4..].to_vec());
+            }
+            assert_ne!(be16(p, 0), 0x8001, "zero checksums not taken up");
+        }
+        (tag, tsn, cookie.expect("a state cookie"))
+    }
+
+    /// A viewer written by hand, after the handshake: our tag, our first TSN, its next TSN.
+    struct Raw {
+        dc: DataChannels,
+        now: Instant,
+        our_tag: u32,
+        our_tsn: u32,
+        tsn: u32,
+    }
+
+    impl Raw {
+        /// INIT, INIT ACK, then COOKIE ECHO bundled with `first` (chunks), as dcsctp does.
+        fn connect(init: Vec<u8>, first: &[Vec<u8>]) -> (Raw, Vec<Vec<u8>>) {
+            let now = Instant::now();
+            let mut dc = DataChannels::new(now, SCTP_PORT, SCTP_PORT, DEFAULT_REMOTE_MAX_MESSAGE);
+            dc.handle_sctp(now, &init);
+            let (our_tag, our_tsn, cookie) = init_ack(&sent(&mut dc, VIEWER_TAG));
+            let mut bundle = vec![chunk(10, 0, &cookie)];
+            bundle.extend_from_slice(first);
+            dc.handle_sctp(now, &sctp(our_tag, &bundle));
+            let answer = sent(&mut dc, VIEWER_TAG);
+            assert_eq!(answer[0], vec![11, 0, 0, 4], "COOKIE ACK");
+            let tsn = VIEWER_TSN.wrapping_add(first.iter().filter(|c| c[0] == DATA).count() as u32);
+            let mut r = Raw { dc, now, our_tag, our_tsn, tsn };
+            let mut answer = answer[1..].to_vec();
+            answer.extend(r.delayed_sack());
+            (r, answer)
+        }
+
+        /// Connected, with the KVS viewer's channel open on stream 0.
+        fn with_channel() -> Raw {
+            let (mut r, _) = Raw::connect(chromium_init(), &[data(VIEWER_TSN, 0, 0, 50, 3, &kvs_open())]);
+            assert!(matches!(r.dc.poll_event(), Some(DataEvent::Opened { id: 0, .. })));
+            r
+        }
+
+        /// Send `chunks` in one packet; what we answer, with a delayed SACK included.
+        fn send(&mut self, chunks: &[Vec<u8>]) -> Vec<Vec<u8>> {
+            self.dc.handle_sctp(self.now, &sctp(self.our_tag, chunks));
+            let mut out = sent(&mut self.dc, VIEWER_TAG);
+            out.extend(self.delayed_sack());
+            out
+        }
+
+        /// Run the timers due within the SACK delay (200 ms).
+        fn delayed_sack(&mut self) -> Vec<Vec<u8>> {
+            match self.dc.poll_timeout() {
+                Some(t) if t <= self.now + Duration::from_millis(200) => {
+                    self.now = self.now.max(t);
+                    self.dc.handle_timeout(self.now);
+                    sent(&mut self.dc, VIEWER_TAG)
+                }
+                _ => Vec::new(),
+            }
+        }
+
+        fn next_tsn(&mut self) -> u32 {
+            let t = self.tsn;
+            self.tsn = t.wrapping_add(1);
+            t
+        }
+
+        fn events(&mut self) -> Vec<DataEvent> {
+            std::iter::from_fn(|| self.dc.poll_event()).collect()
+        }
+    }
+
+    /// A SACK's cumulative TSN and window, if `chunks` has one.
+    fn sack(chunks: &[Vec<u8>]) -> Option<(u32, u32)> {
+        chunks.iter().find(|c| c[0] == SACK).map(|c| (be32(c, 4), be32(c, 8)))
+    }
+
+    #[test]
+    fn chromium_bytes_open_the_kvs_channel_and_talk() {
+        let open = data(VIEWER_TSN, 0, 0, 50, 3, &kvs_open());
+        let (mut r, answer) = Raw::connect(chromium_init(), &[open]);
+        assert_eq!(
+            r.events(),
+            vec![DataEvent::Opened {
+                id: 0,
+                label: "kvsDataChannel".into(),
+                protocol: "".into(),
+                ordered: true,
+                reliability: Reliability::Reliable,
+            }]
+        );
+        // DATA_CHANNEL_ACK: our first TSN, stream 0, SSN 0, PPID 50, one byte 0x02; and the SACK.
+        let ack = answer.iter().find(|c| c[0] == DATA).expect("a DATA chunk");
+        assert_eq!(ack[1] & 0x07, 0x03, "ordered, one fragment");
+        assert_eq!((be32(ack, 4), be16(ack, 8), be16(ack, 10), be32(ack, 12)), (r.our_tsn, 0, 0, 50));
+        assert_eq!(&ack[16..], &[0x02]);
+        assert_eq!(sack(&answer), Some((VIEWER_TSN, RECEIVE_WINDOW)));
+        // A text message, then an empty binary one, across the TSN wrap.
+        let (t1, t2) = (r.next_tsn(), r.next_tsn());
+        assert_eq!(t2, 0xffff_fff2);
+        r.send(&[data(t1, 0, 1, 51, 3, b"hello"), data(t2, 0, 2, 57, 3, &[0])]);
+        assert_eq!(
+            r.events(),
+            vec![
+                DataEvent::Message { id: 0, binary: false, data: b"hello".to_vec() },
+                DataEvent::Message { id: 0, binary: true, data: vec![] },
+            ]
+        );
+        // Our reply, acknowledged by the viewer's SACK (cumulative TSN ack, window, no gaps).
+        r.dc.send(r.now, 0, false, b"hi").unwrap();
+        let out = sent(&mut r.dc, VIEWER_TAG);
+        let reply = out.iter().find(|c| c[0] == DATA).expect("our message");
+        assert_eq!((be32(reply, 4), be32(reply, 12), &reply[16..]), (r.our_tsn.wrapping_add(1), 51, &b"hi"[..]));
+        let mut s = r.our_tsn.wrapping_add(1).to_be_bytes().to_vec();
+        s.extend_from_slice(&(5u32 << 20).to_be_bytes());
+        s.extend_from_slice(&[0, 0, 0, 0]);
+        r.send(&[chunk(SACK, 0, &s)]);
+        assert_eq!(r.dc.buffered_amount(), 0);
+        // The viewer closes its channel: an outgoing SSN reset request for stream 0 (RFC 6525
+        // §4.1: request sequence number, the last response's, its last TSN, the stream).
+        let mut req = VIEWER_TSN.to_be_bytes().to_vec();
+        req.extend_from_slice(&r.our_tsn.wrapping_sub(1).to_be_bytes());
+        req.extend_from_slice(&t2.to_be_bytes());
+        req.extend_from_slice(&0u16.to_be_bytes());
+        let out = r.send(&[chunk(RECONFIG, 0, &param(OUTGOING_RESET_REQUEST, &req))]);
+        assert_eq!(r.events(), vec![DataEvent::Closed { id: 0 }]);
+        let ps: Vec<Vec<u8>> = out.iter().filter(|c| c[0] == RECONFIG).flat_map(|c| params(c)).map(|p| p.to_vec()).collect();
+        assert!(
+            ps.iter().any(|p| be16(p, 0) == RECONFIG_RESPONSE && be32(p, 4) == VIEWER_TSN && be32(p, 8) == 1),
+            "answered \"success, performed\": {ps:02x?}"
+        );
+        assert!(
+            ps.iter().any(|p| be16(p, 0) == OUTGOING_RESET_REQUEST && be16(p, 16) == 0),
+            "and our own stream 0 reset in turn: {ps:02x?}"
+        );
+        assert_eq!(r.dc.ignored, 0);
+    }
+
+    #[test]
+    fn firefox_bytes_are_answered_too() {
+        let open = data(VIEWER_TSN, 0, 0, 50, 3, &kvs_open());
+        let (mut r, answer) = Raw::connect(firefox_init(), &[open]);
+        assert!(matches!(r.events()[..], [DataEvent::Opened { id: 0, .. }]));
+        assert!(answer.iter().any(|c| c[0] == DATA && c[16..] == [0x02]));
+        assert_eq!(r.dc.ignored, 0);
+    }
+
+    #[test]
+    fn a_repeated_init_gets_the_same_answer_another_one_starts_over() {
+        let now = Instant::now();
+        let mut dc = DataChannels::new(now, SCTP_PORT, SCTP_PORT, DEFAULT_REMOTE_MAX_MESSAGE);
+        dc.handle_sctp(now, &chromium_init());
+        let first: Vec<Vec<u8>> = std::iter::from_fn(|| dc.poll_transmit()).collect();
+        dc.handle_sctp(now, &chromium_init());
+        let again: Vec<Vec<u8>> = std::iter::from_fn(|| dc.poll_transmit()).collect();
+        assert_eq!(first, again, "the same INIT ACK, byte for byte");
+        // The viewer starts over with another tag before finishing: a new association.
+        let mut other = chromium_init();
+        other[16..20].copy_from_slice(&0x0bad_cafeu32.to_be_bytes());
+        let crc = checksum(&other);
+        other[8..12].copy_from_slice(&crc.to_le_bytes());
+        dc.handle_sctp(now, &other);
+        let (tag, _, cookie) = init_ack(&sent(&mut dc, 0x0bad_cafe));
+        // The first association's cookie no longer opens anything; the new one does.
+        let (old_tag, _, old_cookie) = init_ack(&read(&first[0], VIEWER_TAG).to_vec());
+        dc.handle_sctp(now, &sctp(old_tag, &[chunk(10, 0, &old_cookie)]));
+        assert!(!dc.is_connected());
+        dc.handle_sctp(now, &sctp(tag, &[chunk(10, 0, &cookie)]));
+        assert!(dc.is_connected());
+        assert_eq!(sent(&mut dc, 0x0bad_cafe), vec![vec![11, 0, 0, 4]]);
+        // Once established, an INIT changes nothing.
+        let before = dc.ignored;
+        dc.handle_sctp(now, &chromium_init());
+        assert_eq!(dc.ignored, before + 1);
+        assert!(dc.is_connected() && dc.poll_transmit().is_none());
+    }
+
+    #[test]
+    fn garbage_is_counted_never_fatal() {
+        let mut r = Raw::with_channel();
+        let good = sctp(r.our_tag, &[data(r.tsn, 0, 1, 51, 3, b"ok")]);
+        let mut bad_crc = good.clone();
+        bad_crc[20] ^= 1;
+        let mut wrong_port = good.clone();
+        wrong_port[1] ^= 1;
+        let truncated = sctp(r.our_tag, &[vec![DATA, 3, 0, 40, 1, 2, 3, 4]]);
+        let zero_length = sctp(r.our_tag, &[vec![SACK, 0, 0, 0]]);
+        // An error cause longer than its chunk (found by fuzzing: `rtc-sctp` would panic).
+        let long_cause = sctp(r.our_tag, &[chunk(ERROR, 0, &[0, 1, 0x14, 2, 0, 0, 0, 0])]);
+        let long_abort_cause = sctp(r.our_tag, &[chunk(ABORT, 0, &[0, 12, 0, 9])]);
+        for (i, p) in [
+            vec![],
+            vec![0; 11],
+            good[..12].to_vec(),
+            bad_crc,
+            wrong_port,
+            truncated,
+            zero_length,
+            long_cause,
+            long_abort_cause,
+        ]
+            .iter()
+            .enumerate()
+        {
+            let before = r.dc.ignored;
+            r.dc.handle_sctp(r.now, p);
+            assert_eq!(r.dc.ignored, before + 1, "packet {i}");
+        }
+        assert!(r.events().is_empty() && r.dc.is_connected());
+        // Unknown chunk types: "skip" (high bit set) passes over them, "stop" drops the rest.
+        let pad = chunk(0x84, 0, &[0; 8]);
+        let t = r.next_tsn();
+        r.send(&[pad.clone(), data(t, 0, 1, 51, 3, b"after a PAD chunk")]);
+        let t2 = r.tsn;
+        r.send(&[chunk(0x3f, 0, &[]), data(t2, 0, 2, 51, 3, b"never read")]);
+        assert_eq!(messages(&r.events(), 0), vec![(false, b"after a PAD chunk".to_vec())]);
+        assert!(r.dc.is_connected());
+    }
+
+    #[test]
+    fn a_message_larger_than_we_accept_ends_the_association() {
+        let mut r = Raw::with_channel();
+        let part = vec![0x61; 1000];
+        let t = r.next_tsn();
+        r.send(&[data(t, 0, 1, 51, 2, &part)]);
+        let mut ended = None;
+        for _ in 0..300 {
+            let t = r.next_tsn();
+            let out = r.send(&[data(t, 0, 1, 51, 0, &part)]);
+            if r.dc.is_ended() {
+                ended = Some(out);
+                break;
+            }
+        }
+        let out = ended.expect("ended past 256 KB");
+        assert!(out.iter().any(|c| c[0] == 6), "an ABORT: {out:02x?}");
+        let events = r.events();
+        assert_eq!(events[0], DataEvent::Closed { id: 0 });
+        assert!(
+            matches!(&events[1], DataEvent::Error(e) if e.contains("more than 262144 bytes")),
+            "{events:?}"
+        );
+        assert!(r.dc.guard.charged <= MAX_MESSAGE_SIZE + 300 * CHUNK_OVERHEAD);
+        // Nothing more is read, and there is nothing to wait for.
+        let t = r.next_tsn();
+        assert!(r.send(&[data(t, 0, 2, 51, 3, b"x")]).is_empty());
+        assert_eq!(r.dc.poll_timeout(), None);
+    }
+
+    #[test]
+    fn received_data_is_held_within_the_window_and_the_budget() {
+        let mut r = Raw::with_channel();
+        let base = r.tsn;
+        // Far past the window: not taken.
+        let before = r.dc.ignored;
+        let out = r.send(&[data(base.wrapping_add(TSN_WINDOW + 1), 0, 1, 51, 3, b"far")]);
+        assert_eq!(r.dc.ignored, before + 1);
+        assert!(sack(&out).is_none_or(|(cum, _)| cum == base.wrapping_sub(1)));
+        // One-byte messages after a gap (TSN `base` missing): each costs CHUNK_OVERHEAD more
+        // than it carries; past the budget they are not taken.
+        let n = 10_000u32;
+        let fits = (INBOUND_BUDGET / (1 + CHUNK_OVERHEAD)) as u32;
+        let mut packet = Vec::new();
+        for i in 1..=n {
+            packet.push(data(base.wrapping_add(i), 0, 1 + i as u16, 51, 3, b"z"));
+            if packet.len() == 100 {
+                r.send(&packet);
+                packet.clear();
+            }
+        }
+        assert!(r.dc.guard.charged <= INBOUND_BUDGET);
+        assert_eq!(r.dc.ignored, before + 1 + u64::from(n - fits));
+        assert!(r.events().is_empty(), "all wait for the gap");
+        // The gap filled: everything taken is delivered, in order, and the charge is gone.
+        let out = r.send(&[data(base, 0, 1, 51, 3, b"first")]);
+        let got = messages(&r.events(), 0);
+        assert_eq!(got.len(), 1 + fits as usize);
+        assert_eq!(got[0].1, b"first");
+        assert_eq!(sack(&out), Some((base.wrapping_add(fits), RECEIVE_WINDOW)));
+        assert_eq!(r.dc.guard.charged, 0);
+        // What was not taken is taken when sent again.
+        r.tsn = base.wrapping_add(fits + 1);
+        let t = r.next_tsn();
+        r.send(&[data(t, 0, 2 + fits as u16, 51, 3, b"again")]);
+        assert_eq!(messages(&r.events(), 0), vec![(false, b"again".to_vec())]);
+    }
+
+    #[test]
+    fn a_forward_tsn_past_the_window_is_dropped() {
+        let mut r = Raw::with_channel();
+        let before = r.dc.ignored;
+        let far = r.tsn.wrapping_add(1 << 30);
+        r.send(&[chunk(FORWARD_TSN, 0, &far.to_be_bytes())]);
+        assert_eq!(r.dc.ignored, before + 1);
+        // Within the window it is read: the skipped TSNs are not waited for.
+        let skip = r.tsn.wrapping_add(10);
+        r.tsn = skip.wrapping_add(1);
+        let out = r.send(&[chunk(FORWARD_TSN, 0, &skip.to_be_bytes())]);
+        assert_eq!(sack(&out).map(|s| s.0), Some(skip));
+        let t = r.next_tsn();
+        r.send(&[data(t, 0, 1, 51, 7, b"unordered")]);
+        assert_eq!(messages(&r.events(), 0), vec![(false, b"unordered".to_vec())]);
+    }
+
+    #[test]
+    fn streams_the_viewer_opens_are_bounded() {
+        let mut r = Raw::with_channel();
+        let mut refused = 0;
+        for i in 1..200u16 {
+            let t = r.next_tsn();
+            r.send(&[data(t, 2 * i, 0, 50, 3, &kvs_open())]);
+            refused += r.events().iter().filter(|e| matches!(e, DataEvent::Error(m) if m.contains("refused"))).count();
+        }
+        assert_eq!(r.dc.channel_count(), MAX_CHANNELS);
+        assert_eq!(refused, MAX_STREAMS - MAX_CHANNELS, "refused until MAX_STREAMS streams exist");
+        let dropped = 199 - (MAX_CHANNELS - 1) - refused;
+        assert_eq!(r.dc.ignored as usize, refused + dropped, "the rest not even taken");
+        // Data on a stream no channel opened is not taken; odd (our) ids cannot be opened.
+        let before = r.dc.ignored;
+        let t = r.tsn;
+        r.send(&[data(t, 1000, 0, 51, 3, b"no channel")]);
+        r.send(&[data(t, 1001, 0, 50, 3, &kvs_open())]);
+        assert_eq!(r.dc.ignored, before + 2);
+        assert!(r.dc.is_connected());
+    }
+
+    #[test]
+    fn reset_requests_waiting_for_data_are_bounded() {
+        let mut r = Raw::with_channel();
+        let ahead = r.tsn.wrapping_add(5);
+        let before = r.dc.ignored;
+        for rsn in 0..20u32 {
+            let mut req = rsn.to_be_bytes().to_vec();
+            req.extend_from_slice(&0u32.to_be_bytes());
+            req.extend_from_slice(&ahead.to_be_bytes());
+            req.extend_from_slice(&0u16.to_be_bytes());
+            r.send(&[chunk(RECONFIG, 0, &param(OUTGOING_RESET_REQUEST, &req))]);
+        }
+        assert_eq!(r.dc.guard.waiting_resets.len(), MAX_WAITING_RESETS);
+        assert_eq!(r.dc.ignored, before + 20 - MAX_WAITING_RESETS as u64);
+        // Once the data they wait for arrives they are done, and there is room again.
+        for _ in 0..6 {
+            let t = r.next_tsn();
+            r.send(&[data(t, 0, 1, 51, 7, b"u")]);
+        }
+        assert!(r.dc.guard.waiting_resets.is_empty());
+        assert!(r.events().contains(&DataEvent::Closed { id: 0 }));
+    }
+
+    #[test]
+    fn a_viewer_that_never_answers_our_resets_loses_the_association() {
+        let mut r = Raw::with_channel();
+        let mut ended = false;
+        for i in 0..200u16 {
+            let t = r.next_tsn();
+            let id = 2 + 2 * i;
+            r.send(&[data(t, id, 0, 50, 3, &kvs_open())]);
+            r.dc.close(r.now, id);
+            sent(&mut r.dc, VIEWER_TAG);
+            if r.dc.is_ended() {
+                ended = true;
+                break;
+            }
+        }
+        assert!(ended);
+        let events = r.events();
+        assert!(
+            matches!(events.last(), Some(DataEvent::Error(e)) if e.contains("stream resets unanswered")),
+            "{events:?}"
+        );
+    }
+
+    #[test]
+    fn a_refused_init_leaves_room_for_another() {
+        let now = Instant::now();
+        let mut dc = DataChannels::new(now, SCTP_PORT, SCTP_PORT, DEFAULT_REMOTE_MAX_MESSAGE);
+        // No inbound streams (RFC 4960 §3.3.2: MUST NOT be 0): refused.
+        let mut bad = chromium_init();
+        bad[26..28].copy_from_slice(&[0, 0]);
+        let crc = checksum(&bad);
+        bad[8..12].copy_from_slice(&crc.to_le_bytes());
+        dc.handle_sctp(now, &bad);
+        assert!(dc.association.is_none() && !dc.is_ended());
+        std::iter::from_fn(|| dc.poll_transmit()).for_each(drop);
+        dc.handle_sctp(now, &chromium_init());
+        let (tag, _, cookie) = init_ack(&sent(&mut dc, VIEWER_TAG));
+        dc.handle_sctp(now, &sctp(tag, &[chunk(10, 0, &cookie)]));
+        assert!(dc.is_connected());
+    }
+
+    #[test]
+    fn a_message_too_large_reassembled_out_of_order_is_dropped() {
+        let mut r = Raw::with_channel();
+        let base = r.tsn;
+        let n = 270u32;
+        let part = vec![0x62; 1000];
+        // Every fragment but the first, then the first.
+        for i in 1..n {
+            let flags = if i == n - 1 { ENDING } else { 0 };
+            r.send(&[data(base.wrapping_add(i), 0, 1, 53, flags, &part)]);
+        }
+        r.send(&[data(base, 0, 1, 53, BEGINNING, &part)]);
+        let events = r.events();
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert!(
+            matches!(&events[0], DataEvent::Error(e) if e.contains("270000-byte message") && e.contains("dropped")),
+            "{events:?}"
+        );
+        assert!(r.dc.is_connected());
+        // The stream carries on.
+        r.tsn = base.wrapping_add(n);
+        let t = r.next_tsn();
+        r.send(&[data(t, 0, 2, 51, 3, b"next")]);
+        assert_eq!(messages(&r.events(), 0), vec![(false, b"next".to_vec())]);
+        assert_eq!(r.dc.guard.charged, 0);
     }
 }
