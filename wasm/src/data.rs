@@ -101,7 +101,7 @@ const RECONFIG_RESPONSE: u16 = 16;
 // DATA chunk flags.
 const BEGINNING: u8 = 0x02;
 const ENDING: u8 = 0x01;
-// DCEP (RFC 8832 §5, §8.2.1) and its payload protocol identifier.
+// DCEP message types (RFC 8832 §5) and its payload protocol identifier.
 const DCEP_OPEN: u8 = 0x03;
 const DCEP_ACK: u8 = 0x02;
 const PPID_DCEP: u32 = 50;
