@@ -101,7 +101,7 @@ const RECONFIG_RESPONSE: u16 = 16;
 // DATA chunk flags.
 const BEGINNING: u8 = 0x02;
 const ENDING: u8 = 0x01;
-// DCEP (RFC 8832 §5, §8.2.1) and its payload protocol identifier.
+// DCEP message types (RFC 8832 §5) and its payload protocol identifier.
 const DCEP_OPEN: u8 = 0x03;
 const DCEP_ACK: u8 = 0x02;
 const PPID_DCEP: u32 = 50;
@@ -229,7 +229,8 @@ struct Guard {
     /// The viewer's stream reset requests (request sequence number, sender's last TSN) that
     /// wait for DATA not yet acknowledged.
     waiting_resets: Vec<(u32, u32)>,
-    /// Request sequence numbers of our stream resets the viewer has not answered.
+    /// Request sequence numbers of our stream resets the viewer has not answered (nor any later
+    /// one).
     unanswered: Vec<u32>,
     /// The message being received in order: the TSN its next fragment takes, its stream, its
     /// bytes so far.
@@ -344,8 +345,10 @@ impl Guard {
         for p in params(c) {
             match be16(p, 0) {
                 RECONFIG_RESPONSE if p.len() >= 12 => {
+                    // A peer takes requests in sequence-number order (RFC 6525), so an answer
+                    // covers every earlier request too.
                     let rsn = be32(p, 4);
-                    self.unanswered.retain(|&r| r != rsn);
+                    self.unanswered.retain(|&r| r.wrapping_sub(rsn).wrapping_sub(1) < 1 << 31);
                 }
                 OUTGOING_RESET_REQUEST if p.len() >= 16 => {
                     let (rsn, last) = (be32(p, 4), be32(p, 12));
