@@ -42,7 +42,9 @@
  * window (from the browsers), how many never decoded a frame, and how many data channels were
  * open at its end — so the table shows both masters did the same work.
  * The browsers are separate processes and are not counted. Each master's own session counters
- * (packets sent, NACKs and PLIs received) over the same window are printed for cross-checking.
+ * over the same window give the frames and audio packets it sent per viewer and second (rows
+ * "sent"; the viewers' inbound-rtp audio also counts packets lost on the way), and its packets
+ * sent, NACKs and PLIs received and data channel messages are printed for cross-checking.
  *
  * Usage: deno run -A bench/fair_load.ts [--runs 1] [--viewers 1,3,10] [--window 20]
  *   [--settle 3] [--frames samples/h264] [--audio samples/opus/tones.opus] [--only ours|werift]
@@ -405,8 +407,9 @@ interface PageStats {
   firCount: number;
   packetsLost: number;
   packetsReceived: number;
-  /** inbound-rtp audio packetsReceived. */
+  /** inbound-rtp audio packetsReceived, packetsLost. */
   audioPacketsReceived: number;
+  audioPacketsLost: number;
   /** The page's `viewerState.audio.state` (negotiated, receiving, absent) or `none`. */
   audioState: string;
   /** The page's `viewerState.dataChannel.state` (open, absent, …) or `none`. */
@@ -439,6 +442,7 @@ const EMPTY_STATS: PageStats = {
   packetsLost: 0,
   packetsReceived: 0,
   audioPacketsReceived: 0,
+  audioPacketsLost: 0,
   audioState: "none",
   dataChannelState: "none",
   iceMs: null,
@@ -485,6 +489,7 @@ async function openViewer(browser: Browser, url: string): Promise<Viewer> {
               packetsLost: 0,
               packetsReceived: 0,
               audioPacketsReceived: 0,
+              audioPacketsLost: 0,
               audioState: g.viewerState?.audio?.state ?? "none",
               dataChannelState: g.viewerState?.dataChannel?.state ?? "none",
               iceMs: null as number | null,
@@ -499,6 +504,7 @@ async function openViewer(browser: Browser, url: string): Promise<Viewer> {
                 if (r.type !== "inbound-rtp") return;
                 if (r.kind === "audio") {
                   out.audioPacketsReceived += Number(r.packetsReceived ?? 0);
+                  out.audioPacketsLost += Number(r.packetsLost ?? 0);
                   return;
                 }
                 if (r.kind !== "video") return;
@@ -557,6 +563,14 @@ interface StepResult {
   stalled: number;
   /** Audio packets the viewers received during the window (sum; inbound-rtp audio). */
   audioPackets: number;
+  /** The same per viewer and second. */
+  audioPpsPerViewer: number;
+  /** Audio packets the viewers counted lost during the window (sum). */
+  audioLost: number;
+  /** Audio packets the master sent per viewer and second over its counters' window. */
+  masterAudioPpsPerViewer: number;
+  /** Frames the master sent per viewer and second over the same window. */
+  masterFpsPerViewer: number;
   /** Viewers that received no audio packet during the window. */
   withoutAudio: number;
   /** Viewers whose data channel was open at the end of the window. */
@@ -589,6 +603,7 @@ function sumSessions(line: MasterLine) {
   return {
     sessions: s.length,
     packetsSent: s.reduce((a, x) => a + x.packetsSent, 0),
+    framesSent: s.reduce((a, x) => a + x.framesSent, 0),
     audioPacketsSent: s.reduce((a, x) => a + (x.audioPacketsSent ?? 0), 0),
     dataMessagesReceived: s.reduce((a, x) => a + (x.dataMessagesReceived ?? 0), 0),
     nacksReceived: s.reduce((a, x) => a + x.nacksReceived, 0),
@@ -654,6 +669,7 @@ async function measureMaster(
       await sleep(SETTLE_S * 1000);
       // The master prints its counters once a second: the window starts and ends on a line.
       const m0 = sumSessions(await master.next());
+      const m0At = performance.now();
       const before = await Promise.all(viewers.map((v) => v.stats()));
       let seconds = 0;
       const cpuPct = await cpuPercent(master.pid, async () => {
@@ -664,6 +680,7 @@ async function measureMaster(
       const pss = pssKb(master.pid);
       const after = await Promise.all(viewers.map((v) => v.stats()));
       const m1 = sumSessions(await master.next());
+      const masterSeconds = (performance.now() - m0At) / 1000;
       // Counters only grow; a page whose connection was replaced would start again from zero.
       const perViewer = (k: keyof PageStats, i: number) =>
         Math.max(0, (after[i][k] as number) - (before[i][k] as number));
@@ -709,6 +726,10 @@ async function measureMaster(
         neverDecoded: viewers.filter((v) => !v.everDecoded).length,
         stalled,
         audioPackets: delta("audioPacketsReceived"),
+        audioPpsPerViewer: delta("audioPacketsReceived") / n / seconds,
+        audioLost: delta("audioPacketsLost"),
+        masterAudioPpsPerViewer: (m1.audioPacketsSent - m0.audioPacketsSent) / n / masterSeconds,
+        masterFpsPerViewer: (m1.framesSent - m0.framesSent) / n / masterSeconds,
         withoutAudio: after.filter((_, i) => !perViewer("audioPacketsReceived", i)).length,
         dataChannelsOpen: after.filter((s) => s.dataChannelState === "open").length,
         master: {
@@ -787,9 +808,12 @@ function report(results: MasterResult[][], nodeRuntime: string): void {
     row("  TTFF ms, median of joiners", (r) => median(s(r)?.ttffMs ?? []), 0);
     row("  TTFF ms, slowest joiner", (r) => Math.max(...(s(r)?.ttffMs ?? [NaN])), 0);
     row("  offer → answer ms in the master", (r) => median(s(r)?.offerToAnswerMs ?? []));
+    row("  frames/s per viewer, sent", (r) => s(r)?.masterFpsPerViewer ?? NaN);
     row("  decoded fps per viewer", (r) => s(r)?.decodedFpsPerViewer ?? NaN);
-    row("  audio pkts rcvd in window, all", (r) => s(r)?.audioPackets ?? NaN, 0);
-    row("  audio packets/s per viewer", (r) => (s(r)?.audioPackets ?? NaN) / n / WINDOW_S);
+    row("  audio pkts viewers got, window", (r) => s(r)?.audioPackets ?? NaN, 0);
+    row("  audio pkts/s per viewer, got", (r) => s(r)?.audioPpsPerViewer ?? NaN);
+    row("  audio pkts lost (viewers' count)", (r) => s(r)?.audioLost ?? NaN, 0);
+    row("  audio pkts/s per viewer, sent", (r) => s(r)?.masterAudioPpsPerViewer ?? NaN);
     row("  viewers without audio (window)", (r) => s(r)?.withoutAudio ?? NaN, 0);
     row(`  data channels open (of ${n})`, (r) => s(r)?.dataChannelsOpen ?? NaN, 0);
     row("  NACKs sent by viewers", (r) => s(r)?.nacks ?? NaN, 0);
