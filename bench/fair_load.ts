@@ -13,29 +13,41 @@
  *
  * Both stream `samples/h264` (720p25, Annex-B, one file per frame, IDR every 25 frames) looped
  * at 25 fps; every viewer starts at an IDR, PLIs make the source jump to its next IDR (at most
- * one request per 500 ms). Everything runs on loopback against the local emulator
- * (`src/emulator/`: IoT over mutual TLS, SigV4-checked control plane and signaling, no TURN).
+ * one request per 500 ms). With it both send the Opus packets of `samples/opus/tones.opus`
+ * (20 ms each, looped in step with the video), and both answer the viewer's data channel and
+ * would echo its messages (the viewers send none: the channel is open and idle). Ours opens the
+ * file as the master command does (`FileAudioSource.follow`); for werift the parent reads the
+ * packets once with our Ogg Opus reader into `bench/.build/` and the Node master makes one
+ * RtpPacket of each and hands it to every viewer's audio RTCRtpSender (its own SRTP).
+ * Everything runs on loopback against the local emulator (`src/emulator/`: IoT over mutual TLS,
+ * SigV4-checked control plane and signaling, no TURN).
  *
  * Viewers: headless Chromium (`/usr/bin/chromium` through `npm:playwright-core`, the flags of
  * tests/support/browser.ts and tests/e2e_test.ts) opening the viewer page of `web/` (official KVS WebRTC JS SDK), one
- * page in its own browser context per viewer. The page is not changed: an init script keeps
- * the page's RTCPeerConnections, and `getStats()` inbound-rtp video gives framesDecoded,
- * nackCount, pliCount, firCount; TTFF (offer sent → first decoded frame) is the page's own
- * `viewerState.ttffMs`.
+ * page in its own browser context per viewer. The page offers video recvonly, audio recvonly
+ * (`mic=0`) and the `kvsDataChannel` data channel, and sends no message on it (`ping=0`). The
+ * page is not changed: an init script keeps the page's RTCPeerConnections, and `getStats()`
+ * inbound-rtp video gives framesDecoded, nackCount, pliCount, firCount, inbound-rtp audio the
+ * audio packets received; the data channel's state is the page's `viewerState.dataChannel.state`;
+ * TTFF (offer sent → first decoded frame) is the page's own `viewerState.ttffMs`.
  *
  * For each master (the order alternates between runs), after the master is connected to
  * signaling with no viewer: CPU over a short idle window and memory; then for each N of
  * `--viewers` (viewers join to reach N, each step keeps the previous viewers): wait until all
- * N decode (at most 30 s; the rest count as never decoding), let it settle, then over the
- * `--window`: the master process's CPU share of one core (utime + stime of every thread, from
- * `/proc/<pid>/stat`), its PSS at the end (`/proc/<pid>/smaps_rollup`) and the growth per
- * viewer over the idle PSS, the NACKs, PLIs and FIRs the viewers sent and the frames they
- * decoded during the window (from the browsers), and how many never decoded a frame.
+ * N decode, receive audio and have their data channel open (at most 30 s; the rest count as
+ * never decoding), let it settle, then over the `--window`: the master process's CPU share of
+ * one core (utime + stime of every thread, from `/proc/<pid>/stat`), its PSS at the end
+ * (`/proc/<pid>/smaps_rollup`) and the growth per viewer over the idle PSS, the NACKs, PLIs and
+ * FIRs the viewers sent, the frames they decoded and the audio packets they received during the
+ * window (from the browsers), how many never decoded a frame, and how many data channels were
+ * open at its end — so the table shows both masters did the same work.
  * The browsers are separate processes and are not counted. Each master's own session counters
- * (packets sent, NACKs and PLIs received) over the same window are printed for cross-checking.
+ * over the same window give the frames and audio packets it sent per viewer and second (rows
+ * "sent"; the viewers' inbound-rtp audio also counts packets lost on the way), and its packets
+ * sent, NACKs and PLIs received and data channel messages are printed for cross-checking.
  *
  * Usage: deno run -A bench/fair_load.ts [--runs 1] [--viewers 1,3,10] [--window 20]
- *   [--settle 3] [--frames samples/h264] [--only ours|werift]
+ *   [--settle 3] [--frames samples/h264] [--audio samples/opus/tones.opus] [--only ours|werift]
  * With `--runs` > 1, the table shows the median of the runs.
  *
  * @module
@@ -43,6 +55,7 @@
 import { parseArgs } from "node:util";
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
 import { startEmulator } from "../src/emulator/mod.ts";
+import { readOggOpus } from "../src/media/ogg_opus_reader.ts";
 import { CHROMIUM_ARGS } from "../tests/support/browser.ts";
 import { serveViewer, viewerPageUrl } from "../web/serve.ts";
 
@@ -57,6 +70,7 @@ const args = parseArgs({
     window: { type: "string", default: "20" },
     settle: { type: "string", default: "3" },
     frames: { type: "string", default: `${root}samples/h264` },
+    audio: { type: "string", default: `${root}samples/opus/tones.opus` },
     only: { type: "string" },
   },
 });
@@ -66,6 +80,9 @@ const STEPS = args.values.viewers!.split(",").map(Number).filter((n) => n > 0)
 const WINDOW_S = Number(args.values.window);
 const SETTLE_S = Number(args.values.settle);
 const FRAMES = args.values.frames!;
+const AUDIO = args.values.audio!;
+/** The Opus packets of `AUDIO` for the werift master: records of a 2-byte length and a packet. */
+const OPUS_PACKETS = `${build}/audio.opus-packets`;
 const JOIN_TIMEOUT_MS = 30_000;
 /** Joiners slower than this to their first frame get a line in the notes. */
 const SLOW_TTFF_MS = 3000;
@@ -137,6 +154,8 @@ interface SessionStats {
   plisReceived: number;
   firsReceived?: number;
   packetsRetransmitted: number;
+  audioPacketsSent?: number;
+  dataMessagesReceived?: number;
   /** The master's own offer → answer time for this session, ms (ours reports it). */
   offerToAnswerMs?: number;
 }
@@ -205,7 +224,30 @@ async function prepareWerift(): Promise<string> {
     ], build);
   }
   await Deno.copyFile(`${root}bench/werift_master.mjs`, `${build}/werift_master.mjs`);
+  await writeOpusPackets(AUDIO, OPUS_PACKETS);
   return `Node ${(await run("node", ["--version"])).trim()}`;
+}
+
+/** The Opus packets of an Ogg Opus file as records (2-byte big-endian length, the packet). */
+async function writeOpusPackets(path: string, out: string): Promise<void> {
+  const file = await Deno.open(path);
+  const records: Uint8Array[] = [];
+  let bytes = 0;
+  for await (const p of readOggOpus(file.readable, { source: path })) {
+    if (p.samples !== 960) throw new Error(`${path}: a packet of ${p.samples} samples, not 20 ms`);
+    const r = new Uint8Array(2 + p.data.length);
+    new DataView(r.buffer).setUint16(0, p.data.length);
+    r.set(p.data, 2);
+    records.push(r);
+    bytes += r.length;
+  }
+  const all = new Uint8Array(bytes);
+  let at = 0;
+  for (const r of records) {
+    all.set(r, at);
+    at += r.length;
+  }
+  await Deno.writeFile(out, all);
 }
 
 const children = new Set<Deno.ChildProcess>();
@@ -230,6 +272,7 @@ async function startMasterProcess(
         channel,
         "wasm",
         FRAMES,
+        AUDIO,
       ],
       cwd: root,
       env,
@@ -237,7 +280,7 @@ async function startMasterProcess(
       stderr: "piped",
     })
     : new Deno.Command("node", {
-      args: [`${build}/werift_master.mjs`, channel, FRAMES, "25"],
+      args: [`${build}/werift_master.mjs`, channel, FRAMES, "25", OPUS_PACKETS],
       cwd: build,
       env: { ...env, NODE_EXTRA_CA_CERTS: caCertPath },
       stdout: "piped",
@@ -364,6 +407,13 @@ interface PageStats {
   firCount: number;
   packetsLost: number;
   packetsReceived: number;
+  /** inbound-rtp audio packetsReceived, packetsLost. */
+  audioPacketsReceived: number;
+  audioPacketsLost: number;
+  /** The page's `viewerState.audio.state` (negotiated, receiving, absent) or `none`. */
+  audioState: string;
+  /** The page's `viewerState.dataChannel.state` (open, absent, …) or `none`. */
+  dataChannelState: string;
   /** Offer set → ICE connected, → peer (DTLS) connected, ms. */
   iceMs: number | null;
   dtlsMs: number | null;
@@ -391,6 +441,10 @@ const EMPTY_STATS: PageStats = {
   firCount: 0,
   packetsLost: 0,
   packetsReceived: 0,
+  audioPacketsReceived: 0,
+  audioPacketsLost: 0,
+  audioState: "none",
+  dataChannelState: "none",
   iceMs: null,
   dtlsMs: null,
 };
@@ -418,6 +472,8 @@ async function openViewer(browser: Browser, url: string): Promise<Viewer> {
                 ttffMs: number | null;
                 clientId: string | null;
                 connectionState: string;
+                audio: { state: string } | null;
+                dataChannel: { state: string } | null;
               };
             };
             const out = {
@@ -432,6 +488,10 @@ async function openViewer(browser: Browser, url: string): Promise<Viewer> {
               firCount: 0,
               packetsLost: 0,
               packetsReceived: 0,
+              audioPacketsReceived: 0,
+              audioPacketsLost: 0,
+              audioState: g.viewerState?.audio?.state ?? "none",
+              dataChannelState: g.viewerState?.dataChannel?.state ?? "none",
               iceMs: null as number | null,
               dtlsMs: null as number | null,
             };
@@ -441,7 +501,13 @@ async function openViewer(browser: Browser, url: string): Promise<Viewer> {
               if (t.offer !== null && t.peer !== null) out.dtlsMs = t.peer - t.offer;
               const report = await pc.getStats();
               report.forEach((r: Record<string, unknown>) => {
-                if (r.type !== "inbound-rtp" || r.kind !== "video") return;
+                if (r.type !== "inbound-rtp") return;
+                if (r.kind === "audio") {
+                  out.audioPacketsReceived += Number(r.packetsReceived ?? 0);
+                  out.audioPacketsLost += Number(r.packetsLost ?? 0);
+                  return;
+                }
+                if (r.kind !== "video") return;
                 for (
                   const k of [
                     "framesDecoded",
@@ -495,8 +561,30 @@ interface StepResult {
   neverDecoded: number;
   /** Viewers that had decoded before but decoded nothing during the window. */
   stalled: number;
+  /** Audio packets the viewers received during the window (sum; inbound-rtp audio). */
+  audioPackets: number;
+  /** The same per viewer and second. */
+  audioPpsPerViewer: number;
+  /** Audio packets the viewers counted lost during the window (sum). */
+  audioLost: number;
+  /** Audio packets the master sent per viewer and second over its counters' window. */
+  masterAudioPpsPerViewer: number;
+  /** Frames the master sent per viewer and second over the same window. */
+  masterFpsPerViewer: number;
+  /** Viewers that received no audio packet during the window. */
+  withoutAudio: number;
+  /** Viewers whose data channel was open at the end of the window. */
+  dataChannelsOpen: number;
   /** The master's own counters over the window (sum over sessions). */
-  master: { sessions: number; packetsSent: number; nacksReceived: number; plisReceived: number };
+  master: {
+    sessions: number;
+    packetsSent: number;
+    audioPacketsSent: number;
+    /** Data channel messages received (and echoed): 0 on an idle channel. */
+    dataMessagesReceived: number;
+    nacksReceived: number;
+    plisReceived: number;
+  };
   /** Offer → answer inside the master, ms, for every current session (ours reports it). */
   offerToAnswerMs: number[];
 }
@@ -515,6 +603,9 @@ function sumSessions(line: MasterLine) {
   return {
     sessions: s.length,
     packetsSent: s.reduce((a, x) => a + x.packetsSent, 0),
+    framesSent: s.reduce((a, x) => a + x.framesSent, 0),
+    audioPacketsSent: s.reduce((a, x) => a + (x.audioPacketsSent ?? 0), 0),
+    dataMessagesReceived: s.reduce((a, x) => a + (x.dataMessagesReceived ?? 0), 0),
     nacksReceived: s.reduce((a, x) => a + x.nacksReceived, 0),
     plisReceived: s.reduce((a, x) => a + x.plisReceived + (x.firsReceived ?? 0), 0),
     offerToAnswerMs: s.map((x) => x.offerToAnswerMs ?? NaN),
@@ -535,7 +626,7 @@ async function measureMaster(
     await sleep(2000);
     const idleCpuPct = await cpuPercent(master.pid, () => sleep(IDLE_S * 1000));
     const idlePss = pssKb(master.pid);
-    const url = viewerPageUrl(pageUrl, {
+    const page = new URL(viewerPageUrl(pageUrl, {
       channel: master.channel,
       region: emu.region,
       endpoint: emu.browserControlPlaneUrl,
@@ -543,7 +634,11 @@ async function measureMaster(
       secretAccessKey: emu.viewerCredentials.secretAccessKey,
       stun: false,
       autostart: true,
-    });
+    }));
+    // Audio recvonly (no microphone) and an idle data channel (no pings).
+    page.searchParams.set("mic", "0");
+    page.searchParams.set("ping", "0");
+    const url = page.href;
     const steps: StepResult[] = [];
     let eventsSeen = 0;
     for (const n of STEPS) {
@@ -554,22 +649,27 @@ async function measureMaster(
         joining.push(v);
       }
       const deadline = performance.now() + JOIN_TIMEOUT_MS;
+      const up = (s: PageStats) =>
+        s.framesDecoded > 0 && s.audioPacketsReceived > 0 && s.dataChannelState === "open";
       let states = await Promise.all(viewers.map((v) => v.stats()));
-      while (states.some((s) => s.framesDecoded === 0) && performance.now() < deadline) {
+      while (!states.every(up) && performance.now() < deadline) {
         await sleep(250);
         states = await Promise.all(viewers.map((v) => v.stats()));
       }
       for (const [i, s] of states.entries()) {
-        if (s.framesDecoded === 0) {
+        if (!up(s)) {
           notes.push(
-            `N=${n}: viewer ${i + 1} not decoding after ${JOIN_TIMEOUT_MS / 1000} s ` +
-              `(page state ${s.state}${s.error ? `: ${s.error}` : ""})`,
+            `N=${n}: viewer ${i + 1} after ${JOIN_TIMEOUT_MS / 1000} s: ${s.framesDecoded} ` +
+              `frames decoded, ${s.audioPacketsReceived} audio packets (audio ${s.audioState}), ` +
+              `data channel ${s.dataChannelState} (page state ${s.state}` +
+              `${s.error ? `: ${s.error}` : ""})`,
           );
         }
       }
       await sleep(SETTLE_S * 1000);
       // The master prints its counters once a second: the window starts and ends on a line.
       const m0 = sumSessions(await master.next());
+      const m0At = performance.now();
       const before = await Promise.all(viewers.map((v) => v.stats()));
       let seconds = 0;
       const cpuPct = await cpuPercent(master.pid, async () => {
@@ -580,6 +680,7 @@ async function measureMaster(
       const pss = pssKb(master.pid);
       const after = await Promise.all(viewers.map((v) => v.stats()));
       const m1 = sumSessions(await master.next());
+      const masterSeconds = (performance.now() - m0At) / 1000;
       // Counters only grow; a page whose connection was replaced would start again from zero.
       const perViewer = (k: keyof PageStats, i: number) =>
         Math.max(0, (after[i][k] as number) - (before[i][k] as number));
@@ -588,11 +689,15 @@ async function measureMaster(
         viewers[i].everDecoded && perViewer("framesDecoded", i) === 0
       ).length;
       for (const [i, s] of after.entries()) {
-        if (s.state !== "playing" || (viewers[i].everDecoded && !perViewer("framesDecoded", i))) {
+        if (
+          s.state !== "playing" || (viewers[i].everDecoded && !perViewer("framesDecoded", i)) ||
+          !perViewer("audioPacketsReceived", i) || s.dataChannelState !== "open"
+        ) {
           notes.push(
             `N=${n}: viewer ${i + 1} (${s.clientId}) at the end of the window: page ${s.state}, ` +
-              `peer ${s.connectionState}, ${perViewer("framesDecoded", i)} frames decoded in ` +
-              `the window${s.error ? `, error ${s.error}` : ""}`,
+              `peer ${s.connectionState}, ${perViewer("framesDecoded", i)} frames decoded and ` +
+              `${perViewer("audioPacketsReceived", i)} audio packets received in the window, ` +
+              `data channel ${s.dataChannelState}${s.error ? `, error ${s.error}` : ""}`,
           );
         }
       }
@@ -620,9 +725,18 @@ async function measureMaster(
         firs: delta("firCount"),
         neverDecoded: viewers.filter((v) => !v.everDecoded).length,
         stalled,
+        audioPackets: delta("audioPacketsReceived"),
+        audioPpsPerViewer: delta("audioPacketsReceived") / n / seconds,
+        audioLost: delta("audioPacketsLost"),
+        masterAudioPpsPerViewer: (m1.audioPacketsSent - m0.audioPacketsSent) / n / masterSeconds,
+        masterFpsPerViewer: (m1.framesSent - m0.framesSent) / n / masterSeconds,
+        withoutAudio: after.filter((_, i) => !perViewer("audioPacketsReceived", i)).length,
+        dataChannelsOpen: after.filter((s) => s.dataChannelState === "open").length,
         master: {
           sessions: m1.sessions,
           packetsSent: m1.packetsSent - m0.packetsSent,
+          audioPacketsSent: m1.audioPacketsSent - m0.audioPacketsSent,
+          dataMessagesReceived: m1.dataMessagesReceived - m0.dataMessagesReceived,
           nacksReceived: m1.nacksReceived - m0.nacksReceived,
           plisReceived: m1.plisReceived - m0.plisReceived,
         },
@@ -631,6 +745,8 @@ async function measureMaster(
       console.error(
         `  ${kind} N=${n}: CPU ${cpuPct.toFixed(1)} %, PSS ${(pss / 1024).toFixed(1)} MB, ` +
           `decoded ${(delta("framesDecoded") / n / seconds).toFixed(1)} fps/viewer, ` +
+          `audio ${(delta("audioPacketsReceived") / n / seconds).toFixed(1)} pkt/s/viewer, ` +
+          `data channels open ${after.filter((s) => s.dataChannelState === "open").length}/${n}, ` +
           `NACK ${delta("nackCount")}, PLI ${delta("pliCount")}`,
       );
     }
@@ -692,7 +808,14 @@ function report(results: MasterResult[][], nodeRuntime: string): void {
     row("  TTFF ms, median of joiners", (r) => median(s(r)?.ttffMs ?? []), 0);
     row("  TTFF ms, slowest joiner", (r) => Math.max(...(s(r)?.ttffMs ?? [NaN])), 0);
     row("  offer → answer ms in the master", (r) => median(s(r)?.offerToAnswerMs ?? []));
+    row("  frames/s per viewer, sent", (r) => s(r)?.masterFpsPerViewer ?? NaN);
     row("  decoded fps per viewer", (r) => s(r)?.decodedFpsPerViewer ?? NaN);
+    row("  audio pkts viewers got, window", (r) => s(r)?.audioPackets ?? NaN, 0);
+    row("  audio pkts/s per viewer, got", (r) => s(r)?.audioPpsPerViewer ?? NaN);
+    row("  audio pkts lost (viewers' count)", (r) => s(r)?.audioLost ?? NaN, 0);
+    row("  audio pkts/s per viewer, sent", (r) => s(r)?.masterAudioPpsPerViewer ?? NaN);
+    row("  viewers without audio (window)", (r) => s(r)?.withoutAudio ?? NaN, 0);
+    row(`  data channels open (of ${n})`, (r) => s(r)?.dataChannelsOpen ?? NaN, 0);
     row("  NACKs sent by viewers", (r) => s(r)?.nacks ?? NaN, 0);
     row("  PLIs sent by viewers", (r) => s(r)?.plis ?? NaN, 0);
     row("  FIRs sent by viewers", (r) => s(r)?.firs ?? NaN, 0);
@@ -702,7 +825,8 @@ function report(results: MasterResult[][], nodeRuntime: string): void {
   const date = new Date().toISOString().replace("T", " ").slice(0, 16) + " UTC";
   console.log(
     `\nMaster under load, same Chromium viewers (official KVS JS SDK page) — ${date}` +
-      `\n720p25 ${FRAMES.replace(root, "")} looped, loopback + emulator, ${WINDOW_S} s windows, ` +
+      `\n720p25 ${FRAMES.replace(root, "")} + Opus ${AUDIO.replace(root, "")} (20 ms) looped, ` +
+      `idle data channel, loopback + emulator, ${WINDOW_S} s windows, ` +
       `${RUNS} run${RUNS > 1 ? "s (medians)" : ""}; master process only (utime+stime, PSS)` +
       `\nours: Deno ${Deno.version.deno} + WASM core; werift: ${nodeRuntime}, werift 0.25.2, ` +
       `packetize once + fan out`,
@@ -715,10 +839,12 @@ function report(results: MasterResult[][], nodeRuntime: string): void {
   for (const r of rows) console.log(line(r));
 
   console.log(
-    "\nThe masters' own session counters over each window (sum over sessions; last run):",
+    "\nThe masters' own session counters over each window (sum over sessions; last run; " +
+      "packets sent, data channel messages received):",
   );
   console.log(
-    line(["", "sessions", "pkts sent", "NACKs rcvd"]) + "  " + "PLI/FIR rcvd".padStart(12),
+    line(["", "sessions", "video pkts", "NACKs rcvd"]) + "  " + "PLI/FIR rcvd".padStart(12) +
+      "  " + "audio pkts".padStart(10) + "  " + "data msgs".padStart(10),
   );
   for (const res of results.at(-1)!) {
     for (const s of res.steps) {
@@ -728,7 +854,9 @@ function report(results: MasterResult[][], nodeRuntime: string): void {
           String(s.master.sessions),
           String(s.master.packetsSent),
           String(s.master.nacksReceived),
-        ]) + "  " + String(s.master.plisReceived).padStart(12),
+        ]) + "  " + String(s.master.plisReceived).padStart(12) + "  " +
+          String(s.master.audioPacketsSent).padStart(10) + "  " +
+          String(s.master.dataMessagesReceived).padStart(10),
       );
     }
   }

@@ -5,7 +5,8 @@
 // ours: AWS IoT credentials over mutual TLS, SigV4-signed control plane (describe or create the
 // channel, MASTER endpoint, ICE server configuration) and presigned signaling WebSocket against
 // the emulator, then for each viewer's SDP offer a werift RTCPeerConnection (SDP answer, trickled
-// ICE, DTLS-SRTP) sending H.264 send-only video.
+// ICE, DTLS-SRTP) sending H.264 video and Opus audio, and answering the viewer's data channels
+// (SCTP over DTLS) with every message echoed back on its channel.
 //
 // Media: the Annex-B frames of a folder are looped at `fps`; each access unit is packetized ONCE
 // by werift's H264Packetizer and the same RtpPacket objects are handed to every connected
@@ -15,12 +16,21 @@
 // until the next IDR, and keyframe requests (at most one per 500 ms) make the source jump to the
 // folder's next IDR. A session whose viewer sends no RTCP for 8 s is closed.
 //
+// Audio: the Opus packets of a file of records (2-byte big-endian length, then the packet; 20 ms
+// each: bench/fair_load.ts writes it from samples/opus/tones.opus with our Ogg reader) are looped
+// every 20 ms, in step with the video loop as our FileAudioSource.follow keeps them (the packet
+// at the video's position plus the time since its last frame). Each packet is made into one
+// RtpPacket ONCE and handed to every connected viewer's audio RTCRtpSender.sendRtp. A viewer
+// whose audio section is sendrecv (a microphone) gets sendrecv and its packets are counted.
+//
 // Usage (environment of the emulator, as `emulator.env()` gives it, plus NODE_EXTRA_CA_CERTS set
 // to the emulator CA so Node's fetch and WebSocket trust it):
-//   node werift_master.mjs <channel> <frames-dir> [fps]
+//   node werift_master.mjs <channel> <frames-dir> [fps] [opus-packets-file]
+// Without the packets file no audio is sent (the viewer's audio section is answered inactive).
 // Prints READY once signaling is connected, then one JSON line a second:
 //   {"viewers":n,"packets":total,"stats":[{viewerId,state,packetsSent,framesSent,nacksReceived,
-//     plisReceived,firsReceived,packetsRetransmitted}]}
+//     plisReceived,firsReceived,packetsRetransmitted,audioPacketsSent,audioPacketsReceived,
+//     dataMessagesReceived,dataMessagesSent}]}
 import { readdirSync, readFileSync } from "node:fs";
 import https from "node:https";
 import process from "node:process";
@@ -36,11 +46,13 @@ import {
   RtcpRrPacket,
   RtcpTransportLayerFeedback,
   RTCRtpCodecParameters,
+  RtpHeader,
+  RtpPacket,
 } from "werift";
 
-const [channel, dir, fpsArg = "25"] = process.argv.slice(2);
+const [channel, dir, fpsArg = "25", opusFile] = process.argv.slice(2);
 if (!channel || !dir) {
-  console.error("usage: werift_master.mjs <channel> <frames-dir> [fps]");
+  console.error("usage: werift_master.mjs <channel> <frames-dir> [fps] [opus-packets-file]");
   process.exit(2);
 }
 const fps = Number(fpsArg);
@@ -72,6 +84,23 @@ let frames = names.map((n) => {
 const firstIdr = frames.findIndex((f) => f.keyframe);
 if (firstIdr < 0) throw new Error(`no IDR frame in ${dir}`);
 frames = [...frames.slice(firstIdr), ...frames.slice(0, firstIdr)];
+
+/** The Opus packets to loop (20 ms each), or none. */
+function readOpusPackets(path) {
+  const bytes = readFileSync(path);
+  const out = [];
+  for (let i = 0; i + 2 <= bytes.length;) {
+    const n = bytes.readUInt16BE(i);
+    if (i + 2 + n > bytes.length) throw new Error(`${path}: truncated record at byte ${i}`);
+    out.push(bytes.subarray(i + 2, i + 2 + n));
+    i += 2 + n;
+  }
+  if (out.length === 0) throw new Error(`${path}: no Opus packet`);
+  return out;
+}
+const opusPackets = opusFile ? readOpusPackets(opusFile) : [];
+const AUDIO_PACKET_MS = 20;
+const AUDIO_PACKET_SAMPLES = 960;
 
 // ---- AWS: IoT credentials, control plane, presigned signaling URL ------------------------
 
@@ -214,6 +243,9 @@ const packetizer = new H264Packetizer({
 /** viewerId → session */
 const sessions = new Map();
 
+/** The last frame sent: its index in the loop and when (for the audio to keep in step). */
+let latestFrame;
+
 function onFrame(frame, timestampUs) {
   const live = [];
   for (const s of sessions.values()) {
@@ -249,8 +281,10 @@ function pace() {
       keyframeRequested = false;
       jumpToKeyframe();
     }
-    const f = frames[position % frames.length];
+    const index = position % frames.length;
+    const f = frames[index];
     position++;
+    latestFrame = { index, at: performance.now() };
     try {
       onFrame(f, Math.round(tick * periodMs * 1000));
     } catch (e) {
@@ -259,6 +293,58 @@ function pace() {
     tick++;
   }
   setTimeout(pace, Math.max(0, anchor + tick * periodMs - performance.now()));
+}
+
+// ---- audio: 20 ms packets, in step with the video loop -----------------------------------
+
+let audioAnchor = performance.now();
+let audioTick = 0;
+let audioLast = -1;
+let audioPosition = 0;
+
+function sendAudio(index) {
+  const live = [];
+  for (const s of sessions.values()) {
+    if (s.state === "connected" && s.audioSender) live.push(s);
+  }
+  if (live.length === 0) return;
+  const header = new RtpHeader({
+    payloadType: 111,
+    sequenceNumber: audioTick & 0xffff,
+    timestamp: (audioTick * AUDIO_PACKET_SAMPLES) >>> 0,
+    marker: false,
+  });
+  const packet = new RtpPacket(header, opusPackets[index]);
+  for (const s of live) {
+    s.stats.audioPacketsSent++;
+    s.audioSender.sendRtp(packet).catch(() => {});
+  }
+}
+
+function paceAudio() {
+  const now = performance.now();
+  if (now - (audioAnchor + audioTick * AUDIO_PACKET_MS) > 500) {
+    audioAnchor = now - audioTick * AUDIO_PACKET_MS; // far behind: re-anchor, no burst
+  }
+  while (audioAnchor + audioTick * AUDIO_PACKET_MS <= now) {
+    const count = opusPackets.length;
+    // Where the video is in its loop (its last frame plus the time since), in packets.
+    if (latestFrame && now - latestFrame.at <= 2 * periodMs) {
+      const contentMs = latestFrame.index * periodMs + (now - latestFrame.at);
+      audioPosition = Math.round(contentMs / AUDIO_PACKET_MS) % count;
+      if (audioPosition === audioLast) audioPosition = (audioPosition + 1) % count;
+    }
+    const index = audioPosition % count;
+    audioPosition = index + 1;
+    audioLast = index;
+    try {
+      sendAudio(index);
+    } catch (e) {
+      console.error(`audio packet failed: ${e?.message ?? e}`);
+    }
+    audioTick++;
+  }
+  setTimeout(paceAudio, Math.max(0, audioAnchor + audioTick * AUDIO_PACKET_MS - performance.now()));
 }
 
 // ---- sessions ------------------------------------------------------------------------------
@@ -276,6 +362,9 @@ function close(s, reason) {
 function newPeerConnection() {
   return new RTCPeerConnection({
     codecs: {
+      audio: [
+        new RTCRtpCodecParameters({ mimeType: "audio/opus", clockRate: 48000, channels: 2 }),
+      ],
       video: [
         new RTCRtpCodecParameters({
           mimeType: "video/H264",
@@ -307,6 +396,7 @@ async function onOffer(ws, viewerId, offer) {
     viewerId,
     pc,
     sender: undefined,
+    audioSender: undefined,
     state: "new",
     waiting: true,
     closed: false,
@@ -319,6 +409,10 @@ async function onOffer(ws, viewerId, offer) {
       plisReceived: 0,
       firsReceived: 0,
       packetsRetransmitted: 0,
+      audioPacketsSent: 0,
+      audioPacketsReceived: 0,
+      dataMessagesReceived: 0,
+      dataMessagesSent: 0,
     },
   };
   sessions.set(viewerId, s);
@@ -356,11 +450,35 @@ async function onOffer(ws, viewerId, offer) {
     }
     if (state === "failed" || state === "closed") close(s, `ICE ${state}`);
   });
+  // Data channels the viewer opens (the KVS JS SDK viewer's kvsDataChannel): messages echoed.
+  pc.onDataChannel.subscribe((dc) => {
+    dc.onMessage.subscribe((message) => {
+      s.stats.dataMessagesReceived++;
+      if (s.closed || dc.readyState !== "open") return;
+      try {
+        dc.send(message);
+        s.stats.dataMessagesSent++;
+      } catch { /* the channel is going: dropped */ }
+    });
+  });
+  pc.onTrack.subscribe((track) => {
+    if (track.kind === "audio") track.onReceiveRtp.subscribe(() => s.stats.audioPacketsReceived++);
+  });
   await pc.setRemoteDescription({ type: "offer", sdp: offer.sdp });
   const transceiver = pc.getTransceivers().find((t) => t.kind === "video");
   if (!transceiver) return close(s, "no video in the offer");
   transceiver.setDirection("sendonly");
   s.sender = transceiver.sender;
+  const audio = pc.getTransceivers().find((t) => t.kind === "audio");
+  if (audio) {
+    // werift answers the intersection with the offer: sendonly to a recvonly viewer, sendrecv
+    // to one with a microphone.
+    audio.setDirection(opusPackets.length > 0 ? "sendrecv" : "recvonly");
+    if (opusPackets.length > 0) {
+      s.audioSender = audio.sender;
+      s.audioSender.onRtcp.subscribe(() => s.lastRtcpAt = performance.now());
+    }
+  }
   s.sender.onRtcp.subscribe((packet) => {
     s.lastRtcpAt = performance.now();
     if (packet instanceof RtcpPayloadSpecificFeedback) {
@@ -438,6 +556,7 @@ function connect() {
 
 connect();
 pace();
+if (opusPackets.length > 0) paceAudio();
 setInterval(() => {
   const stats = [...sessions.values()].map((s) => ({
     viewerId: s.viewerId,
