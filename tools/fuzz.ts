@@ -5,7 +5,13 @@
  *
  * @module
  */
-const ALL = ["h264_packetizer", "session_datagrams", "ice_candidate", "rtcp_packets"];
+const ALL = [
+  "h264_packetizer",
+  "session_datagrams",
+  "ice_candidate",
+  "rtcp_packets",
+  "sctp_packets",
+];
 const targets = Deno.args.length ? Deno.args : ALL;
 const seconds = Number(Deno.env.get("FUZZ_SECONDS") ?? "600");
 const dir = new URL("../wasm/fuzz/", import.meta.url).pathname;
