@@ -50,6 +50,7 @@ import {
   wantsHelp,
 } from "./config.ts";
 import { ViewerAudioRecorder } from "./record_audio.ts";
+import { SETTINGS } from "./settings.ts";
 
 /**
  * The services the master needs, built from the configuration.
@@ -181,7 +182,7 @@ export async function openAudioSource(
     return { audio: new StreamAudioSource({ stream, name: "stdin", logger }), video };
   }
   const sampleVideo = config.videoCommand === undefined &&
-    config.videoSource === SAMPLE_VIDEO && video instanceof FileVideoSource;
+    config.videoSource === SETTINGS["video-source"].default && video instanceof FileVideoSource;
   const path = config.audioSource ?? (sampleVideo ? await resolveSampleAudio() : undefined);
   if (path === undefined) return { video };
   const audio = await FileAudioSource.open({ path, logger });
@@ -216,9 +217,6 @@ export function echoMessages(master: Master, logger: Logger): () => void {
     }
   });
 }
-
-/** The default of `--video-source`. */
-const SAMPLE_VIDEO = "samples/h264";
 
 /**
  * Exit codes of {@link main}.
