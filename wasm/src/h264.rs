@@ -69,6 +69,11 @@ fn push_trimmed<'a>(nals: &mut Vec<&'a [u8]>, nal: &'a [u8]) {
     }
 }
 
+/// Whether an Annex-B access unit holds an IDR slice (NAL type 5): decodable on its own.
+pub fn has_idr(access_unit: &[u8]) -> bool {
+    split_annexb(access_unit).iter().any(|nal| nal[0] & 0x1f == 5)
+}
+
 /// Whether a NAL unit goes on the wire: not access unit delimiters or filler data, and not the
 /// types H.264 leaves unspecified (0, 24–31), which RTP uses for STAP/MTAP/FU packets: sent as
 /// single NAL unit packets they would be misread by the receiver.

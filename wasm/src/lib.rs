@@ -7,12 +7,15 @@
 //! batch `[u32 LE length][datagram]…`; `sender_free`; `last_error_ptr/len` → UTF-8 message.
 
 pub mod data;
+pub mod gcc;
 pub mod h264;
 pub mod ice;
 pub mod output;
+pub mod pacer;
 pub mod sender;
 pub mod session;
 pub mod srtp;
+pub mod twcc;
 pub mod warm;
 
 use crate::data::{DataEvent, Reliability};
@@ -35,7 +38,7 @@ struct SessionSlot {
 }
 
 /// Number of `f64` slots `session_stats` fills.
-const STATS: usize = 11;
+const STATS: usize = 20;
 
 impl SessionSlot {
     fn at(&self, now_ms: f64) -> Instant {
@@ -327,6 +330,8 @@ pub unsafe extern "C" fn session_new(
                 .ok()
                 .filter(|ms| *ms > 0)
                 .map(Duration::from_millis),
+            twcc_ext: get("twcc_ext").parse::<u8>().ok().filter(|id| (1..=14).contains(id)),
+            start_bps: get("start_bps").parse::<f64>().ok().filter(|b| b.is_finite() && *b > 0.0),
         };
         if config.local_ufrag.is_empty() || config.remote_ufrag.is_empty() || config.remote_pwd.is_empty() {
             return Err(SessionError("ICE ufrag and pwd of both sides are required".into()));
@@ -372,7 +377,11 @@ pub extern "C" fn session_fingerprint(handle: u32) -> usize {
 /// before the first receiver report), fraction lost (0–255), packets lost, RTP packets sent,
 /// when the viewer last proved it is there (caller ms; -1: never) — an ICE check or response
 /// that authenticated, or SRTP/SRTCP that decrypted —, audio packets sent, audio packets
-/// received.
+/// received, the bandwidth estimate (bits/s), how long the oldest queued video waited in the
+/// pacer (ms), datagrams dropped from the pacer's queue, video frames not sent while waiting for
+/// an IDR after a drop, probes sent, the viewer's REMB (bits/s; NaN: none), the loss fraction of
+/// the latest second of transport-wide feedback, the rate the viewer acknowledged (bits/s; NaN:
+/// not yet), media bits sent over the last second.
 #[no_mangle]
 pub extern "C" fn session_stats(handle: u32) -> *const f64 {
     with_session(handle, std::ptr::null(), |s| {
@@ -391,6 +400,15 @@ pub extern "C" fn session_stats(handle: u32) -> *const f64 {
                 .unwrap_or(-1.0),
             x.audio_packets_sent() as f64,
             x.audio_received as f64,
+            x.gcc.estimate(),
+            x.pacer.video_delay(x.now()).as_secs_f64() * 1000.0,
+            x.pacer.dropped as f64,
+            x.frames_dropped as f64,
+            x.gcc.probes as f64,
+            x.gcc.remb.unwrap_or(f64::NAN),
+            x.gcc.loss,
+            x.gcc.acked_bps().unwrap_or(f64::NAN),
+            x.sending_bps(),
         ];
         s.stats.as_ptr()
     })
@@ -696,6 +714,7 @@ fn finish(s: &mut SessionSlot) -> *const u8 {
             SessionEvent::Closed(r) => (3u8, r),
             SessionEvent::KeyframeRequest => (4u8, String::new()),
             SessionEvent::LocalCandidate(line) => (5u8, line),
+            SessionEvent::Estimate(bps) => (9u8, bps.to_string()),
             SessionEvent::Warning(w) => (6u8, w),
         };
         // A record's text is at most 65,535 bytes (a data channel's label could be longer).
@@ -726,7 +745,7 @@ fn finish(s: &mut SessionSlot) -> *const u8 {
 /// datagram records (`1, u32 via, u8 family, 16 address bytes, u16 port, u32 len, datagram`:
 /// see `output.rs`; via 0: the UDP socket to the address; n: TURN stream n), then event records
 /// `2, u8 kind, u16 len, text` (kind 1 ICE connected, 2 DTLS connected, 3 closed, 4 keyframe
-/// request, 5 local candidate, 6 warning), audio records from the viewer `4, u32 RTP timestamp,
+/// request, 5 local candidate, 6 warning, 9 bandwidth estimate in bits/s), audio records from the viewer `4, u32 RTP timestamp,
 /// u16 sequence, u16 len, Opus packet`, data channel messages `5, u16 id, u8 binary, u32 len,
 /// bytes` (kind 7 data channel opened: `id ordered reliability value protocol-length
 /// protocol label`; kind 8 closed: `id`), then `3, f64 next timeout in caller ms (or -1)`.

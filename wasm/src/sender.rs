@@ -10,6 +10,10 @@ use rtc_srtp::protection_profile::ProtectionProfile;
 /// Largest datagram produced: fits a 1280-byte path MTU with IP/UDP/TURN overhead.
 pub const DEFAULT_DATAGRAM: usize = 1200;
 const RTP_HEADER: usize = 12;
+/// Room kept in every packet for header extensions ([`crate::twcc::EXTENSION_LEN`]).
+const EXTENSION_ROOM: usize = crate::twcc::EXTENSION_LEN;
+/// Bytes of padding in a probe packet (RFC 3550 §5.1: the count is one byte).
+pub const PROBE_PADDING: usize = 240;
 
 /// SRTP protection profiles, numbered as in DTLS-SRTP (RFC 5764, RFC 7714).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -151,6 +155,12 @@ pub struct Sender {
     /// Where each packet of the frame being written lies in the output: (start, end of the
     /// packet before its tag).
     spans: Vec<(usize, usize)>,
+    /// The transport-wide sequence number extension's id (RFC 8285 one-byte header), when
+    /// negotiated; the next number is [`Sender::transport_sequence`] (shared by the streams of
+    /// one transport: the caller hands it from one sender to the other).
+    twcc: Option<u8>,
+    /// The next transport-wide sequence number.
+    pub transport_sequence: u16,
 }
 
 impl Sender {
@@ -165,7 +175,7 @@ impl Sender {
         first_sequence: u16,
         max_datagram: usize,
     ) -> Result<Sender, SenderError> {
-        let max_payload = max_datagram.max(128) - RTP_HEADER - profile.overhead();
+        let max_payload = max_datagram.max(128) - RTP_HEADER - EXTENSION_ROOM - profile.overhead();
         Self::with(profile, key, salt, ssrc, payload_type, first_sequence, Payloader::H264(Packetizer::new(max_payload)))
     }
 
@@ -179,7 +189,7 @@ impl Sender {
         first_sequence: u16,
         max_datagram: usize,
     ) -> Result<Sender, SenderError> {
-        let max_payload = max_datagram.max(128) - RTP_HEADER - profile.overhead();
+        let max_payload = max_datagram.max(128) - RTP_HEADER - EXTENSION_ROOM - profile.overhead();
         Self::with(profile, key, salt, ssrc, payload_type, first_sequence, Payloader::Opus(max_payload))
     }
 
@@ -236,6 +246,8 @@ impl Sender {
             payload_bytes: 0,
             last_timestamp: None,
             spans: Vec::new(),
+            twcc: None,
+            transport_sequence: 0,
         })
     }
 
@@ -266,7 +278,9 @@ impl Sender {
         self.last_timestamp = Some(rtp_timestamp);
         let batched = matches!(self.srtp, Protection::Cm(_));
         self.spans.clear();
-        let Sender { srtp, packetizer, ssrc, payload_type, sequence, payload_bytes, spans, .. } = self;
+        let first_transport = self.transport_sequence;
+        let Sender { srtp, packetizer, ssrc, payload_type, sequence, payload_bytes, spans, twcc, transport_sequence, .. } =
+            self;
         let packetized = packetizer.packetize(access_unit, |payload| {
             if failure.is_some() {
                 return;
@@ -275,29 +289,32 @@ impl Sender {
             let len_at = out.len();
             out.extend_from_slice(&[0; 4]);
             let start = out.len();
-            out.push(0x80);
+            out.push(if twcc.is_some() { 0x90 } else { 0x80 });
             out.push(if payload.marker { 0x80 } else { 0 } | *payload_type);
             out.extend_from_slice(&sequence.to_be_bytes());
             out.extend_from_slice(&rtp_timestamp.to_be_bytes());
             out.extend_from_slice(&ssrc.to_be_bytes());
+            if let Some(id) = *twcc {
+                crate::twcc::write_extension(out, id, *transport_sequence);
+                *transport_sequence = transport_sequence.wrapping_add(1);
+            }
+            let header_len = out.len() - start;
             for part in payload.parts {
                 out.extend_from_slice(part);
             }
-            *payload_bytes += (out.len() - start - RTP_HEADER) as u64;
+            *payload_bytes += (out.len() - start - header_len) as u64;
             let end = out.len();
             match srtp {
                 // AES-CM: room for the tag now; the frame's packets are protected together
                 // below (their tags four at a time).
                 Protection::Cm(_) => out.extend_from_slice(&[0; crate::srtp::TAG_LEN]),
                 Protection::Other(ctx) => {
-                    let header = rtc_rtp::Header {
-                        version: 2,
-                        marker: payload.marker,
-                        payload_type: *payload_type,
-                        sequence_number: *sequence,
-                        timestamp: rtp_timestamp,
-                        ssrc: *ssrc,
-                        ..Default::default()
+                    let header = match header_of(&out[start..]) {
+                        Ok(h) => h,
+                        Err(e) => {
+                            failure = Some(e);
+                            return;
+                        }
                     };
                     match ctx.encrypt_rtp_with_header(&out[start..], &header) {
                         Ok(datagram) => {
@@ -330,6 +347,7 @@ impl Sender {
             // Nothing of this frame leaves, and no sequence number is skipped.
             out.truncate(mark);
             self.sequence = first_sequence;
+            self.transport_sequence = first_transport;
             self.payload_bytes = first_payload_bytes;
             self.spans.clear();
             return result;
@@ -435,6 +453,84 @@ impl Sender {
     pub fn ssrc(&self) -> u32 {
         self.ssrc
     }
+
+    /// Put the transport-wide sequence number extension (id 1–14) in every packet from now on.
+    pub fn set_transport_cc(&mut self, id: u8) {
+        if (1..=14).contains(&id) {
+            self.twcc = Some(id);
+        }
+    }
+
+    /// Append `count` padding-only packets (a bandwidth probe, RFC 3550 §5.1: no payload,
+    /// [`PROBE_PADDING`] bytes of padding) to `out` as [`Sender::write_frame_into`] does, after
+    /// the frames written so far (their sequence numbers continue the stream's, their timestamp is
+    /// the latest frame's). Not kept for retransmission. Returns how many.
+    pub fn write_padding_into(&mut self, count: usize, out: &mut Vec<u8>, prefix: &[u8]) -> Result<usize, SenderError> {
+        let mark = out.len();
+        let (first_sequence, first_transport) = (self.sequence, self.transport_sequence);
+        let timestamp = self.last_timestamp.unwrap_or(0);
+        self.spans.clear();
+        let batched = matches!(self.srtp, Protection::Cm(_));
+        let mut failure = None;
+        for _ in 0..count {
+            out.extend_from_slice(prefix);
+            let len_at = out.len();
+            out.extend_from_slice(&[0; 4]);
+            let start = out.len();
+            out.push(if self.twcc.is_some() { 0xb0 } else { 0xa0 });
+            out.push(self.payload_type);
+            out.extend_from_slice(&self.sequence.to_be_bytes());
+            out.extend_from_slice(&timestamp.to_be_bytes());
+            out.extend_from_slice(&self.ssrc.to_be_bytes());
+            if let Some(id) = self.twcc {
+                crate::twcc::write_extension(out, id, self.transport_sequence);
+                self.transport_sequence = self.transport_sequence.wrapping_add(1);
+            }
+            out.extend(std::iter::repeat_n(0u8, PROBE_PADDING - 1));
+            out.push(PROBE_PADDING as u8);
+            let end = out.len();
+            match &mut self.srtp {
+                Protection::Cm(_) => out.extend_from_slice(&[0; crate::srtp::TAG_LEN]),
+                Protection::Other(ctx) => match header_of(&out[start..]) {
+                    Ok(header) => match ctx.encrypt_rtp_with_header(&out[start..], &header) {
+                        Ok(datagram) => {
+                            out.truncate(start);
+                            out.extend_from_slice(&datagram);
+                        }
+                        Err(e) => failure = Some(e.to_string()),
+                    },
+                    Err(e) => failure = Some(e),
+                },
+            }
+            let len = out.len() - start;
+            out[len_at..start].copy_from_slice(&(len as u32).to_le_bytes());
+            self.spans.push((start, if batched { end } else { out.len() }));
+            self.sequence = self.sequence.wrapping_add(1);
+            if failure.is_some() {
+                break;
+            }
+        }
+        let protected = match (&mut self.srtp, failure) {
+            (_, Some(m)) => Err(SenderError::Srtp(m)),
+            (Protection::Cm(cm), None) => cm.protect_rtp_batch(out, &self.spans).map_err(|e| SenderError::Srtp(e.to_string())),
+            (Protection::Other(_), None) => Ok(()),
+        };
+        self.spans.clear();
+        if let Err(e) = protected {
+            out.truncate(mark);
+            self.sequence = first_sequence;
+            self.transport_sequence = first_transport;
+            return Err(e);
+        }
+        self.packets += count as u64;
+        Ok(count)
+    }
+}
+
+/// The RTP header at the start of `packet` (extensions included), for the AEAD path.
+fn header_of(packet: &[u8]) -> Result<rtc_rtp::Header, String> {
+    use rtc_shared::marshal::Unmarshal;
+    rtc_rtp::Header::unmarshal(&mut &packet[..]).map_err(|e| format!("RTP header: {e}"))
 }
 
 #[cfg(test)]

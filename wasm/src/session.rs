@@ -6,8 +6,11 @@
 
 use crate::data::{DataChannels, DataEvent, Reliability};
 use crate::ice::{self, Base, CandidateError, IceAgent, IceEvent};
-use crate::output::{self, Output};
+use crate::gcc::Estimator;
+use crate::output::Output;
+use crate::pacer::{Class, Pacer};
 use crate::sender::{Profile, Sender};
+use crate::twcc::TwccHistory;
 use bytes::BytesMut;
 use rtc_dtls::config::{ClientAuthType, ConfigBuilder, ExtendedMasterSecretType};
 use rtc_dtls::crypto::Certificate;
@@ -73,6 +76,8 @@ pub enum SessionEvent {
     Audio { timestamp: u32, sequence: u16, payload: Vec<u8> },
     /// Data channels: opened, a message, closed ([`crate::data`]).
     Data(DataEvent),
+    /// The viewer's bandwidth estimate changed notably (bits/s, [`crate::gcc`]).
+    Estimate(u64),
 }
 
 /// Largest audio payload read from a viewer (an Opus packet is at most 1275 bytes per frame).
@@ -181,7 +186,20 @@ pub struct SessionConfig {
     /// End the session when the viewer nominated no pair this long after it was made (default
     /// [`ice::CONNECT_TIMEOUT`]).
     pub connect_timeout: Option<Duration>,
+    /// The transport-wide sequence number extension's id, when the viewer's offer has it and
+    /// `transport-cc` feedback (None: no transport-wide feedback; REMB and loss only).
+    pub twcc_ext: Option<u8>,
+    /// The bandwidth estimate before any feedback (default [`crate::gcc::START_BPS`]).
+    pub start_bps: Option<f64>,
 }
+
+/// The estimate for viewers that send no transport-wide feedback, before REMB or loss lower it:
+/// high enough that pacing only smooths.
+const NO_FEEDBACK_START_BPS: f64 = 20_000_000.0;
+/// An estimate event is due when the estimate moved this much (relative) since the last one,
+/// and at most this often.
+const ESTIMATE_EVENT_CHANGE: f64 = 0.05;
+const ESTIMATE_EVENT_GAP: Duration = Duration::from_millis(200);
 
 /// One TURN server and our allocation on it.
 struct Turn {
@@ -267,6 +285,26 @@ pub struct Session {
     pub ignored: u64,
     /// When SRTCP from the viewer last decrypted.
     rtcp_authenticated_at: Option<Instant>,
+    /// Congestion control: the extension id, what was sent under each transport-wide number,
+    /// the estimator, the pacer every datagram leaves through, the next transport-wide number
+    /// (shared by the video and audio senders).
+    twcc_ext: Option<u8>,
+    twcc: TwccHistory,
+    pub gcc: Estimator,
+    pub pacer: Pacer,
+    transport_sequence: u16,
+    /// Media bytes sent over the last second (for probing): (when, bytes).
+    sent_window: VecDeque<(Instant, usize)>,
+    sent_window_bytes: usize,
+    /// The last estimate reported in an event, and when.
+    estimate_reported: Option<(f64, Instant)>,
+    /// After stale video was dropped from the pacer: no video until the next IDR.
+    awaiting_keyframe: bool,
+    /// Video frames not sent while waiting for an IDR after a drop.
+    pub frames_dropped: u64,
+    /// Packets the viewer reported lost in receiver reports, as of the previous one (for the
+    /// loss of viewers without transport-wide feedback), and packets sent then.
+    rr_mark: Option<(u64, u32)>,
 }
 
 impl Session {
@@ -322,6 +360,10 @@ impl Session {
             ice.set_connect_timeout(t);
         }
         ice.start(now);
+        let start_bps = match config.twcc_ext {
+            Some(_) => config.start_bps.unwrap_or(crate::gcc::START_BPS),
+            None => config.start_bps.unwrap_or(NO_FEEDBACK_START_BPS).max(NO_FEEDBACK_START_BPS),
+        };
         Ok(Session {
             provider,
             ice,
@@ -363,7 +405,23 @@ impl Session {
             closed: false,
             ignored: 0,
             rtcp_authenticated_at: None,
+            twcc_ext: config.twcc_ext.filter(|id| (1..=14).contains(id)),
+            twcc: TwccHistory::default(),
+            gcc: Estimator::new(now, start_bps),
+            pacer: Pacer::new(now, start_bps),
+            transport_sequence: rand_u16(),
+            sent_window: VecDeque::new(),
+            sent_window_bytes: 0,
+            estimate_reported: None,
+            awaiting_keyframe: false,
+            frames_dropped: 0,
+            rr_mark: None,
         })
+    }
+
+    /// The session's latest time.
+    pub fn now(&self) -> Instant {
+        self.now
     }
 
     /// When the viewer last proved it is there: an ICE check or response that authenticated,
@@ -771,6 +829,7 @@ impl Session {
             return;
         };
         let mut lost: Vec<u16> = Vec::new();
+        let mut estimate_moved = false;
         for p in &packets {
             let any = p.as_any();
             let reports = if let Some(rr) = any.downcast_ref::<rtc_rtcp::receiver_report::ReceiverReport>() {
@@ -787,8 +846,33 @@ impl Session {
                     let rtt = self.now.saturating_duration_since(*sent).as_secs_f64() * 1000.0 - held;
                     if rtt >= 0.0 {
                         self.rtt_ms = Some(rtt);
+                        self.gcc.set_rtt(Duration::from_secs_f64(rtt / 1000.0));
                     }
                 }
+                if self.twcc_ext.is_none() {
+                    // No transport-wide feedback: the loss the viewer reports is what there is.
+                    let sent = self.sender.as_ref().map_or(0, |s| s.packets);
+                    let (before, _) = self.rr_mark.unwrap_or((sent, r.total_lost));
+                    let packets = sent.saturating_sub(before).min(u32::MAX as u64) as u32;
+                    self.rr_mark = Some((sent, r.total_lost));
+                    if packets > 0 {
+                        self.gcc.on_receiver_report_loss(now, r.fraction_lost, packets);
+                        estimate_moved = true;
+                    }
+                }
+            }
+            if let Some(fb) = any.downcast_ref::<rtc_rtcp::transport_feedbacks::transport_layer_cc::TransportLayerCc>() {
+                if self.twcc_ext.is_some() {
+                    let results = self.twcc.on_feedback(fb);
+                    self.gcc.on_feedback(now, &results);
+                    estimate_moved = true;
+                }
+            }
+            if let Some(remb) = any
+                .downcast_ref::<rtc_rtcp::payload_feedbacks::receiver_estimated_maximum_bitrate::ReceiverEstimatedMaximumBitrate>()
+            {
+                self.gcc.on_remb(remb.bitrate as f64);
+                estimate_moved = true;
             }
             if let Some(nack) = any
                 .downcast_ref::<rtc_rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack>()
@@ -809,24 +893,26 @@ impl Session {
                 self.events.push_back(SessionEvent::KeyframeRequest);
             }
         }
+        if estimate_moved {
+            self.update_estimate(now, false);
+            self.drain_pacer(now);
+        }
         if lost.is_empty() {
             return;
         }
-        let (Some(sender), Some((base, to))) = (self.sender.as_mut(), self.selected) else {
+        let (Some(sender), Some(_)) = (self.sender.as_mut(), self.selected) else {
             return;
         };
         sender.set_clock(self.now, self.rtt_ms.map(|ms| Duration::from_secs_f64(ms.max(0.0) / 1000.0)));
         let refused = sender.retransmits_refused;
-        let n = if base == Base::Host {
-            sender.retransmit_into(&lost, &mut self.out.buf, &output::prefix(UDP, to))
-        } else {
-            let mut batch = std::mem::take(&mut self.relay_batch);
-            batch.clear();
-            let n = sender.retransmit_into(&lost, &mut batch, &[]);
-            self.send_batch(base, to, &batch);
-            self.relay_batch = batch;
-            n
-        };
+        // Resent packets wait in the pacer like new ones (ahead of them): they count against
+        // the same estimate.
+        let mut batch = std::mem::take(&mut self.relay_batch);
+        batch.clear();
+        let n = sender.retransmit_into(&lost, &mut batch, &[]);
+        self.queue_batch(now, Class::Retransmission, &batch, 0);
+        self.relay_batch = batch;
+        self.drain_pacer(now);
         self.retransmitted += n as u64;
         let now_refused = self.sender.as_ref().map_or(0, |s| s.retransmits_refused);
         if refused == 0 && now_refused > 0 {
@@ -937,7 +1023,12 @@ impl Session {
         .ok();
         if let Some((ssrc, pt)) = self.audio_out {
             match Sender::opus(profile, key, salt, ssrc, pt, rand_u16(), 1200) {
-                Ok(s) => self.audio_sender = Some(s),
+                Ok(mut s) => {
+                    if let Some(id) = self.twcc_ext {
+                        s.set_transport_cc(id);
+                    }
+                    self.audio_sender = Some(s)
+                }
                 Err(e) => {
                     self.close(e.to_string());
                     return;
@@ -945,7 +1036,10 @@ impl Session {
             }
         }
         match Sender::new(profile, key, salt, self.ssrc, self.payload_type, rand_u16(), 1200) {
-            Ok(s) => {
+            Ok(mut s) => {
+                if let Some(id) = self.twcc_ext {
+                    s.set_transport_cc(id);
+                }
                 self.sender = Some(s);
                 self.events.push_back(SessionEvent::DtlsConnected(profile));
             }
@@ -972,6 +1066,7 @@ impl Session {
         if self.next_report.is_some_and(|t| t <= now) {
             self.send_report(now);
         }
+        self.drain_pacer(now);
         for i in 0..self.turns.len() {
             if self.turns[i].client.handle_timeout(now).is_ok() {
                 self.pump_turn(i);
@@ -1011,6 +1106,7 @@ impl Session {
         all.extend(self.ice.poll_timeout());
         all.extend(self.data.as_ref().and_then(|d| d.poll_timeout()));
         all.extend(self.next_report);
+        all.extend(self.pacer.next_time(self.now));
         for t in self.turns.iter_mut() {
             all.extend(t.client.poll_timeout());
         }
@@ -1032,39 +1128,127 @@ impl Session {
 
     fn write(&mut self, now: Instant, audio: bool, frame: &[u8], rtp_timestamp: u32) -> usize {
         self.now = now;
-        if self.closed {
+        if self.closed || self.selected.is_none() {
             return 0;
         }
-        let sender = if audio { self.audio_sender.as_mut() } else { self.sender.as_mut() };
-        // Media goes to the pair the viewer nominated, and nowhere else.
-        let (Some(sender), Some((base, to))) = (sender, self.selected) else {
-            return 0;
-        };
-        let access_unit = frame;
-        sender.set_clock(now, None);
-        let written = if base == Base::Host {
-            // The common case: each datagram is built, protected and left where the host reads it.
-            sender.write_frame_into(access_unit, rtp_timestamp, &mut self.out.buf, &output::prefix(UDP, to))
-        } else {
-            let mut batch = std::mem::take(&mut self.relay_batch);
-            batch.clear();
-            let n = sender.write_frame_into(access_unit, rtp_timestamp, &mut batch, &[]);
-            if n.is_ok() {
-                self.send_batch(base, to, &batch);
+        if !audio {
+            if self.pacer.drop_stale_video(now) > 0 {
+                // The queue would only turn into latency: what waited goes, and video resumes at
+                // the next IDR (the host is asked for one, and may switch to a lighter rendition).
+                self.awaiting_keyframe = true;
+                self.events.push_back(SessionEvent::KeyframeRequest);
+                self.update_estimate(now, true);
             }
-            self.relay_batch = batch;
-            n
-        };
+            if self.awaiting_keyframe {
+                if !crate::h264::has_idr(frame) {
+                    self.frames_dropped += 1;
+                    return 0;
+                }
+                self.awaiting_keyframe = false;
+            }
+        }
+        let sender = if audio { self.audio_sender.as_mut() } else { self.sender.as_mut() };
+        let Some(sender) = sender else { return 0 };
+        sender.set_clock(now, None);
+        sender.transport_sequence = self.transport_sequence;
+        let mut batch = std::mem::take(&mut self.relay_batch);
+        batch.clear();
+        let written = sender.write_frame_into(frame, rtp_timestamp, &mut batch, &[]);
+        self.transport_sequence = sender.transport_sequence;
+        if written.is_ok() {
+            self.queue_batch(now, if audio { Class::Audio } else { Class::Video }, &batch, 0);
+        }
+        self.relay_batch = batch;
         let Ok(n) = written else { return 0 };
         if audio {
             self.last_audio = Some((rtp_timestamp, now));
         } else {
             self.last_frame = Some((rtp_timestamp, now));
+            self.maybe_probe(now);
         }
         if self.next_report.is_none() {
             self.next_report = Some(now + Duration::from_millis(500));
         }
+        self.drain_pacer(now);
         n
+    }
+
+    /// Queue each datagram of a sender's batch (`[u32 LE length][datagram]…`) in the pacer.
+    fn queue_batch(&mut self, now: Instant, class: Class, batch: &[u8], probe: u32) {
+        let mut off = 0;
+        while off + 4 <= batch.len() {
+            let len = u32::from_le_bytes(batch[off..off + 4].try_into().unwrap()) as usize;
+            self.pacer.push(now, class, &batch[off + 4..off + 4 + len], probe);
+            off += 4 + len;
+        }
+    }
+
+    /// Send what the pacer lets out now, remembering each transport-wide number's send time.
+    fn drain_pacer(&mut self, now: Instant) {
+        let Some((base, to)) = self.selected else { return };
+        while let Some((class, data, probe)) = self.pacer.pop(now) {
+            if let Some(seq) = self.twcc_ext.and_then(|id| crate::twcc::read_extension(&data, id)) {
+                self.twcc.on_sent(seq, now, data.len(), probe);
+            }
+            if class != Class::Probe {
+                self.sent_window.push_back((now, data.len()));
+                self.sent_window_bytes += data.len();
+            }
+            self.send(base, to, &data);
+            self.pacer.recycle(data);
+        }
+        while let Some(&(t, n)) = self.sent_window.front() {
+            if now.saturating_duration_since(t) <= Duration::from_secs(1) {
+                break;
+            }
+            self.sent_window.pop_front();
+            self.sent_window_bytes -= n;
+        }
+    }
+
+    /// A bandwidth probe when one is due (padding at a multiple of the estimate, [`crate::gcc`]).
+    fn maybe_probe(&mut self, now: Instant) {
+        if self.twcc_ext.is_none() || !self.pacer.is_empty() {
+            return;
+        }
+        let sending = self.sent_window_bytes as f64 * 8.0;
+        let Some((id, rate)) = self.gcc.probe_due(now, sending) else { return };
+        let Some(sender) = self.sender.as_mut() else { return };
+        let per = crate::sender::PROBE_PADDING + 30;
+        let count = ((rate / 8.0 * crate::gcc::PROBE_DURATION.as_secs_f64()) / per as f64).ceil().max(5.0) as usize;
+        sender.transport_sequence = self.transport_sequence;
+        let mut batch = std::mem::take(&mut self.relay_batch);
+        batch.clear();
+        if sender.write_padding_into(count.min(400), &mut batch, &[]).is_ok() {
+            self.transport_sequence = sender.transport_sequence;
+            self.pacer.set_probe_rate(rate);
+            self.queue_batch(now, Class::Probe, &batch, id);
+            self.gcc.probe_sent(id, count.min(400));
+        }
+        self.relay_batch = batch;
+    }
+
+    /// The estimate moved: pace at it, and tell the host when it moved notably.
+    fn update_estimate(&mut self, now: Instant, force: bool) {
+        let e = self.gcc.estimate();
+        self.pacer.set_rate(e);
+        let due = match self.estimate_reported {
+            None => true,
+            Some((last, at)) => {
+                force
+                    || ((e - last).abs() >= ESTIMATE_EVENT_CHANGE * last
+                        && now.saturating_duration_since(at) >= ESTIMATE_EVENT_GAP)
+            }
+        };
+        if due {
+            self.estimate_reported = Some((e, now));
+            self.events.push_back(SessionEvent::Estimate(e as u64));
+        }
+    }
+
+    /// Media bytes sent over the last second.
+    pub fn sending_bps(&self) -> f64 {
+        self.sent_window_bytes as f64 * 8.0
     }
 
     /// An RTCP sender report (with our CNAME, RFC 3550 §6.1) on the selected pair; one a second.
@@ -1115,16 +1299,6 @@ impl Session {
                 }
                 self.send(base, to, &protected);
             }
-        }
-    }
-
-    /// Each datagram of a sender's batch (`[u32 LE length][datagram]…`) to `to` from `base`.
-    fn send_batch(&mut self, base: Base, to: SocketAddr, batch: &[u8]) {
-        let mut off = 0;
-        while off + 4 <= batch.len() {
-            let len = u32::from_le_bytes(batch[off..off + 4].try_into().unwrap()) as usize;
-            self.send(base, to, &batch[off + 4..off + 4 + len]);
-            off += 4 + len;
         }
     }
 
@@ -1231,6 +1405,8 @@ mod tests {
             host_addr: Some("127.0.0.1:6000".parse().unwrap()),
             allow_aes_gcm,
             connect_timeout: None,
+            twcc_ext: Some(3),
+            start_bps: None,
         };
         Session::new(config, Instant::now()).unwrap()
     }
@@ -1463,7 +1639,8 @@ mod tests {
         let (_, to, d) = s.poll_transmit().unwrap();
         assert_eq!(to, viewer, "media goes to the nominated address");
         let plain = rx.decrypt_rtp(&d).expect("the viewer decrypts it");
-        assert_eq!(&plain[12..], &au[4..]);
+        assert_eq!(&plain[12..17], &[0xbe, 0xde, 0, 1, 0x31], "the transport-wide number (extension id 3)");
+        assert_eq!(&plain[20..], &au[4..]);
 
         // The viewer's SRTCP (its own keys): a NACK for that packet and a PLI.
         let seq = u16::from_be_bytes([plain[2], plain[3]]);
@@ -1552,7 +1729,7 @@ mod tests {
         assert_eq!(plain[1] & 0x7f, 111);
         assert_eq!(u32::from_be_bytes(plain[8..12].try_into().unwrap()), 0xabc ^ 1);
         assert_eq!(u32::from_be_bytes(plain[4..8].try_into().unwrap()), 48_000);
-        assert_eq!(&plain[12..], &opus);
+        assert_eq!(&plain[20..], &opus, "after the transport-wide number");
         assert_eq!(s.write_audio(now, &[], 48_960), 0, "an empty frame is not sent");
         assert_eq!(s.write_audio(now, &[1; 1300], 48_960), 0, "nor one that does not fit a packet");
         assert_eq!(s.audio_packets_sent(), 1);

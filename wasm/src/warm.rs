@@ -45,6 +45,8 @@ pub fn warm_up(certificate: &Certificate, frames: usize) -> Result<usize, Sessio
             host_addr: Some(server),
             allow_aes_gcm: false,
             connect_timeout: None,
+            twcc_ext: Some(3),
+            start_bps: None,
         },
         now,
     )?;

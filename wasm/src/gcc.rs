@@ -1,0 +1,653 @@
+//! A viewer's available bandwidth, estimated from transport-wide feedback ([`crate::twcc`]),
+//! receiver reports and REMB: Google Congestion Control as described in
+//! draft-ietf-rmcat-gcc-02 (Carlucci, De Cicco, Holmer, Mascolo: "Analysis and design of the
+//! Google congestion control for WebRTC", MMSys 2016), with the trendline filter that replaced
+//! the draft's Kalman filter in libwebrtc, and bandwidth probing:
+//!
+//! - **Delay-based** (§5): packets are grouped by send time (5 ms bursts); the change of one-way
+//!   delay between groups is accumulated, smoothed, and its slope over the last 20 groups (a
+//!   least-squares line) is compared with an adaptive threshold (§5.4: γ moves towards the
+//!   measured trend, faster down than up). Over-use for 10 ms and rising → decrease to 0.85 × the
+//!   rate the viewer acknowledged receiving; normal → increase (8 %/s far from the last
+//!   congestion point, about one packet per response time near it, never above 1.5 × the
+//!   acknowledged rate); under-use → hold (§5.5).
+//! - **Loss-based** (§6): over each second with 20+ packets reported, loss > 10 % → × (1 − 0.5 ×
+//!   loss); loss < 2 % → back to the delay-based figure; in between → hold.
+//! - **REMB** from the viewer caps the estimate; **probes** (a burst of padding at twice the
+//!   estimate, every 2 s while the stream uses less than the estimate, and once at the start)
+//!   raise it faster than 8 %/s when the path has room: the estimate becomes the rate at which
+//!   the probe arrived, when that is higher.
+//!
+//! Sans-IO: results and times in, an estimate out.
+
+use crate::twcc::PacketResult;
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+/// The estimate before any feedback (the host may choose another).
+pub const START_BPS: f64 = 3_000_000.0;
+/// Never below, never above.
+pub const MIN_BPS: f64 = 100_000.0;
+pub const MAX_BPS: f64 = 50_000_000.0;
+/// Packets sent within this of a group's first packet belong to the group.
+const GROUP_SPAN_MS: f64 = 5.0;
+/// Trendline filter: smoothing of the accumulated delay, the regression window and gain.
+const SMOOTHING: f64 = 0.9;
+const WINDOW: usize = 20;
+const TREND_GAIN: f64 = 4.0;
+/// Adaptive threshold (ms): start, bounds, and how fast it follows the trend up and down.
+const THRESHOLD_START: f64 = 12.5;
+const K_UP: f64 = 0.0087;
+const K_DOWN: f64 = 0.039;
+/// Over-use must last this long (ms) before it counts.
+const OVERUSE_TIME_MS: f64 = 10.0;
+/// Multiplicative decrease factor, and increase per second far from the congestion point.
+const BETA: f64 = 0.85;
+const INCREASE_PER_S: f64 = 1.08;
+/// Probing: every this long while the stream uses less than [`PROBE_IDLE_SHARE`] of the
+/// estimate, at [`PROBE_FACTOR`] × the estimate for [`PROBE_DURATION`].
+pub const PROBE_INTERVAL: Duration = Duration::from_secs(2);
+pub const PROBE_IDLE_SHARE: f64 = 0.8;
+pub const PROBE_FACTOR: f64 = 2.0;
+pub const PROBE_DURATION: Duration = Duration::from_millis(30);
+/// A probe's result counts when at least this many of its packets arrived.
+const PROBE_MIN_PACKETS: usize = 5;
+/// Estimates above this are not probed for: plenty for any stream here.
+const PROBE_CEILING_BPS: f64 = 20_000_000.0;
+
+/// What the delay-based detector concludes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Usage {
+    Normal,
+    Overusing,
+    Underusing,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RateState {
+    Hold,
+    Increase,
+    Decrease,
+}
+
+#[derive(Clone, Copy)]
+struct Group {
+    first_send_ms: f64,
+    last_send_ms: f64,
+    last_arrival_ms: f64,
+}
+
+/// A probe cluster's packets as reported.
+#[derive(Default)]
+struct Cluster {
+    id: u32,
+    sent: usize,
+    received: usize,
+    bytes: usize,
+    first_send_ms: f64,
+    last_send_ms: f64,
+    first_arrival_ms: f64,
+    last_arrival_ms: f64,
+    first_size: usize,
+    last_size: usize,
+    done: bool,
+}
+
+/// The estimator of one viewer's path.
+pub struct Estimator {
+    base: Instant,
+    // Delay-based: inter-group delay variation, trendline, detector.
+    group: Option<Group>,
+    prev_group: Option<Group>,
+    first_arrival_ms: Option<f64>,
+    accumulated: f64,
+    smoothed: f64,
+    window: VecDeque<(f64, f64)>,
+    deltas: u32,
+    threshold: f64,
+    threshold_at: Option<f64>,
+    over_time: f64,
+    over_count: u32,
+    prev_trend: f64,
+    /// The latest detector output.
+    pub usage: Usage,
+    state: RateState,
+    delay_based: f64,
+    last_change: Option<Instant>,
+    last_decrease: Option<Instant>,
+    /// Average acknowledged rate at decreases (and its normalized variance): where congestion
+    /// was met last.
+    capacity: Option<f64>,
+    capacity_var: f64,
+    // What the viewer acknowledged: (arrival ms, bytes) over the last 500 ms.
+    acked: VecDeque<(f64, usize)>,
+    acked_bytes: usize,
+    // Loss-based.
+    loss_based: f64,
+    loss_window: (u32, u32),
+    loss_since: Option<Instant>,
+    /// Loss fraction of the latest second with enough packets.
+    pub loss: f64,
+    /// REMB from the viewer (bits/s), if it sends any.
+    pub remb: Option<f64>,
+    rtt: Duration,
+    // Probes.
+    clusters: VecDeque<Cluster>,
+    next_probe_id: u32,
+    last_probe: Option<Instant>,
+    /// Probes sent, and those whose result raised the estimate.
+    pub probes: u64,
+    pub probes_raised: u64,
+    /// Feedback results read.
+    pub results: u64,
+}
+
+impl Estimator {
+    /// An estimator starting at `start_bps`, its clock's origin `now`.
+    pub fn new(now: Instant, start_bps: f64) -> Estimator {
+        let start = start_bps.clamp(MIN_BPS, MAX_BPS);
+        Estimator {
+            base: now,
+            group: None,
+            prev_group: None,
+            first_arrival_ms: None,
+            accumulated: 0.0,
+            smoothed: 0.0,
+            window: VecDeque::with_capacity(WINDOW + 1),
+            deltas: 0,
+            threshold: THRESHOLD_START,
+            threshold_at: None,
+            over_time: -1.0,
+            over_count: 0,
+            prev_trend: 0.0,
+            usage: Usage::Normal,
+            state: RateState::Hold,
+            delay_based: start,
+            last_change: None,
+            last_decrease: None,
+            capacity: None,
+            capacity_var: 0.4,
+            acked: VecDeque::new(),
+            acked_bytes: 0,
+            loss_based: start,
+            loss_window: (0, 0),
+            loss_since: None,
+            loss: 0.0,
+            remb: None,
+            rtt: Duration::from_millis(100),
+            clusters: VecDeque::new(),
+            next_probe_id: 1,
+            last_probe: None,
+            probes: 0,
+            probes_raised: 0,
+            results: 0,
+        }
+    }
+
+    /// The estimate now (bits/s).
+    pub fn estimate(&self) -> f64 {
+        let e = self.delay_based.min(self.loss_based);
+        self.remb.map_or(e, |r| e.min(r)).clamp(MIN_BPS, MAX_BPS)
+    }
+
+    /// What the viewer acknowledged receiving over the last 500 ms (bits/s), once known.
+    pub fn acked_bps(&self) -> Option<f64> {
+        let (first, last) = (self.acked.front()?, self.acked.back()?);
+        let span = (last.0 - first.0).max(100.0);
+        (self.acked.len() >= 5).then(|| self.acked_bytes as f64 * 8.0 * 1000.0 / span)
+    }
+
+    /// The latest round-trip time (for the response time of increases).
+    pub fn set_rtt(&mut self, rtt: Duration) {
+        self.rtt = rtt;
+    }
+
+    /// REMB from the viewer.
+    pub fn on_remb(&mut self, bps: f64) {
+        if bps.is_finite() && bps > 0.0 {
+            self.remb = Some(bps);
+        }
+    }
+
+    /// Loss from a receiver report (fraction of 256), for viewers that send no transport-wide
+    /// feedback.
+    pub fn on_receiver_report_loss(&mut self, now: Instant, fraction_lost: u8, packets: u32) {
+        let lost = (fraction_lost as u32 * packets) / 256;
+        self.loss_window.0 += packets - lost.min(packets);
+        self.loss_window.1 += lost.min(packets);
+        self.update_loss(now);
+    }
+
+    /// One feedback report's results (in sequence order), read at `now`.
+    pub fn on_feedback(&mut self, now: Instant, results: &[PacketResult]) {
+        if results.is_empty() {
+            return;
+        }
+        let mut received: Vec<&PacketResult> = Vec::with_capacity(results.len());
+        for r in results {
+            self.results += 1;
+            match r.arrival_us {
+                Some(_) => {
+                    self.loss_window.0 += 1;
+                    received.push(r);
+                }
+                None => self.loss_window.1 += 1,
+            }
+        }
+        // In arrival order, as the network delivered them.
+        received.sort_by_key(|r| (r.arrival_us, r.sent.seq));
+        for r in &received {
+            let arrival_ms = r.arrival_us.unwrap_or(0) as f64 / 1000.0;
+            let send_ms = r.sent.at.saturating_duration_since(self.base).as_secs_f64() * 1000.0;
+            self.ack(arrival_ms, r.sent.size);
+            if r.sent.probe != 0 {
+                self.probe_packet(r.sent.probe, send_ms, arrival_ms, r.sent.size);
+            }
+            self.delay_sample(send_ms, arrival_ms);
+        }
+        for r in results.iter().filter(|r| r.arrival_us.is_none() && r.sent.probe != 0) {
+            if let Some(c) = self.clusters.iter_mut().find(|c| c.id == r.sent.probe) {
+                c.sent = c.sent.max(c.received);
+            }
+        }
+        self.update_rate(now);
+        self.update_loss(now);
+        self.probe_results();
+    }
+
+    fn ack(&mut self, arrival_ms: f64, size: usize) {
+        self.acked.push_back((arrival_ms, size));
+        self.acked_bytes += size;
+        while let Some(&(t, s)) = self.acked.front() {
+            if arrival_ms - t <= 500.0 && self.acked.len() <= 4096 {
+                break;
+            }
+            self.acked.pop_front();
+            self.acked_bytes -= s;
+        }
+    }
+
+    /// One packet's send and arrival times: grouped, and each finished group against the one
+    /// before feeds the trendline.
+    fn delay_sample(&mut self, send_ms: f64, arrival_ms: f64) {
+        let Some(g) = self.group.as_mut() else {
+            self.group = Some(Group { first_send_ms: send_ms, last_send_ms: send_ms, last_arrival_ms: arrival_ms });
+            return;
+        };
+        if send_ms - g.first_send_ms <= GROUP_SPAN_MS && send_ms >= g.first_send_ms {
+            g.last_send_ms = g.last_send_ms.max(send_ms);
+            g.last_arrival_ms = g.last_arrival_ms.max(arrival_ms);
+            return;
+        }
+        if send_ms < g.first_send_ms {
+            // Reordered: older than the group being built; its time is already counted.
+            return;
+        }
+        let finished = *g;
+        self.group = Some(Group { first_send_ms: send_ms, last_send_ms: send_ms, last_arrival_ms: arrival_ms });
+        if let Some(prev) = self.prev_group {
+            let send_delta = finished.last_send_ms - prev.last_send_ms;
+            let arrival_delta = finished.last_arrival_ms - prev.last_arrival_ms;
+            if !(0.0..=3000.0).contains(&arrival_delta) {
+                // A clock jump or a very long gap: start over.
+                self.reset_trend();
+            } else {
+                self.trend_sample(arrival_delta - send_delta, send_delta, finished.last_arrival_ms);
+            }
+        }
+        self.prev_group = Some(finished);
+    }
+
+    fn reset_trend(&mut self) {
+        self.first_arrival_ms = None;
+        self.accumulated = 0.0;
+        self.smoothed = 0.0;
+        self.window.clear();
+        self.deltas = 0;
+    }
+
+    /// The trendline filter and the over-use detector (libwebrtc's TrendlineEstimator, after
+    /// draft-ietf-rmcat-gcc-02 §5.3–5.4).
+    fn trend_sample(&mut self, delay_delta_ms: f64, send_delta_ms: f64, arrival_ms: f64) {
+        self.deltas = (self.deltas + 1).min(1000);
+        let first = *self.first_arrival_ms.get_or_insert(arrival_ms);
+        self.accumulated += delay_delta_ms;
+        self.smoothed = SMOOTHING * self.smoothed + (1.0 - SMOOTHING) * self.accumulated;
+        self.window.push_back((arrival_ms - first, self.smoothed));
+        if self.window.len() > WINDOW {
+            self.window.pop_front();
+        }
+        let trend = if self.window.len() == WINDOW { slope(&self.window).unwrap_or(self.prev_trend) } else { self.prev_trend };
+        let modified = self.deltas.min(60) as f64 * trend * TREND_GAIN;
+        if self.deltas < 2 {
+            self.usage = Usage::Normal;
+        } else if modified > self.threshold {
+            self.over_time = if self.over_time < 0.0 { send_delta_ms / 2.0 } else { self.over_time + send_delta_ms };
+            self.over_count += 1;
+            if self.over_time > OVERUSE_TIME_MS && self.over_count > 1 && trend >= self.prev_trend {
+                self.over_time = 0.0;
+                self.over_count = 0;
+                self.usage = Usage::Overusing;
+            }
+        } else if modified < -self.threshold {
+            self.over_time = -1.0;
+            self.over_count = 0;
+            self.usage = Usage::Underusing;
+        } else {
+            self.over_time = -1.0;
+            self.over_count = 0;
+            self.usage = Usage::Normal;
+        }
+        self.prev_trend = trend;
+        // The threshold follows |modified| (§5.4), ignoring outliers.
+        let at = *self.threshold_at.get_or_insert(arrival_ms);
+        if modified.abs() <= self.threshold + 15.0 {
+            let k = if modified.abs() < self.threshold { K_DOWN } else { K_UP };
+            let dt = (arrival_ms - at).clamp(0.0, 100.0);
+            self.threshold = (self.threshold + k * (modified.abs() - self.threshold) * dt).clamp(6.0, 600.0);
+        }
+        self.threshold_at = Some(arrival_ms);
+    }
+
+    /// The AIMD rate controller (draft-ietf-rmcat-gcc-02 §5.5).
+    fn update_rate(&mut self, now: Instant) {
+        self.state = match (self.usage, self.state) {
+            (Usage::Overusing, _) => RateState::Decrease,
+            (Usage::Underusing, _) => RateState::Hold,
+            (Usage::Normal, RateState::Hold) => RateState::Increase,
+            (Usage::Normal, s) => s,
+        };
+        let dt = self.last_change.map_or(0.0, |t| now.saturating_duration_since(t).as_secs_f64()).min(1.0);
+        let acked = self.acked_bps();
+        match self.state {
+            RateState::Hold => {}
+            RateState::Increase => {
+                if let (Some(c), Some(a)) = (self.capacity, acked) {
+                    if a > c + 3.0 * (self.capacity_var * c).sqrt() {
+                        // Far above where congestion was met: that point is stale.
+                        self.capacity = None;
+                    }
+                }
+                let near = match (self.capacity, acked) {
+                    (Some(c), Some(a)) => (a - c).abs() <= 3.0 * (self.capacity_var * c).sqrt(),
+                    _ => false,
+                };
+                let increase = if near {
+                    // About one packet per response time.
+                    let response = self.rtt.as_secs_f64() + 0.1;
+                    (1200.0 * 8.0 / response).max(4000.0) * dt
+                } else {
+                    (self.delay_based * (INCREASE_PER_S.powf(dt) - 1.0)).max(1000.0 * dt)
+                };
+                let mut next = self.delay_based + increase;
+                if let Some(a) = acked {
+                    // Not above what the path has shown it carries (probes raise it faster).
+                    next = next.min(self.delay_based.max(1.5 * a + 10_000.0));
+                }
+                self.delay_based = next.min(MAX_BPS);
+            }
+            RateState::Decrease => {
+                let patience = self.rtt.max(Duration::from_millis(100));
+                let due = self.last_decrease.is_none_or(|t| now.saturating_duration_since(t) >= patience);
+                if due {
+                    if let Some(a) = acked {
+                        let next = (BETA * a).min(self.delay_based);
+                        self.delay_based = next.max(MIN_BPS);
+                        self.capacity = Some(match self.capacity {
+                            None => a,
+                            Some(c) => 0.95 * c + 0.05 * a,
+                        });
+                        let c = self.capacity.unwrap_or(a).max(1.0);
+                        self.capacity_var = (0.95 * self.capacity_var + 0.05 * (a - c) * (a - c) / c).clamp(0.4, 2.5);
+                    } else {
+                        self.delay_based = (BETA * self.delay_based).max(MIN_BPS);
+                    }
+                    self.last_decrease = Some(now);
+                }
+                self.state = RateState::Hold;
+            }
+        }
+        self.last_change = Some(now);
+    }
+
+    /// The loss-based controller (draft-ietf-rmcat-gcc-02 §6), once a second.
+    fn update_loss(&mut self, now: Instant) {
+        let since = *self.loss_since.get_or_insert(now);
+        let (ok, lost) = self.loss_window;
+        if now.saturating_duration_since(since) < Duration::from_secs(1) || ok + lost < 20 {
+            return;
+        }
+        self.loss = lost as f64 / (ok + lost) as f64;
+        self.loss_window = (0, 0);
+        self.loss_since = Some(now);
+        if self.loss > 0.10 {
+            self.loss_based = (self.loss_based.min(self.delay_based) * (1.0 - 0.5 * self.loss)).max(MIN_BPS);
+        } else if self.loss < 0.02 {
+            self.loss_based = self.delay_based;
+        }
+    }
+
+    /// A new probe, if one is due at `now` given what the stream sent over the last second
+    /// (`sending_bps`): its id and rate (bits/s). The caller sends [`PROBE_DURATION`] of padding
+    /// at that rate, each packet tagged with the id.
+    pub fn probe_due(&mut self, now: Instant, sending_bps: f64) -> Option<(u32, f64)> {
+        let estimate = self.estimate();
+        if estimate >= PROBE_CEILING_BPS || self.usage == Usage::Overusing || self.remb.is_some_and(|r| r <= estimate) {
+            return None;
+        }
+        if let Some(t) = self.last_probe {
+            if now.saturating_duration_since(t) < PROBE_INTERVAL || sending_bps > PROBE_IDLE_SHARE * estimate {
+                return None;
+            }
+        }
+        if self.last_decrease.is_some_and(|t| now.saturating_duration_since(t) < PROBE_INTERVAL) {
+            return None;
+        }
+        self.last_probe = Some(now);
+        let id = self.next_probe_id;
+        self.next_probe_id = self.next_probe_id.wrapping_add(1).max(1);
+        self.probes += 1;
+        let rate = (PROBE_FACTOR * estimate).min(MAX_BPS);
+        self.clusters.push_back(Cluster { id, ..Default::default() });
+        if self.clusters.len() > 4 {
+            self.clusters.pop_front();
+        }
+        Some((id, rate))
+    }
+
+    /// How many packets probe `id` sent (told by the caller once they are made).
+    pub fn probe_sent(&mut self, id: u32, packets: usize) {
+        if let Some(c) = self.clusters.iter_mut().find(|c| c.id == id) {
+            c.sent = packets;
+        }
+    }
+
+    fn probe_packet(&mut self, id: u32, send_ms: f64, arrival_ms: f64, size: usize) {
+        let Some(c) = self.clusters.iter_mut().find(|c| c.id == id && !c.done) else { return };
+        if c.received == 0 {
+            c.first_send_ms = send_ms;
+            c.last_send_ms = send_ms;
+            c.first_arrival_ms = arrival_ms;
+            c.last_arrival_ms = arrival_ms;
+            c.first_size = size;
+        }
+        c.received += 1;
+        c.bytes += size;
+        if send_ms >= c.last_send_ms {
+            c.last_send_ms = send_ms;
+            c.last_size = size;
+        }
+        c.first_send_ms = c.first_send_ms.min(send_ms);
+        c.first_arrival_ms = c.first_arrival_ms.min(arrival_ms);
+        c.last_arrival_ms = c.last_arrival_ms.max(arrival_ms);
+    }
+
+    /// Probes whose packets were all reported: the rate they arrived at raises the estimate
+    /// (libwebrtc's ProbeBitrateEstimator: the lower of the send and receive rates; a receive
+    /// rate well below the send rate means the path is full, and 95 % of it is taken).
+    fn probe_results(&mut self) {
+        for i in 0..self.clusters.len() {
+            let c = &mut self.clusters[i];
+            if c.done || c.sent == 0 || c.received < PROBE_MIN_PACKETS || c.received * 10 < c.sent * 8 {
+                continue;
+            }
+            c.done = true;
+            let send_ms = (c.last_send_ms - c.first_send_ms).max(1.0);
+            let recv_ms = (c.last_arrival_ms - c.first_arrival_ms).max(1.0);
+            let send_bps = (c.bytes - c.last_size) as f64 * 8000.0 / send_ms;
+            let recv_bps = (c.bytes - c.first_size) as f64 * 8000.0 / recv_ms;
+            let result = if recv_bps < 0.9 * send_bps { 0.95 * recv_bps } else { send_bps.min(recv_bps) };
+            if result > self.delay_based && self.usage != Usage::Overusing {
+                self.delay_based = result.min(MAX_BPS);
+                if self.loss < 0.10 {
+                    self.loss_based = self.loss_based.max(self.delay_based);
+                }
+                self.probes_raised += 1;
+            }
+        }
+    }
+}
+
+/// The least-squares slope of `points` (x, y).
+fn slope(points: &VecDeque<(f64, f64)>) -> Option<f64> {
+    let n = points.len() as f64;
+    let (sx, sy) = points.iter().fold((0.0, 0.0), |(a, b), (x, y)| (a + x, b + y));
+    let (mx, my) = (sx / n, sy / n);
+    let (num, den) = points.iter().fold((0.0, 0.0), |(a, b), (x, y)| (a + (x - mx) * (y - my), b + (x - mx) * (x - mx)));
+    (den > 0.0).then(|| num / den)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::twcc::Sent;
+
+    /// A path of `capacity` bits/s with a FIFO queue and a fixed delay, fed by a sender that sends
+    /// `rate(estimate)` in 1200-byte packets; the viewer reports every 50 ms. Returns the
+    /// estimates over time (ms, bps).
+    fn simulate(capacity: impl Fn(f64) -> f64, seconds: f64, start: f64, loss_every: usize) -> Vec<(f64, f64)> {
+        let t0 = Instant::now();
+        let mut e = Estimator::new(t0, start);
+        let mut queue_free_at = 0.0f64; // ms when the bottleneck is next idle
+        let mut pending: Vec<PacketResult> = Vec::new();
+        let mut seq = 0i64;
+        let mut out = Vec::new();
+        let mut next_fb = 50.0;
+        let mut t = 0.0;
+        let mut carry = 0.0;
+        while t < seconds * 1000.0 {
+            // Send at the estimate (the sender follows it), 1 ms steps.
+            carry += e.estimate() / 8.0 / 1000.0;
+            while carry >= 1200.0 {
+                carry -= 1200.0;
+                seq += 1;
+                let cap = capacity(t);
+                let start = queue_free_at.max(t);
+                queue_free_at = start + 1200.0 * 8.0 / cap * 1000.0;
+                let queue_ms = queue_free_at - t;
+                let lost = queue_ms > 300.0 || (loss_every > 0 && seq as usize % loss_every == 0);
+                if queue_ms > 300.0 {
+                    queue_free_at = start; // tail drop: not queued
+                }
+                let sent = Sent { seq, at: t0 + Duration::from_secs_f64(t / 1000.0), size: 1200, probe: 0 };
+                let arrival = (!lost).then(|| ((queue_free_at + 20.0) * 1000.0) as i64);
+                pending.push(PacketResult { sent, arrival_us: arrival });
+            }
+            if t >= next_fb {
+                next_fb += 50.0;
+                let now = t0 + Duration::from_secs_f64(t / 1000.0);
+                let ready: Vec<PacketResult> = pending
+                    .iter()
+                    .copied()
+                    .filter(|r| r.arrival_us.map_or(true, |a| a as f64 / 1000.0 <= t))
+                    .collect();
+                pending.retain(|r| r.arrival_us.is_some_and(|a| a as f64 / 1000.0 > t));
+                e.on_feedback(now, &ready);
+                out.push((t, e.estimate()));
+            }
+            t += 1.0;
+        }
+        out
+    }
+
+    fn mean_after(series: &[(f64, f64)], from_ms: f64, to_ms: f64) -> f64 {
+        let v: Vec<f64> = series.iter().filter(|(t, _)| *t >= from_ms && *t < to_ms).map(|(_, e)| *e).collect();
+        v.iter().sum::<f64>() / v.len() as f64
+    }
+
+    #[test]
+    fn settles_below_a_bottleneck_and_stays_there() {
+        let series = simulate(|_| 1_500_000.0, 20.0, 3_000_000.0, 0);
+        let settled = mean_after(&series, 8000.0, 20000.0);
+        assert!(settled < 1_500_000.0, "settled at {settled}");
+        assert!(settled > 900_000.0, "too cautious: {settled}");
+    }
+
+    #[test]
+    fn random_loss_of_two_percent_does_not_collapse_the_estimate() {
+        let series = simulate(|_| 1_500_000.0, 20.0, 3_000_000.0, 50);
+        let settled = mean_after(&series, 8000.0, 20000.0);
+        assert!((800_000.0..1_500_000.0).contains(&settled), "settled at {settled}");
+    }
+
+    #[test]
+    fn grows_when_the_path_has_room() {
+        let series = simulate(|t| if t < 10_000.0 { 1_000_000.0 } else { 8_000_000.0 }, 25.0, 1_000_000.0, 0);
+        let before = mean_after(&series, 6000.0, 10000.0);
+        let after = mean_after(&series, 22000.0, 25000.0);
+        assert!(before < 1_000_000.0, "{before}");
+        assert!(after > 2.0 * before, "no growth: {before} → {after}");
+    }
+
+    #[test]
+    fn remb_caps_and_heavy_loss_lowers() {
+        let t0 = Instant::now();
+        let mut e = Estimator::new(t0, 3_000_000.0);
+        e.on_remb(1_000_000.0);
+        assert_eq!(e.estimate(), 1_000_000.0);
+        let mut e = Estimator::new(t0, 3_000_000.0);
+        let results: Vec<PacketResult> = (0..100)
+            .map(|i| PacketResult {
+                sent: Sent { seq: i, at: t0, size: 1200, probe: 0 },
+                arrival_us: (i % 4 != 0).then_some(i * 1000),
+            })
+            .collect();
+        e.on_feedback(t0, &results[..50]);
+        e.on_feedback(t0 + Duration::from_millis(1100), &results[50..]);
+        assert!((e.loss - 0.25).abs() < 0.01);
+        assert!(e.estimate() < 3_000_000.0 * 0.9, "{}", e.estimate());
+    }
+
+    #[test]
+    fn a_probe_that_arrives_at_its_rate_raises_the_estimate_and_one_that_queues_does_not() {
+        let t0 = Instant::now();
+        for (path_bps, raises) in [(10_000_000.0, true), (1_000_000.0, false)] {
+            let mut e = Estimator::new(t0, 1_000_000.0);
+            let (id, rate) = e.probe_due(t0, 0.0).expect("a first probe");
+            assert_eq!(rate, 2_000_000.0);
+            let n = 20;
+            e.probe_sent(id, n);
+            let mut free = 0.0f64;
+            let results: Vec<PacketResult> = (0..n as i64)
+                .map(|i| {
+                    let send_ms = i as f64 * 1000.0 * 8.0 / rate * 1000.0;
+                    free = free.max(send_ms) + 1000.0 * 8.0 / path_bps * 1000.0;
+                    PacketResult {
+                        sent: Sent { seq: i, at: t0 + Duration::from_secs_f64(send_ms / 1000.0), size: 1000, probe: id },
+                        arrival_us: Some((free * 1000.0) as i64),
+                    }
+                })
+                .collect();
+            e.on_feedback(t0 + Duration::from_millis(100), &results);
+            let est = e.estimate();
+            if raises {
+                assert!((1_800_000.0..2_300_000.0).contains(&est), "{est}");
+            } else {
+                assert!(est <= 1_000_000.0 * 1.01, "{est}");
+            }
+            // Not again at once, nor while the stream fills the estimate.
+            assert!(e.probe_due(t0 + Duration::from_millis(500), 0.0).is_none());
+            assert!(e.probe_due(t0 + Duration::from_secs(5), est).is_none());
+        }
+    }
+}

@@ -1,0 +1,289 @@
+//! A viewer's pacer: every datagram of media, retransmission and probe leaves through it, at a
+//! rate set from the bandwidth estimate ([`crate::gcc`]), instead of one burst per frame.
+//!
+//! A leaky bucket: tokens (bytes) refill at the pacing rate up to [`BURST`] of it, a packet leaves
+//! while tokens last, the rest waits in class queues served audio first, then retransmissions,
+//! then video. Probe packets leave on their own schedule (the probe's rate) and take no tokens.
+//! Video that waited longer than [`MAX_QUEUE_DELAY`] is dropped whole (the caller then waits for
+//! the next keyframe): the queue never turns into latency. Sans-IO: the caller's clock.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+/// The bucket's depth: this long at the pacing rate (at least [`MIN_BURST_BYTES`]).
+pub const BURST: Duration = Duration::from_millis(40);
+pub const MIN_BURST_BYTES: f64 = 4.0 * 1200.0;
+/// Pacing rate = this × the estimate.
+pub const PACE_FACTOR: f64 = 1.0;
+/// Video older than this in the queue is dropped.
+pub const MAX_QUEUE_DELAY: Duration = Duration::from_millis(1000);
+/// Wake-ups come no more often than this: each sends what the rate allowed meanwhile.
+pub const TICK: Duration = Duration::from_millis(5);
+/// Bytes queued at most (beyond, the oldest video goes): 8 MB.
+const MAX_QUEUED_BYTES: usize = 8 << 20;
+
+/// What a queued datagram carries, in the order classes are served.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Class {
+    Audio = 0,
+    Retransmission = 1,
+    Video = 2,
+    Probe = 3,
+}
+
+struct Queued {
+    data: Vec<u8>,
+    at: Instant,
+    /// The probe cluster (0: none).
+    probe: u32,
+}
+
+/// One viewer's pacer.
+pub struct Pacer {
+    queues: [VecDeque<Queued>; 4],
+    tokens: f64,
+    last: Instant,
+    rate_bps: f64,
+    probe_rate: f64,
+    probe_start: Option<Instant>,
+    probe_bytes: usize,
+    spare: Vec<Vec<u8>>,
+    queued_bytes: usize,
+    /// Datagrams dropped from the queue (stale video), and the times it happened.
+    pub dropped: u64,
+    pub drops: u64,
+}
+
+impl Pacer {
+    /// A pacer at `rate_bps`, its bucket full at `now`.
+    pub fn new(now: Instant, rate_bps: f64) -> Pacer {
+        let mut p = Pacer {
+            queues: Default::default(),
+            tokens: 0.0,
+            last: now,
+            rate_bps: 0.0,
+            probe_rate: 0.0,
+            probe_start: None,
+            probe_bytes: 0,
+            spare: Vec::new(),
+            queued_bytes: 0,
+            dropped: 0,
+            drops: 0,
+        };
+        p.set_rate(rate_bps);
+        p.tokens = p.depth();
+        p
+    }
+
+    fn depth(&self) -> f64 {
+        (self.rate_bps / 8.0 * BURST.as_secs_f64()).max(MIN_BURST_BYTES)
+    }
+
+    /// The pacing rate from now on.
+    pub fn set_rate(&mut self, rate_bps: f64) {
+        self.rate_bps = rate_bps.max(1.0) * PACE_FACTOR;
+    }
+
+    /// The pacing rate.
+    pub fn rate(&self) -> f64 {
+        self.rate_bps
+    }
+
+    fn refill(&mut self, now: Instant) {
+        let dt = now.saturating_duration_since(self.last).as_secs_f64();
+        self.last = self.last.max(now);
+        self.tokens = (self.tokens + dt * self.rate_bps / 8.0).min(self.depth());
+    }
+
+    /// Queue a copy of `data`.
+    pub fn push(&mut self, now: Instant, class: Class, data: &[u8], probe: u32) {
+        let mut buf = self.spare.pop().unwrap_or_default();
+        buf.clear();
+        buf.extend_from_slice(data);
+        self.queued_bytes += buf.len();
+        if class == Class::Probe && self.queues[Class::Probe as usize].is_empty() {
+            self.probe_start = Some(now);
+            self.probe_bytes = 0;
+        }
+        self.queues[class as usize].push_back(Queued { data: buf, at: now, probe });
+        while self.queued_bytes > MAX_QUEUED_BYTES {
+            if !self.drop_video() {
+                break;
+            }
+        }
+    }
+
+    /// Probe packets pushed from now on leave at `rate_bps`.
+    pub fn set_probe_rate(&mut self, rate_bps: f64) {
+        self.probe_rate = rate_bps.max(1.0);
+    }
+
+    /// The next datagram allowed to leave at `now`: its class, bytes and probe cluster. Give the
+    /// bytes back with [`Pacer::recycle`].
+    pub fn pop(&mut self, now: Instant) -> Option<(Class, Vec<u8>, u32)> {
+        self.refill(now);
+        // Probes on their own clock: packet k leaves once the probe's rate allows its bytes.
+        if let (Some(start), Some(q)) = (self.probe_start, self.queues[Class::Probe as usize].front()) {
+            let due = start + Duration::from_secs_f64(self.probe_bytes as f64 * 8.0 / self.probe_rate);
+            if due <= now + Duration::from_millis(1) {
+                self.probe_bytes += q.data.len();
+                return self.take(Class::Probe);
+            }
+        }
+        if self.tokens <= 0.0 {
+            return None;
+        }
+        let class = [Class::Audio, Class::Retransmission, Class::Video].into_iter().find(|c| !self.queues[*c as usize].is_empty())?;
+        let (class, data, probe) = self.take(class)?;
+        self.tokens -= data.len() as f64;
+        Some((class, data, probe))
+    }
+
+    fn take(&mut self, class: Class) -> Option<(Class, Vec<u8>, u32)> {
+        let q = self.queues[class as usize].pop_front()?;
+        self.queued_bytes -= q.data.len();
+        Some((class, q.data, q.probe))
+    }
+
+    /// Give a popped datagram's buffer back for reuse.
+    pub fn recycle(&mut self, buf: Vec<u8>) {
+        if self.spare.len() < 64 {
+            self.spare.push(buf);
+        }
+    }
+
+    /// Whether anything waits.
+    pub fn is_empty(&self) -> bool {
+        self.queues.iter().all(|q| q.is_empty())
+    }
+
+    /// When the next datagram may leave (None: nothing waits).
+    pub fn next_time(&self, now: Instant) -> Option<Instant> {
+        let mut next: Option<Instant> = None;
+        if let (Some(start), Some(_)) = (self.probe_start, self.queues[Class::Probe as usize].front()) {
+            next = Some(start + Duration::from_secs_f64(self.probe_bytes as f64 * 8.0 / self.probe_rate));
+        }
+        if self.queues[..3].iter().any(|q| !q.is_empty()) {
+            // When a tick's worth of tokens is there (a few packets per wake-up).
+            let per_s = self.rate_bps / 8.0;
+            let want = (per_s * TICK.as_secs_f64()).min(self.depth());
+            let tokens = self.tokens + now.saturating_duration_since(self.last).as_secs_f64() * per_s;
+            let wait = ((want - tokens) / per_s).max(0.0);
+            let t = now + Duration::from_secs_f64(wait).max(Duration::from_millis(1));
+            next = Some(next.map_or(t, |n| n.min(t)));
+        }
+        next
+    }
+
+    /// How long the oldest queued video has waited.
+    pub fn video_delay(&self, now: Instant) -> Duration {
+        self.queues[Class::Video as usize].front().map_or(Duration::ZERO, |q| now.saturating_duration_since(q.at))
+    }
+
+    /// Bytes waiting.
+    pub fn queued_bytes(&self) -> usize {
+        self.queued_bytes
+    }
+
+    /// Drop all queued video if its oldest waited longer than [`MAX_QUEUE_DELAY`]; returns how
+    /// many datagrams went.
+    pub fn drop_stale_video(&mut self, now: Instant) -> usize {
+        if self.video_delay(now) <= MAX_QUEUE_DELAY {
+            return 0;
+        }
+        let mut n = 0;
+        while self.drop_video() {
+            n += 1;
+        }
+        self.drops += 1;
+        n
+    }
+
+    fn drop_video(&mut self) -> bool {
+        let Some(q) = self.queues[Class::Video as usize].pop_front() else { return false };
+        self.queued_bytes -= q.data.len();
+        self.dropped += 1;
+        self.recycle(q.data);
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(p: &mut Pacer, t0: Instant, until_ms: u64) -> Vec<(u64, Class, usize)> {
+        let mut out = Vec::new();
+        let mut now = t0;
+        while now <= t0 + Duration::from_millis(until_ms) {
+            while let Some((c, d, _)) = p.pop(now) {
+                out.push((now.duration_since(t0).as_millis() as u64, c, d.len()));
+                p.recycle(d);
+            }
+            match p.next_time(now) {
+                Some(t) => now = t.max(now + Duration::from_micros(100)),
+                None => break,
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn a_burst_leaves_at_the_rate_after_the_bucket() {
+        let t0 = Instant::now();
+        let mut p = Pacer::new(t0, 2_400_000.0); // 300 KB/s; bucket 12 KB
+        for _ in 0..100 {
+            p.push(t0, Class::Video, &[0u8; 1200], 0);
+        }
+        let sent = run(&mut p, t0, 2000);
+        assert_eq!(sent.len(), 100);
+        let first_ms = sent.iter().filter(|s| s.0 == 0).count();
+        assert_eq!(first_ms, 10, "the bucket's 12 KB at once");
+        let last = sent.last().unwrap().0;
+        // 120 KB − 12 KB at 300 KB/s ≈ 360 ms.
+        assert!((350..=380).contains(&last), "{last} ms");
+        // Never more than the rate over any 100 ms after the bucket.
+        for w in (0..last).step_by(10) {
+            let bytes: usize = sent.iter().filter(|s| s.0 > w && s.0 <= w + 100).map(|s| s.2).sum();
+            assert!(bytes <= 30_000 + 1200 * 3, "{bytes} bytes in 100 ms at {w}");
+        }
+    }
+
+    #[test]
+    fn audio_and_retransmissions_go_before_queued_video_and_probes_keep_their_own_rate() {
+        let t0 = Instant::now();
+        let mut p = Pacer::new(t0, 1_000_000.0);
+        for _ in 0..20 {
+            p.push(t0, Class::Video, &[2u8; 1200], 0);
+        }
+        p.push(t0, Class::Retransmission, &[1u8; 1200], 0);
+        p.push(t0, Class::Audio, &[0u8; 100], 0);
+        let sent = run(&mut p, t0, 1000);
+        assert_eq!(sent[0].1, Class::Audio);
+        assert_eq!(sent[1].1, Class::Retransmission);
+        let mut p = Pacer::new(t0, 1_000_000.0);
+        p.set_probe_rate(8_000_000.0); // 1 MB/s
+        for _ in 0..40 {
+            p.push(t0, Class::Probe, &[0u8; 250], 7);
+        }
+        let sent = run(&mut p, t0, 1000);
+        assert_eq!(sent.len(), 40);
+        let last = sent.last().unwrap().0;
+        assert!((8..=12).contains(&last), "10 KB at 1 MB/s ≈ 10 ms, took {last}");
+    }
+
+    #[test]
+    fn stale_video_is_dropped_whole() {
+        let t0 = Instant::now();
+        let mut p = Pacer::new(t0, 100_000.0);
+        for _ in 0..50 {
+            p.push(t0, Class::Video, &[0u8; 1200], 0);
+        }
+        p.push(t0, Class::Audio, &[0u8; 100], 0);
+        assert_eq!(p.drop_stale_video(t0 + Duration::from_millis(500)), 0);
+        let n = p.drop_stale_video(t0 + MAX_QUEUE_DELAY + Duration::from_millis(1));
+        assert_eq!(n, 50);
+        assert_eq!(p.queued_bytes(), 100, "audio stays");
+        assert_eq!((p.dropped, p.drops), (50, 1));
+    }
+}

@@ -1,0 +1,249 @@
+//! Transport-wide congestion control feedback (draft-holmer-rmcat-transport-wide-cc-extensions-01):
+//! every packet we send carries a transport-wide sequence number in an RTP header extension; the
+//! viewer reports which of them arrived and when. This file keeps what was sent under each number
+//! and turns the viewer's reports into per-packet results for the estimator ([`crate::gcc`]).
+
+use rtc_rtcp::transport_feedbacks::transport_layer_cc::{PacketStatusChunk, SymbolTypeTcc, TransportLayerCc};
+use std::time::Instant;
+
+/// The header extension's URI in SDP (`a=extmap:<id> <uri>`).
+pub const EXTENSION_URI: &str = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01";
+
+/// Bytes the extension adds to an RTP header: the one-byte-header block (RFC 8285) with one
+/// element of two bytes, padded to a word.
+pub const EXTENSION_LEN: usize = 8;
+
+/// Packets remembered (a power of two): about 8 s of 2.5 Mbit/s video.
+const HISTORY: usize = 2048;
+
+/// One packet as it left.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Sent {
+    /// Unwrapped transport-wide sequence number.
+    pub seq: i64,
+    /// When it left the pacer.
+    pub at: Instant,
+    /// Bytes on the wire (the SRTP datagram).
+    pub size: usize,
+    /// The probe cluster it belongs to (0: none).
+    pub probe: u32,
+}
+
+/// What the viewer said of one packet.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PacketResult {
+    pub sent: Sent,
+    /// Arrival time on the viewer's clock, µs (None: reported lost).
+    pub arrival_us: Option<i64>,
+}
+
+/// The transport-wide sequence numbers sent, and their fate.
+pub struct TwccHistory {
+    slots: Vec<Option<Sent>>,
+    /// Highest unwrapped number sent (-1: none yet).
+    highest: i64,
+    /// Feedback packets read, and those ignored (out of range or out of order).
+    pub feedbacks: u64,
+    pub feedbacks_ignored: u64,
+    /// The last feedback packet count seen (duplicates are ignored).
+    last_fb_count: Option<u8>,
+}
+
+impl Default for TwccHistory {
+    fn default() -> Self {
+        TwccHistory { slots: vec![None; HISTORY], highest: -1, feedbacks: 0, feedbacks_ignored: 0, last_fb_count: None }
+    }
+}
+
+/// The unwrapped number closest to `reference` whose low 16 bits are `seq`.
+fn unwrap(seq: u16, reference: i64) -> i64 {
+    let base = reference & !0xffff;
+    let candidates = [base - 0x10000 + seq as i64, base + seq as i64, base + 0x10000 + seq as i64];
+    *candidates.iter().min_by_key(|c| (*c - reference).abs()).unwrap()
+}
+
+impl TwccHistory {
+    /// Remember that the packet numbered `seq` left at `at` with `size` bytes.
+    pub fn on_sent(&mut self, seq: u16, at: Instant, size: usize, probe: u32) {
+        let seq = if self.highest < 0 { seq as i64 } else { unwrap(seq, self.highest) };
+        self.highest = self.highest.max(seq);
+        self.slots[seq as usize & (HISTORY - 1)] = Some(Sent { seq, at, size, probe });
+    }
+
+    /// The packets a feedback report covers that are still remembered, with their arrival times,
+    /// in sequence order. Reports naming numbers never sent, far in the past, or repeated are
+    /// read only as far as they name packets we remember (a hostile report costs at most
+    /// [`HISTORY`] steps).
+    pub fn on_feedback(&mut self, fb: &TransportLayerCc) -> Vec<PacketResult> {
+        let mut results = Vec::new();
+        if self.highest < 0 {
+            self.feedbacks_ignored += 1;
+            return results;
+        }
+        if self.last_fb_count == Some(fb.fb_pkt_count) {
+            self.feedbacks_ignored += 1;
+            return results;
+        }
+        self.last_fb_count = Some(fb.fb_pkt_count);
+        self.feedbacks += 1;
+        let base = unwrap(fb.base_sequence_number, self.highest);
+        let count = (fb.packet_status_count as i64).min(HISTORY as i64);
+        // Statuses, in order, as far as `count`.
+        let mut statuses: Vec<SymbolTypeTcc> = Vec::with_capacity(count as usize);
+        'chunks: for chunk in &fb.packet_chunks {
+            match chunk {
+                PacketStatusChunk::RunLengthChunk(r) => {
+                    for _ in 0..r.run_length {
+                        if statuses.len() as i64 >= count {
+                            break 'chunks;
+                        }
+                        statuses.push(r.packet_status_symbol);
+                    }
+                }
+                PacketStatusChunk::StatusVectorChunk(v) => {
+                    for s in &v.symbol_list {
+                        if statuses.len() as i64 >= count {
+                            break 'chunks;
+                        }
+                        statuses.push(*s);
+                    }
+                }
+            }
+        }
+        // The reference time counts 64 ms units (24 bits, signed on the wire; kept as sent).
+        let mut arrival = (fb.reference_time as i64) * 64_000;
+        let mut deltas = fb.recv_deltas.iter();
+        for (i, status) in statuses.iter().enumerate() {
+            let seq = base + i as i64;
+            let received = matches!(status, SymbolTypeTcc::PacketReceivedSmallDelta | SymbolTypeTcc::PacketReceivedLargeDelta);
+            let at = if received {
+                match deltas.next() {
+                    Some(d) => {
+                        arrival += d.delta;
+                        Some(arrival)
+                    }
+                    None => break,
+                }
+            } else {
+                None
+            };
+            if seq > self.highest || seq <= self.highest - HISTORY as i64 {
+                continue;
+            }
+            let Some(sent) = self.slots[seq as usize & (HISTORY - 1)].filter(|s| s.seq == seq) else { continue };
+            results.push(PacketResult { sent, arrival_us: at });
+        }
+        if results.is_empty() {
+            self.feedbacks_ignored += 1;
+        }
+        results
+    }
+}
+
+/// Write the extension block carrying `seq` with element id `id` (1–14) at `out`
+/// ([`EXTENSION_LEN`] bytes).
+pub fn write_extension(out: &mut Vec<u8>, id: u8, seq: u16) {
+    let s = seq.to_be_bytes();
+    out.extend_from_slice(&[0xbe, 0xde, 0, 1, (id << 4) | 1, s[0], s[1], 0]);
+}
+
+/// The transport-wide sequence number in an RTP packet's header, if it carries ours first.
+pub fn read_extension(packet: &[u8], id: u8) -> Option<u16> {
+    if packet.len() < 20 || packet[0] & 0x10 == 0 {
+        return None;
+    }
+    let at = 12 + 4 * (packet[0] & 0x0f) as usize;
+    let block = packet.get(at..at + 8)?;
+    (block[0] == 0xbe && block[1] == 0xde && block[4] == (id << 4) | 1).then(|| u16::from_be_bytes([block[5], block[6]]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rtc_rtcp::transport_feedbacks::transport_layer_cc::{RecvDelta, RunLengthChunk, StatusChunkTypeTcc, StatusVectorChunk, SymbolSizeTypeTcc};
+    use rtc_shared::marshal::{Marshal, Unmarshal};
+    use std::time::Duration;
+
+    fn feedback(base: u16, statuses: Vec<SymbolTypeTcc>, deltas_us: Vec<i64>, count: u8) -> TransportLayerCc {
+        let fb = TransportLayerCc {
+            sender_ssrc: 1,
+            media_ssrc: 2,
+            base_sequence_number: base,
+            packet_status_count: statuses.len() as u16,
+            reference_time: 10,
+            fb_pkt_count: count,
+            packet_chunks: vec![PacketStatusChunk::StatusVectorChunk(StatusVectorChunk {
+                type_tcc: StatusChunkTypeTcc::StatusVectorChunk,
+                symbol_size: SymbolSizeTypeTcc::TwoBit,
+                symbol_list: statuses.clone(),
+            })],
+            recv_deltas: deltas_us
+                .iter()
+                .map(|d| RecvDelta {
+                    type_tcc_packet: if *d >= 0 && *d < 64_000 {
+                        SymbolTypeTcc::PacketReceivedSmallDelta
+                    } else {
+                        SymbolTypeTcc::PacketReceivedLargeDelta
+                    },
+                    delta: *d,
+                })
+                .collect(),
+        };
+        // Through the wire format, as a viewer's report arrives.
+        let bytes = fb.marshal().unwrap();
+        TransportLayerCc::unmarshal(&mut &bytes[..]).unwrap()
+    }
+
+    #[test]
+    fn extension_round_trips_and_unwraps_across_zero() {
+        let mut p = vec![0x80 | 0x10, 96, 0, 1, 0, 0, 0, 0, 0, 0, 0, 9];
+        write_extension(&mut p, 3, 0xfffe);
+        p.extend_from_slice(&[1, 2, 3]);
+        assert_eq!(read_extension(&p, 3), Some(0xfffe));
+        assert_eq!(read_extension(&p, 4), None);
+        assert_eq!(unwrap(2, 0xfffe), 0x10002);
+        assert_eq!(unwrap(0xfffe, 0x10002), 0xfffe);
+    }
+
+    #[test]
+    fn reports_become_per_packet_results_and_hostile_ones_cost_little() {
+        use SymbolTypeTcc::*;
+        let mut h = TwccHistory::default();
+        let t0 = Instant::now();
+        for i in 0..6u16 {
+            h.on_sent(65533u16.wrapping_add(i), t0 + Duration::from_millis(i as u64), 1000 + i as usize, 0);
+        }
+        let fb = feedback(
+            65533,
+            vec![PacketReceivedSmallDelta, PacketNotReceived, PacketReceivedSmallDelta, PacketReceivedLargeDelta, PacketReceivedSmallDelta, PacketNotReceived],
+            vec![1000, 2000, 70_000, 250],
+            1,
+        );
+        let r = h.on_feedback(&fb);
+        assert_eq!(r.len(), 6);
+        assert_eq!(r[0].arrival_us, Some(640_000 + 1000));
+        assert_eq!(r[1].arrival_us, None);
+        assert_eq!(r[2].arrival_us, Some(640_000 + 3000));
+        assert_eq!(r[3].arrival_us, Some(640_000 + 73_000));
+        assert_eq!(r[4].sent.size, 1004);
+        assert_eq!(r[5].sent.seq, 65538, "unwrapped past 65535");
+        // The same report again is ignored; one for numbers never sent gives nothing.
+        assert!(h.on_feedback(&fb).is_empty());
+        let far = feedback(30_000, vec![PacketReceivedSmallDelta; 7], vec![10; 7], 2);
+        assert!(h.on_feedback(&far).is_empty());
+        // A run-length chunk claiming the most packets a report can name is read only as far as
+        // the history.
+        let huge = TransportLayerCc {
+            base_sequence_number: 0,
+            packet_status_count: u16::MAX,
+            fb_pkt_count: 3,
+            packet_chunks: vec![PacketStatusChunk::RunLengthChunk(RunLengthChunk {
+                type_tcc: StatusChunkTypeTcc::RunLengthChunk,
+                packet_status_symbol: PacketNotReceived,
+                run_length: 8191,
+            }); 8],
+            ..Default::default()
+        };
+        assert!(h.on_feedback(&huge).len() <= 6);
+    }
+}
