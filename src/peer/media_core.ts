@@ -104,6 +104,8 @@ export class MediaCoreSession {
       `policy ${options.policy ?? "all"}`,
       `srtp ${options.allowAesGcm ? "any" : "cm"}`,
       `connect_timeout_ms ${Math.max(0, Math.round(options.connectTimeoutMs ?? 0))}`,
+      ...(options.transportCcId ? [`twcc_ext ${options.transportCcId}`] : []),
+      ...(options.startBitrateBps ? [`start_bps ${Math.round(options.startBitrateBps)}`] : []),
     ].join("\n"));
     const cp = copyIn(x, config);
     const kp = copyIn(x, cert);
@@ -191,7 +193,7 @@ export class MediaCoreSession {
     if (this.#dead) return c;
     const ptr = this.#x.session_stats(this.#handle);
     if (!ptr) return c;
-    const f = new Float64Array(this.#x.memory.buffer, ptr, 11);
+    const f = new Float64Array(this.#x.memory.buffer, ptr, 20);
     c.nacks = f[0];
     c.retransmitted = f[1];
     c.keyframeRequests = f[2];
@@ -203,6 +205,15 @@ export class MediaCoreSession {
     if (f[8] >= 0) c.authenticatedAtMs = f[8];
     c.audioPacketsSent = f[9];
     c.audioPacketsReceived = f[10];
+    c.estimateBps = f[11];
+    c.pacerDelayMs = f[12];
+    c.pacerDropped = f[13];
+    c.framesDroppedForCongestion = f[14];
+    c.probesSent = f[15];
+    if (!Number.isNaN(f[16])) c.rembBps = f[16];
+    c.feedbackLoss = f[17];
+    if (!Number.isNaN(f[18])) c.ackedBps = f[18];
+    c.sendingBps = f[19];
     return c;
   }
 
@@ -464,6 +475,8 @@ export class MediaCoreSession {
             ? { type: "data-open", channel: channelOf(text) }
             : kind === 8
             ? { type: "data-close", id: Number(text) }
+            : kind === 9
+            ? { type: "estimate", bps: Number(text) }
             : { type: "closed", reason: text },
         );
       } else if (tag === 4) {

@@ -15,7 +15,8 @@ export type MediaCoreEvent =
   | { type: "local-candidate"; candidate: string }
   | { type: "warning"; message: string }
   | { type: "data-open"; channel: DataChannelInfo }
-  | { type: "data-close"; id: number };
+  | { type: "data-close"; id: number }
+  | { type: "estimate"; bps: number };
 
 /** A datagram for the host to send. */
 export interface MediaCoreDatagram {
@@ -77,6 +78,11 @@ export interface MediaCoreSessionOptions {
   /** End the session when the viewer nominated no pair this long after it was made, ms
    * (default 30 000). */
   connectTimeoutMs?: number;
+  /** The viewer's transport-wide sequence number extension id (absent: no transport-wide
+   * feedback; the estimate then comes from REMB and loss). */
+  transportCcId?: number;
+  /** The bandwidth estimate before any feedback, bits/s (default 3 000 000). */
+  startBitrateBps?: number;
 }
 
 /** The outcome of {@link import("./media_core.ts").MediaCoreSession.addCandidate}. */
@@ -132,4 +138,22 @@ export interface MediaCoreCounters {
    * authenticated, or SRTCP that decrypted. Undefined before.
    */
   authenticatedAtMs?: number;
+  /** The viewer's bandwidth estimate, bits/s (transport-wide feedback, REMB, loss). */
+  estimateBps?: number;
+  /** How long the oldest video in the pacer's queue has waited, ms. */
+  pacerDelayMs?: number;
+  /** Datagrams of video dropped from the pacer's queue (it waited too long). */
+  pacerDropped?: number;
+  /** Video frames not sent after such a drop, until the next IDR. */
+  framesDroppedForCongestion?: number;
+  /** Bandwidth probes sent. */
+  probesSent?: number;
+  /** The viewer's latest REMB, bits/s. */
+  rembBps?: number;
+  /** Loss fraction (0–1) of the latest second of transport-wide feedback. */
+  feedbackLoss?: number;
+  /** The rate the viewer acknowledged receiving, bits/s. */
+  ackedBps?: number;
+  /** Media sent over the last second, bits/s. */
+  sendingBps?: number;
 }

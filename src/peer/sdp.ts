@@ -23,7 +23,17 @@ export interface ParseOfferOptions {
   receiveAudio?: boolean;
   /** Whether data channels are answered (default true). */
   dataChannels?: boolean;
+  /**
+   * Whether transport-wide congestion control is negotiated when the viewer offers it (default
+   * true): the `transport-wide-cc` header extension and `transport-cc` feedback, from which the
+   * media core estimates the viewer's bandwidth.
+   */
+  transportCc?: boolean;
 }
+
+/** The transport-wide sequence number header extension (draft-holmer-rmcat-transport-wide-cc-extensions-01). */
+export const TRANSPORT_CC_URI =
+  "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01";
 
 /** Direction of a media section (RFC 3264 §5.1), as its sender wrote it. */
 export type MediaDirection = "sendrecv" | "sendonly" | "recvonly" | "inactive";
@@ -81,6 +91,12 @@ export interface ParsedOffer {
   data?: OfferedData;
   /** Media id of the first section answered: the BUNDLE tag, which candidates name. */
   mid: string;
+  /**
+   * The id of the viewer's transport-wide sequence number extension (1–14, a one-byte header
+   * element, RFC 8285), when its offer has it in the video or audio section answered and
+   * transport-wide congestion control is wanted.
+   */
+  transportCcId?: number;
   /** The viewer's ICE username fragment. */
   iceUfrag: string;
   /** The viewer's ICE password. */
@@ -342,10 +358,22 @@ export function parseOffer(sdp: string, options: ParseOfferOptions = {}): Parsed
       `the offer's fingerprint is not a SHA-256 one (${fingerprint.split(" ")[0].slice(0, 16)})`,
     );
   }
+  let transportCcId: number | undefined;
+  if (options.transportCc ?? true) {
+    for (const i of [v, a]) {
+      if (i < 0 || (i === v && !video) || (i === a && !audio)) continue;
+      for (const line of media[i].attrs) {
+        if (!line.startsWith("extmap:") || !line.endsWith(` ${TRANSPORT_CC_URI}`)) continue;
+        const id = Number(line.slice(7, line.indexOf(" ")).split("/")[0]);
+        if (Number.isInteger(id) && id >= 1 && id <= 14) transportCcId ??= id;
+      }
+    }
+  }
   return {
     video,
     audio,
     data,
+    ...(transportCcId !== undefined ? { transportCcId } : {}),
     mid: sections[first].mid,
     iceUfrag,
     icePwd,
@@ -426,7 +454,8 @@ export interface AnswerParameters {
 /**
  * The answer to a parsed offer, its sections in the offer's order, the accepted ones in one
  * BUNDLE group with rtcp-mux, `a=setup:passive` and our ICE credentials: video send only (H.264
- * with the offer's payload type and the profile chosen, NACK, PLI and FIR feedback), audio
+ * with the offer's payload type and the profile chosen, NACK, PLI, FIR and REMB feedback, and
+ * transport-wide congestion control when {@link ParsedOffer.transportCcId} is set), audio
  * (Opus, `minptime=10;useinbandfec=1`, sending and receiving as {@link OfferedAudio} says),
  * data channels (SCTP port 5000, {@link MAX_DATA_MESSAGE}); every other section declined
  * (port 0). Host candidates go in the first accepted section.
@@ -463,6 +492,10 @@ export function writeAnswer(offer: ParsedOffer, p: AnswerParameters): string {
     ...(mid === offer.mid ? candidates : []),
   ];
   const { video, audio, data } = offer;
+  const transportCc = (pt: number) =>
+    offer.transportCcId === undefined
+      ? []
+      : [`a=extmap:${offer.transportCcId} ${TRANSPORT_CC_URI}`, `a=rtcp-fb:${pt} transport-cc`];
   const sectionOf = (kind: string, mid: string): string[] | undefined => {
     if (kind === "video" && video && mid === video.mid) {
       const pt = video.payloadType;
@@ -476,6 +509,8 @@ export function writeAnswer(offer: ParsedOffer, p: AnswerParameters): string {
         `a=rtcp-fb:${pt} nack`,
         `a=rtcp-fb:${pt} nack pli`,
         `a=rtcp-fb:${pt} ccm fir`,
+        `a=rtcp-fb:${pt} goog-remb`,
+        ...transportCc(pt),
         `a=fmtp:${pt} level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=${video.profileLevelId}`,
         `a=ssrc:${p.ssrc} cname:kvs-master`,
         `a=ssrc:${p.ssrc} msid:kvs video`,
@@ -492,6 +527,7 @@ export function writeAnswer(offer: ParsedOffer, p: AnswerParameters): string {
         "a=rtcp-mux",
         `a=rtpmap:${pt} opus/48000/2`,
         `a=fmtp:${pt} minptime=10;useinbandfec=1`,
+        ...transportCc(pt),
         ...(send
           ? [`a=ssrc:${p.audioSsrc} cname:kvs-master`, `a=ssrc:${p.audioSsrc} msid:kvs audio`]
           : []),

@@ -143,6 +143,8 @@ export class WasmPeerSession implements PeerSession {
       policy: this.#relayOnly ? "relay" : "all",
       allowAesGcm: this.#f.allowAesGcm,
       connectTimeoutMs: this.#f.iceConnectTimeoutMs,
+      transportCcId: offer.transportCcId,
+      startBitrateBps: this.#o.startBitrateBps,
     });
     if (this.#closed) {
       this.#core.close();
@@ -270,6 +272,13 @@ export class WasmPeerSession implements PeerSession {
       firsReceived: 0,
       rttMs: c?.rttMs,
       packetsLost: c?.packetsLost,
+      estimateBps: c?.estimateBps,
+      sendingBps: c?.sendingBps,
+      ackedBps: c?.ackedBps,
+      feedbackLoss: c?.feedbackLoss,
+      pacerDelayMs: c?.pacerDelayMs,
+      pacerDropped: c?.pacerDropped,
+      probesSent: c?.probesSent,
       hotPath: "wasm",
       silentForMs: c?.authenticatedAtMs === undefined
         ? undefined
@@ -431,6 +440,8 @@ export class WasmPeerSession implements PeerSession {
       } else if (e.type === "keyframe-request") {
         this.#plis++;
         this.#o.callbacks.onKeyframeRequest();
+      } else if (e.type === "estimate") {
+        this.#o.callbacks.onEstimate?.(e.bps);
       } else if (e.type === "closed") this.close(e.reason);
     }
     if (out.messages) this.#deliver(out.messages);

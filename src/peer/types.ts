@@ -78,6 +78,24 @@ export interface PeerStats {
    * that decrypted), ms; undefined before it first did.
    */
   silentForMs?: number;
+  /**
+   * The viewer's available bandwidth as the media core estimates it, bits/s: Google Congestion
+   * Control over transport-wide feedback (delay and loss), capped by the viewer's REMB; the
+   * pacer sends at it.
+   */
+  estimateBps?: number;
+  /** Media sent to the viewer over the last second, bits/s (retransmissions included). */
+  sendingBps?: number;
+  /** The rate the viewer acknowledged receiving (transport-wide feedback), bits/s. */
+  ackedBps?: number;
+  /** Loss fraction (0–1) of the latest second of transport-wide feedback. */
+  feedbackLoss?: number;
+  /** How long the oldest video waiting in the pacer has waited, ms. */
+  pacerDelayMs?: number;
+  /** Video datagrams dropped from the pacer because they waited too long (≥ 1 s). */
+  pacerDropped?: number;
+  /** Bandwidth probes sent. */
+  probesSent?: number;
 }
 
 /** Callbacks a session uses to talk back to the master. */
@@ -92,8 +110,16 @@ export interface PeerSessionCallbacks {
    * cannot tell report it with the `connected` state instead.
    */
   onVerified?(): void;
-  /** The viewer sent PLI/FIR: it needs a keyframe. */
+  /**
+   * The viewer needs a keyframe: it sent PLI/FIR, or the pacer dropped video that waited too
+   * long for the viewer's bandwidth (the session sends no video until the next IDR).
+   */
   onKeyframeRequest(): void;
+  /**
+   * The viewer's bandwidth estimate changed notably (by 5 % or more, at most five times a
+   * second), bits/s. A source with renditions or an encoder can follow it.
+   */
+  onEstimate?(bps: number): void;
   /** The session ended (ICE failure, consent loss, DTLS alert, trap, close()). */
   onClosed(reason: string): void;
   /** An Opus packet from the viewer (when its offer sends audio and audio is received). */
@@ -168,6 +194,12 @@ export interface PeerSessionOptions {
   receiveAudio?: boolean;
   /** Whether data channels are answered (default true). */
   dataChannels?: boolean;
+  /**
+   * The viewer's bandwidth estimate before any feedback, bits/s (default 3 Mbit/s): the pacer's
+   * rate until the viewer's transport-wide feedback or REMB says more. Set it near the top
+   * rendition's rate.
+   */
+  startBitrateBps?: number;
 }
 
 /**

@@ -1164,12 +1164,16 @@ impl Session {
             self.last_audio = Some((rtp_timestamp, now));
         } else {
             self.last_frame = Some((rtp_timestamp, now));
-            self.maybe_probe(now);
         }
         if self.next_report.is_none() {
             self.next_report = Some(now + Duration::from_millis(500));
         }
         self.drain_pacer(now);
+        if !audio && self.pacer.is_empty() {
+            // A probe goes between frames, when nothing else waits.
+            self.maybe_probe(now);
+            self.drain_pacer(now);
+        }
         n
     }
 
@@ -1208,7 +1212,7 @@ impl Session {
 
     /// A bandwidth probe when one is due (padding at a multiple of the estimate, [`crate::gcc`]).
     fn maybe_probe(&mut self, now: Instant) {
-        if self.twcc_ext.is_none() || !self.pacer.is_empty() {
+        if self.twcc_ext.is_none() {
             return;
         }
         let sending = self.sent_window_bytes as f64 * 8.0;
