@@ -378,8 +378,8 @@ pub extern "C" fn session_fingerprint(handle: u32) -> usize {
 /// when the viewer last proved it is there (caller ms; -1: never) — an ICE check or response
 /// that authenticated, or SRTP/SRTCP that decrypted —, audio packets sent, audio packets
 /// received, the bandwidth estimate (bits/s), how long the oldest queued video waited in the
-/// pacer (ms), datagrams dropped from the pacer's queue, video frames not sent while waiting for
-/// an IDR after a drop, probes sent, the viewer's REMB (bits/s; NaN: none), the loss fraction of
+/// pacer (ms), times waiting frames were dropped (they waited over a second), video frames not
+/// sent (dropped, or while waiting for an IDR after a drop), probes sent, the viewer's REMB (bits/s; NaN: none), the loss fraction of
 /// the latest second of transport-wide feedback, the rate the viewer acknowledged (bits/s; NaN:
 /// not yet), media bits sent over the last second.
 #[no_mangle]
@@ -401,8 +401,8 @@ pub extern "C" fn session_stats(handle: u32) -> *const f64 {
             x.audio_packets_sent() as f64,
             x.audio_received as f64,
             x.gcc.estimate(),
-            x.pacer.video_delay(x.now()).as_secs_f64() * 1000.0,
-            x.pacer.dropped as f64,
+            x.video_delay().as_secs_f64() * 1000.0,
+            x.queue_drops as f64,
             x.frames_dropped as f64,
             x.gcc.probes as f64,
             x.gcc.remb.unwrap_or(f64::NAN),

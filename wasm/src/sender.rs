@@ -144,8 +144,10 @@ pub struct Sender {
     payload_type: u8,
     sequence: u16,
     out: Vec<u8>,
-    /// Datagrams produced so far.
+    /// Datagrams produced so far (first transmissions of media).
     pub packets: u64,
+    /// Padding-only packets produced (bandwidth probes).
+    pub padding_packets: u64,
     /// Bytes of datagrams produced so far.
     pub bytes: u64,
     /// RTP payload bytes sent so far (the sender report's octet count).
@@ -242,6 +244,7 @@ impl Sender {
             sequence: first_sequence,
             out: Vec::new(),
             packets: 0,
+            padding_packets: 0,
             bytes: 0,
             payload_bytes: 0,
             last_timestamp: None,
@@ -522,7 +525,7 @@ impl Sender {
             self.transport_sequence = first_transport;
             return Err(e);
         }
-        self.packets += count as u64;
+        self.padding_packets += count as u64;
         Ok(count)
     }
 }

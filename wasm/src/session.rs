@@ -200,6 +200,8 @@ const NO_FEEDBACK_START_BPS: f64 = 20_000_000.0;
 /// and at most this often.
 const ESTIMATE_EVENT_CHANGE: f64 = 0.05;
 const ESTIMATE_EVENT_GAP: Duration = Duration::from_millis(200);
+/// Frames waiting for the pacer at most (beyond, new ones are dropped until the wait ends).
+const MAX_QUEUED_FRAMES: usize = 512;
 
 /// One TURN server and our allocation on it.
 struct Turn {
@@ -298,8 +300,13 @@ pub struct Session {
     sent_window_bytes: usize,
     /// The last estimate reported in an event, and when.
     estimate_reported: Option<(f64, Instant)>,
-    /// After stale video was dropped from the pacer: no video until the next IDR.
+    /// Frames waiting for the pacer, not yet packetized: bytes, RTP timestamp, when written.
+    video_queue: VecDeque<(Vec<u8>, u32, Instant)>,
+    frame_spare: Vec<Vec<u8>>,
+    /// After waiting frames were dropped: no video until the next IDR.
     awaiting_keyframe: bool,
+    /// Times waiting frames were dropped.
+    pub queue_drops: u64,
     /// Video frames not sent while waiting for an IDR after a drop.
     pub frames_dropped: u64,
     /// Packets the viewer reported lost in receiver reports, as of the previous one (for the
@@ -413,7 +420,10 @@ impl Session {
             sent_window: VecDeque::new(),
             sent_window_bytes: 0,
             estimate_reported: None,
+            video_queue: VecDeque::new(),
+            frame_spare: Vec::new(),
             awaiting_keyframe: false,
+            queue_drops: 0,
             frames_dropped: 0,
             rr_mark: None,
         })
@@ -1107,6 +1117,9 @@ impl Session {
         all.extend(self.data.as_ref().and_then(|d| d.poll_timeout()));
         all.extend(self.next_report);
         all.extend(self.pacer.next_time(self.now));
+        if !self.video_queue.is_empty() && self.pacer.is_empty() {
+            all.push(self.now + crate::pacer::TICK);
+        }
         for t in self.turns.iter_mut() {
             all.extend(t.client.poll_timeout());
         }
@@ -1131,22 +1144,72 @@ impl Session {
         if self.closed || self.selected.is_none() {
             return 0;
         }
-        if !audio {
-            if self.pacer.drop_stale_video(now) > 0 {
-                // The queue would only turn into latency: what waited goes, and video resumes at
-                // the next IDR (the host is asked for one, and may switch to a lighter rendition).
-                self.awaiting_keyframe = true;
-                self.events.push_back(SessionEvent::KeyframeRequest);
-                self.update_estimate(now, true);
+        if audio {
+            if self.audio_sender.is_none() {
+                return 0;
             }
-            if self.awaiting_keyframe {
-                if !crate::h264::has_idr(frame) {
-                    self.frames_dropped += 1;
-                    return 0;
+            let n = self.packetize(now, true, frame, rtp_timestamp, now);
+            if n > 0 {
+                self.last_audio = Some((rtp_timestamp, now));
+                if self.next_report.is_none() {
+                    self.next_report = Some(now + Duration::from_millis(500));
                 }
-                self.awaiting_keyframe = false;
             }
+            self.drain_pacer(now);
+            return n;
         }
+        if self.sender.is_none() {
+            return 0;
+        }
+        if self.video_queue.front().is_some_and(|f| now.saturating_duration_since(f.2) > crate::pacer::MAX_QUEUE_DELAY) {
+            // Frames waiting longer than this would only turn into latency: they go, unsent (no
+            // sequence number was spent on them, so the viewer sees no gap to ask about), and
+            // video resumes at the next IDR (the host is asked for one, and may switch to a
+            // lighter rendition).
+            while let Some((buf, _, _)) = self.video_queue.pop_front() {
+                self.frames_dropped += 1;
+                self.recycle_frame(buf);
+            }
+            self.queue_drops += 1;
+            self.awaiting_keyframe = true;
+            // The estimate first: the host deciding on a lighter rendition reads it.
+            self.update_estimate(now, true);
+            self.events.push_back(SessionEvent::KeyframeRequest);
+        }
+        if self.awaiting_keyframe {
+            if !crate::h264::has_idr(frame) {
+                self.frames_dropped += 1;
+                return 0;
+            }
+            self.awaiting_keyframe = false;
+        }
+        self.last_frame = Some((rtp_timestamp, now));
+        if self.next_report.is_none() {
+            self.next_report = Some(now + Duration::from_millis(500));
+        }
+        let mut n = 0;
+        if self.video_queue.is_empty() && !self.pacer.has_video() {
+            // Nothing waits: packetized now, sent as far as the pacer allows.
+            n = self.packetize(now, false, frame, rtp_timestamp, now);
+        } else if self.video_queue.len() < MAX_QUEUED_FRAMES {
+            let mut buf = self.frame_spare.pop().unwrap_or_default();
+            buf.clear();
+            buf.extend_from_slice(frame);
+            self.video_queue.push_back((buf, rtp_timestamp, now));
+        } else {
+            self.frames_dropped += 1;
+        }
+        self.drain_pacer(now);
+        if self.pacer.is_empty() && self.video_queue.is_empty() {
+            // A probe goes between frames, when nothing else waits.
+            self.maybe_probe(now);
+            self.drain_pacer(now);
+        }
+        n
+    }
+
+    /// Packetize and protect a frame into the pacer (its datagrams stamped as queued at `at`).
+    fn packetize(&mut self, now: Instant, audio: bool, frame: &[u8], rtp_timestamp: u32, at: Instant) -> usize {
         let sender = if audio { self.audio_sender.as_mut() } else { self.sender.as_mut() };
         let Some(sender) = sender else { return 0 };
         sender.set_clock(now, None);
@@ -1156,25 +1219,16 @@ impl Session {
         let written = sender.write_frame_into(frame, rtp_timestamp, &mut batch, &[]);
         self.transport_sequence = sender.transport_sequence;
         if written.is_ok() {
-            self.queue_batch(now, if audio { Class::Audio } else { Class::Video }, &batch, 0);
+            self.queue_batch(at, if audio { Class::Audio } else { Class::Video }, &batch, 0);
         }
         self.relay_batch = batch;
-        let Ok(n) = written else { return 0 };
-        if audio {
-            self.last_audio = Some((rtp_timestamp, now));
-        } else {
-            self.last_frame = Some((rtp_timestamp, now));
+        written.unwrap_or(0)
+    }
+
+    fn recycle_frame(&mut self, buf: Vec<u8>) {
+        if self.frame_spare.len() < 8 {
+            self.frame_spare.push(buf);
         }
-        if self.next_report.is_none() {
-            self.next_report = Some(now + Duration::from_millis(500));
-        }
-        self.drain_pacer(now);
-        if !audio && self.pacer.is_empty() {
-            // A probe goes between frames, when nothing else waits.
-            self.maybe_probe(now);
-            self.drain_pacer(now);
-        }
-        n
     }
 
     /// Queue each datagram of a sender's batch (`[u32 LE length][datagram]…`) in the pacer.
@@ -1190,7 +1244,15 @@ impl Session {
     /// Send what the pacer lets out now, remembering each transport-wide number's send time.
     fn drain_pacer(&mut self, now: Instant) {
         let Some((base, to)) = self.selected else { return };
-        while let Some((class, data, probe)) = self.pacer.pop(now) {
+        loop {
+            if !self.pacer.has_video() && self.pacer.has_tokens(now) {
+                // The next waiting frame is packetized only when its turn comes.
+                if let Some((buf, ts, at)) = self.video_queue.pop_front() {
+                    self.packetize(now, false, &buf, ts, at);
+                    self.recycle_frame(buf);
+                }
+            }
+            let Some((class, data, probe)) = self.pacer.pop(now) else { break };
             if let Some(seq) = self.twcc_ext.and_then(|id| crate::twcc::read_extension(&data, id)) {
                 self.twcc.on_sent(seq, now, data.len(), probe);
             }
@@ -1250,6 +1312,11 @@ impl Session {
         }
     }
 
+    /// How long the oldest frame waiting for the pacer has waited.
+    pub fn video_delay(&self) -> Duration {
+        self.video_queue.front().map_or(Duration::ZERO, |f| self.now.saturating_duration_since(f.2))
+    }
+
     /// Media bytes sent over the last second.
     pub fn sending_bps(&self) -> f64 {
         self.sent_window_bytes as f64 * 8.0
@@ -1278,7 +1345,8 @@ impl Session {
                 ssrc: sender.ssrc(),
                 ntp_time: ntp,
                 rtp_time: ts.wrapping_add((since * rate) as u32),
-                packet_count: sender.packets as u32,
+                // RFC 3550 §6.4.1: every RTP data packet, padding-only ones included.
+                packet_count: (sender.packets + sender.padding_packets) as u32,
                 octet_count: sender.payload_bytes as u32,
                 ..Default::default()
             };
@@ -1642,6 +1710,9 @@ mod tests {
         assert_eq!(s.write_frame(now, &au, 3000), 1);
         let (_, to, d) = s.poll_transmit().unwrap();
         assert_eq!(to, viewer, "media goes to the nominated address");
+        // Then the first bandwidth probe: padding only (P bit), on the video SSRC.
+        let probe: Vec<Vec<u8>> = std::iter::from_fn(|| s.poll_transmit()).map(|(_, _, d)| d).collect();
+        assert!(!probe.is_empty() && probe.iter().all(|p| p[0] & 0x20 != 0), "{} probe packets", probe.len());
         let plain = rx.decrypt_rtp(&d).expect("the viewer decrypts it");
         assert_eq!(&plain[12..17], &[0xbe, 0xde, 0, 1, 0x31], "the transport-wide number (extension id 3)");
         assert_eq!(&plain[20..], &au[4..]);
@@ -1660,7 +1731,9 @@ mod tests {
         compound.extend_from_slice(&pli.marshal().unwrap());
         let protected = tx.encrypt_rtcp(&compound).unwrap();
         s.handle_datagram(now, UDP, viewer, &protected);
-        let (_, to, again) = s.poll_transmit().expect("the NACKed packet is sent again");
+        let (_, to, again) = std::iter::from_fn(|| s.poll_transmit())
+            .find(|(_, _, d)| d[0] & 0x20 == 0)
+            .expect("the NACKed packet is sent again");
         assert_eq!(to, viewer);
         assert_eq!(again, d, "byte for byte");
         assert_eq!(s.poll_event(), Some(SessionEvent::KeyframeRequest));
@@ -1681,7 +1754,9 @@ mod tests {
         let plain_sr = rtcp_rx.decrypt_rtcp(&protected_sr).expect("the viewer decrypts it");
         let packets = rtc_rtcp::packet::unmarshal(&mut &plain_sr[..]).unwrap();
         let sr = packets[0].as_any().downcast_ref::<rtc_rtcp::sender_report::SenderReport>().expect("SR first");
-        assert_eq!((sr.ssrc, sr.packet_count), (0xabc, 1));
+        let padding = s.sender.as_ref().unwrap().padding_packets;
+        assert!(padding >= 5, "the first probe");
+        assert_eq!((sr.ssrc, sr.packet_count as u64), (0xabc, 1 + padding));
         assert_eq!(sr.octet_count, (au.len() - 4) as u32, "payload octets");
         assert_eq!(sr.rtp_time.wrapping_sub(3000), 54_000, "the frame's timestamp + 600 ms at 90 kHz");
         assert!(packets[1].as_any().downcast_ref::<rtc_rtcp::source_description::SourceDescription>().is_some());
