@@ -78,6 +78,8 @@ export interface PeerStats {
    * that decrypted), ms; undefined before it first did.
    */
   silentForMs?: number;
+  /** The viewer's available bandwidth estimate, bits per second (when the session has one). */
+  estimateBps?: number;
 }
 
 /** Callbacks a session uses to talk back to the master. */
@@ -104,6 +106,11 @@ export interface PeerSessionCallbacks {
   onDataMessage?(channel: DataChannelInfo, data: string | Uint8Array): void;
   /** A data channel closed. */
   onDataChannelClose?(channel: DataChannelInfo): void;
+  /**
+   * The viewer's available bandwidth estimate changed notably, bits per second (called at most
+   * a few times a second).
+   */
+  onEstimate?(bps: number): void;
 }
 
 /**
