@@ -173,6 +173,12 @@ Deno.test("ladder: folders that are not aligned, missing or bad are named", asyn
       );
       await assert.rejects(FileVideoSource.openLadder({ rungs: [] }), /at least one folder/);
       await assert.rejects(
+        FileVideoSource.openLadder({ rungs: [LOW, HIGH] }),
+        (e) =>
+          e instanceof MediaSourceError && e.path === HIGH &&
+          /highest bitrate first: 720p here \(\d+ b\/s\) comes after 360p in /.test(e.message),
+      );
+      await assert.rejects(
         FileVideoSource.openLadder({ rungs: [{ dir: high, bitrateBps: -1 }] }),
         /bitrate must be a positive number/,
       );

@@ -9,7 +9,7 @@ import { H264Error, inspectAccessUnit, spsProfileLevelId } from "./h264.ts";
 import { MediaSourceError } from "./errors.ts";
 import { AccessUnitSplitter } from "./access_unit_splitter.ts";
 import { ParameterSetCache } from "./parameter_sets.ts";
-import { checkAligned, describeRung } from "./ladder.ts";
+import { checkAligned, checkHighestFirst, describeRung } from "./ladder.ts";
 import { Pacer, type PacerClock } from "./pacer.ts";
 import { type Logger, silentLogger } from "../log.ts";
 
@@ -73,8 +73,9 @@ export interface FileRung {
  */
 export interface FileVideoLadderOptions extends Omit<FileVideoSourceOptions, "dir"> {
   /**
-   * The rungs, highest first: folders (or {@link FileRung}s) of the same pictures encoded at
-   * different sizes or bitrates, with as many frames each and IDRs at the same frames.
+   * The rungs, highest bitrate first: folders (or {@link FileRung}s) of the same pictures
+   * encoded at different sizes or bitrates, with as many frames each and IDRs at the same
+   * frames (all three checked when the source opens).
    */
   rungs: readonly (string | FileRung)[];
 }
@@ -387,6 +388,7 @@ export class FileVideoSource implements VideoSource {
     checkAligned(rungs);
     const fps = options.fps ?? 25;
     const renditions = rungs.map((r) => describeRung(r, fps, r));
+    checkHighestFirst(renditions, rungs.map((r) => r.dir));
     const log = options.logger ?? silentLogger;
     let ordered = rungs;
     if (first > 0) {

@@ -57,6 +57,31 @@ export function checkAligned(rungs: readonly RungFrames[]): void {
   }
 }
 
+/**
+ * Check that a ladder goes highest first: each rung's bitrate below the one before it (viewers
+ * go down the ladder by index). Throws {@link MediaSourceError} naming the rung out of order.
+ *
+ * @example
+ * ```ts
+ * import { checkHighestFirst } from "./ladder.ts";
+ * const rung = (bitrateBps: number, label: string) => ({ width: 0, height: 0, bitrateBps, label });
+ * checkHighestFirst([rung(2_400_000, "720p"), rung(800_000, "360p")], ["a", "b"]); // fine
+ * ```
+ */
+export function checkHighestFirst(renditions: readonly Rendition[], dirs: readonly string[]): void {
+  for (let i = 1; i < renditions.length; i++) {
+    const [above, here] = [renditions[i - 1], renditions[i]];
+    if (here.bitrateBps >= above.bitrateBps) {
+      throw new MediaSourceError(
+        `the rungs of a ladder go highest bitrate first: ${here.label} here ` +
+          `(${here.bitrateBps} b/s) comes after ${above.label} in ${dirs[i - 1]} ` +
+          `(${above.bitrateBps} b/s)`,
+        dirs[i],
+      );
+    }
+  }
+}
+
 /** The 1-based positions of a rung's IDRs, shortened after a few. */
 function idrList(rung: RungFrames): string {
   const at = rung.frames.flatMap((f, i) => (f.keyframe ? [i + 1] : []));
