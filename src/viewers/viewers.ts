@@ -66,9 +66,13 @@ export class Viewers {
   readonly #sendAudio: boolean;
   readonly #receiveAudio: boolean;
   readonly #dataChannels: boolean;
-  /** Fast start: the current GOP of each rung, for viewers who join mid-GOP. */
-  readonly #fastStart: boolean;
-  readonly #gops = new Map<number, GopCache>();
+  /**
+   * Fast start: the current GOP of the rung viewers start on, for viewers who join mid-GOP
+   * (undefined: fast start off). A ladder's other rungs are not kept: no catch-up comes from them.
+   */
+  readonly #gop: GopCache | undefined;
+  /** The rung every viewer starts on (0 without a ladder). */
+  readonly #startRung: number = 0;
   /** The source's ladder (two rungs or more), and its frames gathered by instant. */
   readonly #ladder: readonly Rendition[] | undefined;
   readonly #adaptation: AdaptationOptions | undefined;
@@ -94,11 +98,12 @@ export class Viewers {
     this.#sendAudio = options.sendAudio ?? false;
     this.#receiveAudio = options.receiveAudio ?? true;
     this.#dataChannels = options.dataChannels ?? true;
-    this.#fastStart = options.fastStart ?? true;
+    this.#gop = options.fastStart ?? true ? new GopCache() : undefined;
     const ladder = options.renditions;
     if (ladder && ladder.length > 1) {
       this.#ladder = ladder;
       this.#adaptation = options.adaptation;
+      this.#startRung = options.adaptation?.start === "lowest" ? ladder.length - 1 : 0;
       this.#instants = new LadderInstants(ladder.length, (frames) => this.#fanOut(frames));
     }
     this.#early = new EarlyCandidates(
@@ -214,11 +219,8 @@ export class Viewers {
    * are gathered by instant first, and each viewer gets its own rendition's.
    */
   writeFrame(frame: EncodedFrame): void {
-    if (this.#fastStart) {
-      const rung = this.#ladder ? frame.rendition ?? 0 : 0;
-      let gop = this.#gops.get(rung);
-      if (!gop) this.#gops.set(rung, gop = new GopCache());
-      gop.push(frame);
+    if (this.#gop && (this.#ladder ? frame.rendition ?? 0 : 0) === this.#startRung) {
+      this.#gop.push(frame);
     }
     if (this.#instants) {
       this.#instants.push(frame);
@@ -486,7 +488,7 @@ export class Viewers {
       v.startReceiving(
         this.#patienceMs,
         () => this.#emit("keyframe", {}),
-        this.#gops.get(v.rendition)?.catchUp() ?? [],
+        v.rendition === this.#startRung ? this.#gop?.catchUp() ?? [] : [],
         (cause) => this.#frameFailed(v, cause),
       );
       this.#updateReceiving();
