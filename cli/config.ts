@@ -58,7 +58,8 @@ export interface MasterConfig {
   logSdp: boolean;
   /**
    * Where the video comes from (`--video-source` / `AWS_KVS_VIDEO_SOURCE`, or `--frames`): a
-   * folder of `frame-NNNN.h264` access units, `-` for Annex-B H.264 on stdin, or an Annex-B
+   * folder of `frame-NNNN.h264` access units, folders of a ladder separated by commas (highest
+   * first; by default the 720p and 360p samples), `-` for Annex-B H.264 on stdin, or an Annex-B
    * `.h264` file. Unused when {@link MasterConfig.videoCommand} is set.
    */
   videoSource: string;
@@ -296,22 +297,39 @@ export function iotSettingNames(config: MasterConfig): IotSettingNames {
 }
 
 /**
- * The frames folder to open: the one given, else the default folder of the working directory,
- * else the one shipped next to this module (a path in a checkout, an https URL from JSR).
+ * The frame folders (or file) `--video-source` names: one, or the rungs of a ladder separated
+ * by commas (a path that exists as given is one, commas and all). The default's folders are
+ * those of the working directory when there, else those shipped next to this module (paths in
+ * a checkout, https URLs from JSR).
  *
  * @example
  * ```ts
- * import { resolveFramesDir } from "./config.ts";
- * const dir = await resolveFramesDir("samples/h264");
+ * import { resolveFramesDirs } from "./config.ts";
+ * await resolveFramesDirs("samples/h264,samples/h264-360p"); // ["samples/h264", "samples/h264-360p"]
+ * await resolveFramesDirs("camera.h264"); // ["camera.h264"]
  * ```
  */
-export async function resolveFramesDir(dir: string): Promise<string> {
-  if (dir !== SETTINGS["video-source"].default) return dir;
+export async function resolveFramesDirs(source: string): Promise<string[]> {
+  const split = (s: string) => s.split(",").map((p) => p.trim()).filter((p) => p !== "");
+  if (source === SETTINGS["video-source"].default) {
+    const shipped = shippedFramesDirs();
+    return await Promise.all(
+      split(source).map(async (dir, i) => {
+        try {
+          await Deno.stat(dir);
+          return dir;
+        } catch {
+          return shipped[i];
+        }
+      }),
+    );
+  }
+  if (!source.includes(",")) return [source];
   try {
-    await Deno.stat(dir);
-    return dir;
+    await Deno.stat(source);
+    return [source];
   } catch {
-    return shippedFramesDir();
+    return split(source);
   }
 }
 
@@ -337,17 +355,19 @@ export async function resolveSampleAudio(): Promise<string> {
 }
 
 /**
- * The default frames folder shipped next to this module.
+ * The default frame folders shipped next to this module: the 720p and 360p samples, a ladder.
  *
  * @example
  * ```ts
- * import { shippedFramesDir } from "./config.ts";
- * console.log(shippedFramesDir()); // …/samples/h264/
+ * import { shippedFramesDirs } from "./config.ts";
+ * console.log(shippedFramesDirs()); // [".../samples/h264/", ".../samples/h264-360p/"]
  * ```
  */
-export function shippedFramesDir(): string {
-  const shipped = new URL(`../${SETTINGS["video-source"].default}/`, import.meta.url);
-  return shipped.protocol === "file:" ? shipped.pathname : shipped.href;
+export function shippedFramesDirs(): string[] {
+  return SETTINGS["video-source"].default.split(",").map((dir) => {
+    const shipped = new URL(`../${dir}/`, import.meta.url);
+    return shipped.protocol === "file:" ? shipped.pathname : shipped.href;
+  });
 }
 
 /**

@@ -27,7 +27,12 @@ import {
   WasmPeerSessionFactory,
 } from "../mod.ts";
 import { type Emulator, type EmulatorOptions, startEmulator } from "../src/emulator/mod.ts";
-import { awsServicesOptions, parseConfig, resolveSampleAudio, shippedFramesDir } from "./config.ts";
+import {
+  awsServicesOptions,
+  parseConfig,
+  resolveSampleAudio,
+  shippedFramesDirs,
+} from "./config.ts";
 import { envSetting, SETTINGS } from "./settings.ts";
 import { echoMessages } from "./master.ts";
 import { serveViewer, viewerPageUrl, type ViewerServer } from "../web/serve.ts";
@@ -36,8 +41,12 @@ import { serveViewer, viewerPageUrl, type ViewerServer } from "../web/serve.ts";
 export interface DemoOptions {
   /** Channel name (default: the master command's, `demo-channel`). */
   channel?: string;
-  /** Frames folder (default: the master command's, shipped next to this module). */
-  frames?: string;
+  /**
+   * Frames folder, or the folders of a ladder, highest first (default: the master command's,
+   * the 720p and 360p samples shipped next to this module: each viewer gets the rung its
+   * bandwidth carries).
+   */
+  frames?: string | readonly string[];
   /** Frames per second (default: the master command's, 25). */
   fps?: number;
   /** Send the sample tones with the sample frames (default true; never with other frames). */
@@ -52,8 +61,8 @@ export interface DemoOptions {
   peerSessionFactory?: PeerSessionFactory;
   /** Start coturn when installed (default "auto"). */
   turn?: boolean | "auto";
-  /** Master settings: seats and admission. */
-  master?: Pick<MasterOptions, "maxViewers" | "admission">;
+  /** Master settings: seats, admission, adaptation to each viewer's bandwidth. */
+  master?: Pick<MasterOptions, "maxViewers" | "admission" | "adaptation">;
   /** More emulator settings (short credential lifetimes, TURN allocation lifetime, …). */
   emulator?: Omit<EmulatorOptions, "stateDir" | "turn" | "logger">;
   logger?: Logger;
@@ -112,11 +121,13 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
     const config = parseConfig([channel], emulator.env());
     const aws = await createAwsServices(awsServicesOptions(config, log));
     closers.push(() => aws.close());
-    const frames = await FileVideoSource.open({
-      dir: options.frames ?? shippedFramesDir(),
-      fps: options.fps ?? config.fps,
-      logger: log.child("media"),
-    });
+    const dirs = typeof options.frames === "string"
+      ? [options.frames]
+      : options.frames ?? shippedFramesDirs();
+    const fps = options.fps ?? config.fps;
+    const frames = dirs.length > 1
+      ? await FileVideoSource.openLadder({ rungs: dirs, fps, logger: log.child("media") })
+      : await FileVideoSource.open({ dir: dirs[0], fps, logger: log.child("media") });
     // The sample tones with the sample frames, in step (unless audio is off or other frames).
     const audio = options.audio === false || options.frames !== undefined
       ? undefined

@@ -45,7 +45,7 @@ import {
   helpText,
   type MasterConfig,
   parseConfig,
-  resolveFramesDir,
+  resolveFramesDirs,
   resolveSampleAudio,
   wantsHelp,
 } from "./config.ts";
@@ -105,7 +105,8 @@ export interface MasterCliDeps {
 
 /**
  * Open the configured video source: the encoder command, stdin (`-`), a frames folder (or its
- * URL) or an Annex-B `.h264` file. A missing path throws an `Error` saying so.
+ * URL), the folders of a ladder (comma-separated, highest first; the default: the 720p and 360p
+ * samples) or an Annex-B `.h264` file. A missing path throws an `Error` saying so.
  *
  * @example
  * ```ts
@@ -130,22 +131,37 @@ export async function openVideoSource(
   if (config.videoSource === "-") {
     return new StreamVideoSource({ stream: stdin ?? Deno.stdin.readable, name: "stdin", logger });
   }
-  const path = await resolveFramesDir(config.videoSource);
-  if (/^https?:\/\//.test(path)) {
-    return await FileVideoSource.open({ dir: path, fps: config.fps, logger });
+  const paths = await resolveFramesDirs(config.videoSource);
+  if (paths.length > 1) {
+    for (const path of paths) {
+      if (!isUrl(path) && !(await statPath(path)).isDirectory) {
+        throw new Error(`video source ${path} is not a folder: a ladder is made of frame folders`);
+      }
+    }
+    return await FileVideoSource.openLadder({ rungs: paths, fps: config.fps, logger });
   }
-  let info: Deno.FileInfo;
+  const path = paths[0];
+  if (isUrl(path)) return await FileVideoSource.open({ dir: path, fps: config.fps, logger });
+  const info = await statPath(path);
+  return info.isDirectory
+    ? await FileVideoSource.open({ dir: path, fps: config.fps, logger })
+    : await FileVideoSource.openFile(path, { fps: config.fps, logger });
+}
+
+function isUrl(path: string): boolean {
+  return /^https?:\/\//.test(path);
+}
+
+/** `Deno.stat`, its failure an `Error` naming the video source. */
+async function statPath(path: string): Promise<Deno.FileInfo> {
   try {
-    info = await Deno.stat(path);
+    return await Deno.stat(path);
   } catch (e) {
     const why = e instanceof Deno.errors.NotFound
       ? "does not exist"
       : `cannot be read (${(e as Error).message})`;
     throw new Error(`video source ${path} ${why}`, { cause: e });
   }
-  return info.isDirectory
-    ? await FileVideoSource.open({ dir: path, fps: config.fps, logger })
-    : await FileVideoSource.openFile(path, { fps: config.fps, logger });
 }
 
 /**

@@ -168,8 +168,9 @@ export const SETTINGS = {
   "debug-log-sdp": { env: ["DEBUG_LOG_SDP"], help: "Log SDP bodies at debug", boolean: true },
   "video-source": {
     env: ["AWS_KVS_VIDEO_SOURCE"],
-    help: "Folder of frame-NNNN.h264 access units, - (Annex-B H.264 on stdin) or an .h264 file",
-    default: "samples/h264",
+    help: "Folder of frame-NNNN.h264 access units, dir1,dir2 (the folders of a ladder, highest " +
+      "first), - (Annex-B H.264 on stdin) or an .h264 file",
+    default: "samples/h264,samples/h264-360p",
   },
   frames: { help: "Same as --video-source (kept for older scripts)" },
   "video-command": {

@@ -30,6 +30,7 @@ import { type Logger, silentLogger } from "./log.ts";
 import { spsProfileLevelId } from "./media/h264.ts";
 import type { AudioSource } from "./media/audio_types.ts";
 import type { EncodedFrame, VideoSource } from "./media/types.ts";
+import { TargetBitrate } from "./media/target_bitrate.ts";
 import type {
   DataChannelInfo,
   PeerConnectionState,
@@ -38,7 +39,8 @@ import type {
 } from "./peer/types.ts";
 import { SignalingClient, type SignalingClientOptions } from "./signaling/client.ts";
 import type { SignalingState } from "./signaling/states.ts";
-import type { ViewerAdmissionOptions } from "./viewers/types.ts";
+import type { ViewerAdmissionOptions, ViewersEventMap } from "./viewers/types.ts";
+import type { AdaptationOptions } from "./viewers/rendition_selector.ts";
 import type { ViewerStats } from "./viewers/viewer.ts";
 import { Viewers } from "./viewers/viewers.ts";
 
@@ -126,6 +128,13 @@ export interface MasterOptions {
    * 4000) gives its seat to a new one. See {@link ViewerAdmissionOptions}.
    */
   admission?: ViewerAdmissionOptions;
+  /**
+   * With a ladder source ({@link VideoSource.renditions}, e.g. `FileVideoSource.openLadder`):
+   * which rung a viewer starts on and when it moves, from its bandwidth estimate. Defaults: top
+   * rung; down below 1.1 × its rung's bitrate held 0.5 s (or at once on a keyframe request below
+   * 1.25 ×); up above 1.25 × the next rung's held 4 s. See {@link AdaptationOptions}.
+   */
+  adaptation?: AdaptationOptions;
 }
 
 /**
@@ -156,6 +165,14 @@ export interface MasterEventMap {
   message: { viewerId: string; channel: DataChannelInfo; data: string | Uint8Array };
   /** A data channel with a viewer closed. */
   dataChannelClosed: { viewerId: string; channel: DataChannelInfo };
+  /** A viewer's bandwidth estimate changed notably, bits per second. */
+  estimate: ViewersEventMap["estimate"];
+  /**
+   * A viewer moved to another rung of the source's ladder, at that rung's IDR: `rendition` (0:
+   * the top one), its `label`, the `previous` rung and the `reason` (`estimate-low`,
+   * `estimate-high`, `congestion`).
+   */
+  rendition: ViewersEventMap["rendition"];
 }
 
 /** A listener of {@link Master} events of type `K`. */
@@ -184,6 +201,7 @@ export class Master {
   readonly #keyframeIntervalMs: number;
   #lastKeyframeRequest = -Infinity;
   #keyframeTimer: ReturnType<typeof setTimeout> | undefined;
+  readonly #targetBitrate = new TargetBitrate();
   #framesIn = 0;
   /** The source's `profile-level-id`, from the SPS of its latest IDR. */
   #profileLevelId: string | undefined;
@@ -222,6 +240,8 @@ export class Master {
       receiveAudio: options.receiveAudio,
       dataChannels: options.dataChannels,
       fastStart: options.fastStart,
+      renditions: options.source.renditions,
+      adaptation: options.adaptation,
     });
     this.#viewers.on("audio", (e) => this.#emit("audio", e));
     this.#viewers.on("dataChannel", (e) => this.#emit("dataChannel", e));
@@ -229,7 +249,15 @@ export class Master {
     this.#viewers.on("dataChannelClosed", (e) => this.#emit("dataChannelClosed", e));
     this.#viewers.on("joined", (e) => this.#emit("viewerJoined", e));
     this.#viewers.on("state", (e) => this.#emit("viewer", e));
-    this.#viewers.on("left", (e) => this.#emit("viewerLeft", e));
+    this.#viewers.on("left", (e) => {
+      this.#emit("viewerLeft", e);
+      this.#updateTargetBitrate();
+    });
+    this.#viewers.on("estimate", (e) => {
+      this.#emit("estimate", e);
+      this.#updateTargetBitrate();
+    });
+    this.#viewers.on("rendition", (e) => this.#emit("rendition", e));
     this.#viewers.on("error", (e) => this.#emit("error", e));
     this.#viewers.on("keyframe", () => this.#requestKeyframe());
     this.#viewers.on("receiving", ({ receiving }) => this.#setIdle(!receiving));
@@ -240,7 +268,7 @@ export class Master {
     return this.signaling.state;
   }
 
-  /** Frames received from the source so far. */
+  /** Frames received from the source so far (of a ladder, its top rung's: one per instant). */
   get framesIn(): number {
     return this.#framesIn;
   }
@@ -348,7 +376,29 @@ export class Master {
     await this.signaling.close();
   }
 
+  /**
+   * Tell a source that takes one the lowest estimate among the viewers receiving video (the
+   * slowest viewer's pace), throttled by {@link TargetBitrate}: at once when it moved by more
+   * than 10 %, else at most every 2 s. Looked at whenever an estimate arrives or a viewer leaves.
+   */
+  #updateTargetBitrate(): void {
+    if (this.#closed || !this.#source.setTargetBitrate) return;
+    const lowest = this.#viewers.lowestEstimate();
+    const bps = lowest === undefined ? undefined : this.#targetBitrate.offer(lowest);
+    if (bps === undefined) return;
+    try {
+      this.#source.setTargetBitrate(bps);
+    } catch (e) {
+      this.#log.warn("The video source failed a target bitrate", { error: e });
+    }
+  }
+
   #onFrame(frame: EncodedFrame): void {
+    // A ladder's instant counts once (its top rung), and the stream's profile is the top rung's.
+    if ((frame.rendition ?? 0) !== 0) {
+      this.#viewers.writeFrame(frame);
+      return;
+    }
     this.#framesIn++;
     if (frame.keyframe) {
       this.#profileLevelId = spsProfileLevelId(frame.data) ?? this.#profileLevelId;

@@ -31,7 +31,7 @@ Deno.test("config: environment alone, C SDK sample defaults", () => {
   });
   assert.equal(c.logLevel, "info");
   assert.equal(c.logSdp, false);
-  assert.equal(c.videoSource, "samples/h264");
+  assert.equal(c.videoSource, "samples/h264,samples/h264-360p", "the samples' ladder");
   assert.equal(c.fps, 25);
   assert.equal(c.endpointCache, true);
   assert.equal(c.endpointCacheFile, ".SignalingCache_v0");
@@ -263,7 +263,7 @@ Deno.test("config: video sources, --frames as another name, one source only", ()
   );
   const c = parseConfig(["--video-command", "ffmpeg -f h264 -"], KEYS);
   assert.equal(c.videoCommand, "ffmpeg -f h264 -");
-  assert.equal(c.videoSource, "samples/h264", "unused default");
+  assert.equal(c.videoSource, "samples/h264,samples/h264-360p", "unused default");
   assert.equal(
     parseConfig([], { ...KEYS, AWS_KVS_VIDEO_COMMAND: "gst-launch-1.0 …" }).videoCommand,
     "gst-launch-1.0 …",
@@ -288,4 +288,47 @@ Deno.test("config: describeConfig hides a password in the video command", () => 
   );
   const text = JSON.stringify(describeConfig(c));
   assert.ok(!text.includes("hunter2"), text);
+});
+
+Deno.test("config: the video source opened: the samples' ladder by default, folders, files", async () => {
+  const { openAudioSource, openVideoSource } = await import("../cli/master.ts");
+  const { FileVideoSource, silentLogger } = await import("../mod.ts");
+  const open = (args: string[]) => openVideoSource(parseConfig(args, KEYS), silentLogger);
+  const ladder = await open([]);
+  assert.ok(ladder instanceof FileVideoSource);
+  assert.deepEqual(ladder.renditions?.map((r) => r.label), ["720p", "360p"]);
+  // The sample tones go with the sample ladder, in step with its top rung.
+  const { audio, video } = await openAudioSource(parseConfig([], KEYS), silentLogger, ladder);
+  assert.ok(audio);
+  assert.equal(video.renditions, ladder.renditions);
+
+  const given = await open(["--video-source", "./samples/h264, ./samples/h264-360p"]);
+  assert.ok(given instanceof FileVideoSource);
+  assert.deepEqual(given.dirs, [
+    "./samples/h264",
+    "./samples/h264-360p",
+  ]);
+  const one = await open(["--video-source", "samples/h264-360p"]);
+  assert.deepEqual(one.renditions?.map((r) => r.label), ["360p"]);
+  await assert.rejects(
+    open(["--video-source", "samples/h264,/nonexistent/360p"]),
+    /^Error: video source \/nonexistent\/360p does not exist/,
+  );
+  await assert.rejects(
+    open(["--video-source", "samples/h264,samples/README.md"]),
+    /video source samples\/README\.md is not a folder: a ladder is made of frame folders/,
+  );
+  // A file whose name holds a comma is one source.
+  const dir = await Deno.makeTempDir();
+  try {
+    const frames = await Promise.all(
+      [1, 2, 3].map((n) => Deno.readFile(`samples/h264-360p/frame-000${n}.h264`)),
+    );
+    await Deno.writeFile(`${dir}/cam,1.h264`, new Uint8Array(frames.flatMap((f) => [...f])));
+    const file = await open(["--video-source", `${dir}/cam,1.h264`]);
+    assert.ok(file instanceof FileVideoSource);
+    assert.equal(file.frames.length, 3);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -249,8 +249,10 @@ export class FileAudioSource implements AudioSource {
       get profileLevelId() {
         return video.profileLevelId;
       },
+      renditions: video.renditions,
       start: (onFrame) =>
         video.start((frame) => {
+          // A ladder's other rungs share the top rung's timestamps: its frames alone tell.
           const index = follow.indexOf.get(frame.data);
           if (index !== undefined) {
             follow.latest = { contentUs: index * follow.frameUs, timestampUs: frame.timestampUs };

@@ -1,13 +1,15 @@
 /**
- * A {@link VideoSource} that loops a folder of Annex-B access units in real time.
+ * A {@link VideoSource} that loops a folder of Annex-B access units in real time, or several
+ * folders in lock-step as a ladder of renditions.
  *
  * @module
  */
-import type { EncodedFrame, VideoSource } from "./types.ts";
+import type { EncodedFrame, Rendition, VideoSource } from "./types.ts";
 import { H264Error, inspectAccessUnit, spsProfileLevelId } from "./h264.ts";
 import { MediaSourceError } from "./errors.ts";
 import { AccessUnitSplitter } from "./access_unit_splitter.ts";
 import { ParameterSetCache } from "./parameter_sets.ts";
+import { checkAligned, checkHighestFirst, describeRung } from "./ladder.ts";
 import { Pacer, type PacerClock } from "./pacer.ts";
 import { type Logger, silentLogger } from "../log.ts";
 
@@ -38,6 +40,56 @@ export interface FileVideoSourceOptions {
    * viewers already playing see the video skip forward to that IDR. False: ignore requests.
    */
   skipToKeyframe?: boolean;
+}
+
+/**
+ * One rung of a ladder for {@link FileVideoSource.openLadder}: a folder (or base URL) of frames,
+ * and optionally its label and bitrate (measured from its files when not given).
+ *
+ * @example
+ * ```ts
+ * import type { FileRung } from "./file_source.ts";
+ * const rung: FileRung = { dir: "samples/h264-360p", label: "360p", bitrateBps: 800_000 };
+ * ```
+ */
+export interface FileRung {
+  /** Folder of frame files, or an `http(s)://` base URL, as {@link FileVideoSourceOptions.dir}. */
+  dir: string;
+  /** Its name in logs and events (default from its SPS: `360p`). */
+  label?: string;
+  /** Its bitrate, bits per second (default: its files' bytes over the loop's duration). */
+  bitrateBps?: number;
+}
+
+/**
+ * Options of {@link FileVideoSource.openLadder}: those of a single folder, with the rungs in place
+ * of `dir`.
+ *
+ * @example
+ * ```ts
+ * import type { FileVideoLadderOptions } from "./file_source.ts";
+ * const options: FileVideoLadderOptions = { rungs: ["samples/h264", "samples/h264-360p"], fps: 25 };
+ * ```
+ */
+export interface FileVideoLadderOptions extends Omit<FileVideoSourceOptions, "dir"> {
+  /**
+   * The rungs, highest bitrate first: folders (or {@link FileRung}s) of the same pictures
+   * encoded at different sizes or bitrates, with as many frames each and IDRs at the same
+   * frames (all three checked when the source opens).
+   */
+  rungs: readonly (string | FileRung)[];
+}
+
+/** A rung's frames in memory, for {@link FileVideoSource.fromLadder}. */
+export interface LoadedRung {
+  /** Where the frames came from (names them in errors and logs). */
+  dir: string;
+  /** The frames, in file order. */
+  frames: LoadedFrame[];
+  /** Its label (default from its SPS). */
+  label?: string;
+  /** Its bitrate, bits per second (default measured from the frames). */
+  bitrateBps?: number;
 }
 
 /** One loaded frame file. */
@@ -73,6 +125,15 @@ export function sortNatural(names: string[]): string[] {
  * seamless for receivers. The same `Uint8Array` of a frame is handed out on every loop:
  * consumers must not modify it.
  *
+ * {@link FileVideoSource.openLadder} loops several folders of the same pictures in lock-step, a
+ * ladder of renditions (the samples: 720p at 2.4 Mb/s and 360p at 0.8 Mb/s): each tick delivers
+ * the frame of every rung, top rung first, with the same timestamp, tagged with its
+ * {@link EncodedFrame.rendition}. The rungs must have as many frames each and their IDRs at the
+ * same frames, so a viewer can move from one to another at any IDR. Every rung's files are read
+ * into memory once when the source opens, as a single folder's are (the samples' two rungs:
+ * 4.7 MB), and each frame is handed out by reference: a ladder costs its files' size, nothing
+ * per tick or per viewer. There is no `setTargetBitrate`: a file's bitrates are what they are.
+ *
  * @example
  * ```ts
  * import { FileVideoSource } from "./file_source.ts";
@@ -86,10 +147,17 @@ export class FileVideoSource implements VideoSource {
   readonly codec = "h264" as const;
   /** Frames per second. */
   readonly fps: number;
-  /** The frames in delivery order (starting at an IDR). */
+  /** The frames in delivery order (starting at an IDR); of the top rung for a ladder. */
   readonly frames: readonly LoadedFrame[];
-  /** The folder the frames came from. */
+  /** The folder the frames came from (the top rung's for a ladder). */
   readonly dir: string;
+  /** Every rung's folder, highest first (one for a single folder). */
+  readonly dirs: readonly string[];
+  /**
+   * What each rung is, highest first: size from its SPS, bitrate (given or measured), label. A
+   * single folder describes its one rendition; only a ladder (two or more) tags its frames.
+   */
+  readonly renditions: readonly Rendition[];
   /** The `profile-level-id` of the first SPS among the frames (undefined without one). */
   readonly profileLevelId?: string;
   readonly #loop: boolean;
@@ -98,6 +166,8 @@ export class FileVideoSource implements VideoSource {
   readonly #clock?: PacerClock;
   readonly #maxLagMs?: number;
   readonly #skipToKeyframe: boolean;
+  /** Each rung's frames, highest first (`#rungs[0] === frames`). */
+  readonly #rungs: readonly (readonly LoadedFrame[])[];
   /** Index of the next frame to deliver (grows without bound; taken modulo the frame count). */
   #position = 0;
   #keyframeRequested = false;
@@ -107,10 +177,17 @@ export class FileVideoSource implements VideoSource {
   #ended = false;
   #delivered = 0;
 
-  private constructor(dir: string, frames: LoadedFrame[], options: FileVideoSourceOptions) {
-    this.dir = dir;
-    this.frames = frames;
-    for (const f of frames) {
+  private constructor(
+    rungs: readonly LoadedRung[],
+    renditions: Rendition[],
+    options: Omit<FileVideoSourceOptions, "dir">,
+  ) {
+    this.dir = rungs[0].dir;
+    this.dirs = rungs.map((r) => r.dir);
+    this.#rungs = rungs.map((r) => r.frames);
+    this.frames = rungs[0].frames;
+    this.renditions = renditions;
+    for (const f of this.frames) {
       this.profileLevelId = f.keyframe ? spsProfileLevelId(f.data) : undefined;
       if (this.profileLevelId) break;
     }
@@ -129,12 +206,39 @@ export class FileVideoSource implements VideoSource {
    * for a truncated or garbage frame.
    */
   static async open(options: FileVideoSourceOptions): Promise<FileVideoSource> {
-    const dir = options.dir;
-    const fps = options.fps ?? 25;
-    if (!Number.isFinite(fps) || fps <= 0 || fps > 240) {
-      throw new MediaSourceError(`fps must be a number in (0, 240], got ${options.fps}`, dir);
+    checkFps(options.fps, options.dir);
+    const rung = await FileVideoSource.#load(options.dir);
+    return FileVideoSource.fromFrames(rung.frames, { ...options, dir: rung.dir });
+  }
+
+  /**
+   * Read and validate the folders of a ladder, highest rung first, as {@link FileVideoSource.open}
+   * reads one, and check that they are aligned: as many frames each, IDRs at the same frames.
+   * Throws {@link MediaSourceError} naming the folder that differs and where.
+   *
+   * @example
+   * ```ts
+   * import { FileVideoSource } from "./file_source.ts";
+   * const ladder = await FileVideoSource.openLadder({
+   *   rungs: ["samples/h264", "samples/h264-360p"],
+   *   fps: 25,
+   * });
+   * console.log(ladder.renditions.map((r) => r.label)); // ["720p", "360p"]
+   * ```
+   */
+  static async openLadder(options: FileVideoLadderOptions): Promise<FileVideoSource> {
+    checkFps(options.fps, options.rungs.map(rungDir).join(", "));
+    const rungs: LoadedRung[] = [];
+    for (const given of options.rungs) {
+      const spec = typeof given === "string" ? { dir: given } : given;
+      rungs.push({ ...spec, ...await FileVideoSource.#load(spec.dir) });
     }
-    if (/^https?:\/\//i.test(dir)) return await FileVideoSource.#fetchAll(dir, options);
+    return FileVideoSource.fromLadder(rungs, options);
+  }
+
+  /** Read every frame of a folder or base URL, each validated (a bad file named). */
+  static async #load(dir: string): Promise<{ dir: string; frames: LoadedFrame[] }> {
+    if (/^https?:\/\//i.test(dir)) return await FileVideoSource.#fetchAll(dir);
     const names: string[] = [];
     try {
       for await (const entry of Deno.readDir(dir)) {
@@ -165,10 +269,10 @@ export class FileVideoSource implements VideoSource {
       const info = inspectAccessUnit(data, path); // throws H264Error naming the file
       frames.push({ name, data, keyframe: info.keyframe });
     }
-    return FileVideoSource.fromFrames(frames, options);
+    return { dir, frames };
   }
 
-  static async #fetchAll(base: string, options: FileVideoSourceOptions): Promise<FileVideoSource> {
+  static async #fetchAll(base: string): Promise<{ dir: string; frames: LoadedFrame[] }> {
     const frames: LoadedFrame[] = [];
     const root = base.endsWith("/") ? base : `${base}/`;
     for (let i = 1; i <= 100_000; i++) {
@@ -195,7 +299,7 @@ export class FileVideoSource implements VideoSource {
     if (frames.length === 0) {
       throw new MediaSourceError("no frame-0001.h264 at this URL", root);
     }
-    return FileVideoSource.fromFrames(frames, { ...options, dir: root });
+    return { dir: root, frames };
   }
 
   /**
@@ -241,14 +345,39 @@ export class FileVideoSource implements VideoSource {
    * ```
    */
   static fromFrames(frames: LoadedFrame[], options: FileVideoSourceOptions): FileVideoSource {
-    const dir = options.dir;
-    if (frames.length === 0) throw new MediaSourceError("no frames", dir);
-    for (const f of frames) {
-      const info = inspectAccessUnit(f.data, `${dir}/${f.name}`);
-      if (info.keyframe !== f.keyframe) {
-        throw new H264Error(`keyframe flag ${f.keyframe} does not match the data`, f.name);
+    return FileVideoSource.fromLadder([{ dir: options.dir, frames }], options);
+  }
+
+  /**
+   * Build a ladder from rungs already in memory, highest first (validated and checked for
+   * alignment as {@link FileVideoSource.openLadder} does). One rung is a single folder.
+   *
+   * @example
+   * ```ts
+   * import { FileVideoSource } from "./file_source.ts";
+   * const idr = new Uint8Array([0, 0, 0, 1, 0x67, 0x42, 0xc0, 0x1f, 0, 0, 0, 1, 0x68, 0xce, 0, 0, 0, 1, 0x65, 0x88]);
+   * const source = FileVideoSource.fromLadder([
+   *   { dir: "high", frames: [{ name: "a", data: idr, keyframe: true }], bitrateBps: 2_000_000 },
+   *   { dir: "low", frames: [{ name: "a", data: idr, keyframe: true }], bitrateBps: 500_000 },
+   * ], {});
+   * ```
+   */
+  static fromLadder(
+    rungs: readonly LoadedRung[],
+    options: Omit<FileVideoSourceOptions, "dir">,
+  ): FileVideoSource {
+    if (rungs.length === 0) throw new MediaSourceError("a ladder needs at least one folder");
+    checkFps(options.fps, rungs[0].dir);
+    for (const { dir, frames } of rungs) {
+      if (frames.length === 0) throw new MediaSourceError("no frames", dir);
+      for (const f of frames) {
+        const info = inspectAccessUnit(f.data, `${dir}/${f.name}`);
+        if (info.keyframe !== f.keyframe) {
+          throw new H264Error(`keyframe flag ${f.keyframe} does not match the data`, f.name);
+        }
       }
     }
+    const { dir, frames } = rungs[0];
     const first = frames.findIndex((f) => f.keyframe);
     if (first < 0) {
       throw new MediaSourceError(
@@ -256,19 +385,24 @@ export class FileVideoSource implements VideoSource {
         dir,
       );
     }
+    checkAligned(rungs);
+    const fps = options.fps ?? 25;
+    const renditions = rungs.map((r) => describeRung(r, fps, r));
+    checkHighestFirst(renditions, rungs.map((r) => r.dir));
     const log = options.logger ?? silentLogger;
-    let ordered = frames;
+    let ordered = rungs;
     if (first > 0) {
       log.warn(`${frames[0].name} is not an IDR: starting at ${frames[first].name}`, { dir });
-      // Looping: rotate so the cycle is unchanged; one-shot: drop the undecodable head.
-      ordered = (options.loop ?? true)
-        ? [...frames.slice(first), ...frames.slice(0, first)]
-        : frames.slice(first);
+      // Looping: rotate so the cycle is unchanged; one-shot: drop the undecodable head. The
+      // rungs' IDRs are at the same frames: each turns the same way.
+      const turn = (f: LoadedFrame[]) =>
+        (options.loop ?? true) ? [...f.slice(first), ...f.slice(0, first)] : f.slice(first);
+      ordered = rungs.map((r) => ({ ...r, frames: turn(r.frames) }));
     }
-    return new FileVideoSource(dir, ordered, options);
+    return new FileVideoSource(ordered, renditions, options);
   }
 
-  /** Frames delivered since `start()`. */
+  /** Frames delivered since `start()` (ticks: a ladder delivers one frame of each rung per tick). */
   get delivered(): number {
     return this.#delivered;
   }
@@ -300,13 +434,35 @@ export class FileVideoSource implements VideoSource {
           this.#onEnd?.();
           return;
         }
-        const f = this.frames[this.#position % count];
+        const index = this.#position % count;
         this.#position++;
         this.#delivered++;
-        onFrame({ data: f.data, timestampUs: tick.timestampUs, keyframe: f.keyframe });
+        if (this.#rungs.length === 1) {
+          const f = this.frames[index];
+          onFrame({ data: f.data, timestampUs: tick.timestampUs, keyframe: f.keyframe });
+          return;
+        }
+        for (let rendition = 0; rendition < this.#rungs.length; rendition++) {
+          const f = this.#rungs[rendition][index];
+          try {
+            onFrame({
+              data: f.data,
+              timestampUs: tick.timestampUs,
+              keyframe: f.keyframe,
+              rendition,
+            });
+          } catch (e) {
+            // The other rungs' frames of this instant still go.
+            this.#log.error("frame consumer threw", { error: e });
+          }
+        }
       },
     });
-    this.#log.info(`streaming ${count} frames from ${this.dir} at ${this.fps} fps`);
+    const what = this.#rungs.length === 1
+      ? this.dir
+      : this.renditions.map((r, i) => `${this.dirs[i]} (${r.label}, ${mbps(r.bitrateBps)})`)
+        .join(", ");
+    this.#log.info(`streaming ${count} frames from ${what} at ${this.fps} fps`);
     this.#pacer.start();
   }
 
@@ -348,4 +504,19 @@ export class FileVideoSource implements VideoSource {
       }
     }
   }
+}
+
+function checkFps(fps: number | undefined, dir: string): void {
+  const value = fps ?? 25;
+  if (!Number.isFinite(value) || value <= 0 || value > 240) {
+    throw new MediaSourceError(`fps must be a number in (0, 240], got ${fps}`, dir);
+  }
+}
+
+function rungDir(rung: string | FileRung): string {
+  return typeof rung === "string" ? rung : rung.dir;
+}
+
+function mbps(bps: number): string {
+  return `${(bps / 1e6).toFixed(2)} Mb/s`;
 }

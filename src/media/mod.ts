@@ -1,6 +1,6 @@
 /**
- * Media sources: H.264 Annex-B scanning, a paced looping file source, a byte-stream source for
- * external encoders, and the per-viewer keyframe gate.
+ * Media sources: H.264 Annex-B scanning, a paced looping file source (one folder, or a ladder of
+ * renditions), a byte-stream source for external encoders, and the per-viewer keyframe gate.
  *
  * @example
  * ```ts
@@ -21,12 +21,15 @@ export * from "./access_unit_splitter.ts";
 export * from "./errors.ts";
 export * from "./pacer.ts";
 export * from "./file_source.ts";
+export * from "./ladder.ts";
+export * from "./sps.ts";
 export * from "./stream_source.ts";
 export * from "./parameter_sets.ts";
 export * from "./restarting_command.ts";
 export * from "./command_source.ts";
 export * from "./keyframe_gate.ts";
 export * from "./gop_cache.ts";
+export * from "./target_bitrate.ts";
 export * from "./opus.ts";
 export * from "./ogg.ts";
 export * from "./opus_headers.ts";

@@ -20,6 +20,35 @@ export interface EncodedFrame {
   timestampUs: number;
   /** True for an IDR access unit a decoder can start from. */
   keyframe: boolean;
+  /**
+   * Which rung of the source's {@link VideoSource.renditions} ladder this frame belongs to (0:
+   * the top one). A ladder source sends, for each instant, one frame of every rendition, all
+   * with the same timestamp, one after the other. Undefined: the source's only rendition.
+   */
+  rendition?: number;
+}
+
+/**
+ * One rung of a source's ladder: the same pictures at a size and bitrate of their own.
+ *
+ * @example
+ * ```ts
+ * import type { Rendition } from "./types.ts";
+ * const ladder: Rendition[] = [
+ *   { width: 1280, height: 720, bitrateBps: 2_400_000, label: "720p" },
+ *   { width: 640, height: 360, bitrateBps: 800_000, label: "360p" },
+ * ];
+ * ```
+ */
+export interface Rendition {
+  /** Picture width in pixels (0 when unknown). */
+  width: number;
+  /** Picture height in pixels (0 when unknown). */
+  height: number;
+  /** Average bitrate, bits per second (what a viewer needs to receive it). */
+  bitrateBps: number;
+  /** A short name for logs and events, e.g. `720p`. */
+  label: string;
 }
 
 /**
@@ -54,4 +83,18 @@ export interface VideoSource {
    * that can rest (a file loop) pauses meanwhile; a live one should keep draining its input.
    */
   idle?(idle: boolean): void;
+  /**
+   * Its ladder, highest rung first, when it sends several renditions of the same pictures
+   * (frames tagged with {@link EncodedFrame.rendition}, an IDR of every rung at the same
+   * instants or each rung's own). The master then sends each viewer the one its bandwidth
+   * carries, switching at IDRs. Undefined or a single rung: every viewer gets every frame.
+   */
+  readonly renditions?: readonly Rendition[];
+  /**
+   * The bitrate the slowest viewer can receive now, bits per second: the lowest bandwidth
+   * estimate among the viewers receiving video, given again when it moves by more than 10 %
+   * (and at most every 2 s when it moves less). A live encoder may aim its bitrate below it
+   * (leaving headroom for audio and packet overhead); a file source ignores it.
+   */
+  setTargetBitrate?(bps: number): void;
 }

@@ -92,7 +92,7 @@ export interface PeerStats {
   feedbackLoss?: number;
   /** How long the oldest video waiting in the pacer has waited, ms. */
   pacerDelayMs?: number;
-  /** Video datagrams dropped from the pacer because they waited too long (≥ 1 s). */
+  /** Times the frames waiting for the pacer were dropped (they waited over a second). */
   pacerDropped?: number;
   /** Bandwidth probes sent. */
   probesSent?: number;

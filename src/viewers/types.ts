@@ -4,6 +4,7 @@
  * @module
  */
 import type { Logger } from "../log.ts";
+import type { Rendition } from "../media/types.ts";
 import type {
   DataChannelInfo,
   PeerConnectionState,
@@ -12,6 +13,7 @@ import type {
 } from "../peer/types.ts";
 import type { SignalingClient } from "../signaling/client.ts";
 import type { AdmissionOptions } from "./admission.ts";
+import type { AdaptationOptions, RenditionSwitchReason } from "./rendition_selector.ts";
 import type { OfferError } from "./errors.ts";
 import type { ViewerStats } from "./viewer.ts";
 
@@ -83,6 +85,14 @@ export interface ViewersOptions {
    * an IDR and waiting for it (default true).
    */
   fastStart?: boolean;
+  /**
+   * The source's ladder, highest first ({@link import("../media/types.ts").VideoSource.renditions}):
+   * with two rungs or more each viewer receives one, chosen from its bandwidth estimate, and a
+   * joining viewer's catch-up comes from the GOP of the rung it starts on.
+   */
+  renditions?: readonly Rendition[];
+  /** When viewers move between the rungs (see {@link AdaptationOptions}; defaults the policy). */
+  adaptation?: AdaptationOptions;
   /** Candidates held per client id that has not offered yet (default 64). */
   maxEarlyCandidates?: number;
   /** Client ids whose early candidates are held; the oldest are dropped (default 32). */
@@ -119,4 +129,18 @@ export interface ViewersEventMap {
   message: { viewerId: string; channel: DataChannelInfo; data: string | Uint8Array };
   /** A data channel with a viewer closed. */
   dataChannelClosed: { viewerId: string; channel: DataChannelInfo };
+  /** A viewer's bandwidth estimate changed notably, bits per second. */
+  estimate: { viewerId: string; bps: number };
+  /** A viewer moved to another rung of the ladder (at that rung's IDR). */
+  rendition: {
+    viewerId: string;
+    /** The rung it now receives (0: the top one). */
+    rendition: number;
+    /** Its label (`360p`). */
+    label: string;
+    /** The rung it left. */
+    previous: number;
+    /** Why it moved. */
+    reason: RenditionSwitchReason;
+  };
 }

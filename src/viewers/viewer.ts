@@ -1,12 +1,13 @@
 /**
- * One viewer, in one record: its admission ticket, its peer session (once made), the keyframe
- * gate its frames pass, the candidates waiting on either side, and its counters. Only
+ * One viewer, in one record: its admission ticket, its peer session (once made), the rendition
+ * it receives of a ladder, the keyframe gate its frames pass, the candidates waiting on either
+ * side, and its counters. Only
  * {@link import("./viewers.ts").Viewers} creates and changes these records.
  *
  * @module
  */
 import { KeyframeGate } from "../media/keyframe_gate.ts";
-import type { EncodedFrame } from "../media/types.ts";
+import type { EncodedFrame, Rendition } from "../media/types.ts";
 import {
   type IceCandidateInit,
   type PeerConnectionState,
@@ -14,6 +15,11 @@ import {
   type PeerStats,
   zeroPeerStats,
 } from "../peer/types.ts";
+import {
+  type AdaptationOptions,
+  RenditionSelector,
+  type RenditionSwitch,
+} from "./rendition_selector.ts";
 
 /**
  * Counters of one viewer.
@@ -37,6 +43,36 @@ export interface ViewerStats extends PeerStats {
   framesCaughtUp: number;
   /** Whether the viewer holds a seat (it proved it is there with an ICE check). */
   seated: boolean;
+  /** The rung of the source's ladder it receives (0: the top one); undefined without a ladder. */
+  rendition?: number;
+  /** That rung's label (`720p`). */
+  renditionLabel?: string;
+  /** Times it moved to another rung. */
+  renditionSwitches: number;
+}
+
+/**
+ * A viewer's share of a ladder source: the ladder, the policy, and who hears of its switches.
+ *
+ * @example
+ * ```ts
+ * import type { ViewerLadder } from "./viewer.ts";
+ * const ladder: ViewerLadder = {
+ *   renditions: [
+ *     { width: 1280, height: 720, bitrateBps: 2_400_000, label: "720p" },
+ *     { width: 640, height: 360, bitrateBps: 800_000, label: "360p" },
+ *   ],
+ *   onSwitch: (s) => console.log(s.from, "→", s.to, s.reason),
+ * };
+ * ```
+ */
+export interface ViewerLadder {
+  /** The source's renditions, highest first (two or more). */
+  renditions: readonly Rendition[];
+  /** When to move between them. */
+  adaptation?: AdaptationOptions;
+  /** Told of each switch as it takes effect (at the IDR). */
+  onSwitch?: (change: RenditionSwitch) => void;
 }
 
 /** Most remote candidates held for a session still being made. */
@@ -89,13 +125,40 @@ export class Viewer {
   #drainTimer: ReturnType<typeof setTimeout> | undefined;
   #onFail: (error: unknown) => void = () => {};
   #keyframeRequests = 0;
+  /** Which rung it receives (undefined: the source has no ladder). */
+  readonly #selector?: RenditionSelector;
+  readonly #onSwitch?: (change: RenditionSwitch) => void;
+  #estimateBps: number | undefined;
   /** Cancels the admission window. */
   admissionTimer?: ReturnType<typeof setTimeout>;
 
-  /** A viewer whose offer was admitted with `ticket`. */
-  constructor(id: string, ticket: number) {
+  /**
+   * A viewer whose offer was admitted with `ticket`; with `ladder` (a source of two renditions
+   * or more) it receives one rendition at a time, chosen by {@link RenditionSelector}.
+   */
+  constructor(id: string, ticket: number, ladder?: ViewerLadder) {
     this.id = id;
     this.ticket = ticket;
+    if (ladder && ladder.renditions.length > 1) {
+      this.#selector = new RenditionSelector(ladder.renditions, ladder.adaptation);
+      this.#onSwitch = ladder.onSwitch;
+    }
+  }
+
+  /** The rung of the ladder it receives (0 without a ladder): its catch-up comes from it. */
+  get rendition(): number {
+    return this.#selector?.current ?? 0;
+  }
+
+  /** Its session's latest bandwidth estimate, bits per second (undefined before the first). */
+  get estimateBps(): number | undefined {
+    return this.#estimateBps;
+  }
+
+  /** Its session's bandwidth estimate changed, bits per second. */
+  estimate(bps: number): void {
+    this.#estimateBps = bps;
+    this.#selector?.estimate(bps);
   }
 
   /** Whether frames go to it: connected, not ended. */
@@ -171,10 +234,30 @@ export class Viewer {
     return true;
   }
 
-  /** The viewer asked for a keyframe (PLI/FIR): only its own frames wait for the next IDR. */
+  /**
+   * The viewer asked for a keyframe (PLI/FIR), or its session dropped a send queue grown too
+   * old: only its own frames wait for the next IDR (and on a ladder, at a marginal estimate, it
+   * takes the rung below from there).
+   */
   keyframeRequested(): void {
     this.#keyframeRequests++;
+    this.#selector?.keyframeRequested();
     this.gate?.requestKeyframe();
+  }
+
+  /**
+   * Give it its rendition's frame of one instant of a ladder source (see
+   * {@link RenditionSelector.choose}), as {@link Viewer.writeFrame} would. Without a ladder, the
+   * first frame.
+   */
+  writeInstant(frames: readonly EncodedFrame[]): void {
+    if (!this.#selector) {
+      if (frames.length) this.writeFrame(frames[0]);
+      return;
+    }
+    const { frame, switched } = this.#selector.choose(frames);
+    if (switched) this.#onSwitch?.(switched);
+    if (frame) this.writeFrame(frame);
   }
 
   /** Give it a frame if its gate lets the frame through (after a catch-up still queued). */
@@ -211,6 +294,10 @@ export class Viewer {
       keyframeRequests: this.#keyframeRequests,
       framesCaughtUp: this.#caughtUp,
       seated: this.seated,
+      estimateBps: base?.estimateBps ?? this.#estimateBps,
+      rendition: this.#selector?.current,
+      renditionLabel: this.#selector?.ladder[this.#selector.current].label,
+      renditionSwitches: this.#selector?.switches ?? 0,
     };
   }
 }

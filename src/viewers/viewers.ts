@@ -4,7 +4,8 @@
  * on in order, including those that came before the offer), decides seats with
  * {@link Admission} (seats only for viewers that proved they are there, a short admission
  * window before that, per-client budgets of offers and candidates), and fans frames out, each
- * viewer starting at an IDR.
+ * viewer starting at an IDR. With a ladder source each viewer receives one rendition, chosen from
+ * its bandwidth estimate ({@link import("./rendition_selector.ts").RenditionSelector}).
  *
  * What a refused viewer sees: an answer whose every media section is rejected (port 0) and whose
  * `i=` line says why (`i=refused: the master already serves 10 viewers`) — the viewer page shows
@@ -15,7 +16,7 @@
  */
 import { type Logger, NoticeLimiter, silentLogger } from "../log.ts";
 import type { AudioPacket } from "../media/audio_types.ts";
-import type { EncodedFrame } from "../media/types.ts";
+import type { EncodedFrame, Rendition } from "../media/types.ts";
 import { DataChannelError, OfferRejectedError } from "../peer/errors.ts";
 import { refusalAnswer } from "../peer/sdp.ts";
 import type {
@@ -28,7 +29,9 @@ import { GopCache } from "../media/gop_cache.ts";
 import { Admission } from "./admission.ts";
 import { EarlyCandidates } from "./early_candidates.ts";
 import { OfferError } from "./errors.ts";
-import { Viewer, type ViewerStats } from "./viewer.ts";
+import { Viewer, type ViewerLadder, type ViewerStats } from "./viewer.ts";
+import { LadderInstants } from "./ladder_instants.ts";
+import type { AdaptationOptions } from "./rendition_selector.ts";
 import type { ViewersEventMap, ViewerSignaling, ViewersOptions } from "./types.ts";
 
 export type { ViewersEventMap, ViewerSignaling, ViewersOptions };
@@ -63,8 +66,17 @@ export class Viewers {
   readonly #sendAudio: boolean;
   readonly #receiveAudio: boolean;
   readonly #dataChannels: boolean;
-  /** The current GOP, for viewers who join mid-GOP (undefined: fast start off). */
+  /**
+   * Fast start: the current GOP of the rung viewers start on, for viewers who join mid-GOP
+   * (undefined: fast start off). A ladder's other rungs are not kept: no catch-up comes from them.
+   */
   readonly #gop: GopCache | undefined;
+  /** The rung every viewer starts on (0 without a ladder). */
+  readonly #startRung: number = 0;
+  /** The source's ladder (two rungs or more), and its frames gathered by instant. */
+  readonly #ladder: readonly Rendition[] | undefined;
+  readonly #adaptation: AdaptationOptions | undefined;
+  readonly #instants: LadderInstants | undefined;
   readonly #viewers = new Map<string, Viewer>();
   /** Candidates of client ids that have not offered (yet). */
   readonly #early: EarlyCandidates;
@@ -87,6 +99,13 @@ export class Viewers {
     this.#receiveAudio = options.receiveAudio ?? true;
     this.#dataChannels = options.dataChannels ?? true;
     this.#gop = options.fastStart ?? true ? new GopCache() : undefined;
+    const ladder = options.renditions;
+    if (ladder && ladder.length > 1) {
+      this.#ladder = ladder;
+      this.#adaptation = options.adaptation;
+      this.#startRung = options.adaptation?.start === "lowest" ? ladder.length - 1 : 0;
+      this.#instants = new LadderInstants(ladder.length, (frames) => this.#fanOut(frames));
+    }
     this.#early = new EarlyCandidates(
       options.maxEarlyCandidates ?? 64,
       options.maxEarlyViewers ?? 32,
@@ -195,9 +214,18 @@ export class Viewers {
     }
   }
 
-  /** Give a frame to every viewer that receives (each from an IDR on). */
+  /**
+   * Give a frame to every viewer that receives (each from an IDR on). A ladder source's frames
+   * are gathered by instant first, and each viewer gets its own rendition's.
+   */
   writeFrame(frame: EncodedFrame): void {
-    this.#gop?.push(frame);
+    if (this.#gop && (this.#ladder ? frame.rendition ?? 0 : 0) === this.#startRung) {
+      this.#gop.push(frame);
+    }
+    if (this.#instants) {
+      this.#instants.push(frame);
+      return;
+    }
     for (const v of this.#viewers.values()) {
       if (!v.receiving) continue;
       try {
@@ -206,6 +234,32 @@ export class Viewers {
         this.#frameFailed(v, cause);
       }
     }
+  }
+
+  /** One instant of a ladder source: each viewer takes its rendition's frame. */
+  #fanOut(frames: readonly EncodedFrame[]): void {
+    for (const v of this.#viewers.values()) {
+      if (!v.receiving) continue;
+      try {
+        v.writeInstant(frames);
+      } catch (cause) {
+        this.#frameFailed(v, cause);
+      }
+    }
+  }
+
+  /**
+   * The lowest bandwidth estimate among the viewers receiving video, bits per second (undefined
+   * when none has one).
+   */
+  lowestEstimate(): number | undefined {
+    let lowest: number | undefined;
+    for (const v of this.#viewers.values()) {
+      if (!v.receiving) continue;
+      const bps = v.estimateBps;
+      if (bps !== undefined && (lowest === undefined || bps < lowest)) lowest = bps;
+    }
+    return lowest;
   }
 
   /** A frame could not go to `v`: its session ends, the others go on. */
@@ -278,7 +332,7 @@ export class Viewers {
       const d = this.#viewers.get(decision.displaced);
       if (d) this.#end(d, "gave way to newer offers before its first ICE check (queue full)");
     }
-    const v = new Viewer(viewerId, decision.ticket);
+    const v = new Viewer(viewerId, decision.ticket, this.#viewerLadder(viewerId));
     for (const c of early) v.addRemoteCandidate(c);
     this.#viewers.set(viewerId, v);
     // The admission window: still unproven at its end, the offer's place is released.
@@ -289,6 +343,23 @@ export class Viewers {
       }
     }, decision.deadline - now + 1);
     this.#start(v, sdp).catch((e) => this.#log.error(`Viewer ${viewerId}: ${errText(e)}`));
+  }
+
+  /** A new viewer's share of the ladder (undefined without one): its switches become events. */
+  #viewerLadder(viewerId: string): ViewerLadder | undefined {
+    const ladder = this.#ladder;
+    if (!ladder) return undefined;
+    return {
+      renditions: ladder,
+      adaptation: this.#adaptation,
+      onSwitch: ({ from, to, reason }) => {
+        const label = ladder[to].label;
+        this.#log.info(
+          `Viewer ${viewerId}: ${ladder[from].label} → ${label} (${reason})`,
+        );
+        this.#emit("rendition", { viewerId, rendition: to, label, previous: from, reason });
+      },
+    };
   }
 
   async #start(v: Viewer, sdp: string): Promise<void> {
@@ -323,6 +394,11 @@ export class Viewers {
           onVerified: () => this.#verified(v),
           onStateChange: (state) => this.#onState(v, state),
           onKeyframeRequest: () => v.keyframeRequested(),
+          onEstimate: (bps) => {
+            if (v.ended !== undefined) return;
+            v.estimate(bps);
+            this.#emit("estimate", { viewerId, bps });
+          },
           onClosed: (reason) => this.#end(v, reason),
         },
       });
@@ -412,7 +488,7 @@ export class Viewers {
       v.startReceiving(
         this.#patienceMs,
         () => this.#emit("keyframe", {}),
-        this.#gop?.catchUp() ?? [],
+        v.rendition === this.#startRung ? this.#gop?.catchUp() ?? [] : [],
         (cause) => this.#frameFailed(v, cause),
       );
       this.#updateReceiving();
