@@ -438,10 +438,15 @@ impl Session {
         refresh_cap: Option<Duration>,
     ) -> Result<usize, SessionError> {
         self.now = now;
+        // rtc-turn takes the server's address family from the local address's.
+        let local_addr = match server {
+            SocketAddr::V4(_) => self.host_addr.unwrap_or_else(|| "0.0.0.0:0".parse().unwrap()),
+            SocketAddr::V6(_) => self.ice.host_ipv6().unwrap_or_else(|| "[::]:0".parse().unwrap()),
+        };
         let config = rtc_turn::client::ClientConfig {
             allocation_refresh_interval_cap: refresh_cap,
             turn_serv_addr: server.to_string(),
-            local_addr: self.host_addr.unwrap_or_else(|| "0.0.0.0:0".parse().unwrap()),
+            local_addr,
             transport_protocol: match transport {
                 TurnTransport::Udp => TransportProtocol::UDP,
                 TurnTransport::Stream => TransportProtocol::TCP,

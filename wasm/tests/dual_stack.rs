@@ -1,10 +1,11 @@
 //! A session with an IPv4 and an IPv6 host socket, through its public interface: IPv6 candidates
 //! are used and checked from the host socket (the record carries the IPv6 destination, from which
 //! the host picks its IPv6 socket), a STUN server at an IPv6 address yields an IPv6
-//! server-reflexive candidate related to the IPv6 socket, a viewer nominating over IPv6 gets the
-//! pair; a session without an IPv6 socket refuses IPv6 candidates and says why.
+//! server-reflexive candidate related to the IPv6 socket, a TURN server at an IPv6 address is
+//! asked for an allocation, a viewer nominating over IPv6 gets the pair; a session without an
+//! IPv6 socket refuses IPv6 candidates and says why.
 use kvs_media_core::ice::{self, Base, CandidateError};
-use kvs_media_core::session::{self, Session, SessionConfig, SessionEvent, UDP};
+use kvs_media_core::session::{self, Session, SessionConfig, SessionEvent, TurnTransport, UDP};
 use rtc_stun::message::{Message, Setter, BINDING_SUCCESS};
 use rtc_stun::xoraddr::XorMappedAddress;
 use std::net::SocketAddr;
@@ -107,4 +108,23 @@ fn a_session_without_an_ipv6_socket_refuses_ipv6_candidates_with_the_reason() {
     s.handle_timeout(t0 + Duration::from_millis(1));
     let out = datagrams(&mut s);
     assert!(!out.is_empty() && out.iter().all(|(_, to, _)| to.is_ipv4()), "{out:?}");
+}
+
+#[test]
+fn a_turn_server_at_an_ipv6_address_is_asked_for_an_allocation() {
+    let t0 = Instant::now();
+    let mut s = session(t0);
+    s.set_host_ipv6("[::1]:6001".parse().unwrap());
+    let server: SocketAddr = "[::1]:3478".parse().unwrap();
+    s.add_turn_server(t0, "turn:[::1]:3478", TurnTransport::Udp, UDP, server, "u", "p", None).unwrap();
+    s.add_turn_server(t0, "turn:[::1]:3478?transport=tcp", TurnTransport::Stream, 1, server, "u", "p", None).unwrap();
+    let out = datagrams(&mut s);
+    let routes: Vec<(u32, SocketAddr)> = out.iter().map(|(via, to, _)| (*via, *to)).collect();
+    assert_eq!(routes, vec![(UDP, server), (1, server)], "an Allocate request on each transport");
+    for (_, _, request) in &out {
+        let mut m = Message::new();
+        m.raw = request.clone();
+        m.decode().unwrap();
+        assert_eq!(m.typ.method, rtc_stun::message::METHOD_ALLOCATE);
+    }
 }
