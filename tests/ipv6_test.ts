@@ -299,7 +299,10 @@ Deno.test({
 Deno.test({
   name: "dual stack: without IPv6 the session stays IPv4-only and says so at debug level",
   fn: async () => {
-    const { options, logs } = sessionOptions([{ urls: ["stun:[::1]:3478"] }]);
+    const { options, logs } = sessionOptions([
+      { urls: ["stun:[::1]:3478"] },
+      { urls: ["turn:[::1]:3478?transport=tcp"], username: "u", credential: "p" },
+    ]);
     // A host whose IPv6 socket cannot be bound: binding "::1" is made to fail.
     const listen = Deno.listenDatagram;
     const refuse = ((o: Deno.UdpListenOptions & { transport: "udp" }) => {
@@ -330,6 +333,11 @@ Deno.test({
         lines.join("\n"),
       );
       assert.ok(lines.some((l) => /^debug .*stun:\[::1\]:3478 not used: no IPv6 socket/.test(l)));
+      await until(
+        () => logs.some((r) => /turn:\[::1\]:3478\?transport=tcp not used/.test(r.message)),
+        "turn",
+        5000,
+      );
       assert.deepEqual(logs.filter((r) => r.level !== "debug").map((r) => r.message), []);
     } finally {
       session.close();

@@ -332,8 +332,8 @@ export class WasmPeerSession implements PeerSession {
   }
 
   /**
-   * The `ip:port` a server is reached at over UDP, or undefined (with a debug line) when it is
-   * IPv6 and this session has no IPv6 socket.
+   * The `ip:port` a STUN server is reached at, or undefined (with a debug line) when it is IPv6
+   * and this session has no IPv6 socket.
    */
   async #serverAddress(url: string, host: string, port: number): Promise<string | undefined> {
     const { ip, family } = await resolveHost(host);
@@ -356,7 +356,8 @@ export class WasmPeerSession implements PeerSession {
   async #startTurn({ url, server, username, credential }: IceServerUse, via: number) {
     try {
       const { ip, family } = await resolveHost(server.host);
-      if (via === 0 && family === "IPv6" && !this.#v6) {
+      // Without an IPv6 socket the host has no IPv6 (or it is off): not even a stream is tried.
+      if (family === "IPv6" && !this.#v6) {
         this.#o.logger.debug(`Viewer ${this.viewerId}: ICE server ${url} not used: no IPv6 socket`);
         return;
       }
