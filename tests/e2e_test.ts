@@ -174,18 +174,20 @@ Deno.test({
             await until(() => states.at(-1) === "Connected", "Connected after GO_AWAY");
             assert.ok(states.includes("Describe Channel"), states.join(" → "));
             off();
-            // Random datagrams at the master's media port: sessions ignore them.
+            // Random datagrams at the master's media port (its IPv4 or IPv6 socket, whichever
+            // the viewer chose): sessions ignore them.
             const pair = (await viewers[0].status()).selectedPair ?? "";
-            const port = Number(pair.match(/-> \S+ 127\.0\.0\.1:(\d+)/)?.[1]);
+            const at = pair.match(/-> \S+ (127\.0\.0\.1|::1):(\d+)/);
+            const [hostname, port] = [at?.[1] ?? "127.0.0.1", Number(at?.[2])];
             assert.ok(port > 0, `master port from ${pair}`);
-            const sock = Deno.listenDatagram({ hostname: "127.0.0.1", port: 0, transport: "udp" });
+            const sock = Deno.listenDatagram({ hostname, port: 0, transport: "udp" });
             try {
               for (let i = 0; i < 500; i++) {
                 const junk = crypto.getRandomValues(new Uint8Array(1 + (i * 37) % 1400));
                 if (i % 5 === 0) junk[0] = 0x80; // looks like RTP/RTCP
                 if (i % 7 === 0) junk[0] = 0x16; // looks like DTLS
                 if (i % 11 === 0) junk[0] = 0x00; // looks like STUN
-                await sock.send(junk, { transport: "udp", hostname: "127.0.0.1", port });
+                await sock.send(junk, { transport: "udp", hostname, port });
               }
             } finally {
               sock.close();

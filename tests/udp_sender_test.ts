@@ -1,16 +1,16 @@
-// The ordered datagram sender on real loopback sockets: order, content (its ring buffer is
-// reused while the caller reuses its own buffer), the fallback for big datagrams, tail drops at
-// the queue bound, and send errors counted rather than swallowed.
+// The ordered datagram sender on real loopback sockets (IPv4, and IPv6 for the batch path): order,
+// content (its ring buffer is reused while the caller reuses its own buffer), the fallback for big
+// datagrams, tail drops at the queue bound, and send errors counted rather than swallowed.
 import assert from "node:assert/strict";
 import { OrderedDatagramSender } from "../src/peer/udp_sender.ts";
 import { until } from "./support/until.ts";
 
-function pair() {
-  const rx = Deno.listenDatagram({ hostname: "127.0.0.1", port: 0, transport: "udp" });
-  const tx = Deno.listenDatagram({ hostname: "127.0.0.1", port: 0, transport: "udp" });
+function pair(hostname = "127.0.0.1") {
+  const rx = Deno.listenDatagram({ hostname, port: 0, transport: "udp" });
+  const tx = Deno.listenDatagram({ hostname, port: 0, transport: "udp" });
   const to: Deno.NetAddr = {
     transport: "udp",
-    hostname: "127.0.0.1",
+    hostname,
     port: (rx.addr as Deno.NetAddr).port,
   };
   const got: Uint8Array[] = [];
@@ -42,8 +42,21 @@ Deno.test("OrderedDatagramSender", async (t) => {
     );
   }
 
-  async function bursts(batch: boolean) {
-    const p = pair();
+  // IPv6 (a session's second socket): sockaddr_in6 in the batches.
+  let ipv6 = true;
+  try {
+    Deno.listenDatagram({ hostname: "::1", port: 0, transport: "udp" }).close();
+  } catch {
+    ipv6 = false;
+  }
+  await t.step({
+    name: "bursts to an IPv6 address arrive in order and intact (sendmmsg)",
+    ignore: !ipv6,
+    fn: () => bursts(true, "::1"),
+  });
+
+  async function bursts(batch: boolean, hostname?: string) {
+    const p = pair(hostname);
     try {
       // A small ring (16 KiB): 1200-byte datagrams wrap it every 13; 5000-byte ones do not fit a
       // quarter of it and get buffers of their own.

@@ -24,6 +24,11 @@ export interface TurnServerOptions {
   startTimeoutMs?: number;
   /** Keep coturn's per-request log (see {@link TurnServer.log}). Default false. */
   verbose?: boolean;
+  /**
+   * Listen on `::1` as well, same ports, for clients reaching it over IPv6 (its relays stay on
+   * 127.0.0.1: allocations are IPv4). Default false.
+   */
+  ipv6?: boolean;
 }
 
 /**
@@ -120,6 +125,7 @@ export async function startTurnServer(options: TurnServerOptions): Promise<TurnS
     `${dir}/turnserver.conf`,
     [
       "listening-ip=127.0.0.1",
+      ...(options.ipv6 ? ["listening-ip=::1"] : []),
       "relay-ip=127.0.0.1",
       `listening-port=${port}`,
       `tls-listening-port=${tlsPort}`,

@@ -6,6 +6,7 @@
  * @module
  */
 import type { IceServer } from "../aws/types.ts";
+import { ipv6Bytes } from "./ip.ts";
 
 /** A `stun:`/`turn:`/`turns:` URL, as a master uses it. */
 export interface IceUrl {
@@ -13,7 +14,7 @@ export interface IceUrl {
   kind: "stun" | "turn";
   /** `turns:` (TLS). */
   secure: boolean;
-  /** Host name or IPv4 address. */
+  /** Host name, IPv4 address, or IPv6 address (without the URL's brackets). */
   host: string;
   /** Port (default 3478, or 5349 for `turns:`). */
   port: number;
@@ -22,19 +23,26 @@ export interface IceUrl {
 }
 
 /**
- * Parse an ICE server URL (RFC 7064/7065). Returns `undefined` for what a master does not use:
- * `turns:` over UDP (DTLS), IPv6 literals, other schemes.
+ * Parse an ICE server URL (RFC 7064/7065); an IPv6 address is written in brackets
+ * (`stun:[2001:db8::1]:3478`). Returns `undefined` for what a master does not use: `turns:` over
+ * UDP (DTLS), other schemes, malformed addresses.
  *
  * @example
  * ```ts
  * import { parseIceUrl } from "./ice_servers.ts";
  * console.log(parseIceUrl("turns:turn.example.com:443?transport=tcp"));
  * // { kind: "turn", secure: true, host: "turn.example.com", port: 443, transport: "tcp" }
+ * console.log(parseIceUrl("stun:[::1]:3478")?.host); // "::1"
  * ```
  */
 export function parseIceUrl(url: string): IceUrl | undefined {
-  const m = url.match(/^(stuns?|turns?):([^:?\[\]]+)(?::(\d+))?(?:\?transport=(udp|tcp))?$/i);
+  const m = url.match(
+    /^(stuns?|turns?):(\[[0-9a-f:.]+\]|[^:?\[\]]+)(?::(\d+))?(?:\?transport=(udp|tcp))?$/i,
+  );
   if (!m) return undefined;
+  const bracketed = m[2].startsWith("[");
+  const host = bracketed ? m[2].slice(1, -1) : m[2];
+  if (bracketed && !ipv6Bytes(host)) return undefined;
   const scheme = m[1].toLowerCase();
   const secure = scheme.endsWith("s");
   const kind = scheme.startsWith("stun") ? "stun" : "turn";
@@ -43,7 +51,7 @@ export function parseIceUrl(url: string): IceUrl | undefined {
   if (kind === "stun" && (secure || transport === "tcp")) return undefined;
   const port = m[3] ? Number(m[3]) : secure ? 5349 : 3478;
   if (port < 1 || port > 65535) return undefined;
-  return { kind, secure, host: m[2], port, transport };
+  return { kind, secure, host, port, transport };
 }
 
 /** One server a session asks for a candidate. */
@@ -98,6 +106,21 @@ export function planIceServers(
     }
   }
   return { use, skipped };
+}
+
+/**
+ * The address a session reaches `host` at: an IPv4 or IPv6 literal as it is, a name by its
+ * IPv4 address (DNS `A`; names are not looked up for IPv6, the IPv4 socket always exists).
+ *
+ * @example
+ * ```ts
+ * import { resolveHost } from "./ice_servers.ts";
+ * console.log(await resolveHost("::1")); // { ip: "::1", family: "IPv6" }
+ * ```
+ */
+export async function resolveHost(host: string): Promise<{ ip: string; family: "IPv4" | "IPv6" }> {
+  if (ipv6Bytes(host)) return { ip: host, family: "IPv6" };
+  return { ip: await resolveIPv4(host), family: "IPv4" };
 }
 
 /**

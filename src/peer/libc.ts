@@ -14,6 +14,8 @@
  * @module
  */
 
+import { ipv6Bytes } from "./ip.ts";
+
 const MSG_DONTWAIT = 0x40;
 /** Messages per call. */
 const MAX = 256;
@@ -239,7 +241,11 @@ function put(words: Uint32Array, at: number, value: number): void {
   words[at + 1] = Math.floor(value / 0x1_0000_0000);
 }
 
-/** A `sockaddr_in` or `sockaddr_in6` for `a` at `off`; returns its length (0: cannot). */
+/**
+ * A `sockaddr_in` or `sockaddr_in6` for `a` at `off`; returns its length (0: cannot). The
+ * family must be the socket's: an IPv6 destination on an IPv4 socket fails in the kernel, and
+ * its datagram then goes the portable way (which fails the same way, and is counted).
+ */
 function writeSockaddr(b: Uint8Array, off: number, a: Deno.NetAddr): number {
   const v4 = a.hostname.split(".");
   if (v4.length === 4 && !a.hostname.includes(":")) {
@@ -251,5 +257,14 @@ function writeSockaddr(b: Uint8Array, off: number, a: Deno.NetAddr): number {
     b.fill(0, off + 8, off + 16);
     return 16;
   }
-  return 0; // IPv6 destinations go the portable way
+  const v6 = ipv6Bytes(a.hostname);
+  if (!v6) return 0; // not an address this path writes: it goes the portable way
+  b[off] = 10; // AF_INET6 (Linux)
+  b[off + 1] = 0;
+  b[off + 2] = a.port >> 8;
+  b[off + 3] = a.port & 255;
+  b.fill(0, off + 4, off + 8); // sin6_flowinfo
+  b.set(v6, off + 8);
+  b.fill(0, off + 24, off + 28); // sin6_scope_id
+  return 28;
 }

@@ -6,6 +6,7 @@
  * @module
  */
 import { DataChannelError } from "./errors.ts";
+import { ipv6Bytes } from "./ip.ts";
 import type { DataChannelInfo, DataChannelOptions } from "./types.ts";
 import {
   copyIn,
@@ -101,6 +102,7 @@ export class MediaCoreSession {
         ? [`sctp_port ${options.sctp.port}`, `sctp_max_message ${options.sctp.maxMessageSize}`]
         : []),
       `host ${options.hostAddress ?? ""}`,
+      ...(options.hostAddress6 ? [`host6 ${options.hostAddress6}`] : []),
       `policy ${options.policy ?? "all"}`,
       `srtp ${options.allowAesGcm ? "any" : "cm"}`,
       `connect_timeout_ms ${Math.max(0, Math.round(options.connectTimeoutMs ?? 0))}`,
@@ -395,7 +397,8 @@ export class MediaCoreSession {
       for (let i = 0; i < 4; i++) b[1 + i] = Number(v4[i]) & 255;
     } else {
       b[0] = 6;
-      b.set(ipv6Bytes(from.hostname), 1);
+      const v6 = ipv6Bytes(from.hostname);
+      if (v6) b.set(v6, 1);
     }
     b[17] = from.port & 255;
     b[18] = from.port >> 8;
@@ -552,18 +555,4 @@ function ipv6Text(b: Uint8Array): string {
   const groups: string[] = [];
   for (let i = 0; i < 16; i += 2) groups.push(((b[i] << 8) | b[i + 1]).toString(16));
   return groups.join(":");
-}
-
-function ipv6Bytes(text: string): Uint8Array {
-  const out = new Uint8Array(16);
-  const [head, tail] = text.includes("::") ? text.split("::") : [text, undefined];
-  const h = head ? head.split(":") : [];
-  const t = tail ? tail.split(":") : [];
-  const groups = tail === undefined ? h : [...h, ...Array(8 - h.length - t.length).fill("0"), ...t];
-  groups.slice(0, 8).forEach((g, i) => {
-    const n = parseInt(g, 16) || 0;
-    out[i * 2] = n >> 8;
-    out[i * 2 + 1] = n & 255;
-  });
-  return out;
 }

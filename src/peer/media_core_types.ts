@@ -20,7 +20,10 @@ export type MediaCoreEvent =
 
 /** A datagram for the host to send. */
 export interface MediaCoreDatagram {
-  /** 0: the session's UDP socket, to {@link MediaCoreDatagram.to}; n: TURN stream n. */
+  /**
+   * 0: the session's UDP socket of the destination's address family (IPv4, or IPv6 for an IPv6
+   * {@link MediaCoreDatagram.to}); n: TURN stream n.
+   */
   via: number;
   /** Destination (for streams, the TURN server, informational). The same object is handed out
    * for every datagram to the same address, so it can go to `socket.send` as it is. */
@@ -66,8 +69,13 @@ export interface MediaCoreSessionOptions {
   audioInPayloadType?: number;
   /** Data channels: the viewer's SCTP port and `a=max-message-size` (absent: none). */
   sctp?: { port: number; maxMessageSize: number };
-  /** The UDP socket's `ip:port` (related address of reflexive candidates). */
+  /** The IPv4 UDP socket's `ip:port` (related address of reflexive candidates). */
   hostAddress?: string;
+  /**
+   * The IPv6 UDP socket's `[ip]:port`, when the host has one: IPv6 candidates are then used,
+   * and datagrams for IPv6 addresses (`via` 0) must leave on that socket.
+   */
+  hostAddress6?: string;
   /** `relay`: never use the host socket for checks or media (default `all`). */
   policy?: "all" | "relay";
   /**

@@ -447,7 +447,10 @@ export interface AnswerParameters {
   ssrc: number;
   /** SSRC of the audio stream (when {@link OfferedAudio.send}). */
   audioSsrc?: number;
-  /** Host candidates, `ip:port`, most preferred first (none when only relays are used). */
+  /**
+   * Host candidates, `ip:port` (`[ip]:port` for IPv6), most preferred first (none when only
+   * relays are used).
+   */
   hosts: string[];
 }
 
@@ -477,7 +480,8 @@ export interface AnswerParameters {
 export function writeAnswer(offer: ParsedOffer, p: AnswerParameters): string {
   const candidates = p.hosts.map((h, i) => {
     const colon = h.lastIndexOf(":");
-    return `a=candidate:${i + 1} 1 udp ${2130706431 - i} ${h.slice(0, colon)} ${
+    const ip = h.slice(0, colon).replace(/^\[(.*)\]$/, "$1");
+    return `a=candidate:${i + 1} 1 udp ${2130706431 - i} ${ip} ${
       h.slice(colon + 1)
     } typ host generation 0`;
   });

@@ -1,9 +1,13 @@
 /**
- * One viewer's session in the WASM media core, driven: the UDP socket's datagrams and the TURN
+ * One viewer's session in the WASM media core, driven: the UDP sockets' datagrams and the TURN
  * streams' bytes go in, the core's datagrams go out in order (one `sendmmsg` per frame where
  * possible), its timers run on one re-armed timeout, its events become state changes and
  * callbacks, and a watchdog ends a viewer that stopped proving it is there. Made by
  * {@link import("./wasm_session.ts").WasmPeerSessionFactory}.
+ *
+ * Dual stack: a session has an IPv4 socket and, where the host has IPv6, an IPv6 socket. The
+ * core is told both addresses, pairs candidates by address family, and hands out datagrams for
+ * "the host socket" (`via` 0); each leaves on the socket of its destination's family.
  *
  * @module
  */
@@ -23,7 +27,7 @@ import type {
 } from "./types.ts";
 import { holdMemoryTrim, trimMemorySoon } from "./libc.ts";
 import { OrderedDatagramSender } from "./udp_sender.ts";
-import { type IceServerUse, planIceServers, resolveIPv4 } from "./ice_servers.ts";
+import { type IceServerUse, planIceServers, resolveHost } from "./ice_servers.ts";
 import { TurnStream } from "./turn_stream.ts";
 import { DataChannelError, OfferRejectedError } from "./errors.ts";
 import { parseOffer, writeAnswer } from "./sdp.ts";
@@ -34,14 +38,21 @@ function randomText(n: number): string {
   return [...crypto.getRandomValues(new Uint8Array(n))].map((b) => a[b % a.length]).join("");
 }
 
+/** @internal One UDP socket of a session: the socket, its port, the addresses it offers. */
+export interface HostSocket {
+  socket: Deno.DatagramConn;
+  port: number;
+  /** Host candidate addresses (the socket is bound to them, or to the wildcard). */
+  addresses: string[];
+}
+
 /** @internal A session of {@link import("./wasm_session.ts").WasmPeerSessionFactory}. */
 export class WasmPeerSession implements PeerSession {
   readonly viewerId: string;
   readonly #o: PeerSessionOptions;
   readonly #f: WasmPeerSessionOptions;
-  readonly #socket: Deno.DatagramConn;
-  readonly #port: number;
-  readonly #addresses: string[];
+  readonly #v4: HostSocket;
+  readonly #v6: HostSocket | undefined;
   readonly #ufrag = randomText(8);
   readonly #pwd = randomText(24);
   readonly #ssrc = crypto.getRandomValues(new Uint32Array(1))[0];
@@ -63,6 +74,8 @@ export class WasmPeerSession implements PeerSession {
   /** When {@link WasmPeerSession.#timer} fires (caller ms), to re-arm only when it moves. */
   #timerAt = -1;
   readonly #udp: OrderedDatagramSender;
+  /** Sends on the IPv6 socket (when there is one). */
+  readonly #udp6: OrderedDatagramSender | undefined;
   #offerAt = 0;
   #plis = 0;
   #connectedAt = 0;
@@ -85,9 +98,8 @@ export class WasmPeerSession implements PeerSession {
 
   constructor(
     options: PeerSessionOptions,
-    socket: Deno.DatagramConn,
-    port: number,
-    addresses: string[],
+    v4: HostSocket,
+    v6: HostSocket | undefined,
     factory: WasmPeerSessionOptions,
   ) {
     this.#silenceMs = factory.silenceTimeoutMs ?? 8000;
@@ -95,16 +107,18 @@ export class WasmPeerSession implements PeerSession {
     this.#o = options;
     this.#f = factory;
     this.#notices = new NoticeLimiter(options.logger, 5000);
-    this.#socket = socket;
-    this.#udp = new OrderedDatagramSender(socket, {
-      batch: factory.sendmmsg,
-      onError: (e, st) =>
-        this.#o.logger.warn(
-          `Viewer ${this.viewerId}: UDP send failed (${st.errors} so far): ${e.message}`,
-        ),
-    });
-    this.#port = port;
-    this.#addresses = addresses;
+    this.#v4 = v4;
+    this.#v6 = v6;
+    const sender = (socket: Deno.DatagramConn, family: string) =>
+      new OrderedDatagramSender(socket, {
+        batch: factory.sendmmsg,
+        onError: (e, st) =>
+          this.#o.logger.warn(
+            `Viewer ${this.viewerId}: UDP send (${family}) failed (${st.errors} so far): ${e.message}`,
+          ),
+      });
+    this.#udp = sender(v4.socket, "IPv4");
+    this.#udp6 = v6 && sender(v6.socket, "IPv6");
   }
 
   get #relayOnly(): boolean {
@@ -123,7 +137,8 @@ export class WasmPeerSession implements PeerSession {
     this.#sendsAudio = offer.audio?.send ?? false;
     this.#mid = offer.mid;
     this.#mLineIndex = Math.max(0, offer.sections.findIndex((m) => m.mid === offer.mid));
-    const host = this.#addresses[0] ?? "0.0.0.0";
+    const host = this.#v4.addresses[0] ?? "0.0.0.0";
+    const v6 = this.#v6;
     this.#core = await MediaCoreSession.create({
       ufrag: this.#ufrag,
       pwd: this.#pwd,
@@ -139,7 +154,8 @@ export class WasmPeerSession implements PeerSession {
       sctp: offer.data
         ? { port: offer.data.sctpPort, maxMessageSize: offer.data.maxMessageSize }
         : undefined,
-      hostAddress: `${host}:${this.#port}`,
+      hostAddress: `${host}:${this.#v4.port}`,
+      hostAddress6: v6 ? `[${v6.addresses[0] ?? "::"}]:${v6.port}` : undefined,
       policy: this.#relayOnly ? "relay" : "all",
       allowAesGcm: this.#f.allowAesGcm,
       connectTimeoutMs: this.#f.iceConnectTimeoutMs,
@@ -150,7 +166,8 @@ export class WasmPeerSession implements PeerSession {
       this.#core.close();
       throw new OfferRejectedError("the session was closed while the offer was applied");
     }
-    this.#receive();
+    this.#receive(this.#v4.socket);
+    if (v6) this.#receive(v6.socket);
     this.#setState("connecting");
     // Arm the core's timers now (the ICE failure clock above all), whether or not anything is
     // ever sent or received.
@@ -164,7 +181,10 @@ export class WasmPeerSession implements PeerSession {
       fingerprint: this.#core.fingerprint,
       ssrc: this.#ssrc,
       audioSsrc: this.#audioSsrc,
-      hosts: this.#relayOnly ? [] : this.#addresses.map((a) => `${a}:${this.#port}`),
+      hosts: this.#relayOnly ? [] : [
+        ...this.#v4.addresses.map((a) => `${a}:${this.#v4.port}`),
+        ...(v6?.addresses ?? []).map((a) => `[${a}]:${v6!.port}`),
+      ],
     });
     this.#stats.offerToAnswerMs = performance.now() - this.#offerAt;
     return answer;
@@ -255,6 +275,7 @@ export class WasmPeerSession implements PeerSession {
   stats(): PeerStats {
     const c = this.#core?.counters();
     const udp = this.#udp.stats();
+    const udp6 = this.#udp6?.stats();
     return {
       state: this.#state,
       ...this.#stats,
@@ -263,9 +284,9 @@ export class WasmPeerSession implements PeerSession {
       audioPacketsReceived: c?.audioPacketsReceived ?? 0,
       dataMessagesSent: this.#messagesSent,
       dataMessagesReceived: this.#messagesReceived,
-      sendErrors: udp.errors,
-      datagramsBatched: udp.batched,
-      datagramsDropped: udp.dropped,
+      sendErrors: udp.errors + (udp6?.errors ?? 0),
+      datagramsBatched: udp.batched + (udp6?.batched ?? 0),
+      datagramsDropped: udp.dropped + (udp6?.dropped ?? 0),
       nacksReceived: c?.nacks ?? 0,
       packetsRetransmitted: c?.retransmitted ?? 0,
       plisReceived: this.#plis,
@@ -294,9 +315,12 @@ export class WasmPeerSession implements PeerSession {
     if (this.#watchdog !== undefined) clearInterval(this.#watchdog);
     this.#releaseTrim();
     this.#udp.close();
-    try {
-      this.#socket.close();
-    } catch { /* already closed */ }
+    this.#udp6?.close();
+    for (const h of [this.#v4, this.#v6]) {
+      try {
+        h?.socket.close();
+      } catch { /* already closed */ }
+    }
     for (const stream of this.#streams.values()) stream.close();
     this.#streams.clear();
     this.#core?.close();
@@ -316,11 +340,23 @@ export class WasmPeerSession implements PeerSession {
     }
   }
 
+  /**
+   * The `ip:port` a STUN server is reached at, or undefined (with a debug line) when it is IPv6
+   * and this session has no IPv6 socket.
+   */
+  async #serverAddress(url: string, host: string, port: number): Promise<string | undefined> {
+    const { ip, family } = await resolveHost(host);
+    if (family === "IPv4") return `${ip}:${port}`;
+    if (this.#v6) return `[${ip}]:${port}`;
+    this.#o.logger.debug(`Viewer ${this.viewerId}: ICE server ${url} not used: no IPv6 socket`);
+    return undefined;
+  }
+
   async #startStun({ url, server }: IceServerUse): Promise<void> {
     try {
-      const ip = await resolveIPv4(server.host);
-      if (this.#closed || !this.#core) return;
-      this.#flush(this.#core.addStun(`${ip}:${server.port}`));
+      const address = await this.#serverAddress(url, server.host, server.port);
+      if (this.#closed || !this.#core || !address) return;
+      this.#flush(this.#core.addStun(address));
     } catch (e) {
       this.#o.logger.warn(`Viewer ${this.viewerId}: STUN ${url}: ${(e as Error).message}`);
     }
@@ -328,7 +364,12 @@ export class WasmPeerSession implements PeerSession {
 
   async #startTurn({ url, server, username, credential }: IceServerUse, via: number) {
     try {
-      const ip = await resolveIPv4(server.host);
+      const { ip, family } = await resolveHost(server.host);
+      // Without an IPv6 socket the host has no IPv6 (or it is off): not even a stream is tried.
+      if (family === "IPv6" && !this.#v6) {
+        this.#o.logger.debug(`Viewer ${this.viewerId}: ICE server ${url} not used: no IPv6 socket`);
+        return;
+      }
       if (via > 0) {
         const stream = await TurnStream.open(server, ip, this.#f.turnCaCerts);
         if (this.#closed) {
@@ -343,7 +384,7 @@ export class WasmPeerSession implements PeerSession {
         url,
         transport: via > 0 ? "stream" : "udp",
         via,
-        server: `${ip}:${server.port}`,
+        server: family === "IPv6" ? `[${ip}]:${server.port}` : `${ip}:${server.port}`,
         username: username!,
         password: credential!,
         refreshSeconds: this.#f.turnRefreshIntervalSeconds,
@@ -374,16 +415,19 @@ export class WasmPeerSession implements PeerSession {
     this.#streams.delete(via);
   }
 
-  async #receive(): Promise<void> {
+  async #receive(socket: Deno.DatagramConn): Promise<void> {
     while (!this.#closed) {
       let got: [Uint8Array, Deno.Addr];
       try {
-        got = await this.#socket.receive();
+        got = await socket.receive();
       } catch {
         if (!this.#closed) this.close("socket closed");
         return;
       }
       const [data, addr] = got;
+      // IPv4 on the dual-stack IPv6 socket: its port was offered for IPv6 only, so nobody
+      // the session knows sends IPv4 there.
+      if (/^::ffff:\d+\.\d+\.\d+\.\d+$/i.test((addr as Deno.NetAddr).hostname)) continue;
       try {
         this.#flush(this.#core!.handleDatagram(addr as Deno.NetAddr, data));
       } catch (e) {
@@ -399,13 +443,16 @@ export class WasmPeerSession implements PeerSession {
       // Views into the core's memory, valid until the next call: the UDP sender copies them
       // into its ring; stream writes get their own copy.
       this.#stats.bytesSent += d.data.length;
-      if (d.via === 0) {
-        this.#udp.send(d.data, d.to);
-      } else {
+      if (d.via !== 0) {
         this.#streams.get(d.via)?.write(d.data);
+      } else if (this.#udp6 && d.to.hostname.includes(":")) {
+        this.#udp6.send(d.data, d.to);
+      } else {
+        this.#udp.send(d.data, d.to);
       }
     }
     this.#udp.flush();
+    this.#udp6?.flush();
     if (out.audio) {
       const onAudio = this.#o.callbacks.onAudio;
       for (const a of out.audio) onAudio?.(a);

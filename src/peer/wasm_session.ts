@@ -1,19 +1,23 @@
 /**
  * Peer sessions entirely in the WASM media core — ICE (controlled agent, host, server-reflexive
  * and TURN relay candidates, consent freshness), DTLS-SRTP with the viewer's fingerprint
- * checked, H.264 → RTP → SRTP — driven by a Deno UDP socket, TCP/TLS streams to TURN servers,
- * and timers.
+ * checked, H.264 → RTP → SRTP — driven by Deno UDP sockets (IPv4, and IPv6 where the host has
+ * it), TCP/TLS streams to TURN servers, and timers.
  *
  * @module
  */
 import { prepareMediaCore } from "./media_core.ts";
 import type { PeerSession, PeerSessionFactory, PeerSessionOptions } from "./types.ts";
 import { trimMemorySoon } from "./libc.ts";
-import { WasmPeerSession } from "./session_driver.ts";
+import { type HostSocket, WasmPeerSession } from "./session_driver.ts";
+import { usableIPv6Host } from "./ip.ts";
 
 /** Options of {@link WasmPeerSessionFactory}. */
 export interface WasmPeerSessionOptions {
-  /** Host candidates on 127.0.0.1 only (tests). Default: every non-loopback IPv4 address. */
+  /**
+   * Host candidates on 127.0.0.1 and ::1 only (tests). Default: every non-loopback IPv4
+   * address, and every IPv6 address that is neither loopback nor link-local.
+   */
   loopbackOnly?: boolean;
   /**
    * End a session when nothing that authenticates as the viewer (an ICE check with its
@@ -88,17 +92,47 @@ export class WasmPeerSessionFactory implements PeerSessionFactory {
     trimMemorySoon();
   }
 
-  /** Create one viewer's session and its UDP socket. */
+  /**
+   * Create one viewer's session and its UDP sockets: one IPv4 socket, and one IPv6 socket when
+   * the host has an IPv6 address to offer (`::1` with `loopbackOnly`). Without IPv6 (none
+   * configured, or binding fails) the session is IPv4-only, as before, with a debug line.
+   */
   create(options: PeerSessionOptions): Promise<PeerSession> {
-    const socket = Deno.listenDatagram({
-      hostname: this.#o.loopbackOnly ? "127.0.0.1" : "0.0.0.0",
+    const loopback = this.#o.loopbackOnly ?? false;
+    const v4 = Deno.listenDatagram({
+      hostname: loopback ? "127.0.0.1" : "0.0.0.0",
       port: 0,
       transport: "udp",
     });
-    const port = (socket.addr as Deno.NetAddr).port;
-    const addresses = this.#o.loopbackOnly ? ["127.0.0.1"] : Deno.networkInterfaces()
-      .filter((i) => i.family === "IPv4" && !i.address.startsWith("127."))
-      .map((i) => i.address);
-    return Promise.resolve(new WasmPeerSession(options, socket, port, addresses, this.#o));
+    const interfaces = loopback ? [] : Deno.networkInterfaces();
+    const addresses4 = loopback ? ["127.0.0.1"] : unique(
+      interfaces.filter((i) => i.family === "IPv4" && !i.address.startsWith("127."))
+        .map((i) => i.address),
+    );
+    const addresses6 = loopback ? ["::1"] : unique(
+      interfaces.filter((i) => i.family === "IPv6" && usableIPv6Host(i.address))
+        .map((i) => i.address),
+    );
+    let v6: HostSocket | undefined;
+    if (addresses6.length > 0) {
+      // Deno's socket on "::" is dual-stack (IPV6_V6ONLY off, the Linux default): IPv4 arrivals
+      // show as ::ffff:a.b.c.d, which the session drops — its IPv6 port is offered for IPv6 only.
+      const hostname = loopback ? "::1" : "::";
+      try {
+        const socket = Deno.listenDatagram({ hostname, port: 0, transport: "udp" });
+        v6 = { socket, port: (socket.addr as Deno.NetAddr).port, addresses: addresses6 };
+      } catch (e) {
+        options.logger.debug(
+          `Viewer ${options.viewerId}: no IPv6 socket (${hostname}: ${(e as Error).message}); ` +
+            "IPv4 only",
+        );
+      }
+    }
+    const host4 = { socket: v4, port: (v4.addr as Deno.NetAddr).port, addresses: addresses4 };
+    return Promise.resolve(new WasmPeerSession(options, host4, v6, this.#o));
   }
+}
+
+function unique(list: string[]): string[] {
+  return [...new Set(list)];
 }

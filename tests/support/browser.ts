@@ -97,6 +97,11 @@ export interface OpenViewerOptions {
   params?: Record<string, string | boolean | undefined>;
   /** Page load timeout, ms (default 15 000). */
   loadTimeoutMs?: number;
+  /**
+   * Script (source text) run in the page before its own scripts, e.g. to wrap
+   * `RTCPeerConnection` (Chromium only).
+   */
+  initScript?: string;
 }
 
 /**
@@ -222,6 +227,7 @@ export async function launchBrowser(options: LaunchOptions = {}): Promise<TestBr
     contexts.add(context);
     const origin = new URL(o.pageUrl).origin;
     await context.grantPermissions(["camera", "microphone"], { origin });
+    if (o.initScript) await context.addInitScript(o.initScript);
     const page = await context.newPage();
     const lines: string[] = [];
     page.on("console", (m) => lines.push(`${m.type()}: ${m.text()}`));

@@ -2,9 +2,15 @@
 //! candidate pair, answers to the viewer's checks, peer-reflexive candidates learned from them,
 //! the viewer's nomination, consent freshness (RFC 7675) and failure detection.
 //!
-//! The agent knows two kinds of local base: the host UDP socket and TURN allocations. It does not
+//! The agent knows two kinds of local base: the host UDP sockets and TURN allocations. It does not
 //! speak TURN itself; it hands out `(base, destination, bytes)` and the session routes
 //! [`Base::Relay`] transmissions through the allocation.
+//!
+//! Dual stack: [`Base::Host`] stands for the host's IPv4 socket, and for its IPv6 socket once the
+//! session was told about one ([`IceAgent::set_host_ipv6`]); the host picks the socket by the
+//! destination's address family. A pair is formed only between a base and a remote candidate of
+//! the same family (a relay's family is its relayed address's), so an IPv6 candidate is used
+//! only where an IPv6 local address exists.
 
 use rtc_dtls::crypto_provider::RTCCryptoProvider;
 use rtc_stun::attributes::{
@@ -42,7 +48,8 @@ const PREF_PRFLX: u32 = 110;
 const PREF_SRFLX: u32 = 100;
 const PREF_RELAY: u32 = 0;
 
-/// Where a check or answer leaves from: the host socket, or TURN allocation `n`.
+/// Where a check or answer leaves from: the host socket of the destination's address family, or
+/// TURN allocation `n`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Base {
     Host,
@@ -89,7 +96,8 @@ pub struct RemoteCandidate {
 /// Why a remote candidate line was not used.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CandidateError {
-    /// Well-formed but not usable here (TCP, RTCP component, mDNS name, IPv6); the text says why.
+    /// Well-formed but not usable here (TCP, RTCP component, mDNS name, IPv6 link-local, an
+    /// address family this session has no local candidate of); the text says why.
     Ignored(String),
     /// Not a candidate line; the text names what is wrong.
     Malformed(String),
@@ -125,8 +133,16 @@ pub fn parse_candidate(line: &str) -> Result<RemoteCandidate, CandidateError> {
         }
         Err(_) => return Err(bad("address is not an IP")),
     };
-    if ip.is_ipv6() {
-        return Err(CandidateError::Ignored("IPv6 (our sockets are IPv4)".into()));
+    // An IPv4-mapped address is the IPv4 address (and goes out of the IPv4 socket).
+    let ip = match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    };
+    if let IpAddr::V6(v6) = ip {
+        // fe80::/10 needs the interface it lives on, which a candidate line does not carry.
+        if v6.segments()[0] & 0xffc0 == 0xfe80 {
+            return Err(CandidateError::Ignored("IPv6 link-local address (no interface scope to reach it)".into()));
+        }
     }
     if port == 0 {
         return Err(bad("port 0"));
@@ -197,10 +213,13 @@ pub struct IceAgent {
     provider: Arc<dyn RTCCryptoProvider>,
     /// Whether checks may use the host socket (false under a relay-only policy).
     host_allowed: bool,
+    /// The host's IPv6 socket address, when it has one (the IPv4 socket always exists).
+    host_ipv6: Option<SocketAddr>,
     /// Priorities of our bases' candidates, as advertised.
     host_priority: u32,
     relay_priority: u32,
-    relays: Vec<usize>,
+    /// Ready TURN allocations: index, and whether the relayed address is IPv6.
+    relays: Vec<(usize, bool)>,
     /// Every remote candidate, trickled or peer-reflexive.
     remotes: Vec<RemoteCandidate>,
     pairs: Vec<Pair>,
@@ -238,6 +257,7 @@ impl IceAgent {
             tie_breaker,
             provider,
             host_allowed,
+            host_ipv6: None,
             host_priority: candidate_priority(PREF_HOST, 65535),
             relay_priority: candidate_priority(PREF_RELAY, 65535),
             relays: Vec::new(),
@@ -266,6 +286,27 @@ impl IceAgent {
     /// [`CONNECT_TIMEOUT`], even if no candidate or check ever arrives, ICE has failed.
     pub fn start(&mut self, now: Instant) {
         self.started.get_or_insert(now);
+    }
+
+    /// The host has an IPv6 socket at `addr` too: IPv6 remote candidates are paired with
+    /// [`Base::Host`] from now on (and checks arriving from IPv6 addresses are answered).
+    pub fn set_host_ipv6(&mut self, addr: SocketAddr) {
+        if addr.is_ipv6() {
+            self.host_ipv6 = Some(addr);
+        }
+    }
+
+    /// The host's IPv6 socket address, if it has one.
+    pub fn host_ipv6(&self) -> Option<SocketAddr> {
+        self.host_ipv6
+    }
+
+    /// Whether `base` can reach `remote`: the same address family on both sides.
+    fn same_family(&self, base: Base, remote: SocketAddr) -> bool {
+        match base {
+            Base::Host => remote.is_ipv4() || self.host_ipv6.is_some(),
+            Base::Relay(n) => self.relays.iter().any(|&(r, v6)| r == n && v6 == remote.is_ipv6()),
+        }
     }
 
     /// The priority we advertise for a host candidate.
@@ -299,14 +340,19 @@ impl IceAgent {
         self.pairs.len()
     }
 
-    /// A TURN allocation is ready: pair it with every remote candidate known so far.
-    pub fn add_relay(&mut self, now: Instant, relay: usize) {
-        if self.relays.contains(&relay) {
+    /// A TURN allocation with address `relayed` is ready: pair it with every remote candidate of
+    /// its address family known so far.
+    pub fn add_relay(&mut self, now: Instant, relay: usize, relayed: SocketAddr) {
+        if self.relays.iter().any(|&(r, _)| r == relay) {
             return;
         }
-        self.relays.push(relay);
-        let mut remotes: Vec<(SocketAddr, u32, String)> =
-            self.remotes.iter().map(|r| (r.addr, r.priority, r.kind.clone())).collect();
+        self.relays.push((relay, relayed.is_ipv6()));
+        let mut remotes: Vec<(SocketAddr, u32, String)> = self
+            .remotes
+            .iter()
+            .filter(|r| r.addr.is_ipv6() == relayed.is_ipv6())
+            .map(|r| (r.addr, r.priority, r.kind.clone()))
+            .collect();
         remotes.dedup();
         for (addr, prio, kind) in remotes {
             self.add_pair(now, Base::Relay(relay), addr, prio, &kind);
@@ -320,8 +366,17 @@ impl IceAgent {
         }
     }
 
-    /// A remote candidate trickled by the viewer.
-    pub fn add_remote(&mut self, now: Instant, c: &RemoteCandidate) {
+    /// A remote candidate trickled by the viewer, paired with every local base of its address
+    /// family. An IPv6 one is refused (with the reason) when there is no IPv6 base to pair it
+    /// with: no IPv6 host socket, or a relay-only policy (relays are allocated IPv4).
+    pub fn add_remote(&mut self, now: Instant, c: &RemoteCandidate) -> Result<(), CandidateError> {
+        if c.addr.is_ipv6() && !(self.host_allowed && self.host_ipv6.is_some()) && !self.relays.iter().any(|r| r.1) {
+            return Err(CandidateError::Ignored(if self.host_allowed {
+                "IPv6 (this session has no IPv6 socket: IPv6 is not available on this host)".into()
+            } else {
+                "IPv6 (relay-only policy, and the relays are IPv4)".into()
+            }));
+        }
         if !self.remotes.iter().any(|r| r.addr == c.addr) {
             self.remotes.push(c.clone());
         }
@@ -329,10 +384,13 @@ impl IceAgent {
         if self.host_allowed {
             bases.push(Base::Host);
         }
-        bases.extend(self.relays.iter().map(|r| Base::Relay(*r)));
+        bases.extend(self.relays.iter().map(|r| Base::Relay(r.0)));
         for base in bases {
-            self.add_pair(now, base, c.addr, c.priority, &c.kind);
+            if self.same_family(base, c.addr) {
+                self.add_pair(now, base, c.addr, c.priority, &c.kind);
+            }
         }
+        Ok(())
     }
 
     /// How many remote candidates are known, and whether `addr` is one of them.
@@ -387,7 +445,7 @@ impl IceAgent {
     }
 
     fn handle_request(&mut self, now: Instant, base: Base, from: SocketAddr, mut m: Message) {
-        if base == Base::Host && !self.host_allowed {
+        if (base == Base::Host && !self.host_allowed) || !self.same_family(base, from) {
             self.ignored += 1;
             return;
         }
@@ -708,7 +766,7 @@ mod tests {
             ("candidate:1 1 tcp 1518280447 10.0.0.2 9 typ host tcptype active", "transport tcp"),
             ("candidate:1 2 udp 2122260222 10.0.0.2 5001 typ host", "component 2"),
             ("candidate:1 1 udp 2122260223 4f1e.local 5000 typ host", "mDNS"),
-            ("candidate:1 1 udp 2122260223 ::1 5000 typ host", "IPv6"),
+            ("candidate:1 1 udp 2122260223 fe80::1c2d:3eff:fe4f:5a6b 5000 typ host", "link-local"),
         ] {
             match parse_candidate(line) {
                 Err(CandidateError::Ignored(t)) => assert!(t.contains(why), "{t}"),
@@ -727,8 +785,8 @@ mod tests {
         let t0 = Instant::now();
         let low: SocketAddr = "10.0.0.9:7000".parse().unwrap();
         let high: SocketAddr = "127.0.0.1:6000".parse().unwrap();
-        a.add_remote(t0, &RemoteCandidate { addr: low, priority: 100, kind: "relay".into() });
-        a.add_remote(t0, &RemoteCandidate { addr: high, priority: 2_000_000_000, kind: "host".into() });
+        a.add_remote(t0, &RemoteCandidate { addr: low, priority: 100, kind: "relay".into() }).unwrap();
+        a.add_remote(t0, &RemoteCandidate { addr: high, priority: 2_000_000_000, kind: "host".into() }).unwrap();
         a.handle_timeout(t0);
         let first = a.poll_transmit().expect("a check");
         assert_eq!((first.base, first.to), (Base::Host, high), "highest priority first");
@@ -781,12 +839,12 @@ mod tests {
         let mut a = agent(false);
         let t0 = Instant::now();
         let viewer: SocketAddr = "127.0.0.1:6200".parse().unwrap();
-        a.add_remote(t0, &RemoteCandidate { addr: viewer, priority: 2_000_000_000, kind: "host".into() });
+        a.add_remote(t0, &RemoteCandidate { addr: viewer, priority: 2_000_000_000, kind: "host".into() }).unwrap();
         a.handle_stun(t0, Base::Host, viewer, &viewer_check(p.as_ref(), true, 1));
         a.handle_timeout(t0);
         assert!(a.poll_transmit().is_none(), "no host pair, no answer on the host socket");
-        a.add_relay(t0, 0);
-        a.add_remote(t0, &RemoteCandidate { addr: viewer, priority: 2_000_000_000, kind: "host".into() });
+        a.add_relay(t0, 0, "127.0.0.1:40000".parse().unwrap());
+        a.add_remote(t0, &RemoteCandidate { addr: viewer, priority: 2_000_000_000, kind: "host".into() }).unwrap();
         a.handle_timeout(t0 + TA);
         let check = a.poll_transmit().expect("a check through the relay");
         assert_eq!((check.base, check.to), (Base::Relay(0), viewer));
@@ -829,7 +887,7 @@ mod tests {
     fn fails_when_nothing_is_nominated() {
         let mut a = agent(true);
         let t0 = Instant::now();
-        a.add_remote(t0, &RemoteCandidate { addr: "192.0.2.1:9".parse().unwrap(), priority: 1, kind: "host".into() });
+        a.add_remote(t0, &RemoteCandidate { addr: "192.0.2.1:9".parse().unwrap(), priority: 1, kind: "host".into() }).unwrap();
         let mut t = t0;
         let mut checks = 0;
         while t < t0 + CONNECT_TIMEOUT + Duration::from_secs(1) {
@@ -844,5 +902,83 @@ mod tests {
             Some(IceEvent::Failed(why)) => assert!(why.contains("no candidate pair"), "{why}"),
             other => panic!("{other:?}"),
         }
+    }
+    #[test]
+    fn parses_ipv6_candidates() {
+        for (line, addr) in [
+            ("candidate:1 1 udp 2122262783 2001:db8::7 50123 typ host generation 0", "[2001:db8::7]:50123"),
+            ("a=candidate:2 1 UDP 2122262783 ::1 5000 typ host", "[::1]:5000"),
+            ("candidate:3 1 udp 1686052607 2001:db8:1:2::9 6000 typ srflx raddr fd00::2 rport 7000", "[2001:db8:1:2::9]:6000"),
+            // An IPv4-mapped address is its IPv4 address.
+            ("candidate:4 1 udp 2122262783 ::ffff:192.0.2.7 5000 typ host", "192.0.2.7:5000"),
+        ] {
+            assert_eq!(parse_candidate(line).unwrap().addr, addr.parse::<SocketAddr>().unwrap(), "{line}");
+        }
+    }
+
+    #[test]
+    fn ipv6_candidates_pair_only_with_ipv6_locals() {
+        let p = provider();
+        let mut a = agent(true);
+        a.set_host_ipv6("[::1]:7000".parse().unwrap());
+        let t0 = Instant::now();
+        let v4: SocketAddr = "127.0.0.1:6000".parse().unwrap();
+        let v6: SocketAddr = "[::1]:6001".parse().unwrap();
+        a.add_relay(t0, 0, "127.0.0.1:40000".parse().unwrap());
+        a.add_remote(t0, &RemoteCandidate { addr: v6, priority: 2_000_000_000, kind: "host".into() }).unwrap();
+        a.add_remote(t0, &RemoteCandidate { addr: v4, priority: 1_000_000_000, kind: "host".into() }).unwrap();
+        let mut pairs: Vec<(Base, SocketAddr)> = a.pairs.iter().map(|p| (p.base, p.remote)).collect();
+        pairs.sort_by_key(|p| format!("{p:?}"));
+        assert_eq!(
+            pairs,
+            vec![(Base::Host, v4), (Base::Host, v6), (Base::Relay(0), v4)],
+            "the IPv4 relay is not paired with the IPv6 candidate"
+        );
+        // An IPv6 relay would be paired with the IPv6 candidate only.
+        a.add_relay(t0, 1, "[::1]:40001".parse().unwrap());
+        assert!(a.pairs.iter().any(|p| p.base == Base::Relay(1) && p.remote == v6));
+        assert!(!a.pairs.iter().any(|p| p.base == Base::Relay(1) && p.remote == v4));
+        // The first check goes to the IPv6 candidate from the host (its IPv6 socket).
+        a.handle_timeout(t0);
+        let check = a.poll_transmit().unwrap();
+        assert_eq!((check.base, check.to), (Base::Host, v6));
+        // The viewer checks and nominates from another IPv6 address: a peer-reflexive IPv6 pair.
+        let moved: SocketAddr = "[::1]:6002".parse().unwrap();
+        assert!(a.handle_stun(t0, Base::Host, moved, &viewer_check(p.as_ref(), true, 1)));
+        let answer = a.poll_transmit().unwrap();
+        assert_eq!((answer.base, answer.to), (Base::Host, moved));
+        match a.poll_event() {
+            Some(IceEvent::Selected { base: Base::Host, remote, description }) => {
+                assert_eq!(remote, moved);
+                assert_eq!(description, "host -> prflx [::1]:6002");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_ipv4_only_agent_ignores_ipv6_candidates_and_says_why() {
+        let p = provider();
+        let t0 = Instant::now();
+        let v6 = RemoteCandidate { addr: "[2001:db8::7]:5000".parse().unwrap(), priority: 1, kind: "host".into() };
+        let mut a = agent(true);
+        match a.add_remote(t0, &v6) {
+            Err(CandidateError::Ignored(why)) => assert!(why.contains("no IPv6 socket"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!((a.pair_count(), a.remote_known(v6.addr)), (0, (0, false)));
+        // A check from an IPv6 address has no socket of ours to have come in on: not answered.
+        a.handle_stun(t0, Base::Host, v6.addr, &viewer_check(p.as_ref(), true, 1));
+        assert!(a.poll_transmit().is_none());
+        assert_eq!((a.ignored, a.pair_count()), (1, 0));
+        // Relay-only, even with an IPv6 socket: the relays are IPv4.
+        let mut relay_only = agent(false);
+        relay_only.set_host_ipv6("[::1]:7000".parse().unwrap());
+        relay_only.add_relay(t0, 0, "127.0.0.1:40000".parse().unwrap());
+        match relay_only.add_remote(t0, &v6) {
+            Err(CandidateError::Ignored(why)) => assert!(why.contains("relay-only"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(relay_only.pair_count(), 0);
     }
 }

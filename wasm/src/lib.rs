@@ -282,7 +282,8 @@ pub extern "C" fn scratch_ptr() -> *const u8 {
 /// viewer's Opus payload type when it sends audio; absent: its audio is not read), `sctp_port`
 /// and `sctp_max_message` (data channels: the viewer's SCTP port and `a=max-message-size`;
 /// absent: no data channels),
-/// `host` (the UDP socket's `ip:port`), `policy` (`all` or `relay`), `srtp` (`any`: AES-GCM
+/// `host` (the IPv4 UDP socket's `ip:port`), `host6` (the IPv6 UDP socket's `[ip]:port`, when the
+/// host has one; datagrams to IPv6 addresses then leave on it), `policy` (`all` or `relay`), `srtp` (`any`: AES-GCM
 /// too; otherwise AES-CM only), `connect_timeout_ms` (fail when nothing is nominated by then;
 /// default 30 000). `certificate`: PEM from
 /// `certificate_new`. Returns a handle, 0 on error (`last_error_*`).
@@ -336,7 +337,11 @@ pub unsafe extern "C" fn session_new(
         if config.local_ufrag.is_empty() || config.remote_ufrag.is_empty() || config.remote_pwd.is_empty() {
             return Err(SessionError("ICE ufrag and pwd of both sides are required".into()));
         }
-        Ok((Session::new(config, base)?, fingerprint))
+        let mut session = Session::new(config, base)?;
+        if let Ok(addr) = get("host6").parse::<SocketAddr>() {
+            session.set_host_ipv6(addr);
+        }
+        Ok((session, fingerprint))
     })();
     match made {
         Ok((session, fingerprint)) => SESSIONS.with(|all| {

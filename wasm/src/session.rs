@@ -37,7 +37,8 @@ pub const OUTPUT_ROOM: usize = 4;
 
 /// Host transport ids: 0 is the session's UDP socket; TURN streams (TCP/TLS) get 1, 2, ….
 pub type Via = u32;
-/// The host UDP socket.
+/// The host UDP socket: the IPv4 one, or the IPv6 one for IPv6 addresses (the host picks it by
+/// the destination's address family).
 pub const UDP: Via = 0;
 /// The source of stream bytes (streams have no datagram source address).
 pub const NO_ADDR: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(std::net::Ipv4Addr::UNSPECIFIED, 0));
@@ -468,12 +469,19 @@ impl Session {
                 )));
             }
         }
-        self.ice.add_remote(now, &c);
+        self.ice.add_remote(now, &c)?;
         for t in 0..self.turns.len() {
             self.permit(t, c.addr);
         }
         self.pump();
         Ok(())
+    }
+
+    /// The host has an IPv6 UDP socket at `addr` besides the IPv4 one: IPv6 candidates are used
+    /// ([`crate::ice`] pairs by address family), and datagrams to IPv6 addresses leave with
+    /// [`UDP`] for the host to send on that socket.
+    pub fn set_host_ipv6(&mut self, addr: SocketAddr) {
+        self.ice.set_host_ipv6(addr);
     }
 
     /// Ask the STUN server at `server` for our server-reflexive address (over the host socket).
@@ -498,10 +506,15 @@ impl Session {
         refresh_cap: Option<Duration>,
     ) -> Result<usize, SessionError> {
         self.now = now;
+        // rtc-turn takes the server's address family from the local address's.
+        let local_addr = match server {
+            SocketAddr::V4(_) => self.host_addr.unwrap_or_else(|| "0.0.0.0:0".parse().unwrap()),
+            SocketAddr::V6(_) => self.ice.host_ipv6().unwrap_or_else(|| "[::]:0".parse().unwrap()),
+        };
         let config = rtc_turn::client::ClientConfig {
             allocation_refresh_interval_cap: refresh_cap,
             turn_serv_addr: server.to_string(),
-            local_addr: self.host_addr.unwrap_or_else(|| "0.0.0.0:0".parse().unwrap()),
+            local_addr,
             transport_protocol: match transport {
                 TurnTransport::Udp => TransportProtocol::UDP,
                 TurnTransport::Stream => TransportProtocol::TCP,
@@ -575,7 +588,8 @@ impl Session {
         self.probes[p].done = true;
         let addr = SocketAddr::new(mapped.ip, mapped.port);
         // srflx candidates share the host socket: under a relay-only policy they are not offered.
-        if !self.srflx.contains(&addr) && Some(addr) != self.host_addr && self.host_allowed {
+        let host = if addr.is_ipv6() { self.ice.host_ipv6() } else { self.host_addr };
+        if !self.srflx.contains(&addr) && Some(addr) != host && self.host_allowed {
             self.srflx.push(addr);
             let line = self.candidate_line("srflx", addr, self.ice.srflx_priority());
             self.events.push_back(SessionEvent::LocalCandidate(line));
@@ -584,7 +598,8 @@ impl Session {
     }
 
     fn candidate_line(&self, kind: &str, addr: SocketAddr, priority: u32) -> String {
-        let (rip, rport) = match self.host_addr {
+        let host = if addr.is_ipv6() { self.ice.host_ipv6() } else { self.host_addr };
+        let (rip, rport) = match host {
             Some(h) => (h.ip().to_string(), h.port()),
             None => ("0.0.0.0".to_owned(), 0),
         };
@@ -648,7 +663,7 @@ impl Session {
                     self.turns[i].relayed = Some(relayed);
                     let line = self.candidate_line("relay", relayed, self.ice.relay_priority());
                     self.events.push_back(SessionEvent::LocalCandidate(line));
-                    self.ice.add_relay(self.now, i);
+                    self.ice.add_relay(self.now, i, relayed);
                     for addr in self.ice.remote_addrs() {
                         self.permit(i, addr);
                     }
@@ -688,6 +703,9 @@ impl Session {
         let now = self.now;
         let t = &mut self.turns[i];
         let Some(relayed) = t.relayed else { return };
+        if relayed.is_ipv6() != peer.is_ipv6() {
+            return; // an allocation relays to its own address family only (RFC 6156)
+        }
         if let Ok(mut relay) = t.client.relay(relayed) {
             let _ = relay.create_permission(now, peer);
         }
