@@ -730,7 +730,10 @@ export function formatFigures(name: string, f: LinkFigures): string {
     `${ms(f.longestGapMs.impairedAfterSettle)} after ${f.settleMs / 1000} s of impairment ` +
     `(${ms(f.longestGapMs.impaired)} in all, ${ms(f.longestGapMs.lifted)} after the lift); ` +
     `freeze ${ms(f.freezeMs)} in ${f.freezes} gaps > ${FREEZE_GAP_MS} ms; ` +
-    `to 360 lines ${ms(f.toLowMs)}, back to 720 ${ms(f.toHighMs)}`,
+    `to 360 lines ${ms(f.toLowMs)}, ${
+      f.toLowMs === null ? "first 720-line frame" : "back to 720"
+    } ` +
+    `${ms(f.toHighMs)} after the lift`,
     `  frames presented (${f.framesFrom}): baseline ${f.frames.baseline}, impaired ` +
     `${f.frames.impaired}, lifted ${f.frames.lifted}; heights ${h || "none"}`,
     `  link towards the viewer while impaired: delivered max ${mbps(f.delivered.maxBps)} ` +
