@@ -1,0 +1,327 @@
+/**
+ * `deno task bench:link`: our master and the werift master (bench/werift_master.mjs under Node),
+ * in the same run, each streaming the 720p samples (≈2.4 Mbit/s, with the sample tones) to one
+ * relay-only headless Chromium viewer (the viewer page of `web/`, official KVS JS SDK) whose
+ * only TURN server is a user-space link (tests/support/link_emulator.ts) in front of the
+ * emulator's coturn. Both masters run as their own processes, started as `deno task bench:load`
+ * starts them, and see the same scenario (tests/support/link_scenario.ts): playing over the
+ * lifted link, then `--impaired` s at 1.5 Mbit/s (250 ms queue), 2 % loss and 40 ms each way,
+ * then `--lifted` s lifted again; the link's loss generator has the same seed for both.
+ *
+ * For each master it prints:
+ * - freeze time: from the impairment start to the end, the sum of the gaps between presented
+ *   frames (requestVideoFrameCallback on the page's `<video>`) longer than 200 ms, each counted
+ *   whole (the part in the window), and how many such gaps;
+ * - the longest gap: after 5 s of impairment (gaps ending then count whole), in the whole
+ *   impairment, after the lift;
+ * - rendition switches: impairment start → first frame of at most 360 lines, lift → first frame
+ *   of at least 720 lines ("none" when it never happens);
+ * - bytes offered to the link by the TURN → viewer direction (what the master pushed, TURN
+ *   framing included) during the impairment: the highest 1 s window (after 5 s, and overall) and
+ *   the mean, against the link rate; what the link delivered; the viewer's NACKs, PLIs, jitter
+ *   buffer delay and candidate pair round trip;
+ * then ratios ours / werift.
+ *
+ * Usage: deno run -A bench/impaired_link.ts [--only ours|werift] [--baseline 3] [--impaired 15]
+ *   [--lifted 10] [--seed 17]
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { startEmulator } from "../src/emulator/mod.ts";
+import { readOggOpus } from "../src/media/ogg_opus_reader.ts";
+import { launchBrowser } from "../tests/support/browser.ts";
+import { startUdpLink } from "../tests/support/link_emulator.ts";
+import {
+  analyzeLinkRun,
+  formatFigures,
+  IMPAIRED_LINK,
+  type LinkFigures,
+  openLinkedViewer,
+  runLinkScenario,
+} from "../tests/support/link_scenario.ts";
+import { serveViewer } from "../web/serve.ts";
+
+const root = new URL("../", import.meta.url).pathname;
+const build = `${root}bench/.build`;
+const FRAMES = `${root}samples/h264`;
+const AUDIO = `${root}samples/opus/tones.opus`;
+const OPUS_PACKETS = `${build}/audio.opus-packets`;
+
+const args = parseArgs({
+  args: Deno.args,
+  options: {
+    only: { type: "string" },
+    baseline: { type: "string", default: "3" },
+    impaired: { type: "string", default: "15" },
+    lifted: { type: "string", default: "10" },
+    seed: { type: "string", default: "17" },
+  },
+});
+const PHASES = {
+  baselineMs: Number(args.values.baseline) * 1000,
+  impairedMs: Number(args.values.impaired) * 1000,
+  liftedMs: Number(args.values.lifted) * 1000,
+};
+const SEED = Number(args.values.seed);
+if (
+  !Object.values(PHASES).every((x) => x > 0 && x <= 120_000) || !Number.isInteger(SEED) ||
+  (args.values.only && !["ours", "werift"].includes(args.values.only))
+) {
+  console.error("phases are seconds in (0, 120], --seed an integer, --only ours or werift");
+  Deno.exit(2);
+}
+type Kind = "ours" | "werift";
+const KINDS: Kind[] = args.values.only ? [args.values.only as Kind] : ["ours", "werift"];
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Reject after `ms` with `what` if `p` has not settled. */
+async function bounded<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      p,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${what}: nothing in ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Run a command to its end (killed after 5 minutes) and return its stdout. */
+async function run(cmd: string, argv: string[], cwd = root): Promise<string> {
+  const out = await new Deno.Command(cmd, {
+    args: argv,
+    cwd,
+    stdout: "piped",
+    stderr: "piped",
+    signal: AbortSignal.timeout(300_000),
+  }).output();
+  if (!out.success) {
+    throw new Error(`${cmd} ${argv.join(" ")} failed: ${new TextDecoder().decode(out.stderr)}`);
+  }
+  return new TextDecoder().decode(out.stdout);
+}
+
+/** werift, aws4fetch and ws for Node in bench/.build (as bench:load installs them). */
+async function prepareWerift(): Promise<void> {
+  await Deno.mkdir(build, { recursive: true });
+  let missing = false;
+  for (const pkg of ["werift", "aws4fetch", "ws"]) {
+    if (!(await Deno.stat(`${build}/node_modules/${pkg}`).catch(() => null))) missing = true;
+  }
+  if (missing) {
+    await run("npm", [
+      "install",
+      "--silent",
+      "--no-save",
+      "--no-package-lock",
+      "werift@0.25.2",
+      "aws4fetch@1",
+      "ws@8",
+    ], build);
+  }
+  await Deno.copyFile(`${root}bench/werift_master.mjs`, `${build}/werift_master.mjs`);
+  // The sample tones as records of a 2-byte length and an Opus packet (20 ms each).
+  const file = await Deno.open(AUDIO);
+  const records: Uint8Array[] = [];
+  for await (const p of readOggOpus(file.readable, { source: AUDIO })) {
+    const r = new Uint8Array(2 + p.data.length);
+    new DataView(r.buffer).setUint16(0, p.data.length);
+    r.set(p.data, 2);
+    records.push(r);
+  }
+  const all = new Uint8Array(records.reduce((a, r) => a + r.length, 0));
+  let at = 0;
+  for (const r of records) {
+    all.set(r, at);
+    at += r.length;
+  }
+  await Deno.writeFile(OPUS_PACKETS, all);
+}
+
+/** A master process: ours (bench/master_proc.ts) or werift's, with its last stats line. */
+interface MasterProcess {
+  channel: string;
+  /** The master's own counters for its sessions, from its latest stats line. */
+  last(): { stats: Record<string, number | string>[] };
+  stderr(): string;
+  stop(): Promise<void>;
+}
+
+async function startMaster(kind: Kind, env: Record<string, string>, ca: string) {
+  const channel = `link-${kind}-${crypto.randomUUID().slice(0, 8)}`;
+  const child = (kind === "ours"
+    ? new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", `${root}bench/master_proc.ts`, channel, "wasm", FRAMES, AUDIO],
+      cwd: root,
+      env,
+      stdout: "piped",
+      stderr: "piped",
+    })
+    : new Deno.Command("node", {
+      args: [`${build}/werift_master.mjs`, channel, FRAMES, "25", OPUS_PACKETS],
+      cwd: build,
+      env: { ...env, NODE_EXTRA_CA_CERTS: ca },
+      stdout: "piped",
+      stderr: "piped",
+    })).spawn();
+  let err = "";
+  (async () => {
+    for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
+      err = (err + chunk).slice(-4000);
+    }
+  })().catch(() => {});
+  let last = { stats: [] as Record<string, number | string>[] };
+  let ready!: () => void;
+  const isReady = new Promise<void>((r) => ready = r);
+  (async () => {
+    let buffered = "";
+    for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
+      const lines = (buffered + chunk).split("\n");
+      buffered = lines.pop()!;
+      for (const line of lines) {
+        if (line.trim() === "READY") ready();
+        else if (line.startsWith("{")) {
+          try {
+            last = JSON.parse(line);
+          } catch { /* a partial line */ }
+        }
+      }
+    }
+  })().catch(() => {});
+  let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    try {
+      child.kill("SIGTERM");
+    } catch { /* gone */ }
+    if (!(await bounded(child.status, 5000, "master exit").then(() => true, () => false))) {
+      try {
+        child.kill("SIGKILL");
+      } catch { /* gone */ }
+      await bounded(child.status, 5000, "master exit").catch(() => {});
+    }
+  };
+  const exited = child.status.then((s) => {
+    throw new Error(`${kind} master exited (${s.code}) before READY: ${err.trim()}`);
+  });
+  exited.catch(() => {});
+  try {
+    await bounded(Promise.race([isReady, exited]), 60_000, `${kind} master READY`);
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  return { channel, last: () => last, stderr: () => err, stop } satisfies MasterProcess;
+}
+
+const emu = await startEmulator({ turn: true, stateDir: `${root}.kvs-emulator/` });
+const server = await serveViewer();
+const browser = await launchBrowser({ maxLifetimeMs: 10 * 60_000 });
+const results: { kind: Kind; figures?: LinkFigures; error?: string }[] = [];
+try {
+  if (KINDS.includes("werift")) await prepareWerift();
+  console.error(
+    `impaired link: ${IMPAIRED_LINK.rateBps! / 1e6} Mbit/s (${IMPAIRED_LINK.queueMs} ms queue), ` +
+      `${IMPAIRED_LINK.lossRate! * 100} % loss, ${IMPAIRED_LINK.delayMs} ms each way for ` +
+      `${PHASES.impairedMs / 1000} s after ${PHASES.baselineMs / 1000} s lifted, then ` +
+      `${PHASES.liftedMs / 1000} s lifted; seed ${SEED}; Deno ${Deno.version.deno}, ` +
+      `${(await run("node", ["--version"]).catch(() => "no node")).trim()}`,
+  );
+  for (const kind of KINDS) {
+    const master = await startMaster(kind, emu.env(), emu.pki.caCertPath);
+    const turnPort = emu.turn!.port;
+    const link = startUdpLink({ target: { port: turnPort }, seed: SEED });
+    try {
+      const viewer = await openLinkedViewer(browser.browser, {
+        pageUrl: server.url,
+        params: {
+          channel: master.channel,
+          region: emu.region,
+          endpoint: emu.browserControlPlaneUrl,
+          accessKeyId: emu.viewerCredentials.accessKeyId,
+          secretAccessKey: emu.viewerCredentials.secretAccessKey,
+          stun: "0",
+          mic: "0",
+          ping: "0",
+        },
+        turnPort,
+        linkPort: link.port,
+      });
+      try {
+        await viewer.waitFor((s) => s.framesDecoded >= 25 && s.height > 0, 30_000, "playing");
+        const r = await runLinkScenario(
+          viewer,
+          link,
+          IMPAIRED_LINK,
+          PHASES,
+          (phase) => console.error(`  ${kind}: ${phase}`),
+        );
+        const figures = analyzeLinkRun(r);
+        results.push({ kind, figures });
+        const s = master.last().stats[0] ?? {};
+        console.log(formatFigures(kind, figures));
+        console.log(
+          `  master counters: packets sent ${s.packetsSent}, NACKs received ` +
+            `${s.nacksReceived}, retransmitted ${s.packetsRetransmitted}, PLIs ` +
+            `${s.plisReceived}; viewer pair ${r.status.selectedPair}`,
+        );
+      } finally {
+        await viewer.close();
+      }
+    } catch (e) {
+      results.push({ kind, error: (e as Error).message });
+      console.log(`${kind}: failed: ${(e as Error).message}\n${master.stderr().slice(-1500)}`);
+    } finally {
+      await link.close();
+      await master.stop();
+      await sleep(500);
+    }
+  }
+} finally {
+  await browser.close();
+  await server.close();
+  await emu.close();
+}
+
+const ours = results.find((r) => r.kind === "ours")?.figures;
+const werift = results.find((r) => r.kind === "werift")?.figures;
+if (ours && werift) {
+  const ratio = (a: number | null, b: number | null) =>
+    a === null || b === null
+      ? "n/a"
+      : b === 0
+      ? (a === 0 ? "1.00×" : "∞")
+      : `${(a / b).toFixed(2)}×`;
+  const row = (what: string, f: (x: LinkFigures) => number | null, unit: string) => {
+    const fmt = (x: number | null) => x === null ? "none" : `${Math.round(x)} ${unit}`;
+    return `  ${what.padEnd(34)} ${fmt(f(ours)).padStart(14)} ${fmt(f(werift)).padStart(14)} ` +
+      `${ratio(f(ours), f(werift)).padStart(8)}`;
+  };
+  console.log(
+    [
+      `ours vs werift (${IMPAIRED_LINK.rateBps! / 1e6} Mbit/s link):`,
+      `  ${"".padEnd(34)} ${"ours".padStart(14)} ${"werift".padStart(14)} ${"ratio".padStart(8)}`,
+      row("freeze time (gaps > 200 ms)", (x) => x.freezeMs, "ms"),
+      row("longest gap after 5 s impaired", (x) => x.longestGapMs.impairedAfterSettle, "ms"),
+      row("longest gap after the lift", (x) => x.longestGapMs.lifted, "ms"),
+      row("frames presented while impaired", (x) => x.frames.impaired, ""),
+      row("to 360 lines", (x) => x.toLowMs, "ms"),
+      row("lift to a 720-line frame", (x) => x.toHighMs, "ms"),
+      row("offered, max 1 s after 5 s", (x) => x.offered.maxBpsAfterSettle / 1000, "kbit/s"),
+      row("offered, mean while impaired", (x) => x.offered.meanBps / 1000, "kbit/s"),
+      row("delivered, mean while impaired", (x) => x.delivered.meanBps / 1000, "kbit/s"),
+    ].join("\n"),
+  );
+  console.log(
+    `ratio ours/werift: freeze ${ratio(ours.freezeMs, werift.freezeMs)}, longest gap ` +
+      `${ratio(ours.longestGapMs.impairedAfterSettle, werift.longestGapMs.impairedAfterSettle)}, ` +
+      `offered ${ratio(ours.offered.maxBpsAfterSettle, werift.offered.maxBpsAfterSettle)}`,
+  );
+}
+Deno.exit(results.some((r) => r.error) ? 1 : 0);
