@@ -48,6 +48,10 @@ Deno.test({
     let f: LinkFigures;
     try {
       await demo.master.waitForState("Connected", 15_000);
+      // The master's view over time: its estimate and rendition switches (printed with the figures).
+      const timeline: [number, string][] = [];
+      demo.master.on("estimate", (e) => timeline.push([Date.now(), `${(e.bps / 1e6).toFixed(2)}`]));
+      demo.master.on("rendition", (e) => timeline.push([Date.now(), `→${e.label} (${e.reason})`]));
       const params = Object.fromEntries(new URL(demo.viewerUrl).searchParams);
       const viewer = await openLinkedViewer(browser.browser, {
         pageUrl: demo.pageUrl,
@@ -69,6 +73,10 @@ Deno.test({
         f = analyzeLinkRun(run);
         const ours = demo.master.viewers().find((x) => x.viewerId === run.status.clientId);
         console.log(formatFigures("our master", f));
+        console.log(
+          "  estimate Mbit/s and switches, s from the impairment: " +
+            timeline.map(([t, x]) => `${((t - run.impairAt) / 1000).toFixed(1)}:${x}`).join(" "),
+        );
         console.log(
           `  master: packets sent ${ours?.packetsSent}, NACKs received ${ours?.nacksReceived}, ` +
             `retransmitted ${ours?.packetsRetransmitted}, PLIs ${ours?.plisReceived}; ` +
