@@ -14,7 +14,8 @@
 //! - **Loss-based** (§6): over each second with 20+ packets reported, loss > 10 % → × (1 − 0.5 ×
 //!   loss); loss < 2 % → back to the delay-based figure; in between → hold.
 //! - **REMB** from the viewer caps the estimate; **probes** (a burst of padding at twice the
-//!   estimate, every 2 s while the stream uses less than the estimate, and once at the start)
+//!   estimate, every 2 s while the stream uses less than the estimate, once at the start, and
+//!   0.5 s after one that arrived at its full rate)
 //!   raise it faster than 8 %/s when the path has room: the estimate becomes the rate at which
 //!   the probe arrived, when that is higher.
 //!
@@ -50,6 +51,9 @@ pub const PROBE_INTERVAL: Duration = Duration::from_secs(2);
 pub const PROBE_IDLE_SHARE: f64 = 0.8;
 pub const PROBE_FACTOR: f64 = 2.0;
 pub const PROBE_DURATION: Duration = Duration::from_millis(30);
+/// After a probe that arrived at its full rate, the next may come this soon (doubling the
+/// estimate a few times a second while the path has room, as libwebrtc's further probing does).
+pub const PROBE_AGAIN: Duration = Duration::from_millis(500);
 /// A probe's result counts when at least this many of its packets arrived.
 const PROBE_MIN_PACKETS: usize = 5;
 /// Estimates above this are not probed for: plenty for any stream here.
@@ -81,6 +85,8 @@ struct Group {
 #[derive(Default)]
 struct Cluster {
     id: u32,
+    /// The rate it was sent at.
+    rate: f64,
     sent: usize,
     received: usize,
     bytes: usize,
@@ -135,6 +141,8 @@ pub struct Estimator {
     clusters: VecDeque<Cluster>,
     next_probe_id: u32,
     last_probe: Option<Instant>,
+    /// The last probe arrived at its full rate: the path may carry more, probe again soon.
+    probe_again: bool,
     /// Probes sent, and those whose result raised the estimate.
     pub probes: u64,
     pub probes_raised: u64,
@@ -178,6 +186,7 @@ impl Estimator {
             clusters: VecDeque::new(),
             next_probe_id: 1,
             last_probe: None,
+            probe_again: false,
             probes: 0,
             probes_raised: 0,
             results: 0,
@@ -436,7 +445,8 @@ impl Estimator {
             return None;
         }
         if let Some(t) = self.last_probe {
-            if now.saturating_duration_since(t) < PROBE_INTERVAL || sending_bps > PROBE_IDLE_SHARE * estimate {
+            let interval = if self.probe_again { PROBE_AGAIN } else { PROBE_INTERVAL };
+            if now.saturating_duration_since(t) < interval || sending_bps > PROBE_IDLE_SHARE * estimate {
                 return None;
             }
         }
@@ -444,11 +454,12 @@ impl Estimator {
             return None;
         }
         self.last_probe = Some(now);
+        self.probe_again = false;
         let id = self.next_probe_id;
         self.next_probe_id = self.next_probe_id.wrapping_add(1).max(1);
         self.probes += 1;
         let rate = (PROBE_FACTOR * estimate).min(MAX_BPS);
-        self.clusters.push_back(Cluster { id, ..Default::default() });
+        self.clusters.push_back(Cluster { id, rate, ..Default::default() });
         if self.clusters.len() > 4 {
             self.clusters.pop_front();
         }
@@ -497,6 +508,8 @@ impl Estimator {
             let send_bps = (c.bytes - c.last_size) as f64 * 8000.0 / send_ms;
             let recv_bps = (c.bytes - c.first_size) as f64 * 8000.0 / recv_ms;
             let result = if recv_bps < 0.9 * send_bps { 0.95 * recv_bps } else { send_bps.min(recv_bps) };
+            // Arrived at (nearly) the rate sent: the path has more room, find out soon.
+            self.probe_again = result >= 0.85 * c.rate;
             if result > self.delay_based && self.usage != Usage::Overusing {
                 self.delay_based = result.min(MAX_BPS);
                 if self.loss < 0.10 {
@@ -645,9 +658,15 @@ mod tests {
             } else {
                 assert!(est <= 1_000_000.0 * 1.01, "{est}");
             }
-            // Not again at once, nor while the stream fills the estimate.
-            assert!(e.probe_due(t0 + Duration::from_millis(500), 0.0).is_none());
+            // Not again at once, nor while the stream fills the estimate; after one that arrived
+            // at its rate, again half a second later (doubling while the path has room).
+            assert!(e.probe_due(t0 + Duration::from_millis(300), 0.0).is_none());
             assert!(e.probe_due(t0 + Duration::from_secs(5), est).is_none());
+            let again = e.probe_due(t0 + Duration::from_millis(600), 0.0);
+            assert_eq!(again.is_some(), raises, "{again:?}");
+            if let Some((_, rate)) = again {
+                assert!((3_600_000.0..4_600_000.0).contains(&rate), "{rate}");
+            }
         }
     }
 }
