@@ -24,8 +24,8 @@
  * → first decoded frame (requestVideoFrameCallback). An init script notes when the page's
  * RTCPeerConnection got connected (DTLS done), to split TTFF into connecting and waiting for a
  * decodable frame. After a join the pages stop (the viewer SDK closes its peer connection) and
- * close; the next join waits until the master has no session left (werift reports it each
- * second; at most 10 s).
+ * close; the next join waits until the master has no session left (at most 10 s; werift
+ * reports its sessions each second, ours logs each viewer joining and leaving).
  *
  * Prints a table: per size, median and max TTFF, median offer → connected and connected → first
  * frame, joins that got no frame in 15 s, and the ratio ours/werift; then every join's TTFF.
@@ -224,7 +224,11 @@ async function startMasterProcess(
       const lines = (partial + chunk).split("\n");
       partial = lines.pop()!;
       for (const l of lines) {
-        if (/ (WARN|ERROR) |^error|failed/.test(l) && warnings.length < 50) warnings.push(l.trim());
+        // A page closing ends its SCTP association: expected here, not a warning worth a note.
+        const expected = /SCTP association ended: the viewer closed it/.test(l);
+        if (/ (WARN|ERROR) |^error|failed/.test(l) && !expected && warnings.length < 50) {
+          warnings.push(l.trim());
+        }
         const m = l.match(/\] Viewer (\S+) (joined$|left: )/);
         if (kind !== "ours" || !m) continue;
         if (m[2] === "joined") joined.add(m[1]);

@@ -14,7 +14,8 @@
 // stream, keeps its own retransmission cache for NACKs and encrypts with its own SRTP session).
 // As in our master, a viewer gets its first frame at an IDR, a viewer's PLI/FIR closes its gate
 // until the next IDR, and keyframe requests (at most one per 500 ms) make the source jump to the
-// folder's next IDR. A session whose viewer sends no RTCP for 8 s is closed.
+// folder's next IDR. A session whose viewer sends no RTCP for 8 s is closed, and so is one whose
+// viewer closes DTLS (an alert, e.g. close_notify when its peer connection closes).
 //
 // Audio: the Opus packets of a file of records (2-byte big-endian length, then the packet; 20 ms
 // each: bench/fair_load.ts writes it from samples/opus/tones.opus with our Ogg reader) are looped
@@ -560,6 +561,13 @@ async function onOffer(ws, viewerId, offer) {
     if (s.closed) return;
     s.state = state;
     if (state === "connected" && s.watchdog === undefined) {
+      // A viewer hanging up sends a DTLS alert (close_notify): its session ends then, as ours
+      // does, rather than after the RTCP silence timeout.
+      for (const t of pc.dtlsTransports) {
+        t.onStateChange.subscribe((dtls) => {
+          if (dtls === "closed" || dtls === "failed") close(s, `DTLS ${dtls}`);
+        });
+      }
       s.waiting = true;
       requestKeyframe();
       s.lastRtcpAt = performance.now();
