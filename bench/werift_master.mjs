@@ -14,7 +14,8 @@
 // stream, keeps its own retransmission cache for NACKs and encrypts with its own SRTP session).
 // As in our master, a viewer gets its first frame at an IDR, a viewer's PLI/FIR closes its gate
 // until the next IDR, and keyframe requests (at most one per 500 ms) make the source jump to the
-// folder's next IDR. A session whose viewer sends no RTCP for 8 s is closed.
+// folder's next IDR. A session whose viewer sends no RTCP for 8 s is closed, and so is one whose
+// viewer closes DTLS (an alert, e.g. close_notify when its peer connection closes).
 //
 // Audio: the Opus packets of a file of records (2-byte big-endian length, then the packet; 20 ms
 // each: bench/fair_load.ts writes it from samples/opus/tones.opus with our Ogg reader) are looped
@@ -23,14 +24,24 @@
 // RtpPacket ONCE and handed to every connected viewer's audio RTCRtpSender.sendRtp. A viewer
 // whose audio section is sendrecv (a microphone) gets sendrecv and its packets are counted.
 //
+// Live video (bench/live_ttff.ts): with `--video-command '<shell command>'` instead of a folder,
+// the command (run with sh -c, restarted 0.5 s after it exits) writes Annex-B H.264 to stdout;
+// it is split into access units as it arrives (a boundary at each access unit delimiter, or
+// without them at a parameter set, SEI or a slice with first_mb_in_slice = 0 after a picture:
+// an access unit is complete when the next one begins) and each one is sent at once, timestamped
+// by its arrival. A live encoder takes no keyframe requests: a new viewer, or one that sent a
+// PLI/FIR, waits for the encoder's next IDR (werift's common behaviour; no GOP is kept).
+//
 // Usage (environment of the emulator, as `emulator.env()` gives it, plus NODE_EXTRA_CA_CERTS set
 // to the emulator CA so Node's fetch and WebSocket trust it):
 //   node werift_master.mjs <channel> <frames-dir> [fps] [opus-packets-file]
+//   node werift_master.mjs <channel> --video-command '<command>' [fps] [opus-packets-file]
 // Without the packets file no audio is sent (the viewer's audio section is answered inactive).
 // Prints READY once signaling is connected, then one JSON line a second:
 //   {"viewers":n,"packets":total,"stats":[{viewerId,state,packetsSent,framesSent,nacksReceived,
 //     plisReceived,firsReceived,packetsRetransmitted,audioPacketsSent,audioPacketsReceived,
 //     dataMessagesReceived,dataMessagesSent}]}
+import { spawn } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import https from "node:https";
 import process from "node:process";
@@ -50,9 +61,16 @@ import {
   RtpPacket,
 } from "werift";
 
-const [channel, dir, fpsArg = "25", opusFile] = process.argv.slice(2);
-if (!channel || !dir) {
-  console.error("usage: werift_master.mjs <channel> <frames-dir> [fps] [opus-packets-file]");
+const argv = process.argv.slice(2);
+const commandAt = argv.indexOf("--video-command");
+const videoCommand = commandAt >= 0 ? argv.splice(commandAt, 2)[1] : undefined;
+const [channel, ...rest] = argv;
+const [dir, fpsArg = "25", opusFile] = videoCommand === undefined ? rest : [undefined, ...rest];
+if (!channel || (!dir && !videoCommand?.trim())) {
+  console.error(
+    "usage: werift_master.mjs <channel> <frames-dir | --video-command '<command>'> [fps] " +
+      "[opus-packets-file]",
+  );
   process.exit(2);
 }
 const fps = Number(fpsArg);
@@ -75,15 +93,75 @@ function isIdr(au) {
   return false;
 }
 
-const names = readdirSync(dir).filter((n) => /\.(h264|264)$/i.test(n))
-  .sort(new Intl.Collator("en", { numeric: true, sensitivity: "base" }).compare);
-let frames = names.map((n) => {
-  const data = readFileSync(`${dir}/${n}`);
-  return { data, keyframe: isIdr(data) };
-});
-const firstIdr = frames.findIndex((f) => f.keyframe);
-if (firstIdr < 0) throw new Error(`no IDR frame in ${dir}`);
-frames = [...frames.slice(firstIdr), ...frames.slice(0, firstIdr)];
+/** The frames of the folder, looped from its first IDR (none with a live command). */
+function readFrames(dir) {
+  const names = readdirSync(dir).filter((n) => /\.(h264|264)$/i.test(n))
+    .sort(new Intl.Collator("en", { numeric: true, sensitivity: "base" }).compare);
+  const frames = names.map((n) => {
+    const data = readFileSync(`${dir}/${n}`);
+    return { data, keyframe: isIdr(data) };
+  });
+  const firstIdr = frames.findIndex((f) => f.keyframe);
+  if (firstIdr < 0) throw new Error(`no IDR frame in ${dir}`);
+  return [...frames.slice(firstIdr), ...frames.slice(0, firstIdr)];
+}
+const frames = dir ? readFrames(dir) : [];
+
+const START_CODE_3 = Buffer.from([0, 0, 1]);
+const START_CODE_4 = Buffer.from([0, 0, 0, 1]);
+/** Largest access unit kept while waiting for its end (a stream without boundaries). */
+const MAX_PENDING_BYTES = 8 * 1024 * 1024;
+
+/**
+ * Annex-B bytes in, whole access units out (4-byte start codes). A NAL unit is complete at the
+ * next start code; an access unit ends where the next begins: at an access unit delimiter, or,
+ * after a picture, at a parameter set, an SEI or a slice with first_mb_in_slice = 0.
+ */
+class AccessUnitSplitter {
+  #pending = Buffer.alloc(0);
+  #scan = 0;
+  /** Where the current NAL unit begins (after its start code), or -1 before the first one. */
+  #nalStart = -1;
+  #au = [];
+  #auHasPicture = false;
+
+  push(chunk) {
+    this.#pending = this.#pending.length ? Buffer.concat([this.#pending, chunk]) : chunk;
+    const out = [];
+    for (;;) {
+      const sc = this.#pending.indexOf(START_CODE_3, this.#scan);
+      if (sc < 0) break;
+      if (this.#nalStart >= 0) this.#nal(this.#pending.subarray(this.#nalStart, sc), out);
+      this.#nalStart = sc + 3;
+      this.#scan = sc + 3;
+    }
+    // Keep only the NAL unit in progress (or the last two bytes, a start code may span chunks).
+    const keep = this.#nalStart >= 0 ? this.#nalStart : Math.max(0, this.#pending.length - 2);
+    this.#pending = this.#pending.subarray(keep);
+    this.#scan = Math.max(0, this.#pending.length - 2);
+    if (this.#nalStart >= 0) this.#nalStart = 0;
+    if (this.#pending.length > MAX_PENDING_BYTES) throw new Error("no NAL unit boundary in 8 MiB");
+    return out;
+  }
+
+  #nal(bytes, out) {
+    let end = bytes.length;
+    while (end > 0 && bytes[end - 1] === 0) end--; // trailing_zero_8bits, a 4-byte start code
+    if (end === 0) return;
+    const nal = bytes.subarray(0, end);
+    const type = nal[0] & 0x1f;
+    const slice = type === 1 || type === 5;
+    const starts = type === 9 || type === 6 || type === 7 || type === 8 ||
+      (slice && nal.length > 1 && (nal[1] & 0x80) !== 0); // ue(v) first_mb_in_slice = 0
+    if (starts && this.#auHasPicture) {
+      out.push(Buffer.concat(this.#au.flatMap((n) => [START_CODE_4, n])));
+      this.#au = [];
+      this.#auHasPicture = false;
+    }
+    this.#au.push(Buffer.from(nal)); // a copy: the read buffer is not kept alive
+    if (slice) this.#auHasPicture = true;
+  }
+}
 
 /** The Opus packets to loop (20 ms each), or none. */
 function readOpusPackets(path) {
@@ -295,6 +373,48 @@ function pace() {
   setTimeout(pace, Math.max(0, anchor + tick * periodMs - performance.now()));
 }
 
+// ---- live source: an encoder command, each access unit sent as it arrives ------------------
+
+const RESTART_MS = 500;
+let encoder;
+let stopping = false;
+
+function startEncoder() {
+  const splitter = new AccessUnitSplitter();
+  const t0 = performance.now();
+  const child = spawn("sh", ["-c", videoCommand], { stdio: ["ignore", "pipe", "inherit"] });
+  encoder = child;
+  let failed = false;
+  child.stdout.on("data", (chunk) => {
+    if (failed) return;
+    let units;
+    try {
+      units = splitter.push(chunk);
+    } catch (e) {
+      failed = true;
+      console.error(`video command output: ${e?.message ?? e}`);
+      child.kill("SIGKILL");
+      return;
+    }
+    for (const data of units) {
+      try {
+        onFrame({ data, keyframe: isIdr(data) }, Math.round((performance.now() - t0) * 1000));
+      } catch (e) {
+        console.error(`frame failed: ${e?.message ?? e}`);
+      }
+    }
+  });
+  child.on("error", (e) => console.error(`video command: ${e?.message ?? e}`));
+  child.on("exit", (code, signal) => {
+    if (encoder === child) encoder = undefined;
+    if (stopping) return;
+    console.error(`video command exited (${code ?? signal}); restarting in ${RESTART_MS} ms`);
+    setTimeout(() => {
+      if (!stopping) startEncoder();
+    }, RESTART_MS);
+  });
+}
+
 // ---- audio: 20 ms packets, in step with the video loop -----------------------------------
 
 let audioAnchor = performance.now();
@@ -441,6 +561,13 @@ async function onOffer(ws, viewerId, offer) {
     if (s.closed) return;
     s.state = state;
     if (state === "connected" && s.watchdog === undefined) {
+      // A viewer hanging up sends a DTLS alert (close_notify): its session ends then, as ours
+      // does, rather than after the RTCP silence timeout.
+      for (const t of pc.dtlsTransports) {
+        t.onStateChange.subscribe((dtls) => {
+          if (dtls === "closed" || dtls === "failed") close(s, `DTLS ${dtls}`);
+        });
+      }
       s.waiting = true;
       requestKeyframe();
       s.lastRtcpAt = performance.now();
@@ -555,7 +682,8 @@ function connect() {
 }
 
 connect();
-pace();
+if (videoCommand !== undefined) startEncoder();
+else pace();
 if (opusPackets.length > 0) paceAudio();
 setInterval(() => {
   const stats = [...sessions.values()].map((s) => ({
@@ -573,6 +701,8 @@ setInterval(() => {
 }, 1000);
 for (const sig of ["SIGTERM", "SIGINT"]) {
   process.on(sig, () => {
+    stopping = true;
+    encoder?.kill("SIGTERM");
     for (const s of [...sessions.values()]) close(s, "master shutting down");
     process.exit(0);
   });

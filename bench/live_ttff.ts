@@ -1,0 +1,637 @@
+/**
+ * `deno task bench:ttff`: time to first frame from a LIVE encoder with a 2 s GOP, our master
+ * against the werift reference master, the same Chromium viewers in the same run.
+ *
+ * The source, the same command for both: ffmpeg's `testsrc2` 1280x720 at 25 fps (`-re`), libx264
+ * ultrafast/zerolatency, constrained baseline, an IDR every 50 frames (2 s, no scene-cut IDRs),
+ * access unit delimiters, Annex-B on stdout. Each master runs its own encoder:
+ * - **ours**: the master command (`main()` of cli/master.ts, in `bench/cli_master_proc.ts`) with
+ *   `--video-command '<encoder>'`, on loopback (host candidates on 127.0.0.1/::1, no public STUN
+ *   server). A viewer joining mid-GOP is sent the current GOP from its IDR at once;
+ * - **werift**: `bench/werift_master.mjs --video-command '<encoder>'` under Node (werift 0.25.2,
+ *   installed with npm into `bench/.build` on first use): access units split at the delimiters
+ *   and sent as they arrive; a viewer joining mid-GOP waits for the encoder's next IDR, werift's
+ *   common behaviour (no GOP is kept).
+ *
+ * For each master (one at a time, each a separate process on the emulator: IoT over mutual TLS,
+ * SigV4 control plane and signaling, no TURN), once it is connected and its encoder has run for
+ * `--warmup` seconds: `--rounds` rounds, each of them a join of every size of `--viewers` (1 viewer,
+ * then 3 joining at once by default). Before each join a random wait within one GOP (the same
+ * seeded sequence for both masters), so joins land at random phases of the GOP. The viewers are
+ * headless Chromium (`/usr/bin/chromium` through `npm:playwright-core`) on the viewer page of
+ * `web/` (official KVS WebRTC JS SDK), one browser context each, with audio recvonly and an idle
+ * data channel as in bench/fair_load.ts. TTFF is the page's own `viewerState.ttffMs`: offer sent
+ * → first decoded frame (requestVideoFrameCallback). An init script notes when the page's
+ * RTCPeerConnection got connected (DTLS done), to split TTFF into connecting and waiting for a
+ * decodable frame. After a join the pages stop (the viewer SDK closes its peer connection) and
+ * close; the next join waits until the master has no session left (at most 10 s; werift
+ * reports its sessions each second, ours logs each viewer joining and leaving).
+ *
+ * Prints a table: per size, median and max TTFF, median offer → connected and connected → first
+ * frame, joins that got no frame in 15 s, and the ratio ours/werift; then every join's TTFF.
+ *
+ * Usage: deno run -A bench/live_ttff.ts [--rounds 5] [--viewers 1,3] [--warmup 4]
+ *   [--seed 17] [--only ours|werift]
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
+import { startEmulator } from "../src/emulator/mod.ts";
+import { CHROMIUM_ARGS } from "../tests/support/browser.ts";
+import { serveViewer, viewerPageUrl } from "../web/serve.ts";
+
+const root = new URL("../", import.meta.url).pathname;
+const build = `${root}bench/.build`;
+
+const args = parseArgs({
+  args: Deno.args,
+  options: {
+    rounds: { type: "string", default: "5" },
+    viewers: { type: "string", default: "1,3" },
+    warmup: { type: "string", default: "4" },
+    seed: { type: "string", default: "17" },
+    only: { type: "string" },
+  },
+});
+const ROUNDS = Math.floor(Number(args.values.rounds));
+const SIZES = args.values.viewers!.split(",").map(Number).filter((n) => n > 0);
+const WARMUP_S = Number(args.values.warmup);
+const SEED = Math.floor(Number(args.values.seed)) >>> 0;
+if (
+  !(ROUNDS >= 1 && ROUNDS <= 20) || SIZES.length === 0 || SIZES.some((n) => n > 5) ||
+  !(WARMUP_S >= 0 && WARMUP_S <= 30)
+) {
+  console.error("--rounds 1 to 20, --viewers sizes of 1 to 5 (e.g. 1,3), --warmup 0 to 30 s");
+  Deno.exit(2);
+}
+
+type Kind = "ours" | "werift";
+const KINDS: Kind[] = args.values.only === "ours"
+  ? ["ours"]
+  : args.values.only === "werift"
+  ? ["werift"]
+  : ["ours", "werift"];
+
+/** Frames per second and GOP of the encoder. */
+const FPS = 25;
+const GOP_FRAMES = 50;
+const GOP_MS = GOP_FRAMES / FPS * 1000;
+/** The live encoder, the same for both masters (`exec`: a stop signal reaches ffmpeg itself). */
+const ENCODER = "exec ffmpeg -loglevel error -re -f lavfi -i testsrc2=size=1280x720:rate=25 " +
+  "-pix_fmt yuv420p -c:v libx264 -profile:v baseline -preset ultrafast -tune zerolatency " +
+  `-g ${GOP_FRAMES} -keyint_min ${GOP_FRAMES} -sc_threshold 0 -bf 0 -x264-params aud=1 ` +
+  "-bsf:v h264_mp4toannexb -f h264 -";
+/** A joiner without a decoded frame after this long counts as never decoding. */
+const FIRST_FRAME_TIMEOUT_MS = 15_000;
+/** At most this long for the master's sessions to end after a join's pages closed. */
+const DRAIN_TIMEOUT_MS = 10_000;
+/** The goal of issue 17 for our master: first frame at most this long after the offer. */
+const TARGET_MS = 300;
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Reject after `ms` with `what` if `p` has not settled. */
+async function bounded<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      p,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${what}: no answer in ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** mulberry32: the same join phases for both masters from one seed. */
+function random(seed: number): () => number {
+  let a = seed;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+// ---- masters -------------------------------------------------------------------------------
+
+async function have(cmd: string): Promise<boolean> {
+  try {
+    return (await new Deno.Command("sh", { args: ["-c", `command -v ${cmd}`] }).output()).success;
+  } catch {
+    return false;
+  }
+}
+
+async function run(cmd: string, argv: string[], cwd = root): Promise<string> {
+  const out = await new Deno.Command(cmd, { args: argv, cwd, stdout: "piped", stderr: "piped" })
+    .output();
+  if (!out.success) {
+    throw new Error(`${cmd} ${argv.join(" ")} failed: ${new TextDecoder().decode(out.stderr)}`);
+  }
+  return new TextDecoder().decode(out.stdout);
+}
+
+/** werift, aws4fetch and ws for Node in bench/.build (as bench/fair_load.ts), the script copied. */
+async function prepareWerift(): Promise<string> {
+  if (!(await have("node")) || !(await have("npm"))) {
+    throw new Error("the werift reference needs node and npm on the PATH");
+  }
+  await Deno.mkdir(build, { recursive: true });
+  let missing = false;
+  for (const pkg of ["werift", "aws4fetch", "ws"]) {
+    if (!(await Deno.stat(`${build}/node_modules/${pkg}`).catch(() => null))) missing = true;
+  }
+  if (missing) {
+    await run("npm", [
+      "install",
+      "--silent",
+      "--no-save",
+      "--no-package-lock",
+      "werift@0.25.2",
+      "aws4fetch@1",
+      "ws@8",
+    ], build);
+  }
+  await Deno.copyFile(`${root}bench/werift_master.mjs`, `${build}/werift_master.mjs`);
+  return `Node ${(await run("node", ["--version"])).trim()}`;
+}
+
+interface MasterProcess {
+  kind: Kind;
+  channel: string;
+  /** Sessions open: werift reports them each second, ours logs each joining and leaving. */
+  sessions(): number;
+  /** The master's warnings and errors so far (lines of its stderr). */
+  warnings(): string[];
+  /** The master's stderr so far (its last 4000 characters). */
+  stderr(): string;
+  stop(): Promise<void>;
+}
+
+const children = new Set<Deno.ChildProcess>();
+
+async function startMasterProcess(
+  kind: Kind,
+  env: Record<string, string>,
+  caCertPath: string,
+): Promise<MasterProcess> {
+  const channel = `ttff-${kind}-${crypto.randomUUID().slice(0, 8)}`;
+  const cmd = kind === "ours"
+    ? new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        `${root}bench/cli_master_proc.ts`,
+        channel,
+        "--video-command",
+        ENCODER,
+        "--audio-source",
+        "none",
+        "--no-endpoint-cache",
+        // Info: the lines of viewers joining and leaving, counted below.
+        "--log-level",
+        "info",
+      ],
+      cwd: root,
+      env,
+      stdout: "piped",
+      stderr: "piped",
+    })
+    : new Deno.Command("node", {
+      args: [`${build}/werift_master.mjs`, channel, "--video-command", ENCODER],
+      cwd: build,
+      env: { ...env, NODE_EXTRA_CA_CERTS: caCertPath },
+      stdout: "piped",
+      stderr: "piped",
+    });
+  const child = cmd.spawn();
+  children.add(child);
+  let err = "";
+  const warnings: string[] = [];
+  /** Our master's sessions, from its log: "Viewer <id> joined", "Viewer <id> left: …". */
+  const joined = new Set<string>();
+  let sessions = 0;
+  (async () => {
+    let partial = "";
+    for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
+      err = (err + chunk).slice(-4000);
+      const lines = (partial + chunk).split("\n");
+      partial = lines.pop()!;
+      for (const l of lines) {
+        // A page closing ends its SCTP association: expected here, not a warning worth a note.
+        const expected = /SCTP association ended: the viewer closed it/.test(l);
+        if (/ (WARN|ERROR) |^error|failed/.test(l) && !expected && warnings.length < 50) {
+          warnings.push(l.trim());
+        }
+        const m = l.match(/\] Viewer (\S+) (joined$|left: )/);
+        if (kind !== "ours" || !m) continue;
+        if (m[2] === "joined") joined.add(m[1]);
+        else joined.delete(m[1]);
+        sessions = joined.size;
+      }
+    }
+  })().catch(() => {});
+  let readyResolve!: () => void;
+  const ready = new Promise<void>((r) => readyResolve = r);
+  const exited = child.status.then((s) => {
+    throw new Error(`${kind} master exited (${s.code}) before READY: ${err.trim()}`);
+  });
+  exited.catch(() => {});
+  (async () => {
+    let buffered = "";
+    for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
+      buffered += chunk;
+      const lines = buffered.split("\n");
+      buffered = lines.pop()!;
+      for (const line of lines) {
+        if (line.trim() === "READY") readyResolve();
+        else if (line.startsWith("{")) {
+          try {
+            sessions = Number(JSON.parse(line).viewers);
+          } catch { /* a partial line */ }
+        }
+      }
+    }
+  })().catch(() => {});
+  const stop = async () => {
+    if (!children.has(child)) return;
+    try {
+      child.kill("SIGTERM");
+    } catch { /* gone */ }
+    const done = await Promise.race([child.status.then(() => true), sleep(5000).then(() => false)]);
+    if (!done) {
+      try {
+        child.kill("SIGKILL");
+      } catch { /* gone */ }
+      await bounded(child.status, 5000, "master exit").catch(() => {});
+    }
+    children.delete(child);
+  };
+  try {
+    await bounded(Promise.race([ready, exited]), 60_000, `${kind} master READY`);
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  return {
+    kind,
+    channel,
+    sessions: () => sessions,
+    warnings: () => [...warnings],
+    stderr: () => err,
+    stop,
+  };
+}
+
+// ---- viewers -------------------------------------------------------------------------------
+
+/**
+ * Notes when (performance.now()) the page's offer was set (its setLocalDescription resolved: the
+ * page sends the offer right after) and its RTCPeerConnection got connected (DTLS done).
+ */
+const NOTE_TIMES = `(() => {
+  const Original = globalThis.RTCPeerConnection;
+  if (!Original || globalThis.__benchTimes) return;
+  const t = { offer: null, connected: null };
+  globalThis.__benchTimes = t;
+  globalThis.RTCPeerConnection = class extends Original {
+    constructor(...a) {
+      super(...a);
+      this.addEventListener("connectionstatechange", () => {
+        if (this.connectionState === "connected" && t.connected === null) {
+          t.connected = performance.now();
+        }
+      });
+    }
+    setLocalDescription(...a) {
+      const done = super.setLocalDescription(...a);
+      done.then(() => { if (t.offer === null) t.offer = performance.now(); }, () => {});
+      return done;
+    }
+  };
+})();`;
+
+/** A joiner's first frame, from its page. */
+interface Join {
+  /** Offer sent → first decoded frame, ms (the page's viewerState.ttffMs; null: none in time). */
+  ttffMs: number | null;
+  /** Offer set → peer connection connected, ms (null: not connected). */
+  connectedMs: number | null;
+  /** The page's state (playing, error, …). */
+  state: string;
+  error: string | null;
+}
+
+interface Viewer {
+  context: BrowserContext;
+  page: Page;
+}
+
+async function openViewer(browser: Browser, url: string): Promise<Viewer> {
+  const context = await browser.newContext();
+  try {
+    await context.addInitScript({ content: NOTE_TIMES });
+    const page = await context.newPage();
+    await page.goto(url, { timeout: 20_000, waitUntil: "load" });
+    return { context, page };
+  } catch (e) {
+    await bounded(context.close(), 10_000, "close viewer").catch(() => {});
+    throw e;
+  }
+}
+
+/** What the page knows now (state `unreachable` when it does not answer). */
+async function view(page: Page): Promise<Join> {
+  try {
+    return await bounded(
+      page.evaluate(() => {
+        const g = globalThis as unknown as {
+          __benchTimes?: { offer: number | null; connected: number | null };
+          viewerState?: { state: string; error: string | null; ttffMs: number | null };
+        };
+        const t = g.__benchTimes;
+        return {
+          ttffMs: g.viewerState?.ttffMs ?? null,
+          connectedMs: t?.offer != null && t.connected != null ? t.connected - t.offer : null,
+          state: g.viewerState?.state ?? "unknown",
+          error: g.viewerState?.error ?? null,
+        };
+      }),
+      5000,
+      "viewer page",
+    );
+  } catch {
+    return { ttffMs: null, connectedMs: null, state: "unreachable", error: null };
+  }
+}
+
+// ---- one master, every round ---------------------------------------------------------------
+
+interface MasterResult {
+  kind: Kind;
+  /** Joins by size. */
+  joins: Map<number, Join[]>;
+  notes: string[];
+}
+
+async function measureMaster(
+  kind: Kind,
+  browser: Browser,
+  emu: Awaited<ReturnType<typeof startEmulator>>,
+  pageUrl: string,
+): Promise<MasterResult> {
+  const master = await startMasterProcess(kind, emu.env(), emu.pki.caCertPath);
+  const joins = new Map<number, Join[]>(SIZES.map((n) => [n, []]));
+  const notes: string[] = [];
+  /** Pages closed → no session left in the master, ms, per join. */
+  const drains: number[] = [];
+  const rng = random(SEED);
+  const t0 = performance.now();
+  try {
+    const page = new URL(viewerPageUrl(pageUrl, {
+      channel: master.channel,
+      region: emu.region,
+      endpoint: emu.browserControlPlaneUrl,
+      accessKeyId: emu.viewerCredentials.accessKeyId,
+      secretAccessKey: emu.viewerCredentials.secretAccessKey,
+      stun: false,
+      autostart: true,
+    }));
+    page.searchParams.set("mic", "0");
+    page.searchParams.set("ping", "0");
+    await sleep(WARMUP_S * 1000);
+    for (let round = 1; round <= ROUNDS; round++) {
+      for (const n of SIZES) {
+        // A random phase of the GOP, then n viewers at once.
+        await sleep(rng() * GOP_MS);
+        const opened = await Promise.allSettled(
+          Array.from({ length: n }, () => openViewer(browser, page.href)),
+        );
+        const viewers = opened.flatMap((o) => o.status === "fulfilled" ? [o.value] : []);
+        for (const o of opened) {
+          if (o.status === "rejected") notes.push(`round ${round}, ${n}: page: ${o.reason}`);
+        }
+        try {
+          const deadline = performance.now() + FIRST_FRAME_TIMEOUT_MS;
+          const done = (v: Join) => v.ttffMs !== null || v.state === "error";
+          let views = await Promise.all(viewers.map((v) => view(v.page)));
+          while (!views.every(done) && performance.now() < deadline) {
+            await sleep(100);
+            views = await Promise.all(viewers.map((v) => view(v.page)));
+          }
+          joins.get(n)!.push(...views);
+          for (const [i, v] of views.entries()) {
+            if (v.ttffMs !== null) continue;
+            notes.push(
+              `round ${round}, ${n} viewer(s): viewer ${i + 1} got no frame in ` +
+                `${FIRST_FRAME_TIMEOUT_MS / 1000} s (page ${v.state}` +
+                `${v.error ? `: ${v.error}` : ""})`,
+            );
+          }
+          console.error(
+            `  ${kind} round ${round}, ${n} viewer${n > 1 ? "s" : ""}: TTFF ` +
+              views.map((v) => v.ttffMs === null ? "none" : v.ttffMs.toFixed(0)).join(", ") +
+              " ms",
+          );
+        } finally {
+          await Promise.all(viewers.map(async (v) => {
+            await bounded(
+              v.page.evaluate(() => {
+                (globalThis as unknown as { viewer?: { stop(): void } }).viewer?.stop();
+              }),
+              5000,
+              "stop viewer",
+            ).catch(() => {});
+            await bounded(v.context.close(), 10_000, "close viewer").catch(() => {});
+          }));
+        }
+        // The next join starts with no session left (werift reports them once a second).
+        const closedAt = performance.now();
+        await sleep(500);
+        while (master.sessions() > 0 && performance.now() < closedAt + DRAIN_TIMEOUT_MS) {
+          await sleep(100);
+        }
+        drains.push(performance.now() - closedAt);
+        if (master.sessions() > 0) {
+          notes.push(
+            `round ${round}, ${n}: ${master.sessions()} sessions still open ` +
+              `${DRAIN_TIMEOUT_MS / 1000} s after the pages closed`,
+          );
+        }
+      }
+    }
+    const warnings = master.warnings();
+    if (warnings.length) notes.push(`the master's warnings and errors:`, ...warnings);
+    console.error(
+      `  ${kind}: ${((performance.now() - t0) / 1000).toFixed(0)} s; sessions ended ` +
+        `${median(drains).toFixed(0)} ms (median), ${max(drains).toFixed(0)} ms (max) after ` +
+        `the pages closed`,
+    );
+    return { kind, joins, notes };
+  } catch (e) {
+    throw new Error(`${kind}: ${(e as Error).message}\n${master.stderr().trim()}`);
+  } finally {
+    await master.stop();
+  }
+}
+
+// ---- report --------------------------------------------------------------------------------
+
+function median(xs: number[]): number {
+  const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+function max(xs: number[]): number {
+  const s = xs.filter(Number.isFinite);
+  return s.length ? Math.max(...s) : NaN;
+}
+
+function num(x: number): string {
+  return Number.isFinite(x) ? x.toFixed(0) : "–";
+}
+
+function ratio(a: number, b: number): string {
+  if (!Number.isFinite(a) || !Number.isFinite(b) || b === 0) return "–";
+  return (a / b).toFixed(2) + "×";
+}
+
+function report(results: MasterResult[], nodeRuntime: string): void {
+  const get = (kind: Kind) => results.find((r) => r.kind === kind);
+  const rows: string[][] = [];
+  const row = (label: string, f: (j: Join[]) => number, n: number, withRatio = true) => {
+    const a = get("ours") ? f(get("ours")!.joins.get(n)!) : NaN;
+    const b = get("werift") ? f(get("werift")!.joins.get(n)!) : NaN;
+    rows.push([label, num(a), num(b), withRatio ? ratio(a, b) : ""]);
+  };
+  const ttff = (j: Join[]) => j.map((x) => x.ttffMs ?? NaN);
+  const connected = (j: Join[]) => j.map((x) => x.connectedMs ?? NaN);
+  const afterConnected = (j: Join[]) =>
+    j.map((x) => x.ttffMs !== null && x.connectedMs !== null ? x.ttffMs - x.connectedMs : NaN);
+  for (const n of SIZES) {
+    rows.push([
+      `${n} viewer${n > 1 ? "s joining at once" : ""} (${ROUNDS * n} joins)`,
+      "",
+      "",
+      "",
+    ]);
+    row("  TTFF ms, median", (j) => median(ttff(j)), n);
+    row("  TTFF ms, max", (j) => max(ttff(j)), n);
+    row("  offer → connected ms, median", (j) => median(connected(j)), n);
+    row("  connected → first frame ms, median", (j) => median(afterConnected(j)), n);
+    row("  joins without a frame", (j) => j.filter((x) => x.ttffMs === null).length, n, false);
+  }
+  const date = new Date().toISOString().replace("T", " ").slice(0, 16) + " UTC";
+  console.log(
+    `\nTime to first frame from a live encoder, 2 s GOP — ${date}` +
+      `\nffmpeg testsrc2 1280x720 25 fps, libx264 ultrafast zerolatency baseline, IDR every ` +
+      `${GOP_FRAMES} frames, AUDs; each master runs its own encoder` +
+      `\njoins after ${WARMUP_S} s of encoding, ${ROUNDS} rounds, each join at a random GOP phase ` +
+      `(seed ${SEED}); Chromium viewers (official KVS JS SDK page), loopback + emulator` +
+      `\nTTFF: offer sent → first decoded frame (the page's viewerState.ttffMs)` +
+      `\nours: Deno ${Deno.version.deno}, the master command with --video-command (GOP from its ` +
+      `IDR at once)${
+        nodeRuntime ? `; werift: ${nodeRuntime}, werift 0.25.2 (waits for the next IDR)` : ""
+      }`,
+  );
+  const w = [40, 8, 8, 12];
+  const line = (c: string[]) =>
+    c.map((x, i) => i === 0 ? x.padEnd(w[i]) : x.padStart(w[i])).join("  ");
+  console.log(line(["", "ours", "werift", "ours/werift"]));
+  console.log(line(w.map((n) => "-".repeat(n))));
+  for (const r of rows) console.log(line(r));
+  const ours = get("ours");
+  if (ours) {
+    const all = [...ours.joins.values()].flat();
+    const worst = all.some((j) => j.ttffMs === null) ? Infinity : max(ttff(all));
+    console.log(
+      `\nOurs against the goal (first frame ≤ ${TARGET_MS} ms after the offer): median ` +
+        `${num(median(ttff(all)))} ms, max ${num(worst)} ms over ${all.length} joins: ` +
+        `${worst <= TARGET_MS ? "met" : median(ttff(all)) <= TARGET_MS ? "median met" : "not met"}`,
+    );
+  }
+  console.log("\nEvery join's TTFF, ms (in order; - : no frame):");
+  for (const r of results) {
+    for (const [n, list] of r.joins) {
+      console.log(
+        `  ${r.kind.padEnd(6)} ${n} viewer${n > 1 ? "s" : " "}: ` +
+          list.map((j) => j.ttffMs === null ? "-" : j.ttffMs.toFixed(0)).join(" "),
+      );
+    }
+  }
+  const notes = results.flatMap((r) => r.notes.map((n) => `${r.kind}: ${n}`));
+  if (notes.length) {
+    console.log("\nNotes:");
+    for (const n of notes) console.log(`  ${n}`);
+  }
+}
+
+// ---- main ----------------------------------------------------------------------------------
+
+const started = performance.now();
+if (!(await have("ffmpeg"))) {
+  console.error("live_ttff: needs ffmpeg (with libx264) on the PATH");
+  Deno.exit(2);
+}
+const nodeRuntime = KINDS.includes("werift") ? await prepareWerift() : "";
+const emu = await startEmulator({ stateDir: `${root}.kvs-emulator`, turn: false });
+const server = await serveViewer();
+let browser: Browser | undefined;
+let shuttingDown = false;
+
+async function shutdown(): Promise<void> {
+  if (shuttingDown) return;
+  shuttingDown = true;
+  clearTimeout(watchdog);
+  for (const c of children) {
+    try {
+      c.kill("SIGKILL");
+    } catch { /* gone */ }
+  }
+  await bounded(browser?.close() ?? Promise.resolve(), 15_000, "close browser").catch(() => {});
+  await bounded(server.close(), 5000, "close viewer server").catch(() => {});
+  await bounded(emu.close(), 10_000, "close emulator").catch(() => {});
+}
+
+// Everything is bounded; this is the last resort: the whole run may take at most this long.
+const perJoinS = GOP_MS / 1000 + FIRST_FRAME_TIMEOUT_MS / 1000 + DRAIN_TIMEOUT_MS / 1000 + 10;
+const limitS = KINDS.length * (70 + WARMUP_S + ROUNDS * SIZES.length * perJoinS) + 60;
+const watchdog = setTimeout(async () => {
+  console.error("live_ttff: overall time limit reached, stopping");
+  await shutdown();
+  Deno.exit(1);
+}, limitS * 1000);
+for (const sig of ["SIGINT", "SIGTERM"] as const) {
+  Deno.addSignalListener(sig, async () => {
+    await shutdown();
+    Deno.exit(130);
+  });
+}
+
+try {
+  browser = await chromium.launch({
+    executablePath: Deno.env.get("CHROMIUM_PATH") ?? "/usr/bin/chromium",
+    // As bench/fair_load.ts: one local address per viewer.
+    args: [...CHROMIUM_ARGS, "--force-webrtc-ip-handling-policy=default_public_interface_only"],
+    timeout: 30_000,
+    headless: true,
+  });
+  const results: MasterResult[] = [];
+  for (const kind of KINDS) {
+    console.error(`${kind} master: ${ROUNDS} rounds of ${SIZES.join(", ")} viewer(s)`);
+    results.push(await measureMaster(kind, browser, emu, server.url));
+  }
+  report(results, nodeRuntime);
+  console.error(`live_ttff: ${((performance.now() - started) / 1000).toFixed(0)} s in all`);
+} finally {
+  await shutdown();
+}
+Deno.exit(0);
