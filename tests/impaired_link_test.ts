@@ -25,7 +25,6 @@ import {
   runLinkScenario,
 } from "./support/link_scenario.ts";
 
-
 Deno.test({
   name: "impaired link: 720p to a relay-only Chromium viewer through 1.5 Mbit/s, 2 % loss, 40 ms",
   ignore: !(await hasTurnServer()),
