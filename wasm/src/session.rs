@@ -201,6 +201,9 @@ const NO_FEEDBACK_START_BPS: f64 = 20_000_000.0;
 /// and at most this often.
 const ESTIMATE_EVENT_CHANGE: f64 = 0.05;
 const ESTIMATE_EVENT_GAP: Duration = Duration::from_millis(200);
+/// Transport-wide feedback reports read per second at most, and in a burst.
+const FEEDBACK_PER_S: f64 = 100.0;
+const FEEDBACK_BURST: f64 = 20.0;
 /// Frames waiting for the pacer at most (beyond, new ones are dropped until the wait ends).
 const MAX_QUEUED_FRAMES: usize = 512;
 
@@ -288,6 +291,11 @@ pub struct Session {
     pub ignored: u64,
     /// When SRTCP from the viewer last decrypted.
     rtcp_authenticated_at: Option<Instant>,
+    /// Transport-wide feedback reports the budget allows ([`FEEDBACK_PER_S`]), as of when, and
+    /// those not read (over the budget or not negotiated).
+    feedback_tokens: f64,
+    feedback_at: Instant,
+    pub feedback_refused: u64,
     /// Congestion control: the extension id, what was sent under each transport-wide number,
     /// the estimator, the pacer every datagram leaves through, the next transport-wide number
     /// (shared by the video and audio senders).
@@ -415,6 +423,9 @@ impl Session {
             rtcp_authenticated_at: None,
             twcc_ext: config.twcc_ext.filter(|id| (1..=14).contains(id)),
             twcc: TwccHistory::default(),
+            feedback_tokens: FEEDBACK_BURST,
+            feedback_at: now,
+            feedback_refused: 0,
             gcc: Estimator::new(now, start_bps),
             pacer: Pacer::new(now, start_bps),
             transport_sequence: rand_u16(),
@@ -890,10 +901,18 @@ impl Session {
                 }
             }
             if let Some(fb) = any.downcast_ref::<rtc_rtcp::transport_feedbacks::transport_layer_cc::TransportLayerCc>() {
-                if self.twcc_ext.is_some() {
+                // Browsers report every 25–100 ms; reports beyond the budget are not read, so a
+                // viewer flooding them (each can name 2,048 packets) costs a counter.
+                let dt = now.saturating_duration_since(self.feedback_at).as_secs_f64();
+                self.feedback_at = now;
+                self.feedback_tokens = (self.feedback_tokens + dt * FEEDBACK_PER_S).min(FEEDBACK_BURST);
+                if self.twcc_ext.is_some() && self.feedback_tokens >= 1.0 {
+                    self.feedback_tokens -= 1.0;
                     let results = self.twcc.on_feedback(fb);
                     self.gcc.on_feedback(now, &results);
                     estimate_moved = true;
+                } else {
+                    self.feedback_refused += 1;
                 }
             }
             if let Some(remb) = any
@@ -1756,6 +1775,28 @@ mod tests {
         assert_eq!(again, d, "byte for byte");
         assert_eq!(s.poll_event(), Some(SessionEvent::KeyframeRequest));
         assert_eq!((s.nacks, s.keyframe_requests, s.retransmitted), (1, 1, 1));
+        // Transport-wide feedback: read within a budget, so a flood of reports costs a counter.
+        let fb = rtc_rtcp::transport_feedbacks::transport_layer_cc::TransportLayerCc {
+            sender_ssrc: 1,
+            media_ssrc: 0xabc,
+            base_sequence_number: 0,
+            packet_status_count: 1,
+            packet_chunks: vec![rtc_rtcp::transport_feedbacks::transport_layer_cc::PacketStatusChunk::RunLengthChunk(
+                rtc_rtcp::transport_feedbacks::transport_layer_cc::RunLengthChunk {
+                    packet_status_symbol:
+                        rtc_rtcp::transport_feedbacks::transport_layer_cc::SymbolTypeTcc::PacketNotReceived,
+                    run_length: 1,
+                    ..Default::default()
+                },
+            )],
+            ..Default::default()
+        };
+        for i in 0..50u8 {
+            let mut one = fb.clone();
+            one.fb_pkt_count = i;
+            s.handle_datagram(now, UDP, viewer, &tx.encrypt_rtcp(&one.marshal().unwrap()).unwrap());
+        }
+        assert_eq!(s.feedback_refused, 50 - FEEDBACK_BURST as u64);
         // Forged RTCP (wrong keys) is ignored.
         let before = s.ignored;
         s.handle_datagram(now, UDP, viewer, &[0x81, 205, 0, 3, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 0]);
