@@ -55,12 +55,12 @@
 import { parseArgs } from "node:util";
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
 import { startEmulator } from "../src/emulator/mod.ts";
-import { readOggOpus } from "../src/media/ogg_opus_reader.ts";
 import { CHROMIUM_ARGS } from "../tests/support/browser.ts";
 import { serveViewer, viewerPageUrl } from "../web/serve.ts";
+import { bounded, BUILD, prepareWerift, ROOT, sleep } from "./werift_setup.ts";
 
-const root = new URL("../", import.meta.url).pathname;
-const build = `${root}bench/.build`;
+const root = ROOT;
+const build = BUILD;
 
 const args = parseArgs({
   args: Deno.args,
@@ -98,23 +98,6 @@ const KINDS: Kind[] = args.values.only === "ours"
   : args.values.only === "werift"
   ? ["werift"]
   : ["ours", "werift"];
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-/** Reject after `ms` with `what` if `p` has not settled. */
-async function bounded<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      p,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`${what}: no answer in ${ms} ms`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 // ---- /proc ---------------------------------------------------------------------------------
 
@@ -181,73 +164,6 @@ interface MasterProcess {
   /** Lines the master printed about sessions ending or failing, so far. */
   events(): string[];
   stop(): Promise<void>;
-}
-
-async function have(cmd: string): Promise<boolean> {
-  try {
-    return (await new Deno.Command("sh", { args: ["-c", `command -v ${cmd}`] }).output()).success;
-  } catch {
-    return false;
-  }
-}
-
-async function run(cmd: string, argv: string[], cwd = root): Promise<string> {
-  const out = await new Deno.Command(cmd, { args: argv, cwd, stdout: "piped", stderr: "piped" })
-    .output();
-  if (!out.success) {
-    throw new Error(`${cmd} ${argv.join(" ")} failed: ${new TextDecoder().decode(out.stderr)}`);
-  }
-  return new TextDecoder().decode(out.stdout);
-}
-
-/** werift, aws4fetch and ws for Node, in bench/.build, next to a copy of the master script. */
-async function prepareWerift(): Promise<string> {
-  if (!(await have("node")) || !(await have("npm"))) {
-    throw new Error("the werift reference needs node and npm on the PATH");
-  }
-  await Deno.mkdir(build, { recursive: true });
-  const missing = [];
-  for (
-    const [pkg, spec] of [["werift", "werift@0.25.2"], ["aws4fetch", "aws4fetch@1"], ["ws", "ws@8"]]
-  ) {
-    if (!(await Deno.stat(`${build}/node_modules/${pkg}`).catch(() => null))) missing.push(spec);
-  }
-  if (missing.length) {
-    await run("npm", [
-      "install",
-      "--silent",
-      "--no-save",
-      "--no-package-lock",
-      "werift@0.25.2",
-      "aws4fetch@1",
-      "ws@8",
-    ], build);
-  }
-  await Deno.copyFile(`${root}bench/werift_master.mjs`, `${build}/werift_master.mjs`);
-  await writeOpusPackets(AUDIO, OPUS_PACKETS);
-  return `Node ${(await run("node", ["--version"])).trim()}`;
-}
-
-/** The Opus packets of an Ogg Opus file as records (2-byte big-endian length, the packet). */
-async function writeOpusPackets(path: string, out: string): Promise<void> {
-  const file = await Deno.open(path);
-  const records: Uint8Array[] = [];
-  let bytes = 0;
-  for await (const p of readOggOpus(file.readable, { source: path })) {
-    if (p.samples !== 960) throw new Error(`${path}: a packet of ${p.samples} samples, not 20 ms`);
-    const r = new Uint8Array(2 + p.data.length);
-    new DataView(r.buffer).setUint16(0, p.data.length);
-    r.set(p.data, 2);
-    records.push(r);
-    bytes += r.length;
-  }
-  const all = new Uint8Array(bytes);
-  let at = 0;
-  for (const r of records) {
-    all.set(r, at);
-    at += r.length;
-  }
-  await Deno.writeFile(out, all);
 }
 
 const children = new Set<Deno.ChildProcess>();
@@ -871,7 +787,9 @@ function report(results: MasterResult[][], nodeRuntime: string): void {
 
 // ---- main ----------------------------------------------------------------------------------
 
-const nodeRuntime = KINDS.includes("werift") ? await prepareWerift() : "";
+const nodeRuntime = KINDS.includes("werift")
+  ? await prepareWerift({ opus: AUDIO, out: OPUS_PACKETS })
+  : "";
 const emu = await startEmulator({ stateDir: `${root}.kvs-emulator`, turn: false });
 const server = await serveViewer();
 let browser: Browser | undefined;

@@ -29,7 +29,6 @@
  */
 import { parseArgs } from "node:util";
 import { startEmulator } from "../src/emulator/mod.ts";
-import { readOggOpus } from "../src/media/ogg_opus_reader.ts";
 import { launchBrowser } from "../tests/support/browser.ts";
 import { startUdpLink } from "../tests/support/link_emulator.ts";
 import {
@@ -41,9 +40,10 @@ import {
   runLinkScenario,
 } from "../tests/support/link_scenario.ts";
 import { serveViewer } from "../web/serve.ts";
+import { bounded, BUILD, prepareWerift, ROOT, run, sleep } from "./werift_setup.ts";
 
-const root = new URL("../", import.meta.url).pathname;
-const build = `${root}bench/.build`;
+const root = ROOT;
+const build = BUILD;
 const FRAMES = `${root}samples/h264`;
 const AUDIO = `${root}samples/opus/tones.opus`;
 const OPUS_PACKETS = `${build}/audio.opus-packets`;
@@ -73,75 +73,6 @@ if (
 }
 type Kind = "ours" | "werift";
 const KINDS: Kind[] = args.values.only ? [args.values.only as Kind] : ["ours", "werift"];
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-/** Reject after `ms` with `what` if `p` has not settled. */
-async function bounded<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      p,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`${what}: nothing in ${ms} ms`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** Run a command to its end (killed after 5 minutes) and return its stdout. */
-async function run(cmd: string, argv: string[], cwd = root): Promise<string> {
-  const out = await new Deno.Command(cmd, {
-    args: argv,
-    cwd,
-    stdout: "piped",
-    stderr: "piped",
-    signal: AbortSignal.timeout(300_000),
-  }).output();
-  if (!out.success) {
-    throw new Error(`${cmd} ${argv.join(" ")} failed: ${new TextDecoder().decode(out.stderr)}`);
-  }
-  return new TextDecoder().decode(out.stdout);
-}
-
-/** werift, aws4fetch and ws for Node in bench/.build (as bench:load installs them). */
-async function prepareWerift(): Promise<void> {
-  await Deno.mkdir(build, { recursive: true });
-  let missing = false;
-  for (const pkg of ["werift", "aws4fetch", "ws"]) {
-    if (!(await Deno.stat(`${build}/node_modules/${pkg}`).catch(() => null))) missing = true;
-  }
-  if (missing) {
-    await run("npm", [
-      "install",
-      "--silent",
-      "--no-save",
-      "--no-package-lock",
-      "werift@0.25.2",
-      "aws4fetch@1",
-      "ws@8",
-    ], build);
-  }
-  await Deno.copyFile(`${root}bench/werift_master.mjs`, `${build}/werift_master.mjs`);
-  // The sample tones as records of a 2-byte length and an Opus packet (20 ms each).
-  const file = await Deno.open(AUDIO);
-  const records: Uint8Array[] = [];
-  for await (const p of readOggOpus(file.readable, { source: AUDIO })) {
-    const r = new Uint8Array(2 + p.data.length);
-    new DataView(r.buffer).setUint16(0, p.data.length);
-    r.set(p.data, 2);
-    records.push(r);
-  }
-  const all = new Uint8Array(records.reduce((a, r) => a + r.length, 0));
-  let at = 0;
-  for (const r of records) {
-    all.set(r, at);
-    at += r.length;
-  }
-  await Deno.writeFile(OPUS_PACKETS, all);
-}
 
 /** A master process: ours (bench/master_proc.ts) or werift's, with its last stats line. */
 interface MasterProcess {
@@ -225,7 +156,7 @@ const server = await serveViewer();
 const browser = await launchBrowser({ maxLifetimeMs: 10 * 60_000 });
 const results: { kind: Kind; figures?: LinkFigures; error?: string }[] = [];
 try {
-  if (KINDS.includes("werift")) await prepareWerift();
+  if (KINDS.includes("werift")) await prepareWerift({ opus: AUDIO, out: OPUS_PACKETS });
   console.error(
     `impaired link: ${IMPAIRED_LINK.rateBps! / 1e6} Mbit/s (${IMPAIRED_LINK.queueMs} ms queue), ` +
       `${IMPAIRED_LINK.lossRate! * 100} % loss, ${IMPAIRED_LINK.delayMs} ms each way for ` +

@@ -40,9 +40,10 @@ import { type Browser, type BrowserContext, chromium, type Page } from "playwrig
 import { startEmulator } from "../src/emulator/mod.ts";
 import { CHROMIUM_ARGS } from "../tests/support/browser.ts";
 import { serveViewer, viewerPageUrl } from "../web/serve.ts";
+import { bounded, BUILD, have, prepareWerift, ROOT, sleep } from "./werift_setup.ts";
 
-const root = new URL("../", import.meta.url).pathname;
-const build = `${root}bench/.build`;
+const root = ROOT;
+const build = BUILD;
 
 const args = parseArgs({
   args: Deno.args,
@@ -89,23 +90,6 @@ const DRAIN_TIMEOUT_MS = 10_000;
 /** The goal of issue 17 for our master: first frame at most this long after the offer. */
 const TARGET_MS = 300;
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-/** Reject after `ms` with `what` if `p` has not settled. */
-async function bounded<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      p,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`${what}: no answer in ${ms} ms`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 /** mulberry32: the same join phases for both masters from one seed. */
 function random(seed: number): () => number {
   let a = seed;
@@ -119,48 +103,6 @@ function random(seed: number): () => number {
 }
 
 // ---- masters -------------------------------------------------------------------------------
-
-async function have(cmd: string): Promise<boolean> {
-  try {
-    return (await new Deno.Command("sh", { args: ["-c", `command -v ${cmd}`] }).output()).success;
-  } catch {
-    return false;
-  }
-}
-
-async function run(cmd: string, argv: string[], cwd = root): Promise<string> {
-  const out = await new Deno.Command(cmd, { args: argv, cwd, stdout: "piped", stderr: "piped" })
-    .output();
-  if (!out.success) {
-    throw new Error(`${cmd} ${argv.join(" ")} failed: ${new TextDecoder().decode(out.stderr)}`);
-  }
-  return new TextDecoder().decode(out.stdout);
-}
-
-/** werift, aws4fetch and ws for Node in bench/.build (as bench/fair_load.ts), the script copied. */
-async function prepareWerift(): Promise<string> {
-  if (!(await have("node")) || !(await have("npm"))) {
-    throw new Error("the werift reference needs node and npm on the PATH");
-  }
-  await Deno.mkdir(build, { recursive: true });
-  let missing = false;
-  for (const pkg of ["werift", "aws4fetch", "ws"]) {
-    if (!(await Deno.stat(`${build}/node_modules/${pkg}`).catch(() => null))) missing = true;
-  }
-  if (missing) {
-    await run("npm", [
-      "install",
-      "--silent",
-      "--no-save",
-      "--no-package-lock",
-      "werift@0.25.2",
-      "aws4fetch@1",
-      "ws@8",
-    ], build);
-  }
-  await Deno.copyFile(`${root}bench/werift_master.mjs`, `${build}/werift_master.mjs`);
-  return `Node ${(await run("node", ["--version"])).trim()}`;
-}
 
 interface MasterProcess {
   kind: Kind;
