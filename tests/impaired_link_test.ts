@@ -1,14 +1,15 @@
 // Our master streams the 720p samples (≈2.4 Mbit/s) to one relay-only Chromium viewer whose only
 // TURN server is a user-space link in front of the emulator's coturn: every packet between coturn
 // and the browser crosses it, both ways. The link plays a baseline, then 15 s at 1.5 Mbit/s with
-// 2 % loss and 40 ms delay, then is lifted for 12 s. The page records every presented frame and
+// 2 % loss and 40 ms delay, then is lifted for 16 s. The page records every presented frame and
 // its inbound-rtp stats; the link records the bytes offered to it and delivered per 100 ms.
 //
 // First step: the page's TURN server was the link, media crossed it, the viewer decoded before
 // and after the impairment, and the link kept its limits. Second: the master adapted — bytes
 // offered to the link within 5 % of its rate over any 1 s window and the longest gap between
 // presented frames under 2 s (both from 5 s into the impairment, the time to react), a switch to
-// 360 lines within 5 s of the impairment and back to 720 within 10 s of the lift.
+// 360 lines within 5 s of the impairment and back to 720 within 14 s of the lift (probes find
+// the room within a few seconds, then the selector holds 4 s before moving up).
 import assert from "node:assert/strict";
 import { startDemo } from "../cli/demo.ts";
 import { silentLogger } from "../src/log.ts";
@@ -65,7 +66,7 @@ Deno.test({
         run = await runLinkScenario(viewer, link, IMPAIRED_LINK, {
           baselineMs: 3000,
           impairedMs: 15_000,
-          liftedMs: 12_000,
+          liftedMs: 16_000,
         });
         f = analyzeLinkRun(run);
         const ours = demo.master.viewers().find((x) => x.viewerId === run.status.clientId);
@@ -142,7 +143,7 @@ Deno.test({
         );
         want(f.toLowMs !== null && f.toLowMs <= 5000, `360 lines after ${f.toLowMs} ms`);
         want(
-          f.toHighMs !== null && f.toHighMs <= 10_000,
+          f.toHighMs !== null && f.toHighMs <= 14_000,
           `720 lines ${f.toHighMs} ms after the lift`,
         );
         assert.deepEqual(unmet, []);
