@@ -87,7 +87,8 @@ Deno.test({
         );
         try {
           assert.equal(s.codec, "H264");
-          assert.equal(s.width, 1280);
+          // A rung of the sample ladder: 720p, or 360p once the estimate says so (a loaded machine).
+          assert.ok([1280, 640].includes(s.width), `width ${s.width}`);
           assert.equal(s.height, 720);
           assert.ok(s.ttffMs !== null && s.ttffMs > 0, `ttff ${s.ttffMs}`);
           const stats = demo.master.viewers().find((x) => x.viewerId === s.clientId);

@@ -31,7 +31,8 @@ Deno.test({
       try {
         const s = await v.waitFor((x) => x.framesDecoded >= 25 && x.width > 0, 20_000, "frames");
         assert.equal(s.codec, "H264");
-        assert.equal(s.width, 1280);
+        // A rung of the sample ladder: 720p, or 360p once the estimate says so (a loaded machine).
+        assert.ok([1280, 640].includes(s.width), `width ${s.width}`);
         const stats = demo.master.viewers()[0];
         assert.equal(stats.hotPath, "wasm");
         assert.ok(stats.packetsSent > 0);
