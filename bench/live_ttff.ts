@@ -31,7 +31,7 @@
  * frame, joins that got no frame in 15 s, and the ratio ours/werift; then every join's TTFF.
  *
  * Usage: deno run -A bench/live_ttff.ts [--rounds 5] [--viewers 1,3] [--warmup 4]
- *   [--seed 17] [--only ours|werift]
+ *   [--seed 17] [--only ours|werift] [--master-log <file>: our master's log, at debug level]
  *
  * @module
  */
@@ -53,6 +53,7 @@ const args = parseArgs({
     warmup: { type: "string", default: "4" },
     seed: { type: "string", default: "17" },
     only: { type: "string" },
+    "master-log": { type: "string" },
   },
 });
 const ROUNDS = Math.floor(Number(args.values.rounds));
@@ -136,9 +137,9 @@ async function startMasterProcess(
         "--audio-source",
         "none",
         "--no-endpoint-cache",
-        // Info: the lines of viewers joining and leaving, counted below.
+        // Info: the lines of viewers joining and leaving, counted below (debug with --master-log).
         "--log-level",
-        "info",
+        args.values["master-log"] ? "debug" : "info",
       ],
       cwd: root,
       env,
@@ -161,7 +162,11 @@ async function startMasterProcess(
   let sessions = 0;
   (async () => {
     let partial = "";
+    const logFile = kind === "ours" && args.values["master-log"]
+      ? await Deno.open(args.values["master-log"], { create: true, write: true, truncate: true })
+      : undefined;
     for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
+      await logFile?.write(new TextEncoder().encode(chunk));
       err = (err + chunk).slice(-4000);
       const lines = (partial + chunk).split("\n");
       partial = lines.pop()!;
@@ -235,12 +240,13 @@ async function startMasterProcess(
 
 /**
  * Notes when (performance.now()) the page's offer was set (its setLocalDescription resolved: the
- * page sends the offer right after) and its RTCPeerConnection got connected (DTLS done).
+ * page sends the offer right after), the answer applied (setRemoteDescription resolved), ICE got
+ * connected and its RTCPeerConnection got connected (DTLS done).
  */
 const NOTE_TIMES = `(() => {
   const Original = globalThis.RTCPeerConnection;
   if (!Original || globalThis.__benchTimes) return;
-  const t = { offer: null, connected: null };
+  const t = { offer: null, answer: null, ice: null, connected: null };
   globalThis.__benchTimes = t;
   globalThis.RTCPeerConnection = class extends Original {
     constructor(...a) {
@@ -250,10 +256,19 @@ const NOTE_TIMES = `(() => {
           t.connected = performance.now();
         }
       });
+      this.addEventListener("iceconnectionstatechange", () => {
+        const s = this.iceConnectionState;
+        if ((s === "connected" || s === "completed") && t.ice === null) t.ice = performance.now();
+      });
     }
     setLocalDescription(...a) {
       const done = super.setLocalDescription(...a);
       done.then(() => { if (t.offer === null) t.offer = performance.now(); }, () => {});
+      return done;
+    }
+    setRemoteDescription(...a) {
+      const done = super.setRemoteDescription(...a);
+      done.then(() => { if (t.answer === null) t.answer = performance.now(); }, () => {});
       return done;
     }
   };
@@ -265,6 +280,10 @@ interface Join {
   ttffMs: number | null;
   /** Offer set → peer connection connected, ms (null: not connected). */
   connectedMs: number | null;
+  /** Offer set → answer applied, ms (null: none). */
+  answerMs: number | null;
+  /** Offer set → ICE connected, ms (null: not connected). */
+  iceMs: number | null;
   /** The page's state (playing, error, …). */
   state: string;
   error: string | null;
@@ -294,13 +313,20 @@ async function view(page: Page): Promise<Join> {
     return await bounded(
       page.evaluate(() => {
         const g = globalThis as unknown as {
-          __benchTimes?: { offer: number | null; connected: number | null };
+          __benchTimes?: {
+            offer: number | null;
+            answer: number | null;
+            ice: number | null;
+            connected: number | null;
+          };
           viewerState?: { state: string; error: string | null; ttffMs: number | null };
         };
         const t = g.__benchTimes;
         return {
           ttffMs: g.viewerState?.ttffMs ?? null,
           connectedMs: t?.offer != null && t.connected != null ? t.connected - t.offer : null,
+          answerMs: t?.offer != null && t.answer != null ? t.answer - t.offer : null,
+          iceMs: t?.offer != null && t.ice != null ? t.ice - t.offer : null,
           state: g.viewerState?.state ?? "unknown",
           error: g.viewerState?.error ?? null,
         };
@@ -309,7 +335,14 @@ async function view(page: Page): Promise<Join> {
       "viewer page",
     );
   } catch {
-    return { ttffMs: null, connectedMs: null, state: "unreachable", error: null };
+    return {
+      ttffMs: null,
+      connectedMs: null,
+      answerMs: null,
+      iceMs: null,
+      state: "unreachable",
+      error: null,
+    };
   }
 }
 
@@ -456,6 +489,9 @@ function report(results: MasterResult[], nodeRuntime: string): void {
   };
   const ttff = (j: Join[]) => j.map((x) => x.ttffMs ?? NaN);
   const connected = (j: Join[]) => j.map((x) => x.connectedMs ?? NaN);
+  type Mark = "answerMs" | "iceMs" | "connectedMs";
+  const between = (j: Join[], a: Mark, b: Mark) =>
+    j.map((x) => x[a] !== null && x[b] !== null ? x[b]! - x[a]! : NaN);
   const afterConnected = (j: Join[]) =>
     j.map((x) => x.ttffMs !== null && x.connectedMs !== null ? x.ttffMs - x.connectedMs : NaN);
   for (const n of SIZES) {
@@ -467,6 +503,9 @@ function report(results: MasterResult[], nodeRuntime: string): void {
     ]);
     row("  TTFF ms, median", (j) => median(ttff(j)), n);
     row("  TTFF ms, max", (j) => max(ttff(j)), n);
+    row("  offer → answer applied ms, median", (j) => median(j.map((x) => x.answerMs ?? NaN)), n);
+    row("  answer → ICE connected ms, median", (j) => median(between(j, "answerMs", "iceMs")), n);
+    row("  ICE → DTLS connected ms, median", (j) => median(between(j, "iceMs", "connectedMs")), n);
     row("  offer → connected ms, median", (j) => median(connected(j)), n);
     row("  connected → first frame ms, median", (j) => median(afterConnected(j)), n);
     row("  joins without a frame", (j) => j.filter((x) => x.ttffMs === null).length, n, false);
