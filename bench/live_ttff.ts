@@ -32,6 +32,15 @@
  *
  * Usage: deno run -A bench/live_ttff.ts [--rounds 5] [--viewers 1,3] [--warmup 4]
  *   [--seed 17] [--only ours|werift] [--master-log <file>: our master's log, at debug level]
+ *   [--no-pin]
+ *
+ * CPUs: viewers are other machines in production, but here they share the master's CPUs, and
+ * Chromium raises its own browser and GPU processes' priority (nice -8 when it may): three pages
+ * decoding 720p on a 2-core machine starved the master process for up to a second at a time
+ * (event-loop stalls measured at 300–985 ms), which says nothing about either master. So, where
+ * `taskset` exists and there are at least 2 CPUs, the browser runs on the last CPU and each master
+ * (with its encoder, a child process) on the others — the same for both masters. `--no-pin`
+ * shares every CPU between them instead.
  *
  * @module
  */
@@ -54,12 +63,15 @@ const args = parseArgs({
     seed: { type: "string", default: "17" },
     only: { type: "string" },
     "master-log": { type: "string" },
+    "no-pin": { type: "boolean", default: false },
   },
 });
 const ROUNDS = Math.floor(Number(args.values.rounds));
 const SIZES = args.values.viewers!.split(",").map(Number).filter((n) => n > 0);
 const WARMUP_S = Number(args.values.warmup);
 const SEED = Math.floor(Number(args.values.seed)) >>> 0;
+/** CPUs for the masters and for the browser (undefined: not pinned). */
+const PIN = args.values["no-pin"] ? undefined : await cpuSplit();
 if (
   !(ROUNDS >= 1 && ROUNDS <= 20) || SIZES.length === 0 || SIZES.some((n) => n > 5) ||
   !(WARMUP_S >= 0 && WARMUP_S <= 30)
@@ -114,6 +126,8 @@ interface MasterProcess {
   warnings(): string[];
   /** The master's stderr so far (its last 4000 characters). */
   stderr(): string;
+  /** Whether the master logged an offer from this client (ours; undefined: werift, not known). */
+  sawOffer(clientId: string): boolean | undefined;
   stop(): Promise<void>;
 }
 
@@ -126,8 +140,9 @@ async function startMasterProcess(
 ): Promise<MasterProcess> {
   const channel = `ttff-${kind}-${crypto.randomUUID().slice(0, 8)}`;
   const cmd = kind === "ours"
-    ? new Deno.Command(Deno.execPath(), {
+    ? new Deno.Command(PIN ? "taskset" : Deno.execPath(), {
       args: [
+        ...(PIN ? ["-c", PIN.masters, Deno.execPath()] : []),
         "run",
         "-A",
         `${root}bench/cli_master_proc.ts`,
@@ -146,8 +161,14 @@ async function startMasterProcess(
       stdout: "piped",
       stderr: "piped",
     })
-    : new Deno.Command("node", {
-      args: [`${build}/werift_master.mjs`, channel, "--video-command", ENCODER],
+    : new Deno.Command(PIN ? "taskset" : "node", {
+      args: [
+        ...(PIN ? ["-c", PIN.masters, "node"] : []),
+        `${build}/werift_master.mjs`,
+        channel,
+        "--video-command",
+        ENCODER,
+      ],
       cwd: build,
       env: { ...env, NODE_EXTRA_CA_CERTS: caCertPath },
       stdout: "piped",
@@ -159,6 +180,7 @@ async function startMasterProcess(
   const warnings: string[] = [];
   /** Our master's sessions, from its log: "Viewer <id> joined", "Viewer <id> left: …". */
   const joined = new Set<string>();
+  const offers = new Set<string>();
   let sessions = 0;
   (async () => {
     let partial = "";
@@ -176,6 +198,8 @@ async function startMasterProcess(
         if (/ (WARN|ERROR) |^error|failed/.test(l) && !expected && warnings.length < 50) {
           warnings.push(l.trim());
         }
+        const offer = l.match(/\] Offer from (\S+)$/);
+        if (offer && offers.size < 10_000) offers.add(offer[1]);
         const m = l.match(/\] Viewer (\S+) (joined$|left: )/);
         if (kind !== "ours" || !m) continue;
         if (m[2] === "joined") joined.add(m[1]);
@@ -230,10 +254,30 @@ async function startMasterProcess(
     kind,
     channel,
     sessions: () => sessions,
+    sawOffer: (id) => kind === "ours" ? offers.has(id) : undefined,
     warnings: () => [...warnings],
     stderr: () => err,
     stop,
   };
+}
+
+/**
+ * The CPU split (see the module's doc): the browser on the last CPU, the masters on the others;
+ * undefined with fewer than 2 CPUs or no `taskset`.
+ */
+async function cpuSplit(): Promise<{ masters: string; browser: string } | undefined> {
+  const n = navigator.hardwareConcurrency;
+  if (n < 2 || !(await have("taskset"))) return undefined;
+  return { masters: n === 2 ? "0" : `0-${n - 2}`, browser: String(n - 1) };
+}
+
+/** An executable that runs the browser on `cpus` (its child processes inherit it). */
+async function pinnedBrowser(path: string, cpus: string): Promise<string> {
+  await Deno.mkdir(build, { recursive: true });
+  const wrapper = `${build}/chromium-pinned.sh`;
+  await Deno.writeTextFile(wrapper, `#!/bin/sh\nexec taskset -c ${cpus} '${path}' "$@"\n`);
+  await Deno.chmod(wrapper, 0o755);
+  return wrapper;
 }
 
 // ---- viewers -------------------------------------------------------------------------------
@@ -286,6 +330,8 @@ interface Join {
   iceMs: number | null;
   /** The page's state (playing, error, …). */
   state: string;
+  /** The page's signaling client id. */
+  clientId: string | null;
   error: string | null;
 }
 
@@ -319,7 +365,12 @@ async function view(page: Page): Promise<Join> {
             ice: number | null;
             connected: number | null;
           };
-          viewerState?: { state: string; error: string | null; ttffMs: number | null };
+          viewerState?: {
+            state: string;
+            error: string | null;
+            ttffMs: number | null;
+            clientId: string | null;
+          };
         };
         const t = g.__benchTimes;
         return {
@@ -328,6 +379,7 @@ async function view(page: Page): Promise<Join> {
           answerMs: t?.offer != null && t.answer != null ? t.answer - t.offer : null,
           iceMs: t?.offer != null && t.ice != null ? t.ice - t.offer : null,
           state: g.viewerState?.state ?? "unknown",
+          clientId: g.viewerState?.clientId ?? null,
           error: g.viewerState?.error ?? null,
         };
       }),
@@ -341,6 +393,7 @@ async function view(page: Page): Promise<Join> {
       answerMs: null,
       iceMs: null,
       state: "unreachable",
+      clientId: null,
       error: null,
     };
   }
@@ -406,7 +459,12 @@ async function measureMaster(
             notes.push(
               `round ${round}, ${n} viewer(s): viewer ${i + 1} got no frame in ` +
                 `${FIRST_FRAME_TIMEOUT_MS / 1000} s (page ${v.state}` +
-                `${v.error ? `: ${v.error}` : ""})`,
+                `${v.error ? `: ${v.error}` : ""}` +
+                (v.clientId === null ? "" : `; ${v.clientId}`) +
+                (master.sawOffer(v.clientId ?? "") === false
+                  ? ", its offer never reached the master"
+                  : "") +
+                ")",
             );
           }
           console.error(
@@ -517,6 +575,9 @@ function report(results: MasterResult[], nodeRuntime: string): void {
       `${GOP_FRAMES} frames, AUDs; each master runs its own encoder` +
       `\njoins after ${WARMUP_S} s of encoding, ${ROUNDS} rounds, each join at a random GOP phase ` +
       `(seed ${SEED}); Chromium viewers (official KVS JS SDK page), loopback + emulator` +
+      (PIN
+        ? `\nCPUs: the browser on CPU ${PIN.browser}, each master and its encoder on ${PIN.masters}`
+        : "\nCPUs: shared by the browser and the masters (not pinned)") +
       `\nTTFF: offer sent → first decoded frame (the page's viewerState.ttffMs)` +
       `\nours: Deno ${Deno.version.deno}, the master command with --video-command (GOP from its ` +
       `IDR at once)${
@@ -598,8 +659,9 @@ for (const sig of ["SIGINT", "SIGTERM"] as const) {
 }
 
 try {
+  const chromiumPath = Deno.env.get("CHROMIUM_PATH") ?? "/usr/bin/chromium";
   browser = await chromium.launch({
-    executablePath: Deno.env.get("CHROMIUM_PATH") ?? "/usr/bin/chromium",
+    executablePath: PIN ? await pinnedBrowser(chromiumPath, PIN.browser) : chromiumPath,
     // As bench/fair_load.ts: one local address per viewer.
     args: [...CHROMIUM_ARGS, "--force-webrtc-ip-handling-policy=default_public_interface_only"],
     timeout: 30_000,

@@ -158,8 +158,8 @@ export class SignalingRelay {
       if (isFailure(e)) return e;
       throw e;
     }
-    const viewers = this.#viewers.get(arn) ?? new Map<string, Peer>();
     if (clientId !== undefined) {
+      const viewers = this.#viewers.get(arn);
       if (!/^[a-zA-Z0-9_.-]{1,256}$/.test(clientId)) {
         return {
           status: 400,
@@ -167,7 +167,7 @@ export class SignalingRelay {
           message: "X-Amz-ClientId is invalid",
         };
       }
-      if (!viewers.has(clientId) && viewers.size >= MAX_VIEWERS) {
+      if (viewers && !viewers.has(clientId) && viewers.size >= MAX_VIEWERS) {
         return {
           status: 400,
           type: "ClientLimitExceededException",
@@ -184,9 +184,12 @@ export class SignalingRelay {
         this.#masters.set(arn, peer);
         if (old) this.#closePeer(old, 1000, "replaced by a new master connection");
       } else {
+        // The channel's map as it is now: viewers opening at once, or the last one leaving
+        // meanwhile, must not leave this one in a map that is no longer the channel's.
+        const viewers = this.#viewers.get(arn) ?? new Map<string, Peer>();
+        this.#viewers.set(arn, viewers);
         const old = viewers.get(clientId);
         viewers.set(clientId, peer);
-        this.#viewers.set(arn, viewers);
         if (old) this.#closePeer(old, 1000, "replaced by a new connection");
       }
       peer.timers.push(
