@@ -57,6 +57,13 @@ import { type Browser, type BrowserContext, chromium, type Page } from "playwrig
 import { startEmulator } from "../src/emulator/mod.ts";
 import { CHROMIUM_ARGS } from "../tests/support/browser.ts";
 import { serveViewer, viewerPageUrl } from "../web/serve.ts";
+import {
+  killMasters,
+  masterCommand,
+  type MasterKind,
+  masterKinds,
+  spawnMaster,
+} from "./master_process.ts";
 import { bounded, BUILD, prepareWerift, ROOT, sleep } from "./werift_setup.ts";
 
 const root = ROOT;
@@ -92,12 +99,8 @@ if (STEPS.length === 0 || STEPS.at(-1)! > 10 || !(WINDOW_S > 0)) {
   Deno.exit(2);
 }
 
-type Kind = "ours" | "werift";
-const KINDS: Kind[] = args.values.only === "ours"
-  ? ["ours"]
-  : args.values.only === "werift"
-  ? ["werift"]
-  : ["ours", "werift"];
+type Kind = MasterKind;
+const KINDS: Kind[] = masterKinds(args.values.only);
 
 // ---- /proc ---------------------------------------------------------------------------------
 
@@ -166,8 +169,6 @@ interface MasterProcess {
   stop(): Promise<void>;
 }
 
-const children = new Set<Deno.ChildProcess>();
-
 async function startMasterProcess(
   kind: Kind,
   env: Record<string, string>,
@@ -175,107 +176,46 @@ async function startMasterProcess(
   nodeRuntime: string,
 ): Promise<MasterProcess> {
   const channel = `fair-${kind}-${crypto.randomUUID().slice(0, 8)}`;
-  const cmd = kind === "ours"
-    ? new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        // Experiments only (e.g. V8 tiering flags); the published figures use none.
-        ...(Deno.env.get("BENCH_OURS_V8_FLAGS")
-          ? [`--v8-flags=${Deno.env.get("BENCH_OURS_V8_FLAGS")}`]
-          : []),
-        `${root}bench/master_proc.ts`,
-        channel,
-        "wasm",
-        FRAMES,
-        AUDIO,
-      ],
-      cwd: root,
-      env,
-      stdout: "piped",
-      stderr: "piped",
-    })
-    : new Deno.Command("node", {
-      args: [`${build}/werift_master.mjs`, channel, FRAMES, "25", OPUS_PACKETS],
-      cwd: build,
-      env: { ...env, NODE_EXTRA_CA_CERTS: caCertPath },
-      stdout: "piped",
-      stderr: "piped",
-    });
-  const child = cmd.spawn();
-  children.add(child);
-  let err = "";
+  const argv = kind === "ours"
+    ? [
+      // Experiments only (e.g. V8 tiering flags); the published figures use none.
+      ...(Deno.env.get("BENCH_OURS_V8_FLAGS")
+        ? [`--v8-flags=${Deno.env.get("BENCH_OURS_V8_FLAGS")}`]
+        : []),
+      `${root}bench/master_proc.ts`,
+      channel,
+      "wasm",
+      FRAMES,
+      AUDIO,
+    ]
+    : [channel, FRAMES, "25", OPUS_PACKETS];
   const events: string[] = [];
-  (async () => {
-    let partial = "";
-    for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
-      err = (err + chunk).slice(-4000);
-      const lines = (partial + chunk).split("\n");
-      partial = lines.pop()!;
-      for (const l of lines) if (/ left: |^error/.test(l)) events.push(l.trim());
-    }
-  })().catch(() => {});
   let last: MasterLine = { viewers: 0, hotPaths: [], packets: 0, stats: [] };
   let waiters: ((l: MasterLine) => void)[] = [];
-  let readyResolve!: () => void;
-  const ready = new Promise<void>((r) => readyResolve = r);
-  const exited = child.status.then((s) => {
-    throw new Error(`${kind} master exited (${s.code}) before READY: ${err.trim()}`);
+  const master = await spawnMaster(masterCommand(kind, argv, { env, caCertPath }), {
+    name: kind,
+    onStderrLine: (l) => {
+      if (/ left: |^error/.test(l)) events.push(l.trim());
+    },
+    onStats: (stats) => {
+      last = stats as MasterLine;
+      const w = waiters;
+      waiters = [];
+      for (const f of w) f(last);
+    },
   });
-  exited.catch(() => {});
-  (async () => {
-    let buffered = "";
-    for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
-      buffered += chunk;
-      const lines = buffered.split("\n");
-      buffered = lines.pop()!;
-      for (const line of lines) {
-        if (line.trim() === "READY") readyResolve();
-        else if (line.startsWith("{")) {
-          try {
-            last = JSON.parse(line);
-          } catch {
-            continue; // partial line
-          }
-          const w = waiters;
-          waiters = [];
-          for (const f of w) f(last);
-        }
-      }
-    }
-  })().catch(() => {});
-  const stop = async () => {
-    if (!children.has(child)) return;
-    try {
-      child.kill("SIGTERM");
-    } catch { /* gone */ }
-    const done = await Promise.race([child.status.then(() => true), sleep(5000).then(() => false)]);
-    if (!done) {
-      try {
-        child.kill("SIGKILL");
-      } catch { /* gone */ }
-      await bounded(child.status, 5000, "master exit").catch(() => {});
-    }
-    children.delete(child);
-  };
-  try {
-    await bounded(Promise.race([ready, exited]), 60_000, `${kind} master READY`);
-  } catch (e) {
-    await stop();
-    throw e;
-  }
   return {
     kind,
-    pid: child.pid,
+    pid: master.pid,
     channel,
     runtime: kind === "ours" ? `Deno ${Deno.version.deno}` : nodeRuntime,
     last: () => last,
     next: () =>
       bounded(new Promise<MasterLine>((r) => waiters.push(r)), 5000, `${kind} master stats`)
         .catch(() => last),
-    stderr: () => err,
+    stderr: master.stderr,
     events: () => [...events],
-    stop,
+    stop: master.stop,
   };
 }
 
@@ -799,11 +739,7 @@ async function shutdown(): Promise<void> {
   if (shuttingDown) return;
   shuttingDown = true;
   clearTimeout(watchdog);
-  for (const c of children) {
-    try {
-      c.kill("SIGKILL");
-    } catch { /* gone */ }
-  }
+  killMasters();
   await bounded(browser?.close() ?? Promise.resolve(), 15_000, "close browser").catch(() => {});
   await bounded(server.close(), 5000, "close viewer server").catch(() => {});
   await bounded(emu.close(), 10_000, "close emulator").catch(() => {});

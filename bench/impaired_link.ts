@@ -40,7 +40,8 @@ import {
   runLinkScenario,
 } from "../tests/support/link_scenario.ts";
 import { serveViewer } from "../web/serve.ts";
-import { bounded, BUILD, prepareWerift, ROOT, run, sleep } from "./werift_setup.ts";
+import { masterCommand, type MasterKind, masterKinds, spawnMaster } from "./master_process.ts";
+import { BUILD, prepareWerift, ROOT, run, sleep } from "./werift_setup.ts";
 
 const root = ROOT;
 const build = BUILD;
@@ -71,8 +72,8 @@ if (
   console.error("phases are seconds in (0, 120], --seed an integer, --only ours or werift");
   Deno.exit(2);
 }
-type Kind = "ours" | "werift";
-const KINDS: Kind[] = args.values.only ? [args.values.only as Kind] : ["ours", "werift"];
+type Kind = MasterKind;
+const KINDS: Kind[] = masterKinds(args.values.only);
 
 /** A master process: ours (bench/master_proc.ts) or werift's, with its last stats line. */
 interface MasterProcess {
@@ -85,70 +86,20 @@ interface MasterProcess {
 
 async function startMaster(kind: Kind, env: Record<string, string>, ca: string) {
   const channel = `link-${kind}-${crypto.randomUUID().slice(0, 8)}`;
-  const child = (kind === "ours"
-    ? new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", `${root}bench/master_proc.ts`, channel, "wasm", FRAMES, AUDIO],
-      cwd: root,
-      env,
-      stdout: "piped",
-      stderr: "piped",
-    })
-    : new Deno.Command("node", {
-      args: [`${build}/werift_master.mjs`, channel, FRAMES, "25", OPUS_PACKETS],
-      cwd: build,
-      env: { ...env, NODE_EXTRA_CA_CERTS: ca },
-      stdout: "piped",
-      stderr: "piped",
-    })).spawn();
-  let err = "";
-  (async () => {
-    for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
-      err = (err + chunk).slice(-4000);
-    }
-  })().catch(() => {});
+  const argv = kind === "ours"
+    ? [`${root}bench/master_proc.ts`, channel, "wasm", FRAMES, AUDIO]
+    : [channel, FRAMES, "25", OPUS_PACKETS];
   let last = { stats: [] as Record<string, number | string>[] };
-  let ready!: () => void;
-  const isReady = new Promise<void>((r) => ready = r);
-  (async () => {
-    let buffered = "";
-    for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
-      const lines = (buffered + chunk).split("\n");
-      buffered = lines.pop()!;
-      for (const line of lines) {
-        if (line.trim() === "READY") ready();
-        else if (line.startsWith("{")) {
-          try {
-            last = JSON.parse(line);
-          } catch { /* a partial line */ }
-        }
-      }
-    }
-  })().catch(() => {});
-  let stopped = false;
-  const stop = async () => {
-    if (stopped) return;
-    stopped = true;
-    try {
-      child.kill("SIGTERM");
-    } catch { /* gone */ }
-    if (!(await bounded(child.status, 5000, "master exit").then(() => true, () => false))) {
-      try {
-        child.kill("SIGKILL");
-      } catch { /* gone */ }
-      await bounded(child.status, 5000, "master exit").catch(() => {});
-    }
-  };
-  const exited = child.status.then((s) => {
-    throw new Error(`${kind} master exited (${s.code}) before READY: ${err.trim()}`);
+  const master = await spawnMaster(masterCommand(kind, argv, { env, caCertPath: ca }), {
+    name: kind,
+    onStats: (stats) => last = stats as typeof last,
   });
-  exited.catch(() => {});
-  try {
-    await bounded(Promise.race([isReady, exited]), 60_000, `${kind} master READY`);
-  } catch (e) {
-    await stop();
-    throw e;
-  }
-  return { channel, last: () => last, stderr: () => err, stop } satisfies MasterProcess;
+  return {
+    channel,
+    last: () => last,
+    stderr: master.stderr,
+    stop: master.stop,
+  } satisfies MasterProcess;
 }
 
 const emu = await startEmulator({ turn: true, stateDir: `${root}.kvs-emulator/` });

@@ -49,6 +49,13 @@ import { type Browser, type BrowserContext, chromium, type Page } from "playwrig
 import { startEmulator } from "../src/emulator/mod.ts";
 import { CHROMIUM_ARGS } from "../tests/support/browser.ts";
 import { serveViewer, viewerPageUrl } from "../web/serve.ts";
+import {
+  killMasters,
+  masterCommand,
+  type MasterKind,
+  masterKinds,
+  spawnMaster,
+} from "./master_process.ts";
 import { bounded, BUILD, have, prepareWerift, ROOT, sleep } from "./werift_setup.ts";
 
 const root = ROOT;
@@ -80,12 +87,8 @@ if (
   Deno.exit(2);
 }
 
-type Kind = "ours" | "werift";
-const KINDS: Kind[] = args.values.only === "ours"
-  ? ["ours"]
-  : args.values.only === "werift"
-  ? ["werift"]
-  : ["ours", "werift"];
+type Kind = MasterKind;
+const KINDS: Kind[] = masterKinds(args.values.only);
 
 /** Frames per second and GOP of the encoder. */
 const FPS = 25;
@@ -131,68 +134,43 @@ interface MasterProcess {
   stop(): Promise<void>;
 }
 
-const children = new Set<Deno.ChildProcess>();
-
 async function startMasterProcess(
   kind: Kind,
   env: Record<string, string>,
   caCertPath: string,
 ): Promise<MasterProcess> {
   const channel = `ttff-${kind}-${crypto.randomUUID().slice(0, 8)}`;
-  const cmd = kind === "ours"
-    ? new Deno.Command(PIN ? "taskset" : Deno.execPath(), {
-      args: [
-        ...(PIN ? ["-c", PIN.masters, Deno.execPath()] : []),
-        "run",
-        "-A",
-        `${root}bench/cli_master_proc.ts`,
-        channel,
-        "--video-command",
-        ENCODER,
-        "--audio-source",
-        "none",
-        "--no-endpoint-cache",
-        // Info: the lines of viewers joining and leaving, counted below (debug with --master-log).
-        "--log-level",
-        args.values["master-log"] ? "debug" : "info",
-      ],
-      cwd: root,
-      env,
-      stdout: "piped",
-      stderr: "piped",
-    })
-    : new Deno.Command(PIN ? "taskset" : "node", {
-      args: [
-        ...(PIN ? ["-c", PIN.masters, "node"] : []),
-        `${build}/werift_master.mjs`,
-        channel,
-        "--video-command",
-        ENCODER,
-      ],
-      cwd: build,
-      env: { ...env, NODE_EXTRA_CA_CERTS: caCertPath },
-      stdout: "piped",
-      stderr: "piped",
-    });
-  const child = cmd.spawn();
-  children.add(child);
-  let err = "";
+  const argv = kind === "ours"
+    ? [
+      `${root}bench/cli_master_proc.ts`,
+      channel,
+      "--video-command",
+      ENCODER,
+      "--audio-source",
+      "none",
+      "--no-endpoint-cache",
+      // Info: the lines of viewers joining and leaving, counted below (debug with --master-log).
+      "--log-level",
+      args.values["master-log"] ? "debug" : "info",
+    ]
+    : [channel, "--video-command", ENCODER];
   const warnings: string[] = [];
   /** Our master's sessions, from its log: "Viewer <id> joined", "Viewer <id> left: …". */
   const joined = new Set<string>();
   const offers = new Set<string>();
   let sessions = 0;
-  (async () => {
-    let partial = "";
-    const logFile = kind === "ours" && args.values["master-log"]
-      ? await Deno.open(args.values["master-log"], { create: true, write: true, truncate: true })
-      : undefined;
-    for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
-      await logFile?.write(new TextEncoder().encode(chunk));
-      err = (err + chunk).slice(-4000);
-      const lines = (partial + chunk).split("\n");
-      partial = lines.pop()!;
-      for (const l of lines) {
+  const logFile = kind === "ours" && args.values["master-log"]
+    ? Deno.open(args.values["master-log"], { create: true, write: true, truncate: true })
+    : undefined;
+  logFile?.catch(() => {});
+  const master = await spawnMaster(
+    masterCommand(kind, argv, { env, caCertPath, cpus: PIN?.masters }),
+    {
+      name: kind,
+      onStderr: async (chunk) => {
+        await (await logFile)?.write(new TextEncoder().encode(chunk));
+      },
+      onStderrLine: (l) => {
         // A page closing ends its SCTP association: expected here, not a warning worth a note.
         const expected = /SCTP association ended: the viewer closed it/.test(l);
         if (/ (WARN|ERROR) |^error|failed/.test(l) && !expected && warnings.length < 50) {
@@ -201,63 +179,22 @@ async function startMasterProcess(
         const offer = l.match(/\] Offer from (\S+)$/);
         if (offer && offers.size < 10_000) offers.add(offer[1]);
         const m = l.match(/\] Viewer (\S+) (joined$|left: )/);
-        if (kind !== "ours" || !m) continue;
+        if (kind !== "ours" || !m) return;
         if (m[2] === "joined") joined.add(m[1]);
         else joined.delete(m[1]);
         sessions = joined.size;
-      }
-    }
-  })().catch(() => {});
-  let readyResolve!: () => void;
-  const ready = new Promise<void>((r) => readyResolve = r);
-  const exited = child.status.then((s) => {
-    throw new Error(`${kind} master exited (${s.code}) before READY: ${err.trim()}`);
-  });
-  exited.catch(() => {});
-  (async () => {
-    let buffered = "";
-    for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
-      buffered += chunk;
-      const lines = buffered.split("\n");
-      buffered = lines.pop()!;
-      for (const line of lines) {
-        if (line.trim() === "READY") readyResolve();
-        else if (line.startsWith("{")) {
-          try {
-            sessions = Number(JSON.parse(line).viewers);
-          } catch { /* a partial line */ }
-        }
-      }
-    }
-  })().catch(() => {});
-  const stop = async () => {
-    if (!children.has(child)) return;
-    try {
-      child.kill("SIGTERM");
-    } catch { /* gone */ }
-    const done = await Promise.race([child.status.then(() => true), sleep(5000).then(() => false)]);
-    if (!done) {
-      try {
-        child.kill("SIGKILL");
-      } catch { /* gone */ }
-      await bounded(child.status, 5000, "master exit").catch(() => {});
-    }
-    children.delete(child);
-  };
-  try {
-    await bounded(Promise.race([ready, exited]), 60_000, `${kind} master READY`);
-  } catch (e) {
-    await stop();
-    throw e;
-  }
+      },
+      onStats: (stats) => sessions = Number((stats as { viewers?: unknown }).viewers),
+    },
+  );
   return {
     kind,
     channel,
     sessions: () => sessions,
     sawOffer: (id) => kind === "ours" ? offers.has(id) : undefined,
     warnings: () => [...warnings],
-    stderr: () => err,
-    stop,
+    stderr: master.stderr,
+    stop: master.stop,
   };
 }
 
@@ -633,11 +570,7 @@ async function shutdown(): Promise<void> {
   if (shuttingDown) return;
   shuttingDown = true;
   clearTimeout(watchdog);
-  for (const c of children) {
-    try {
-      c.kill("SIGKILL");
-    } catch { /* gone */ }
-  }
+  killMasters();
   await bounded(browser?.close() ?? Promise.resolve(), 15_000, "close browser").catch(() => {});
   await bounded(server.close(), 5000, "close viewer server").catch(() => {});
   await bounded(emu.close(), 10_000, "close emulator").catch(() => {});
