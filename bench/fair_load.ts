@@ -53,10 +53,9 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
+import type { Browser, BrowserContext, Page } from "playwright-core";
 import { startEmulator } from "../src/emulator/mod.ts";
-import { CHROMIUM_ARGS } from "../tests/support/browser.ts";
-import { serveViewer, viewerPageUrl } from "../web/serve.ts";
+import { serveViewer } from "../web/serve.ts";
 import {
   killMasters,
   masterCommand,
@@ -64,6 +63,13 @@ import {
   masterKinds,
   spawnMaster,
 } from "./master_process.ts";
+import {
+  benchViewerUrl,
+  closeViewerPage,
+  launchViewerBrowser,
+  openViewerPage,
+  pollPages,
+} from "./viewer_pages.ts";
 import { bounded, BUILD, prepareWerift, ROOT, sleep } from "./werift_setup.ts";
 
 const root = ROOT;
@@ -306,99 +312,93 @@ const EMPTY_STATS: PageStats = {
 };
 
 async function openViewer(browser: Browser, url: string): Promise<Viewer> {
-  const context = await browser.newContext();
-  try {
-    await context.grantPermissions(["camera", "microphone"], { origin: new URL(url).origin });
-    await context.addInitScript({ content: KEEP_PEER_CONNECTIONS });
-    const page = await context.newPage();
-    await page.goto(url, { timeout: 20_000, waitUntil: "load" });
-    let last: PageStats = { ...EMPTY_STATS };
-    const stats = async (): Promise<PageStats> => {
-      try {
-        last = await bounded(
-          page.evaluate(async () => {
-            const g = globalThis as unknown as {
-              __benchPcs?: {
-                getStats(): Promise<Map<string, Record<string, unknown>>>;
-                __benchTimes: { offer: number | null; ice: number | null; peer: number | null };
-              }[];
-              viewerState?: {
-                state: string;
-                error: string | null;
-                ttffMs: number | null;
-                clientId: string | null;
-                connectionState: string;
-                audio: { state: string } | null;
-                dataChannel: { state: string } | null;
-              };
+  const { context, page } = await openViewerPage(browser, url, {
+    initScript: KEEP_PEER_CONNECTIONS,
+    grantMedia: true,
+  });
+  let last: PageStats = { ...EMPTY_STATS };
+  const stats = async (): Promise<PageStats> => {
+    try {
+      last = await bounded(
+        page.evaluate(async () => {
+          const g = globalThis as unknown as {
+            __benchPcs?: {
+              getStats(): Promise<Map<string, Record<string, unknown>>>;
+              __benchTimes: { offer: number | null; ice: number | null; peer: number | null };
+            }[];
+            viewerState?: {
+              state: string;
+              error: string | null;
+              ttffMs: number | null;
+              clientId: string | null;
+              connectionState: string;
+              audio: { state: string } | null;
+              dataChannel: { state: string } | null;
             };
-            const out = {
-              state: g.viewerState?.state ?? "unknown",
-              clientId: g.viewerState?.clientId ?? null,
-              connectionState: g.viewerState?.connectionState ?? "unknown",
-              error: g.viewerState?.error ?? null,
-              ttffMs: g.viewerState?.ttffMs ?? null,
-              framesDecoded: 0,
-              nackCount: 0,
-              pliCount: 0,
-              firCount: 0,
-              packetsLost: 0,
-              packetsReceived: 0,
-              audioPacketsReceived: 0,
-              audioPacketsLost: 0,
-              audioState: g.viewerState?.audio?.state ?? "none",
-              dataChannelState: g.viewerState?.dataChannel?.state ?? "none",
-              iceMs: null as number | null,
-              dtlsMs: null as number | null,
-            };
-            for (const pc of g.__benchPcs ?? []) {
-              const t = pc.__benchTimes;
-              if (t.offer !== null && t.ice !== null) out.iceMs = t.ice - t.offer;
-              if (t.offer !== null && t.peer !== null) out.dtlsMs = t.peer - t.offer;
-              const report = await pc.getStats();
-              report.forEach((r: Record<string, unknown>) => {
-                if (r.type !== "inbound-rtp") return;
-                if (r.kind === "audio") {
-                  out.audioPacketsReceived += Number(r.packetsReceived ?? 0);
-                  out.audioPacketsLost += Number(r.packetsLost ?? 0);
-                  return;
-                }
-                if (r.kind !== "video") return;
-                for (
-                  const k of [
-                    "framesDecoded",
-                    "nackCount",
-                    "pliCount",
-                    "firCount",
-                    "packetsLost",
-                    "packetsReceived",
-                  ] as const
-                ) out[k] += Number(r[k] ?? 0);
-              });
-            }
-            return out;
-          }),
-          10_000,
-          "viewer page stats",
-        );
-        if (last.framesDecoded > 0) viewer.everDecoded = true;
-        return last;
-      } catch {
-        return { ...last, state: "unreachable" };
-      }
-    };
-    const viewer: Viewer = {
-      context,
-      page,
-      stats,
-      everDecoded: false,
-      close: () => bounded(context.close(), 10_000, "close viewer").catch(() => {}),
-    };
-    return viewer;
-  } catch (e) {
-    await bounded(context.close(), 10_000, "close viewer").catch(() => {});
-    throw e;
-  }
+          };
+          const out = {
+            state: g.viewerState?.state ?? "unknown",
+            clientId: g.viewerState?.clientId ?? null,
+            connectionState: g.viewerState?.connectionState ?? "unknown",
+            error: g.viewerState?.error ?? null,
+            ttffMs: g.viewerState?.ttffMs ?? null,
+            framesDecoded: 0,
+            nackCount: 0,
+            pliCount: 0,
+            firCount: 0,
+            packetsLost: 0,
+            packetsReceived: 0,
+            audioPacketsReceived: 0,
+            audioPacketsLost: 0,
+            audioState: g.viewerState?.audio?.state ?? "none",
+            dataChannelState: g.viewerState?.dataChannel?.state ?? "none",
+            iceMs: null as number | null,
+            dtlsMs: null as number | null,
+          };
+          for (const pc of g.__benchPcs ?? []) {
+            const t = pc.__benchTimes;
+            if (t.offer !== null && t.ice !== null) out.iceMs = t.ice - t.offer;
+            if (t.offer !== null && t.peer !== null) out.dtlsMs = t.peer - t.offer;
+            const report = await pc.getStats();
+            report.forEach((r: Record<string, unknown>) => {
+              if (r.type !== "inbound-rtp") return;
+              if (r.kind === "audio") {
+                out.audioPacketsReceived += Number(r.packetsReceived ?? 0);
+                out.audioPacketsLost += Number(r.packetsLost ?? 0);
+                return;
+              }
+              if (r.kind !== "video") return;
+              for (
+                const k of [
+                  "framesDecoded",
+                  "nackCount",
+                  "pliCount",
+                  "firCount",
+                  "packetsLost",
+                  "packetsReceived",
+                ] as const
+              ) out[k] += Number(r[k] ?? 0);
+            });
+          }
+          return out;
+        }),
+        10_000,
+        "viewer page stats",
+      );
+      if (last.framesDecoded > 0) viewer.everDecoded = true;
+      return last;
+    } catch {
+      return { ...last, state: "unreachable" };
+    }
+  };
+  const viewer: Viewer = {
+    context,
+    page,
+    stats,
+    everDecoded: false,
+    close: () => closeViewerPage(context),
+  };
+  return viewer;
 }
 
 // ---- one master, every step ----------------------------------------------------------------
@@ -482,19 +482,8 @@ async function measureMaster(
     await sleep(2000);
     const idleCpuPct = await cpuPercent(master.pid, () => sleep(IDLE_S * 1000));
     const idlePss = pssKb(master.pid);
-    const page = new URL(viewerPageUrl(pageUrl, {
-      channel: master.channel,
-      region: emu.region,
-      endpoint: emu.browserControlPlaneUrl,
-      accessKeyId: emu.viewerCredentials.accessKeyId,
-      secretAccessKey: emu.viewerCredentials.secretAccessKey,
-      stun: false,
-      autostart: true,
-    }));
     // Audio recvonly (no microphone) and an idle data channel (no pings).
-    page.searchParams.set("mic", "0");
-    page.searchParams.set("ping", "0");
-    const url = page.href;
+    const url = benchViewerUrl(pageUrl, emu, master.channel);
     const steps: StepResult[] = [];
     let eventsSeen = 0;
     for (const n of STEPS) {
@@ -504,14 +493,14 @@ async function measureMaster(
         viewers.push(v);
         joining.push(v);
       }
-      const deadline = performance.now() + JOIN_TIMEOUT_MS;
       const up = (s: PageStats) =>
         s.framesDecoded > 0 && s.audioPacketsReceived > 0 && s.dataChannelState === "open";
-      let states = await Promise.all(viewers.map((v) => v.stats()));
-      while (!states.every(up) && performance.now() < deadline) {
-        await sleep(250);
-        states = await Promise.all(viewers.map((v) => v.stats()));
-      }
+      const states = await pollPages(
+        () => Promise.all(viewers.map((v) => v.stats())),
+        up,
+        JOIN_TIMEOUT_MS,
+        250,
+      );
       for (const [i, s] of states.entries()) {
         if (!up(s)) {
           notes.push(
@@ -760,14 +749,7 @@ for (const sig of ["SIGINT", "SIGTERM"] as const) {
 }
 
 try {
-  browser = await chromium.launch({
-    executablePath: Deno.env.get("CHROMIUM_PATH") ?? "/usr/bin/chromium",
-    // As tests/e2e_test.ts: one local address per viewer, so its ICE pair does not move between
-    // interfaces mid-stream (werift keeps sending on the pair it nominated first).
-    args: [...CHROMIUM_ARGS, "--force-webrtc-ip-handling-policy=default_public_interface_only"],
-    timeout: 30_000,
-    headless: true,
-  });
+  browser = await launchViewerBrowser();
   const results: MasterResult[][] = [];
   for (let r = 0; r < RUNS; r++) {
     // Alternate the order so neither master always runs on a warmer machine.

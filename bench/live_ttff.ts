@@ -45,10 +45,9 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { startEmulator } from "../src/emulator/mod.ts";
-import { CHROMIUM_ARGS } from "../tests/support/browser.ts";
-import { serveViewer, viewerPageUrl } from "../web/serve.ts";
+import { serveViewer } from "../web/serve.ts";
 import {
   killMasters,
   masterCommand,
@@ -56,6 +55,13 @@ import {
   masterKinds,
   spawnMaster,
 } from "./master_process.ts";
+import {
+  benchViewerUrl,
+  closeViewerPage,
+  launchViewerBrowser,
+  openViewerPage,
+  pollPages,
+} from "./viewer_pages.ts";
 import { bounded, BUILD, have, prepareWerift, ROOT, sleep } from "./werift_setup.ts";
 
 const root = ROOT;
@@ -272,24 +278,6 @@ interface Join {
   error: string | null;
 }
 
-interface Viewer {
-  context: BrowserContext;
-  page: Page;
-}
-
-async function openViewer(browser: Browser, url: string): Promise<Viewer> {
-  const context = await browser.newContext();
-  try {
-    await context.addInitScript({ content: NOTE_TIMES });
-    const page = await context.newPage();
-    await page.goto(url, { timeout: 20_000, waitUntil: "load" });
-    return { context, page };
-  } catch (e) {
-    await bounded(context.close(), 10_000, "close viewer").catch(() => {});
-    throw e;
-  }
-}
-
 /** What the page knows now (state `unreachable` when it does not answer). */
 async function view(page: Page): Promise<Join> {
   try {
@@ -359,37 +347,27 @@ async function measureMaster(
   const rng = random(SEED);
   const t0 = performance.now();
   try {
-    const page = new URL(viewerPageUrl(pageUrl, {
-      channel: master.channel,
-      region: emu.region,
-      endpoint: emu.browserControlPlaneUrl,
-      accessKeyId: emu.viewerCredentials.accessKeyId,
-      secretAccessKey: emu.viewerCredentials.secretAccessKey,
-      stun: false,
-      autostart: true,
-    }));
-    page.searchParams.set("mic", "0");
-    page.searchParams.set("ping", "0");
+    const url = benchViewerUrl(pageUrl, emu, master.channel);
     await sleep(WARMUP_S * 1000);
     for (let round = 1; round <= ROUNDS; round++) {
       for (const n of SIZES) {
         // A random phase of the GOP, then n viewers at once.
         await sleep(rng() * GOP_MS);
         const opened = await Promise.allSettled(
-          Array.from({ length: n }, () => openViewer(browser, page.href)),
+          Array.from({ length: n }, () => openViewerPage(browser, url, { initScript: NOTE_TIMES })),
         );
         const viewers = opened.flatMap((o) => o.status === "fulfilled" ? [o.value] : []);
         for (const o of opened) {
           if (o.status === "rejected") notes.push(`round ${round}, ${n}: page: ${o.reason}`);
         }
         try {
-          const deadline = performance.now() + FIRST_FRAME_TIMEOUT_MS;
           const done = (v: Join) => v.ttffMs !== null || v.state === "error";
-          let views = await Promise.all(viewers.map((v) => view(v.page)));
-          while (!views.every(done) && performance.now() < deadline) {
-            await sleep(100);
-            views = await Promise.all(viewers.map((v) => view(v.page)));
-          }
+          const views = await pollPages(
+            () => Promise.all(viewers.map((v) => view(v.page))),
+            done,
+            FIRST_FRAME_TIMEOUT_MS,
+            100,
+          );
           joins.get(n)!.push(...views);
           for (const [i, v] of views.entries()) {
             if (v.ttffMs !== null) continue;
@@ -418,7 +396,7 @@ async function measureMaster(
               5000,
               "stop viewer",
             ).catch(() => {});
-            await bounded(v.context.close(), 10_000, "close viewer").catch(() => {});
+            await closeViewerPage(v.context);
           }));
         }
         // The next join starts with no session left (werift reports them once a second).
@@ -593,13 +571,9 @@ for (const sig of ["SIGINT", "SIGTERM"] as const) {
 
 try {
   const chromiumPath = Deno.env.get("CHROMIUM_PATH") ?? "/usr/bin/chromium";
-  browser = await chromium.launch({
-    executablePath: PIN ? await pinnedBrowser(chromiumPath, PIN.browser) : chromiumPath,
-    // As bench/fair_load.ts: one local address per viewer.
-    args: [...CHROMIUM_ARGS, "--force-webrtc-ip-handling-policy=default_public_interface_only"],
-    timeout: 30_000,
-    headless: true,
-  });
+  browser = await launchViewerBrowser(
+    PIN ? await pinnedBrowser(chromiumPath, PIN.browser) : chromiumPath,
+  );
   const results: MasterResult[] = [];
   for (const kind of KINDS) {
     console.error(`${kind} master: ${ROUNDS} rounds of ${SIZES.join(", ")} viewer(s)`);
