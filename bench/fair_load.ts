@@ -54,15 +54,8 @@
  */
 import { parseArgs } from "node:util";
 import type { Browser, BrowserContext, Page } from "playwright-core";
-import { startEmulator } from "../src/emulator/mod.ts";
-import { serveViewer } from "../web/serve.ts";
-import {
-  killMasters,
-  masterCommand,
-  type MasterKind,
-  masterKinds,
-  spawnMaster,
-} from "./master_process.ts";
+import type { Emulator } from "../src/emulator/mod.ts";
+import { masterCommand, type MasterKind, masterKinds, spawnMaster } from "./master_process.ts";
 import {
   benchViewerUrl,
   closeViewerPage,
@@ -70,6 +63,7 @@ import {
   openViewerPage,
   pollPages,
 } from "./viewer_pages.ts";
+import { startViewerStage } from "./viewer_stage.ts";
 import { bounded, BUILD, prepareWerift, ROOT, sleep } from "./werift_setup.ts";
 
 const root = ROOT;
@@ -471,7 +465,7 @@ function sumSessions(line: MasterLine) {
 async function measureMaster(
   kind: Kind,
   browser: Browser,
-  emu: Awaited<ReturnType<typeof startEmulator>>,
+  emu: Emulator,
   pageUrl: string,
   nodeRuntime: string,
 ): Promise<MasterResult> {
@@ -719,37 +713,16 @@ function report(results: MasterResult[][], nodeRuntime: string): void {
 const nodeRuntime = KINDS.includes("werift")
   ? await prepareWerift({ opus: AUDIO, out: OPUS_PACKETS })
   : "";
-const emu = await startEmulator({ stateDir: `${root}.kvs-emulator`, turn: false });
-const server = await serveViewer();
-let browser: Browser | undefined;
-let shuttingDown = false;
-
-async function shutdown(): Promise<void> {
-  if (shuttingDown) return;
-  shuttingDown = true;
-  clearTimeout(watchdog);
-  killMasters();
-  await bounded(browser?.close() ?? Promise.resolve(), 15_000, "close browser").catch(() => {});
-  await bounded(server.close(), 5000, "close viewer server").catch(() => {});
-  await bounded(emu.close(), 10_000, "close emulator").catch(() => {});
-}
-
-// Everything is bounded; this is the last resort: the whole run may take at most this long.
+// The whole run may take at most this long.
 const perMasterS = 15 + IDLE_S + STEPS.length * (JOIN_TIMEOUT_MS / 1000 + SETTLE_S + WINDOW_S + 15);
-const watchdog = setTimeout(async () => {
-  console.error("fair_load: overall time limit reached, stopping");
-  await shutdown();
-  Deno.exit(1);
-}, (RUNS * KINDS.length * perMasterS * 1.5 + 120) * 1000);
-for (const sig of ["SIGINT", "SIGTERM"] as const) {
-  Deno.addSignalListener(sig, async () => {
-    await shutdown();
-    Deno.exit(130);
-  });
-}
+const stage = await startViewerStage(
+  "fair_load",
+  (RUNS * KINDS.length * perMasterS * 1.5 + 120) * 1000,
+);
+const { emu, server } = stage;
 
 try {
-  browser = await launchViewerBrowser();
+  const browser = stage.browser = await launchViewerBrowser();
   const results: MasterResult[][] = [];
   for (let r = 0; r < RUNS; r++) {
     // Alternate the order so neither master always runs on a warmer machine.
@@ -764,6 +737,6 @@ try {
   }
   report(results, nodeRuntime);
 } finally {
-  await shutdown();
+  await stage.shutdown();
 }
 Deno.exit(0);

@@ -46,15 +46,8 @@
  */
 import { parseArgs } from "node:util";
 import type { Browser, Page } from "playwright-core";
-import { startEmulator } from "../src/emulator/mod.ts";
-import { serveViewer } from "../web/serve.ts";
-import {
-  killMasters,
-  masterCommand,
-  type MasterKind,
-  masterKinds,
-  spawnMaster,
-} from "./master_process.ts";
+import type { Emulator } from "../src/emulator/mod.ts";
+import { masterCommand, type MasterKind, masterKinds, spawnMaster } from "./master_process.ts";
 import {
   benchViewerUrl,
   closeViewerPage,
@@ -62,6 +55,7 @@ import {
   openViewerPage,
   pollPages,
 } from "./viewer_pages.ts";
+import { startViewerStage } from "./viewer_stage.ts";
 import { bounded, BUILD, have, prepareWerift, ROOT, sleep } from "./werift_setup.ts";
 
 const root = ROOT;
@@ -336,7 +330,7 @@ interface MasterResult {
 async function measureMaster(
   kind: Kind,
   browser: Browser,
-  emu: Awaited<ReturnType<typeof startEmulator>>,
+  emu: Emulator,
   pageUrl: string,
 ): Promise<MasterResult> {
   const master = await startMasterProcess(kind, emu.env(), emu.pki.caCertPath);
@@ -539,39 +533,15 @@ if (!(await have("ffmpeg"))) {
   Deno.exit(2);
 }
 const nodeRuntime = KINDS.includes("werift") ? await prepareWerift() : "";
-const emu = await startEmulator({ stateDir: `${root}.kvs-emulator`, turn: false });
-const server = await serveViewer();
-let browser: Browser | undefined;
-let shuttingDown = false;
-
-async function shutdown(): Promise<void> {
-  if (shuttingDown) return;
-  shuttingDown = true;
-  clearTimeout(watchdog);
-  killMasters();
-  await bounded(browser?.close() ?? Promise.resolve(), 15_000, "close browser").catch(() => {});
-  await bounded(server.close(), 5000, "close viewer server").catch(() => {});
-  await bounded(emu.close(), 10_000, "close emulator").catch(() => {});
-}
-
-// Everything is bounded; this is the last resort: the whole run may take at most this long.
+// The whole run may take at most this long.
 const perJoinS = GOP_MS / 1000 + FIRST_FRAME_TIMEOUT_MS / 1000 + DRAIN_TIMEOUT_MS / 1000 + 10;
 const limitS = KINDS.length * (70 + WARMUP_S + ROUNDS * SIZES.length * perJoinS) + 60;
-const watchdog = setTimeout(async () => {
-  console.error("live_ttff: overall time limit reached, stopping");
-  await shutdown();
-  Deno.exit(1);
-}, limitS * 1000);
-for (const sig of ["SIGINT", "SIGTERM"] as const) {
-  Deno.addSignalListener(sig, async () => {
-    await shutdown();
-    Deno.exit(130);
-  });
-}
+const stage = await startViewerStage("live_ttff", limitS * 1000);
+const { emu, server } = stage;
 
 try {
   const chromiumPath = Deno.env.get("CHROMIUM_PATH") ?? "/usr/bin/chromium";
-  browser = await launchViewerBrowser(
+  const browser = stage.browser = await launchViewerBrowser(
     PIN ? await pinnedBrowser(chromiumPath, PIN.browser) : chromiumPath,
   );
   const results: MasterResult[] = [];
@@ -582,6 +552,6 @@ try {
   report(results, nodeRuntime);
   console.error(`live_ttff: ${((performance.now() - started) / 1000).toFixed(0)} s in all`);
 } finally {
-  await shutdown();
+  await stage.shutdown();
 }
 Deno.exit(0);
