@@ -47,6 +47,7 @@
 import { parseArgs } from "node:util";
 import type { Browser, Page } from "playwright-core";
 import type { Emulator } from "../src/emulator/mod.ts";
+import { seededRandom } from "../tests/support/link_emulator.ts";
 import { masterCommand, type MasterKind, masterKinds, spawnMaster } from "./master_process.ts";
 import {
   benchViewerUrl,
@@ -105,18 +106,6 @@ const FIRST_FRAME_TIMEOUT_MS = 15_000;
 const DRAIN_TIMEOUT_MS = 10_000;
 /** The goal of issue 17 for our master: first frame at most this long after the offer. */
 const TARGET_MS = 300;
-
-/** mulberry32: the same join phases for both masters from one seed. */
-function random(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // ---- masters -------------------------------------------------------------------------------
 
@@ -338,7 +327,8 @@ async function measureMaster(
   const notes: string[] = [];
   /** Pages closed → no session left in the master, ms, per join. */
   const drains: number[] = [];
-  const rng = random(SEED);
+  // mulberry32: the same join phases for both masters from one seed.
+  const rng = seededRandom(SEED);
   const t0 = performance.now();
   try {
     const url = benchViewerUrl(pageUrl, emu, master.channel);
