@@ -17,9 +17,10 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import { BUILD, have, installForNode, ROOT } from "./werift_setup.ts";
 
-const root = new URL("../", import.meta.url).pathname;
-const build = `${root}bench/.build`;
+const root = ROOT;
+const build = BUILD;
 
 const args = parseArgs({
   args: Deno.args,
@@ -54,14 +55,6 @@ async function run(cmd: string, argv: string[], cwd = root): Promise<string> {
   return new TextDecoder().decode(out.stdout);
 }
 
-async function have(cmd: string): Promise<boolean> {
-  try {
-    return (await new Deno.Command("sh", { args: ["-c", `command -v ${cmd}`] }).output()).success;
-  } catch {
-    return false;
-  }
-}
-
 function lastJson(text: string): HotPathResult {
   const line = text.trim().split("\n").filter((l) => l.startsWith("{")).at(-1);
   if (!line) throw new Error(`no result line in: ${text}`);
@@ -91,16 +84,7 @@ async function werift(profile: string): Promise<{ result: HotPathResult; runtime
   const script = `${root}bench/hotpath_werift.mjs`;
   if (await have("node")) {
     // werift's home is Node (OpenSSL with AES-NI): install it once next to a copy of the script.
-    await Deno.mkdir(build, { recursive: true });
-    if (!(await Deno.stat(`${build}/node_modules/werift`).catch(() => null))) {
-      await run("npm", [
-        "install",
-        "--silent",
-        "--no-save",
-        "--no-package-lock",
-        "werift@0.25.2",
-      ], build);
-    }
+    await installForNode(["werift@0.25.2"]);
     await Deno.copyFile(script, `${build}/hotpath_werift.mjs`);
     const text = await run("node", [
       `${build}/hotpath_werift.mjs`,

@@ -9,7 +9,7 @@
 import { readOggOpus } from "../src/media/ogg_opus_reader.ts";
 
 /** The repository's root directory (ends with `/`). */
-export const ROOT = new URL("../", import.meta.url).pathname;
+export const ROOT: string = new URL("../", import.meta.url).pathname;
 /** Where werift is installed and the master script copied. */
 export const BUILD = `${ROOT}bench/.build`;
 
@@ -88,6 +88,28 @@ export async function run(cmd: string, argv: string[], cwd = ROOT): Promise<stri
 }
 
 /**
+ * Install the npm packages `specs` (`name@version`) in {@link BUILD}, unless every one of them
+ * is there already.
+ *
+ * @example
+ * ```ts
+ * import { installForNode } from "./werift_setup.ts";
+ * await installForNode(["werift@0.25.2"]);
+ * ```
+ */
+export async function installForNode(specs: string[]): Promise<void> {
+  await Deno.mkdir(BUILD, { recursive: true });
+  let missing = false;
+  for (const spec of specs) {
+    const name = spec.slice(0, spec.lastIndexOf("@") > 0 ? spec.lastIndexOf("@") : undefined);
+    if (!(await Deno.stat(`${BUILD}/node_modules/${name}`).catch(() => null))) missing = true;
+  }
+  if (missing) {
+    await run("npm", ["install", "--silent", "--no-save", "--no-package-lock", ...specs], BUILD);
+  }
+}
+
+/**
  * Install werift 0.25.2, aws4fetch and ws in {@link BUILD} when missing, copy the master script
  * there and, with `tones`, write the sample tones' packets to `tones.out`. Returns the Node
  * version (`Node v20…`).
@@ -104,22 +126,7 @@ export async function prepareWerift(
   if (!(await have("node")) || !(await have("npm"))) {
     throw new Error("the werift reference needs node and npm on the PATH");
   }
-  await Deno.mkdir(BUILD, { recursive: true });
-  let missing = false;
-  for (const pkg of ["werift", "aws4fetch", "ws"]) {
-    if (!(await Deno.stat(`${BUILD}/node_modules/${pkg}`).catch(() => null))) missing = true;
-  }
-  if (missing) {
-    await run("npm", [
-      "install",
-      "--silent",
-      "--no-save",
-      "--no-package-lock",
-      "werift@0.25.2",
-      "aws4fetch@1",
-      "ws@8",
-    ], BUILD);
-  }
+  await installForNode(["werift@0.25.2", "aws4fetch@1", "ws@8"]);
   await Deno.copyFile(`${ROOT}bench/werift_master.mjs`, `${BUILD}/werift_master.mjs`);
   if (tones) await writeOpusPackets(tones.opus, tones.out);
   return `Node ${(await run("node", ["--version"])).trim()}`;
