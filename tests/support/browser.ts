@@ -186,6 +186,37 @@ export async function pollViewerStatus(
 }
 
 /**
+ * Load the viewer page at `url` in `page` (Chromium), noting its console lines: a
+ * {@link ViewerPage} but for `close`, which is the caller's (it owns the page's context).
+ *
+ * @example
+ * ```ts
+ * import type { Page } from "playwright-core";
+ * import { loadViewerPage } from "./browser.ts";
+ * declare const page: Page;
+ * const viewer = await loadViewerPage(page, "http://127.0.0.1:8080/?autostart=1", 15_000);
+ * await viewer.waitFor((s) => s.framesDecoded > 0, 10_000, "first frames");
+ * ```
+ */
+export async function loadViewerPage(
+  page: Page,
+  url: string,
+  loadTimeoutMs: number,
+): Promise<Omit<ViewerPage, "close">> {
+  const lines: string[] = [];
+  page.on("console", (m) => lines.push(`${m.type()}: ${m.text()}`));
+  page.on("pageerror", (e) => lines.push(`pageerror: ${e.message}`));
+  await page.goto(url, { timeout: loadTimeoutMs, waitUntil: "load" });
+  const status = async () => await page.evaluate(readViewerState) as ViewerStatus;
+  return {
+    page,
+    console: lines,
+    status,
+    waitFor: (pred, timeoutMs, what) => pollViewerStatus(status, pred, timeoutMs, what),
+  };
+}
+
+/**
  * Launch headless Chromium with the WebRTC loopback flags.
  *
  * @example
@@ -229,16 +260,9 @@ export async function launchBrowser(options: LaunchOptions = {}): Promise<TestBr
     await context.grantPermissions(["camera", "microphone"], { origin });
     if (o.initScript) await context.addInitScript(o.initScript);
     const page = await context.newPage();
-    const lines: string[] = [];
-    page.on("console", (m) => lines.push(`${m.type()}: ${m.text()}`));
-    page.on("pageerror", (e) => lines.push(`pageerror: ${e.message}`));
-    await page.goto(viewerUrl(o), { timeout: o.loadTimeoutMs ?? 15_000, waitUntil: "load" });
-    const status = async () => await page.evaluate(readViewerState) as ViewerStatus;
+    const viewer = await loadViewerPage(page, viewerUrl(o), o.loadTimeoutMs ?? 15_000);
     return {
-      page,
-      console: lines,
-      status,
-      waitFor: (pred, timeoutMs, what) => pollViewerStatus(status, pred, timeoutMs, what),
+      ...viewer,
       close: async () => {
         contexts.delete(context);
         await context.close().catch(() => {});

@@ -21,7 +21,7 @@
  *
  * @module
  */
-import type { Browser, BrowserContext, Page } from "playwright-core";
+import type { Browser, BrowserContext } from "playwright-core";
 import {
   type LinkCounters,
   type LinkLimits,
@@ -30,7 +30,7 @@ import {
   seriesTotal,
   type UdpLink,
 } from "./link_emulator.ts";
-import { pollViewerStatus, readViewerState, type ViewerStatus, viewerUrl } from "./browser.ts";
+import { loadViewerPage, type ViewerPage, type ViewerStatus, viewerUrl } from "./browser.ts";
 
 /**
  * The link the issue describes: 1.5 Mbit/s (a queue of 250 ms at that rate), 2 % loss, 40 ms
@@ -190,21 +190,11 @@ export interface PageProbe {
  * await v.close();
  * ```
  */
-export interface LinkedViewer {
-  page: Page;
-  /** Console lines of the page. */
-  console: string[];
-  status(): Promise<ViewerStatus>;
-  waitFor(
-    pred: (s: ViewerStatus) => boolean,
-    timeoutMs: number,
-    what?: string,
-  ): Promise<ViewerStatus>;
+export interface LinkedViewer extends ViewerPage {
   /** Everything the page recorded so far. */
   probe(): Promise<PageProbe>;
   /** How many ICE configurations the page fetched (and got rewritten). */
   iceConfigsRewritten(): number;
-  close(): Promise<void>;
 }
 
 /**
@@ -292,20 +282,13 @@ export async function openLinkedViewer(
       }
     });
     const page = await context.newPage();
-    const lines: string[] = [];
-    page.on("console", (m) => lines.push(`${m.type()}: ${m.text()}`));
-    page.on("pageerror", (e) => lines.push(`pageerror: ${e.message}`));
     const url = viewerUrl({
       pageUrl: o.pageUrl,
       params: { ...o.params, forceTurn: "1", autostart: "1" },
     });
-    await page.goto(url, { timeout: 20_000, waitUntil: "load" });
-    const status = async () => await page.evaluate(readViewerState) as ViewerStatus;
+    const viewer = await loadViewerPage(page, url, 20_000);
     return {
-      page,
-      console: lines,
-      status,
-      waitFor: (pred, timeoutMs, what) => pollViewerStatus(status, pred, timeoutMs, what),
+      ...viewer,
       probe: async () =>
         await bounded(
           page.evaluate(() => {
