@@ -314,7 +314,8 @@ async function openViewer(browser: Browser, url: string): Promise<Viewer> {
   const stats = async (): Promise<PageStats> => {
     try {
       last = await bounded(
-        page.evaluate(async () => {
+        // The counters start from EMPTY_STATS, handed in: the function runs in the page.
+        page.evaluate(async (empty: PageStats) => {
           const g = globalThis as unknown as {
             __benchPcs?: {
               getStats(): Promise<Map<string, Record<string, unknown>>>;
@@ -330,24 +331,15 @@ async function openViewer(browser: Browser, url: string): Promise<Viewer> {
               dataChannel: { state: string } | null;
             };
           };
-          const out = {
+          const out: PageStats = {
+            ...empty,
             state: g.viewerState?.state ?? "unknown",
             clientId: g.viewerState?.clientId ?? null,
             connectionState: g.viewerState?.connectionState ?? "unknown",
             error: g.viewerState?.error ?? null,
             ttffMs: g.viewerState?.ttffMs ?? null,
-            framesDecoded: 0,
-            nackCount: 0,
-            pliCount: 0,
-            firCount: 0,
-            packetsLost: 0,
-            packetsReceived: 0,
-            audioPacketsReceived: 0,
-            audioPacketsLost: 0,
             audioState: g.viewerState?.audio?.state ?? "none",
             dataChannelState: g.viewerState?.dataChannel?.state ?? "none",
-            iceMs: null as number | null,
-            dtlsMs: null as number | null,
           };
           for (const pc of g.__benchPcs ?? []) {
             const t = pc.__benchTimes;
@@ -375,7 +367,7 @@ async function openViewer(browser: Browser, url: string): Promise<Viewer> {
             });
           }
           return out;
-        }),
+        }, EMPTY_STATS),
         10_000,
         "viewer page stats",
       );
