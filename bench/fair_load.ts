@@ -56,13 +56,7 @@ import { parseArgs } from "node:util";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import type { Emulator } from "../src/emulator/mod.ts";
 import { masterCommand, type MasterKind, masterKinds, spawnMaster } from "./master_process.ts";
-import {
-  benchViewerUrl,
-  closeViewerPage,
-  launchViewerBrowser,
-  openViewerPage,
-  pollPages,
-} from "./viewer_pages.ts";
+import { benchViewerUrl, closeViewerPage, openViewerPage, pollPages } from "./viewer_pages.ts";
 import { startViewerStage } from "./viewer_stage.ts";
 import { bounded, BUILD, prepareWerift, ROOT, sleep } from "./werift_setup.ts";
 
@@ -714,7 +708,7 @@ const stage = await startViewerStage(
 const { emu, server } = stage;
 
 try {
-  const browser = stage.browser = await launchViewerBrowser();
+  const browser = await stage.launchBrowser();
   const results: MasterResult[][] = [];
   for (let r = 0; r < RUNS; r++) {
     // Alternate the order so neither master always runs on a warmer machine.

@@ -49,13 +49,7 @@ import type { Browser, Page } from "playwright-core";
 import type { Emulator } from "../src/emulator/mod.ts";
 import { seededRandom } from "../tests/support/link_emulator.ts";
 import { masterCommand, type MasterKind, masterKinds, spawnMaster } from "./master_process.ts";
-import {
-  benchViewerUrl,
-  closeViewerPage,
-  launchViewerBrowser,
-  openViewerPage,
-  pollPages,
-} from "./viewer_pages.ts";
+import { benchViewerUrl, closeViewerPage, openViewerPage, pollPages } from "./viewer_pages.ts";
 import { startViewerStage } from "./viewer_stage.ts";
 import { bounded, BUILD, have, prepareWerift, ROOT, sleep } from "./werift_setup.ts";
 
@@ -531,7 +525,7 @@ const { emu, server } = stage;
 
 try {
   const chromiumPath = Deno.env.get("CHROMIUM_PATH") ?? "/usr/bin/chromium";
-  const browser = stage.browser = await launchViewerBrowser(
+  const browser = await stage.launchBrowser(
     PIN ? await pinnedBrowser(chromiumPath, PIN.browser) : chromiumPath,
   );
   const results: MasterResult[] = [];

@@ -1,38 +1,14 @@
 /**
- * The benches' viewers: headless Chromium (`/usr/bin/chromium` through `npm:playwright-core`,
- * the flags of tests/support/browser.ts) on the viewer page of `web/` (official KVS WebRTC JS
- * SDK), one browser context per page, and bounded polls of what the pages report.
+ * The benches' viewers: the viewer page of `web/` (official KVS WebRTC JS SDK) in headless
+ * Chromium (see `bench/viewer_stage.ts`), one browser context per page, and bounded polls of what
+ * the pages report.
  *
  * @module
  */
-import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
+import type { Browser, BrowserContext, Page } from "playwright-core";
 import type { Emulator } from "../src/emulator/mod.ts";
-import { CHROMIUM_ARGS } from "../tests/support/browser.ts";
 import { viewerPageUrl } from "../web/serve.ts";
 import { bounded, sleep } from "./werift_setup.ts";
-
-/**
- * Launch headless Chromium for viewer pages (at most 30 s). As tests/e2e_test.ts: one local
- * address per viewer, so its ICE pair does not move between interfaces mid-stream (werift keeps
- * sending on the pair it nominated first).
- *
- * @example
- * ```ts
- * import { launchViewerBrowser } from "./viewer_pages.ts";
- * const browser = await launchViewerBrowser();
- * await browser.close();
- * ```
- */
-export async function launchViewerBrowser(
-  executablePath: string = Deno.env.get("CHROMIUM_PATH") ?? "/usr/bin/chromium",
-): Promise<Browser> {
-  return await chromium.launch({
-    executablePath,
-    args: [...CHROMIUM_ARGS, "--force-webrtc-ip-handling-policy=default_public_interface_only"],
-    timeout: 30_000,
-    headless: true,
-  });
-}
 
 /**
  * The viewer page for `channel` on the emulator, started at once without a STUN server, audio
@@ -106,11 +82,11 @@ export interface ViewerContext {
  *
  * @example
  * ```ts
- * import { closeViewerPage, launchViewerBrowser, openViewerPage } from "./viewer_pages.ts";
- * const browser = await launchViewerBrowser();
+ * import type { Browser } from "playwright-core";
+ * import { closeViewerPage, openViewerPage } from "./viewer_pages.ts";
+ * declare const browser: Browser;
  * const viewer = await openViewerPage(browser, "http://127.0.0.1:8080/", { initScript: "" });
  * await closeViewerPage(viewer.context);
- * await browser.close();
  * ```
  */
 export async function openViewerPage(

@@ -1,13 +1,15 @@
 /**
  * The stage of a bench whose masters stream to Chromium viewer pages: the local emulator (IoT
- * over mutual TLS, SigV4-checked control plane and signaling, no TURN) and the viewer page's
- * server, with one teardown for every way the run ends — at its end, on SIGINT or SIGTERM
- * (exit 130), or when the whole run outlives its bound (exit 1).
+ * over mutual TLS, SigV4-checked control plane and signaling, no TURN), the viewer page's
+ * server and the viewers' headless Chromium (`/usr/bin/chromium` through `npm:playwright-core`,
+ * the flags of tests/support/browser.ts), with one teardown for every way the run ends — at its
+ * end, on SIGINT or SIGTERM (exit 130), or when the whole run outlives its bound (exit 1).
  *
  * @module
  */
-import type { Browser } from "playwright-core";
+import { type Browser, chromium } from "playwright-core";
 import { type Emulator, startEmulator } from "../src/emulator/mod.ts";
+import { CHROMIUM_ARGS } from "../tests/support/browser.ts";
 import { serveViewer, type ViewerServer } from "../web/serve.ts";
 import { killMasters } from "./master_process.ts";
 import { bounded, ROOT } from "./werift_setup.ts";
@@ -19,7 +21,8 @@ import { bounded, ROOT } from "./werift_setup.ts";
  * ```ts
  * import type { ViewerStage } from "./viewer_stage.ts";
  * declare const stage: ViewerStage;
- * console.log(stage.emu.region, stage.server.url);
+ * const browser = await stage.launchBrowser();
+ * console.log(stage.emu.region, stage.server.url, browser.version());
  * await stage.shutdown();
  * ```
  */
@@ -30,6 +33,12 @@ export interface ViewerStage {
   server: ViewerServer;
   /** The viewers' browser, once launched: the teardown closes it. */
   browser: Browser | undefined;
+  /**
+   * Launch the viewers' browser (at most 30 s) as {@link ViewerStage.browser}. As
+   * tests/e2e_test.ts: one local address per viewer, so its ICE pair does not move between
+   * interfaces mid-stream (werift keeps sending on the pair it nominated first).
+   */
+  launchBrowser(executablePath?: string): Promise<Browser>;
   /**
    * The teardown (once; every step bounded): SIGKILL the masters still running, close the
    * browser, the viewer server and the emulator.
@@ -61,6 +70,20 @@ export async function startViewerStage(name: string, limitMs: number): Promise<V
     emu,
     server,
     browser: undefined,
+    launchBrowser: async (
+      executablePath = Deno.env.get("CHROMIUM_PATH") ?? "/usr/bin/chromium",
+    ) => {
+      stage.browser = await chromium.launch({
+        executablePath,
+        args: [
+          ...CHROMIUM_ARGS,
+          "--force-webrtc-ip-handling-policy=default_public_interface_only",
+        ],
+        timeout: 30_000,
+        headless: true,
+      });
+      return stage.browser;
+    },
     shutdown: async () => {
       if (shuttingDown) return;
       shuttingDown = true;
