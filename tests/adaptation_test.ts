@@ -309,14 +309,18 @@ Deno.test("viewers: each session gets one rendition at a time, switching at IDRs
     assert.ok(b.frames.every((f) => f.rendition === 0));
     b.callbacks.onEstimate!(4 * M);
     feed.until(64);
-    // b loses a picture: only b waits for the next IDR (75), on its own rung.
-    b.callbacks.onKeyframeRequest();
+    // b loses a picture: its GOP (50–64) is sent to it again at once, nobody else is touched.
+    b.callbacks.onKeyframeRequest("viewer");
+    await until(() => b.frames.length === 11 + 4 + 15, "b's GOP again", 5000);
+    feed.until(69);
+    // b loses another in the same GOP: only b waits for the next IDR (75), on its own rung.
+    b.callbacks.onKeyframeRequest("viewer");
     feed.until(79);
     a.callbacks.onEstimate!(3.5 * M); // high from tick 80: up at the first IDR after 7.2 s (200)
     feed.until(209);
     // b's session drops its queue and asks for an IDR while its estimate barely covers 720p.
     b.callbacks.onEstimate!(2.8 * M);
-    b.callbacks.onKeyframeRequest();
+    b.callbacks.onKeyframeRequest("congestion");
     feed.until(230);
 
     const changesA = oneRungAtATime(a.frames);
@@ -324,14 +328,26 @@ Deno.test("viewers: each session gets one rendition at a time, switching at IDRs
     // a: 11 caught up + one frame for each of instants 11–230; down at 50, up at 200.
     assert.equal(a.frames.length, 231);
     assert.deepEqual(changesA, [{ at: 50, to: 1 }, { at: 200, to: 0 }]);
-    // b: 11 caught up + 61–64, nothing until the IDR at 75, each instant to 209, then nothing
-    // until the 360p IDR at 225 (its session's queue was dropped: it waits for an IDR anyway).
-    assert.equal(b.frames.length, 11 + 4 + (209 - 75 + 1) + (230 - 225 + 1));
-    const bIdrAfterRequest = 11 + 4;
+    // b: 11 caught up + 61–64, the GOP 50–64 again (stamped between 64 and 65), 65–69,
+    // nothing until the IDR at 75, each instant to 209, then nothing until the 360p IDR at 225
+    // (its session's queue was dropped: it waits for an IDR anyway).
+    const replayed = b.frames.slice(15, 30);
+    assert.ok(replayed.every((f, i) => f.data === b.frames[i].data), "the frames it had, from 50");
+    assert.equal(replayed[0].keyframe, true);
+    assert.ok(replayed.every((f) => f.rendition === 0), "a lost picture does not move b");
+    assert.ok(replayed[0].timestampUs > b.frames[14].timestampUs, "after what b had");
+    assert.ok(replayed[14].timestampUs < b.frames[30].timestampUs, "before the next live frame");
+    assert.equal(b.frames[30].timestampUs - b.frames[14].timestampUs, 40_000, "65 follows 64");
+    const bIdrAfterRequest = 30 + 5;
+    assert.equal(b.frames.length, bIdrAfterRequest + (209 - 75 + 1) + (230 - 225 + 1));
     assert.equal(b.frames[bIdrAfterRequest].keyframe, true);
     assert.equal(b.frames[bIdrAfterRequest].rendition, 0, "a lost picture does not move b");
-    assert.equal(b.frames[bIdrAfterRequest].timestampUs - b.frames[14].timestampUs, 11 * 40_000);
-    assert.deepEqual(changesB, [{ at: 11 + 4 + (209 - 75 + 1), to: 1 }]);
+    assert.equal(
+      b.frames[bIdrAfterRequest].timestampUs - b.frames[34].timestampUs,
+      6 * 40_000,
+      "69 → 75",
+    );
+    assert.deepEqual(changesB, [{ at: bIdrAfterRequest + (209 - 75 + 1), to: 1 }]);
 
     assert.deepEqual(events, [
       { viewerId: "a", rendition: 1, label: "360p", previous: 0, reason: "estimate-low" },
@@ -353,8 +369,9 @@ Deno.test("viewers: each session gets one rendition at a time, switching at IDRs
       [stats.b.rendition, stats.b.renditionLabel, stats.b.renditionSwitches, stats.b.estimateBps],
       [1, "360p", 1, 2.8 * M],
     );
-    assert.equal(stats.b.keyframeRequests, 2);
-    assert.equal(stats.b.framesSkippedForKeyframe, (75 - 65) + (225 - 210));
+    assert.equal(stats.b.keyframeRequests, 3);
+    assert.equal(stats.b.keyframesFromCache, 1);
+    assert.equal(stats.b.framesSkippedForKeyframe, (75 - 70) + (225 - 210));
     assert.equal(viewers.lowestEstimate(), 2.8 * M);
   } finally {
     feed.source.stop();

@@ -631,6 +631,15 @@ Deno.test("GopCache: the frames from the latest IDR, packed just before the live
     [false, 119_000],
     [false, 120_000],
   ]);
+  // A viewer that lost a picture after 120 000: the GOP again, inside the next frame interval.
+  assert.equal(cache.keyframeTimestampUs, 40_000);
+  assert.deepEqual(cache.replay(120_000).map((x) => [x.keyframe, x.timestampUs]), [
+    [true, 130_000],
+    [false, 140_000],
+    [false, 150_000],
+  ]);
+  const ticks = cache.replay(0).map((x) => Math.round(x.timestampUs * 0.09));
+  assert.ok(ticks.every((t, i) => i === 0 || t > ticks[i - 1]), "distinct RTP timestamps");
   cache.push(f(true, 160_000)); // a new IDR starts over
   assert.equal(cache.size, 1);
   for (let i = 1; i <= 4; i++) cache.push(f(false, 160_000 + i * 40_000));

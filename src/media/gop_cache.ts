@@ -84,4 +84,26 @@ export class GopCache {
     const last = this.#frames[n - 1].timestampUs;
     return this.#frames.map((f, i) => ({ ...f, timestampUs: last - (n - 1 - i) * spacingUs }));
   }
+
+  /** The cached GOP's IDR timestamp (undefined when nothing is cached): which GOP it holds. */
+  get keyframeTimestampUs(): number | undefined {
+    return this.#frames[0]?.timestampUs;
+  }
+
+  /**
+   * The cached frames for a viewer that lost a picture and was last sent the frame stamped
+   * `afterUs`: the IDR first, re-stamped inside one frame interval after `afterUs` (evenly, at
+   * least 12 µs — one 90 kHz tick — apart), so they come after everything it has and before
+   * the stream's next frame. Its decoder gets the IDR and every frame the next one depends on;
+   * the pictures in between flash by. Empty when nothing is cached.
+   */
+  replay(afterUs: number): EncodedFrame[] {
+    const n = this.#frames.length;
+    if (n === 0) return [];
+    const interval = n > 1
+      ? (this.#frames[n - 1].timestampUs - this.#frames[0].timestampUs) / (n - 1)
+      : 40_000;
+    const step = Math.max(12, Math.floor(interval / (n + 1)));
+    return this.#frames.map((f, i) => ({ ...f, timestampUs: afterUs + (i + 1) * step }));
+  }
 }

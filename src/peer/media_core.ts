@@ -469,7 +469,7 @@ export class MediaCoreSession {
             : kind === 2
             ? { type: "dtls-connected", profile: text }
             : kind === 4
-            ? { type: "keyframe-request" }
+            ? { type: "keyframe-request", congestion: text === "congestion" }
             : kind === 5
             ? { type: "local-candidate", candidate: text }
             : kind === 6

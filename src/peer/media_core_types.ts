@@ -11,7 +11,8 @@ export type MediaCoreEvent =
   | { type: "ice-connected"; pair: string }
   | { type: "dtls-connected"; profile: string }
   | { type: "closed"; reason: string }
-  | { type: "keyframe-request" }
+  /** PLI/FIR from the viewer, or (`congestion`) queued video dropped for its bandwidth. */
+  | { type: "keyframe-request"; congestion: boolean }
   | { type: "local-candidate"; candidate: string }
   | { type: "warning"; message: string }
   | { type: "data-open"; channel: DataChannelInfo }

@@ -485,8 +485,8 @@ export class WasmPeerSession implements PeerSession {
       } else if (e.type === "warning") {
         this.#o.logger.warn(`Viewer ${this.viewerId}: ${e.message}`);
       } else if (e.type === "keyframe-request") {
-        this.#plis++;
-        this.#o.callbacks.onKeyframeRequest();
+        if (!e.congestion) this.#plis++;
+        this.#o.callbacks.onKeyframeRequest(e.congestion ? "congestion" : "viewer");
       } else if (e.type === "estimate") {
         this.#o.callbacks.onEstimate?.(e.bps);
       } else if (e.type === "closed") this.close(e.reason);

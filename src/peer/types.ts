@@ -18,6 +18,18 @@ export interface IceCandidateInit {
   sdpMLineIndex?: number | null;
 }
 
+/**
+ * Why a session asks for a keyframe: the viewer's PLI/FIR (`viewer`), or video dropped after
+ * waiting too long for the viewer's bandwidth (`congestion`).
+ *
+ * @example
+ * ```ts
+ * import type { KeyframeRequestCause } from "./types.ts";
+ * const lost: KeyframeRequestCause = "viewer";
+ * ```
+ */
+export type KeyframeRequestCause = "viewer" | "congestion";
+
 /** Connection state of a session, as browsers name `RTCPeerConnectionState`. */
 export type PeerConnectionState =
   | "new"
@@ -111,10 +123,11 @@ export interface PeerSessionCallbacks {
    */
   onVerified?(): void;
   /**
-   * The viewer needs a keyframe: it sent PLI/FIR, or the pacer dropped video that waited too
-   * long for the viewer's bandwidth (the session sends no video until the next IDR).
+   * The viewer needs a keyframe: it sent PLI/FIR (`viewer`), or the pacer dropped video that
+   * waited too long for the viewer's bandwidth (`congestion`: the session sends no video until
+   * the next IDR). Sessions that cannot tell say nothing.
    */
-  onKeyframeRequest(): void;
+  onKeyframeRequest(cause?: KeyframeRequestCause): void;
   /**
    * The viewer's bandwidth estimate changed notably (by 5 % or more, at most five times a
    * second), bits/s. A source with renditions or an encoder can follow it.

@@ -7,6 +7,7 @@
  * @module
  */
 import { KeyframeGate } from "../media/keyframe_gate.ts";
+import type { GopCache } from "../media/gop_cache.ts";
 import type { EncodedFrame, Rendition } from "../media/types.ts";
 import {
   type IceCandidateInit,
@@ -41,6 +42,11 @@ export interface ViewerStats extends PeerStats {
   keyframeRequests: number;
   /** Frames of the current GOP sent at once when it joined (0: it waited for an IDR). */
   framesCaughtUp: number;
+  /**
+   * Its keyframe requests (PLI/FIR) answered from the cached GOP, at once, instead of waiting
+   * for the source's next IDR.
+   */
+  keyframesFromCache: number;
   /** Whether the viewer holds a seat (it proved it is there with an ICE check). */
   seated: boolean;
   /** The rung of the source's ladder it receives (0: the top one); undefined without a ladder. */
@@ -86,6 +92,14 @@ const CATCH_UP_BYTES = 32 * 1024;
 const CATCH_UP_TICK_MS = 4;
 /** Frames queued behind a catch-up at most (live frames wait their turn meanwhile). */
 const MAX_BACKLOG = 1000;
+/**
+ * A keyframe request is answered from the cached GOP only when sending it takes at most this
+ * share of a second of the viewer's estimate (a GOP too large for its link would only delay
+ * the live edge: it waits for the next IDR instead).
+ */
+const REPLAY_SECONDS = 0.5;
+/** The estimate assumed for that before its session reported one (the core's start), bits/s. */
+const REPLAY_DEFAULT_BPS = 3_000_000;
 
 /**
  * A viewer's record.
@@ -125,6 +139,11 @@ export class Viewer {
   #drainTimer: ReturnType<typeof setTimeout> | undefined;
   #onFail: (error: unknown) => void = () => {};
   #keyframeRequests = 0;
+  /** Timestamp of the last frame given to its session (undefined: none yet). */
+  #lastWrittenUs: number | undefined;
+  /** The IDR timestamp of the GOP last replayed to it (one replay per GOP at most). */
+  #replayedGop: number | undefined;
+  #replays = 0;
   /** Which rung it receives (undefined: the source has no ladder). */
   readonly #selector?: RenditionSelector;
   readonly #onSwitch?: (change: RenditionSwitch) => void;
@@ -218,6 +237,35 @@ export class Viewer {
     this.#backlog = [];
   }
 
+  /**
+   * Answer its keyframe request (PLI/FIR) from `cache`, the current GOP of the rung it receives:
+   * the GOP is sent again at once, paced as a catch-up, stamped between the last frame it got
+   * and the next (see {@link import("../media/gop_cache.ts").GopCache.replay}), so its decoder
+   * has a picture again without waiting for the source's next IDR, and nobody else is touched.
+   * Refused (false: the caller falls back to {@link Viewer.keyframeRequested}) while a catch-up
+   * is still being sent, when this GOP was already replayed to it (a second loss waits for the
+   * next IDR), or when the GOP is too large for its estimate ({@link REPLAY_SECONDS}).
+   */
+  replayGop(cache: GopCache, onFail: (error: unknown) => void = () => {}): boolean {
+    const gop = cache.keyframeTimestampUs;
+    if (
+      !this.session || !this.gate || this.ended !== undefined || this.#backlog.length > 0 ||
+      this.#lastWrittenUs === undefined || gop === undefined || gop === this.#replayedGop ||
+      cache.bytes * 8 > REPLAY_SECONDS * (this.#estimateBps ?? REPLAY_DEFAULT_BPS)
+    ) {
+      return false;
+    }
+    const frames = cache.replay(this.#lastWrittenUs);
+    if (!frames[0]?.keyframe) return false;
+    this.#replayedGop = gop;
+    this.#replays++;
+    this.#keyframeRequests++;
+    this.#backlog = frames;
+    this.#onFail = onFail;
+    this.#drain();
+    return true;
+  }
+
   /** Frames of the current GOP sent at once when it started receiving. */
   get caughtUp(): number {
     return this.#caughtUp;
@@ -277,6 +325,7 @@ export class Viewer {
       return;
     }
     this.session.writeFrame(frame);
+    this.#lastWrittenUs = frame.timestampUs;
   }
 
   /** Its counters (the session's own, plus the viewer's). */
@@ -293,6 +342,7 @@ export class Viewer {
       framesSkippedForKeyframe: this.#skipped,
       keyframeRequests: this.#keyframeRequests,
       framesCaughtUp: this.#caughtUp,
+      keyframesFromCache: this.#replays,
       seated: this.seated,
       estimateBps: base?.estimateBps ?? this.#estimateBps,
       rendition: this.#selector?.current,

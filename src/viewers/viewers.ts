@@ -21,6 +21,7 @@ import { DataChannelError, OfferRejectedError } from "../peer/errors.ts";
 import { refusalAnswer } from "../peer/sdp.ts";
 import type {
   IceCandidateInit,
+  KeyframeRequestCause,
   PeerConnectionState,
   PeerSession,
   PeerSessionFactory,
@@ -393,7 +394,7 @@ export class Viewers {
           },
           onVerified: () => this.#verified(v),
           onStateChange: (state) => this.#onState(v, state),
-          onKeyframeRequest: () => v.keyframeRequested(),
+          onKeyframeRequest: (cause) => this.#keyframeRequested(v, cause),
           onEstimate: (bps) => {
             if (v.ended !== undefined) return;
             v.estimate(bps);
@@ -467,6 +468,24 @@ export class Viewers {
     if (!stalest) return;
     const s = (stalest.silent / 1000).toFixed(1);
     this.#end(stalest.v, `silent for ${s} s: its seat went to a new viewer`);
+  }
+
+  /**
+   * A viewer asked for a keyframe. Its PLI/FIR is answered from the cached GOP when it receives
+   * the rung the cache holds and the GOP suits its estimate ({@link Viewer.replayGop}); else, and
+   * on congestion (its session dropped video it could not carry), its frames wait for the next
+   * IDR, the source asked for one only if none comes in time.
+   */
+  #keyframeRequested(v: Viewer, cause: KeyframeRequestCause | undefined): void {
+    if (v.ended !== undefined) return;
+    const gop = this.#gop;
+    if (
+      cause === "viewer" && gop && v.rendition === this.#startRung &&
+      v.replayGop(gop, (e) => this.#frameFailed(v, e))
+    ) {
+      return;
+    }
+    v.keyframeRequested();
   }
 
   /** The viewer proved it is there: seat it, or end it when every seat was taken meanwhile. */

@@ -718,6 +718,7 @@ fn finish(s: &mut SessionSlot) -> *const u8 {
             SessionEvent::DtlsConnected(p) => (2u8, format!("{p:?}")),
             SessionEvent::Closed(r) => (3u8, r),
             SessionEvent::KeyframeRequest => (4u8, String::new()),
+            SessionEvent::CongestionKeyframeRequest => (4u8, "congestion".to_string()),
             SessionEvent::LocalCandidate(line) => (5u8, line),
             SessionEvent::Estimate(bps) => (9u8, bps.to_string()),
             SessionEvent::Warning(w) => (6u8, w),
@@ -750,7 +751,8 @@ fn finish(s: &mut SessionSlot) -> *const u8 {
 /// datagram records (`1, u32 via, u8 family, 16 address bytes, u16 port, u32 len, datagram`:
 /// see `output.rs`; via 0: the UDP socket to the address; n: TURN stream n), then event records
 /// `2, u8 kind, u16 len, text` (kind 1 ICE connected, 2 DTLS connected, 3 closed, 4 keyframe
-/// request, 5 local candidate, 6 warning, 9 bandwidth estimate in bits/s), audio records from the viewer `4, u32 RTP timestamp,
+/// request (text `congestion` when video that waited too long was dropped, empty for the
+/// viewer's PLI/FIR), 5 local candidate, 6 warning, 9 bandwidth estimate in bits/s), audio records from the viewer `4, u32 RTP timestamp,
 /// u16 sequence, u16 len, Opus packet`, data channel messages `5, u16 id, u8 binary, u32 len,
 /// bytes` (kind 7 data channel opened: `id ordered reliability value protocol-length
 /// protocol label`; kind 8 closed: `id`), then `3, f64 next timeout in caller ms (or -1)`.

@@ -65,6 +65,9 @@ pub enum SessionEvent {
     DtlsConnected(Profile),
     /// The viewer asked for a keyframe (PLI or FIR).
     KeyframeRequest,
+    /// Video that waited too long for the viewer's bandwidth was dropped: no video leaves until
+    /// the next IDR (the host may move the viewer to a lighter rendition).
+    CongestionKeyframeRequest,
     /// A local candidate to trickle to the viewer (`candidate:…` line).
     LocalCandidate(String),
     /// Something failed that does not end the session (a TURN server refused us, a STUN server
@@ -1211,7 +1214,7 @@ impl Session {
             self.awaiting_keyframe = true;
             // The estimate first: the host deciding on a lighter rendition reads it.
             self.update_estimate(now, true);
-            self.events.push_back(SessionEvent::KeyframeRequest);
+            self.events.push_back(SessionEvent::CongestionKeyframeRequest);
         }
         if self.awaiting_keyframe {
             if !crate::h264::has_idr(frame) {
