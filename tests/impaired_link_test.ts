@@ -11,20 +11,16 @@
 // 360 lines within 5 s of the impairment and back to 720 within 14 s of the lift (probes find
 // the room within a few seconds, then the selector holds 4 s before moving up).
 import assert from "node:assert/strict";
-import { startDemo } from "../cli/demo.ts";
-import { silentLogger } from "../src/log.ts";
 import { hasTurnServer } from "../src/emulator/turn.ts";
-import { launchBrowser } from "./support/browser.ts";
-import { startUdpLink } from "./support/link_emulator.ts";
 import {
   analyzeLinkRun,
   formatFigures,
   IMPAIRED_LINK,
   type LinkFigures,
   type LinkRun,
-  openLinkedViewer,
   runLinkScenario,
 } from "./support/link_scenario.ts";
+import { withLinkedViewer } from "./support/linked_demo.ts";
 
 Deno.test({
   name: "impaired link: 720p to a relay-only Chromium viewer through 1.5 Mbit/s, 2 % loss, 40 ms",
@@ -32,32 +28,22 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async (t) => {
-    const demo = await startDemo({
-      loopbackOnly: true,
-      stateDir: new URL("../.kvs-emulator/", import.meta.url).pathname,
-      channel: `link-${crypto.randomUUID().slice(0, 8)}`,
-      logger: silentLogger,
-      turn: true,
-    });
-    const turnPort = demo.emulator.turn!.port;
-    const link = startUdpLink({ target: { port: turnPort }, seed: 17 });
-    const browser = await launchBrowser({ maxLifetimeMs: 240_000 });
     let run: LinkRun;
     let f: LinkFigures;
-    try {
-      await demo.master.waitForState("Connected", 15_000);
-      // The master's view over time: its estimate and rendition switches (printed with the figures).
-      const timeline: [number, string][] = [];
-      demo.master.on("estimate", (e) => timeline.push([Date.now(), `${(e.bps / 1e6).toFixed(2)}`]));
-      demo.master.on("rendition", (e) => timeline.push([Date.now(), `→${e.label} (${e.reason})`]));
-      const params = Object.fromEntries(new URL(demo.viewerUrl).searchParams);
-      const viewer = await openLinkedViewer(browser.browser, {
-        pageUrl: demo.pageUrl,
-        params,
-        turnPort,
-        linkPort: link.port,
-      });
-      try {
+    await withLinkedViewer(
+      { channel: "link", seed: 17, maxLifetimeMs: 240_000 },
+      async ({ demo, link, viewer }) => {
+        // The master's view over time: its estimate and rendition switches (printed with the
+        // figures).
+        const timeline: [number, string][] = [];
+        demo.master.on(
+          "estimate",
+          (e) => timeline.push([Date.now(), `${(e.bps / 1e6).toFixed(2)}`]),
+        );
+        demo.master.on(
+          "rendition",
+          (e) => timeline.push([Date.now(), `→${e.label} (${e.reason})`]),
+        );
         await viewer.waitFor(
           (s) => s.framesDecoded >= 25 && s.height > 0,
           30_000,
@@ -89,14 +75,8 @@ Deno.test({
           true,
           "the page's ICE servers were rewritten",
         );
-      } finally {
-        await viewer.close();
-      }
-    } finally {
-      await browser.close();
-      await link.close();
-      await demo.close();
-    }
+      },
+    );
 
     await t.step("media crossed the link; the viewer decoded; the link kept its limits", () => {
       const s = run.status;
