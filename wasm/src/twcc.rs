@@ -37,21 +37,44 @@ pub struct PacketResult {
     pub arrival_us: Option<i64>,
 }
 
+/// What the viewer already said of a packet.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Reported {
+    Not,
+    Lost,
+    Received,
+}
+
 /// The transport-wide sequence numbers sent, and their fate.
 pub struct TwccHistory {
     slots: Vec<Option<Sent>>,
+    /// Per slot: what the viewer reported of it so far. A receiver reports packets again when a
+    /// late one (a retransmission keeps its number) moves its feedback window back (libwebrtc's
+    /// RemoteEstimatorProxy restarts the window at the lowest number that arrived); each packet
+    /// counts once as lost and once as received at most, or the acknowledged rate doubles.
+    reported: Vec<Reported>,
     /// Highest unwrapped number sent (-1: none yet).
     highest: i64,
     /// Feedback packets read, and those ignored (out of range or out of order).
     pub feedbacks: u64,
     pub feedbacks_ignored: u64,
+    /// Statuses skipped because the packet was already reported so.
+    pub duplicates: u64,
     /// The last feedback packet count seen (duplicates are ignored).
     last_fb_count: Option<u8>,
 }
 
 impl Default for TwccHistory {
     fn default() -> Self {
-        TwccHistory { slots: vec![None; HISTORY], highest: -1, feedbacks: 0, feedbacks_ignored: 0, last_fb_count: None }
+        TwccHistory {
+            slots: vec![None; HISTORY],
+            reported: vec![Reported::Not; HISTORY],
+            highest: -1,
+            feedbacks: 0,
+            feedbacks_ignored: 0,
+            duplicates: 0,
+            last_fb_count: None,
+        }
     }
 }
 
@@ -63,11 +86,16 @@ fn unwrap(seq: u16, reference: i64) -> i64 {
 }
 
 impl TwccHistory {
-    /// Remember that the packet numbered `seq` left at `at` with `size` bytes.
+    /// Remember that the packet numbered `seq` left at `at` with `size` bytes (again, for a
+    /// retransmission: its time is then the resend's).
     pub fn on_sent(&mut self, seq: u16, at: Instant, size: usize, probe: u32) {
         let seq = if self.highest < 0 { seq as i64 } else { unwrap(seq, self.highest) };
         self.highest = self.highest.max(seq);
-        self.slots[seq as usize & (HISTORY - 1)] = Some(Sent { seq, at, size, probe });
+        let slot = seq as usize & (HISTORY - 1);
+        if self.slots[slot].is_none_or(|s| s.seq != seq) {
+            self.reported[slot] = Reported::Not;
+        }
+        self.slots[slot] = Some(Sent { seq, at, size, probe });
     }
 
     /// The packets a feedback report covers that are still remembered, with their arrival times,
@@ -86,6 +114,7 @@ impl TwccHistory {
         }
         self.last_fb_count = Some(fb.fb_pkt_count);
         self.feedbacks += 1;
+        let duplicates_before = self.duplicates;
         let base = unwrap(fb.base_sequence_number, self.highest);
         let count = (fb.packet_status_count as i64).min(HISTORY as i64);
         // Statuses, in order, as far as `count`.
@@ -130,10 +159,19 @@ impl TwccHistory {
             if seq > self.highest || seq <= self.highest - HISTORY as i64 {
                 continue;
             }
-            let Some(sent) = self.slots[seq as usize & (HISTORY - 1)].filter(|s| s.seq == seq) else { continue };
+            let slot = seq as usize & (HISTORY - 1);
+            let Some(sent) = self.slots[slot].filter(|s| s.seq == seq) else { continue };
+            let now = if at.is_some() { Reported::Received } else { Reported::Lost };
+            match (self.reported[slot], now) {
+                (Reported::Received, _) | (Reported::Lost, Reported::Lost) => {
+                    self.duplicates += 1;
+                    continue;
+                }
+                _ => self.reported[slot] = now,
+            }
             results.push(PacketResult { sent, arrival_us: at });
         }
-        if results.is_empty() {
+        if results.is_empty() && self.duplicates == duplicates_before {
             self.feedbacks_ignored += 1;
         }
         results
@@ -245,5 +283,29 @@ mod tests {
             ..Default::default()
         };
         assert!(h.on_feedback(&huge).len() <= 6);
+    }
+
+    #[test]
+    fn a_packet_reported_again_counts_once() {
+        use SymbolTypeTcc::*;
+        let mut h = TwccHistory::default();
+        let t0 = Instant::now();
+        for i in 0..4u16 {
+            h.on_sent(i, t0 + Duration::from_millis(i as u64), 1000, 0);
+        }
+        let first = h.on_feedback(&feedback(0, vec![PacketReceivedSmallDelta, PacketNotReceived, PacketReceivedSmallDelta], vec![1000, 1000], 1));
+        assert_eq!(first.len(), 3);
+        // Packet 1 is resent under its number; the receiver's next report starts again at it
+        // (the window moved back), naming 2 again: 1 now arrived, 2 is not counted twice.
+        h.on_sent(1, t0 + Duration::from_millis(50), 1000, 0);
+        let again = h.on_feedback(&feedback(1, vec![PacketReceivedSmallDelta, PacketReceivedSmallDelta, PacketReceivedSmallDelta], vec![60_000, 1000, 1000], 2));
+        let seqs: Vec<(i64, bool)> = again.iter().map(|r| (r.sent.seq, r.arrival_us.is_some())).collect();
+        assert_eq!(seqs, vec![(1, true), (3, true)]);
+        assert_eq!(again[0].sent.at, t0 + Duration::from_millis(50), "the resend's time");
+        // Reported lost twice: once.
+        h.on_sent(4, t0, 1000, 0);
+        assert_eq!(h.on_feedback(&feedback(4, vec![PacketNotReceived], vec![], 3)).len(), 1);
+        assert_eq!(h.on_feedback(&feedback(4, vec![PacketNotReceived], vec![], 4)).len(), 0);
+        assert_eq!(h.duplicates, 2);
     }
 }
