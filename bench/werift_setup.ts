@@ -24,28 +24,7 @@ export const BUILD = `${ROOT}bench/.build`;
  */
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/**
- * `p`, or an error naming `what` if it has not settled within `ms`.
- *
- * @example
- * ```ts
- * import { bounded, sleep } from "./werift_setup.ts";
- * await bounded(sleep(10), 1000, "a short sleep");
- * ```
- */
-export async function bounded<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      p,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`${what}: nothing in ${ms} ms`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+export { bounded } from "../tests/support/until.ts";
 
 /**
  * Whether `cmd` is on the PATH.

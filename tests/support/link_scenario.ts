@@ -30,6 +30,7 @@ import {
   seriesTotal,
   type UdpLink,
 } from "./link_emulator.ts";
+import { bounded } from "./until.ts";
 import { loadViewerPage, type ViewerPage, type ViewerStatus, viewerUrl } from "./browser.ts";
 
 /**
@@ -304,21 +305,6 @@ export async function openLinkedViewer(
   } catch (e) {
     await bounded(context.close(), 10_000, "close viewer").catch(() => {});
     throw e;
-  }
-}
-
-/** Reject after `ms` with `what` if `p` has not settled. */
-async function bounded<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      p,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`${what}: nothing in ${ms} ms`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
   }
 }
 

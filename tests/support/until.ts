@@ -24,3 +24,26 @@ export async function until(
     await new Promise((r) => setTimeout(r, 20));
   }
 }
+
+/**
+ * Reject after `ms` with `what` if `p` has not settled.
+ *
+ * @example
+ * ```ts
+ * import { bounded } from "./until.ts";
+ * await bounded(Promise.resolve(1), 1000, "a resolved promise");
+ * ```
+ */
+export async function bounded<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      p,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${what}: nothing in ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
