@@ -148,9 +148,10 @@ Deno.test({
 
     await t.step({
       name: "adaptation: back to 720 lines within 14 s of the lift",
-      // An over-use a probe caused while 360p leaves the estimate unused decreases from what the
-      // probe measured, not from 360p's acknowledged rate (wasm/src/gcc.rs), so the estimate
-      // the probes found after the lift stays above 720p's threshold for the selector's 4 s.
+      // While 360p leaves the estimate unused and the path keeps up, an over-use decreases from
+      // what the latest probe measured, not from 360p's acknowledged rate, and probes go on every
+      // 2 s (wasm/src/gcc.rs): the lift is found within 1–2 s and the estimate stays above 720p's
+      // threshold for the selector's 4 s.
       fn: () => {
         assert.ok(
           f.toHighMs !== null && f.toHighMs <= 14_000,
