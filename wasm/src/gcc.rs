@@ -32,7 +32,10 @@
 //!   when the path delivers what the stream sends — the media packets sent over the last 500 ms
 //!   arrived at 80 % or more of the rate they were sent at (the same packets on both sides: a
 //!   queue that keeps growing behind a bottleneck brings it lower, a burst that queues for a
-//!   moment does not) — an over-use decreases from the rate the latest probe (within 5 s)
+//!   moment does not), and what was acknowledged over 500 ms is 80 % or more of what the stream
+//!   sent over the last second (which counts packets still queued, so the start of a bottleneck
+//!   shows before its queue fills and the delay stops rising); both leave out stalls over
+//!   250 ms — an over-use decreases from the rate the latest probe (within 5 s)
 //!   measured, when that is higher than the acknowledged rate: on a narrow path the probe
 //!   queued and measured the path, on a wide one it arrived at its own rate and the estimate
 //!   stays. libwebrtc bounds its back-off by a measured link capacity likewise (AimdRateControl
