@@ -51,10 +51,9 @@ import { seededRandom } from "../tests/support/link_emulator.ts";
 import { masterCommand, type MasterKind, masterKinds, spawnMaster } from "./master_process.ts";
 import { benchViewerUrl, closeViewerPage, openViewerPage, pollPages } from "./viewer_pages.ts";
 import { startViewerStage } from "./viewer_stage.ts";
-import { bounded, BUILD, have, prepareWerift, ROOT, sleep } from "./werift_setup.ts";
+import { bounded, have, prepareWerift, ROOT, sleep } from "./werift_setup.ts";
 
 const root = ROOT;
-const build = BUILD;
 
 const args = parseArgs({
   args: Deno.args,
@@ -189,15 +188,6 @@ async function cpuSplit(): Promise<{ masters: string; browser: string } | undefi
   const n = navigator.hardwareConcurrency;
   if (n < 2 || !(await have("taskset"))) return undefined;
   return { masters: n === 2 ? "0" : `0-${n - 2}`, browser: String(n - 1) };
-}
-
-/** An executable that runs the browser on `cpus` (its child processes inherit it). */
-async function pinnedBrowser(path: string, cpus: string): Promise<string> {
-  await Deno.mkdir(build, { recursive: true });
-  const wrapper = `${build}/chromium-pinned.sh`;
-  await Deno.writeTextFile(wrapper, `#!/bin/sh\nexec taskset -c ${cpus} '${path}' "$@"\n`);
-  await Deno.chmod(wrapper, 0o755);
-  return wrapper;
 }
 
 // ---- viewers -------------------------------------------------------------------------------
@@ -524,10 +514,7 @@ const stage = await startViewerStage("live_ttff", limitS * 1000);
 const { emu, server } = stage;
 
 try {
-  const chromiumPath = Deno.env.get("CHROMIUM_PATH") ?? "/usr/bin/chromium";
-  const browser = await stage.launchBrowser(
-    PIN ? await pinnedBrowser(chromiumPath, PIN.browser) : chromiumPath,
-  );
+  const browser = await stage.launchBrowser(PIN?.browser);
   const results: MasterResult[] = [];
   for (const kind of KINDS) {
     console.error(`${kind} master: ${ROUNDS} rounds of ${SIZES.join(", ")} viewer(s)`);

@@ -9,7 +9,7 @@
  */
 import { type Browser, chromium } from "playwright-core";
 import { type Emulator, startEmulator } from "../src/emulator/mod.ts";
-import { CHROMIUM_ARGS } from "../tests/support/browser.ts";
+import { CHROMIUM_ARGS, chromiumExecutable, chromiumPath } from "../tests/support/browser.ts";
 import { serveViewer, type ViewerServer } from "../web/serve.ts";
 import { killMasters } from "./master_process.ts";
 import { bounded, ROOT } from "./werift_setup.ts";
@@ -36,9 +36,10 @@ export interface ViewerStage {
   /**
    * Launch the viewers' browser (at most 30 s) as {@link ViewerStage.browser}. As
    * tests/e2e_test.ts: one local address per viewer, so its ICE pair does not move between
-   * interfaces mid-stream (werift keeps sending on the pair it nominated first).
+   * interfaces mid-stream (werift keeps sending on the pair it nominated first). With `cpus` (a
+   * `taskset` list) on those CPUs only; never at a raised priority (see `chromiumExecutable`).
    */
-  launchBrowser(executablePath?: string): Promise<Browser>;
+  launchBrowser(cpus?: string): Promise<Browser>;
   /**
    * The teardown (once; every step bounded): SIGKILL the masters still running, close the
    * browser, the viewer server and the emulator.
@@ -70,11 +71,9 @@ export async function startViewerStage(name: string, limitMs: number): Promise<V
     emu,
     server,
     browser: undefined,
-    launchBrowser: async (
-      executablePath = Deno.env.get("CHROMIUM_PATH") ?? "/usr/bin/chromium",
-    ) => {
+    launchBrowser: async (cpus?: string) => {
       stage.browser = await chromium.launch({
-        executablePath,
+        executablePath: await chromiumExecutable(chromiumPath(), cpus),
         args: [
           ...CHROMIUM_ARGS,
           "--force-webrtc-ip-handling-policy=default_public_interface_only",

@@ -77,6 +77,61 @@ export const CHROMIUM_ARGS: readonly string[] = [
   "--autoplay-policy=no-user-gesture-required",
 ];
 
+/** The system's Chromium (`$CHROMIUM_PATH`, else `/usr/bin/chromium`). */
+export const chromiumPath = (): string => Deno.env.get("CHROMIUM_PATH") ?? "/usr/bin/chromium";
+
+const wrappers = new Map<string, Promise<string>>();
+
+/**
+ * An executable that starts Chromium `path` unable to raise its own priority and, with `cpus`
+ * (a `taskset` list), on those CPUs only.
+ *
+ * Run as root, Chromium puts its browser, GPU and audio threads at nice -8: next to a master in
+ * the same test process on a 2-core machine that starved the master's event loop for 0.5 s at a
+ * time (the audio and video sources then skip ahead, and a test reads that as our fault). So, as
+ * root and where `setpriv` exists, it starts without `CAP_SYS_NICE`; otherwise (a user cannot
+ * raise priority anyway) `path` itself, unless pinned.
+ *
+ * @example
+ * ```ts
+ * import { chromiumExecutable, chromiumPath } from "./browser.ts";
+ * console.log(await chromiumExecutable(chromiumPath())); // a wrapper script, or the path
+ * ```
+ */
+export function chromiumExecutable(path: string, cpus?: string): Promise<string> {
+  const key = `${path}\0${cpus ?? ""}`;
+  let made = wrappers.get(key);
+  if (!made) {
+    made = makeWrapper(path, cpus);
+    wrappers.set(key, made);
+  }
+  return made;
+}
+
+async function makeWrapper(path: string, cpus: string | undefined): Promise<string> {
+  const prefix: string[] = [];
+  if (cpus !== undefined && await runs("taskset", "--version")) prefix.push(`taskset -c ${cpus}`);
+  if (Deno.uid() === 0 && await runs("setpriv", "--version")) {
+    prefix.push("setpriv --bounding-set -sys_nice --inh-caps -sys_nice");
+  }
+  if (prefix.length === 0) return path;
+  const dir = await Deno.makeTempDir({ prefix: "chromium-" });
+  const wrapper = `${dir}/chromium.sh`;
+  await Deno.writeTextFile(wrapper, `#!/bin/sh\nexec ${prefix.join(" ")} '${path}' "$@"\n`);
+  await Deno.chmod(wrapper, 0o755);
+  return wrapper;
+}
+
+async function runs(command: string, ...args: string[]): Promise<boolean> {
+  try {
+    const { success } = await new Deno.Command(command, { args, stdout: "null", stderr: "null" })
+      .output();
+    return success;
+  } catch {
+    return false;
+  }
+}
+
 /** Options of {@link launchBrowser}. */
 export interface LaunchOptions {
   /** Chromium binary (default `/usr/bin/chromium` or `$CHROMIUM_PATH`). */
@@ -233,7 +288,7 @@ export async function loadViewerPage(
  */
 export async function launchBrowser(options: LaunchOptions = {}): Promise<TestBrowser> {
   const browser = await chromium.launch({
-    executablePath: options.executablePath ?? Deno.env.get("CHROMIUM_PATH") ?? "/usr/bin/chromium",
+    executablePath: await chromiumExecutable(options.executablePath ?? chromiumPath()),
     args: [...CHROMIUM_ARGS, ...(options.args ?? [])],
     timeout: options.launchTimeoutMs ?? 30_000,
     headless: true,
