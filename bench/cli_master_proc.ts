@@ -10,6 +10,8 @@ import { WasmPeerSessionFactory } from "../src/peer/wasm_session.ts";
 
 const inner = new WasmPeerSessionFactory({ loopbackOnly: true });
 const loopbackOnly: PeerSessionFactory = {
+  // The warm start, as the command's own factory has it (without it the first join paid for it).
+  prepare: () => inner.prepare(),
   create: (o) =>
     inner.create({
       ...o,

@@ -24,6 +24,7 @@ import {
   type MasterOptions,
   type PeerSessionFactory,
   startMaster,
+  type VideoSource,
   WasmPeerSessionFactory,
 } from "../mod.ts";
 import { type Emulator, type EmulatorOptions, startEmulator } from "../src/emulator/mod.ts";
@@ -47,6 +48,11 @@ export interface DemoOptions {
    * bandwidth carries).
    */
   frames?: string | readonly string[];
+  /**
+   * A video source of your own instead of `frames` (e.g. a live encoder's
+   * `CommandVideoSource`); the demo then sends no audio, and closing it stops the source.
+   */
+  videoSource?: VideoSource;
   /** Frames per second (default: the master command's, 25). */
   fps?: number;
   /** Send the sample tones with the sample frames (default true; never with other frames). */
@@ -125,11 +131,13 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
       ? [options.frames]
       : options.frames ?? shippedFramesDirs();
     const fps = options.fps ?? config.fps;
-    const frames = dirs.length > 1
+    const frames = options.videoSource
+      ? undefined
+      : dirs.length > 1
       ? await FileVideoSource.openLadder({ rungs: dirs, fps, logger: log.child("media") })
       : await FileVideoSource.open({ dir: dirs[0], fps, logger: log.child("media") });
     // The sample tones with the sample frames, in step (unless audio is off or other frames).
-    const audio = options.audio === false || options.frames !== undefined
+    const audio = !frames || options.audio === false || options.frames !== undefined
       ? undefined
       : await FileAudioSource.open({
         path: await resolveSampleAudio(),
@@ -138,7 +146,7 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
     const master = await startMaster({
       channel,
       region: emulator.region,
-      source: audio ? audio.follow(frames) : frames,
+      source: frames ? (audio ? audio.follow(frames) : frames) : options.videoSource!,
       audioSource: audio,
       controlPlane: aws.controlPlane,
       credentials: aws.credentials,

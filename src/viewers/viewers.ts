@@ -365,6 +365,7 @@ export class Viewers {
 
   async #start(v: Viewer, sdp: string): Promise<void> {
     const viewerId = v.id;
+    const began = performance.now();
     let session: PeerSession;
     try {
       session = await this.#factory.create({
@@ -419,10 +420,17 @@ export class Viewers {
     v.session = session;
     for (const c of v.remoteHeld.splice(0)) this.#guard(v, () => session.addRemoteCandidate(c));
     this.#emit("joined", { viewerId });
+    const made = performance.now();
     try {
       const answer = await session.acceptOffer(sdp);
       if (v.ended !== undefined) return;
       this.#trySend(viewerId, () => this.#signaling.sendAnswer(viewerId, answer));
+      const now = performance.now();
+      this.#log.debug(
+        `Answered ${viewerId} in ${(now - began).toFixed(1)} ms (session made in ${
+          (made - began).toFixed(1)
+        } ms, offer applied in ${(now - made).toFixed(1)} ms)`,
+      );
       this.#admission.answered(viewerId, v.ticket, performance.now());
       const held = v.localHeld ?? [];
       v.localHeld = undefined;
@@ -531,6 +539,9 @@ export class Viewers {
     this.#log.info(`Viewer ${v.id} left: ${reason}`, {
       framesSent: stats.framesSent,
       bytesSent: stats.bytesSent,
+      pacerDropped: stats.pacerDropped,
+      keyframesFromCache: stats.keyframesFromCache,
+      estimateBps: stats.estimateBps,
     });
     this.#emit("left", { viewerId: v.id, reason, stats });
   }

@@ -98,7 +98,7 @@ const PROBE_AGAIN_SHARE: f64 = 0.7;
 const PROBE_MIN_PACKETS: usize = 5;
 /// Estimates above this are not probed for, nor probes sent faster: plenty for the streams
 /// of a camera (a 1080p30 H.264 stream is 4–8 Mbit/s).
-const PROBE_CEILING_BPS: f64 = 10_000_000.0;
+pub const PROBE_CEILING_BPS: f64 = 10_000_000.0;
 /// A probe's measured rate stands for what the path carries this long (while the stream leaves
 /// the estimate unused, probes renew it every 2 s).
 const PROBED_VALID: Duration = Duration::from_secs(5);

@@ -6,6 +6,11 @@
 //! then video. Probe packets leave on their own schedule (the probe's rate) and take no tokens.
 //! Video that waited longer than [`MAX_QUEUE_DELAY`] is dropped whole (the caller then waits for
 //! the next keyframe): the queue never turns into latency. Sans-IO: the caller's clock.
+//!
+//! A probe is carried by queued video when there is enough of it ([`Pacer::start_media_probe`],
+//! libwebrtc's probing with media): a stream held back by its estimate (a joining viewer's
+//! catch-up, a live source above the start rate) then finds the path's room in the packets it
+//! has to send anyway, and never waits for its queue to empty before it may probe.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -47,6 +52,10 @@ pub struct Pacer {
     probe_rate: f64,
     probe_start: Option<Instant>,
     probe_bytes: usize,
+    /// A probe carried by queued video: its cluster, the bytes still to carry, packets so far.
+    media_probe: Option<(u32, usize, usize)>,
+    /// A media probe that ended, until the caller takes it: its cluster and packets.
+    finished: Option<(u32, usize)>,
     spare: Vec<Vec<u8>>,
     queued_bytes: usize,
     /// Datagrams dropped from the queue (stale video), and the times it happened.
@@ -65,6 +74,8 @@ impl Pacer {
             probe_rate: 0.0,
             probe_start: None,
             probe_bytes: 0,
+            media_probe: None,
+            finished: None,
             spare: Vec::new(),
             queued_bytes: 0,
             dropped: 0,
@@ -113,6 +124,47 @@ impl Pacer {
         }
     }
 
+    /// Carry probe `id` at `rate_bps` in the next `bytes` of queued video (the caller packetizes
+    /// further frames while [`Pacer::wants_media`]): until it ends, video leaves on the probe's
+    /// clock only, tagged with `id`, taking no tokens.
+    pub fn start_media_probe(&mut self, now: Instant, id: u32, rate_bps: f64, bytes: usize) {
+        self.probe_rate = rate_bps.max(1.0);
+        self.probe_start = Some(now);
+        self.probe_bytes = 0;
+        self.media_probe = Some((id, bytes.max(1), 0));
+    }
+
+    /// End a media probe early (no video left to carry it).
+    pub fn end_media_probe(&mut self) {
+        if let Some((id, _, n)) = self.media_probe.take() {
+            self.finished = Some((id, n));
+        }
+    }
+
+    /// A media probe that ended since the last call: its cluster and the packets it carried.
+    pub fn finished_probe(&mut self) -> Option<(u32, usize)> {
+        self.finished.take()
+    }
+
+    /// Whether a probe (padding queued, or carried by media) is under way.
+    pub fn probing(&self) -> bool {
+        self.media_probe.is_some() || !self.queues[Class::Probe as usize].is_empty()
+    }
+
+    /// Whether a media probe waits for more video (the next frame should be packetized now).
+    pub fn wants_media(&self) -> bool {
+        self.media_probe.is_some() && self.queues[Class::Video as usize].is_empty()
+    }
+
+    /// Video bytes queued.
+    pub fn video_bytes(&self) -> usize {
+        self.queues[Class::Video as usize].iter().map(|q| q.data.len()).sum()
+    }
+
+    fn probe_due(&self) -> Option<Instant> {
+        Some(self.probe_start? + Duration::from_secs_f64(self.probe_bytes as f64 * 8.0 / self.probe_rate))
+    }
+
     /// Probe packets pushed from now on leave at `rate_bps`.
     pub fn set_probe_rate(&mut self, rate_bps: f64) {
         self.probe_rate = rate_bps.max(1.0);
@@ -123,8 +175,20 @@ impl Pacer {
     pub fn pop(&mut self, now: Instant) -> Option<(Class, Vec<u8>, u32)> {
         self.refill(now);
         // Probes on their own clock: packet k leaves once the probe's rate allows its bytes.
-        if let (Some(start), Some(q)) = (self.probe_start, self.queues[Class::Probe as usize].front()) {
-            let due = start + Duration::from_secs_f64(self.probe_bytes as f64 * 8.0 / self.probe_rate);
+        if let Some((id, left, n)) = self.media_probe {
+            if self.has_video() && self.probe_due().is_some_and(|due| due <= now + Duration::from_millis(1)) {
+                let (class, data, _) = self.take(Class::Video)?;
+                self.probe_bytes += data.len();
+                let left = left.saturating_sub(data.len());
+                if left == 0 {
+                    self.media_probe = None;
+                    self.finished = Some((id, n + 1));
+                } else {
+                    self.media_probe = Some((id, left, n + 1));
+                }
+                return Some((class, data, id));
+            }
+        } else if let (Some(due), Some(q)) = (self.probe_due(), self.queues[Class::Probe as usize].front()) {
             if due <= now + Duration::from_millis(1) {
                 self.probe_bytes += q.data.len();
                 return self.take(Class::Probe);
@@ -133,7 +197,10 @@ impl Pacer {
         if self.tokens <= 0.0 {
             return None;
         }
-        let class = [Class::Audio, Class::Retransmission, Class::Video].into_iter().find(|c| !self.queues[*c as usize].is_empty())?;
+        // While a probe carries the video, video leaves on the probe's clock only.
+        let classes: &[Class] =
+            if self.media_probe.is_some() { &[Class::Audio, Class::Retransmission] } else { &[Class::Audio, Class::Retransmission, Class::Video] };
+        let class = classes.iter().copied().find(|c| !self.queues[*c as usize].is_empty())?;
         let (class, data, probe) = self.take(class)?;
         self.tokens -= data.len() as f64;
         Some((class, data, probe))
@@ -171,10 +238,12 @@ impl Pacer {
     /// When the next datagram may leave (None: nothing waits).
     pub fn next_time(&self, now: Instant) -> Option<Instant> {
         let mut next: Option<Instant> = None;
-        if let (Some(start), Some(_)) = (self.probe_start, self.queues[Class::Probe as usize].front()) {
-            next = Some(start + Duration::from_secs_f64(self.probe_bytes as f64 * 8.0 / self.probe_rate));
+        let carried = if self.media_probe.is_some() { self.has_video() } else { !self.queues[Class::Probe as usize].is_empty() };
+        if carried {
+            next = self.probe_due();
         }
-        if self.queues[..3].iter().any(|q| !q.is_empty()) {
+        let paced = if self.media_probe.is_some() { &self.queues[..2] } else { &self.queues[..3] };
+        if paced.iter().any(|q| !q.is_empty()) {
             // When a tick's worth of tokens is there (a few packets per wake-up).
             let per_s = self.rate_bps / 8.0;
             let want = (per_s * TICK.as_secs_f64()).min(self.depth());
@@ -237,6 +306,64 @@ mod tests {
             }
         }
         out
+    }
+
+    #[test]
+    fn a_probe_rides_on_queued_video_at_its_own_rate() {
+        let t0 = Instant::now();
+        let mut p = Pacer::new(t0, 800_000.0 / PACE_FACTOR); // 100 KB/s; bucket 4.8 KB
+        for _ in 0..60 {
+            p.push(t0, Class::Video, &[0u8; 1200], 0);
+        }
+        // The bucket first, untagged.
+        let mut now = t0;
+        let mut first = 0;
+        while let Some((c, d, probe)) = p.pop(now) {
+            assert_eq!((c, probe), (Class::Video, 0));
+            first += d.len();
+        }
+        assert_eq!(first, 4800);
+        // 12 KB of the rest carry probe 7 at 9.6 Mbit/s (1.2 KB per ms), taking no tokens.
+        p.start_media_probe(now, 7, 9_600_000.0, 12_000);
+        assert!(p.probing());
+        let mut tagged = Vec::new();
+        while tagged.len() < 10 {
+            match p.pop(now) {
+                Some((c, d, probe)) => {
+                    assert_eq!(c, Class::Video);
+                    assert_eq!(probe, 7, "video leaves on the probe's clock only while it runs");
+                    tagged.push(now.duration_since(t0).as_micros());
+                    p.recycle(d);
+                }
+                None => now = p.next_time(now).unwrap().max(now + Duration::from_micros(50)),
+            }
+        }
+        assert!(!p.probing());
+        assert_eq!(p.finished_probe(), Some((7, 10)));
+        // Ten packets at 1.2 KB per ms: about 9 ms from the first to the last, not one burst and
+        // not the pacing rate's 108 ms.
+        let span = tagged.last().unwrap() - tagged[0];
+        assert!((8_000..=11_000).contains(&span), "{span} µs");
+        // Then the rest at the pacing rate, untagged.
+        let sent = run(&mut p, now, 2000);
+        assert_eq!(sent.len(), 46);
+        let (start, last) = (now.duration_since(t0).as_millis() as u64, sent.last().unwrap().0);
+        assert!(last >= 500, "55 KB at 100 KB/s after the probe: ends at {last} ms (probe ended at {start} ms)");
+    }
+
+    #[test]
+    fn a_media_probe_without_video_left_ends_and_says_how_much_it_carried() {
+        let t0 = Instant::now();
+        let mut p = Pacer::new(t0, 8_000_000.0);
+        p.push(t0, Class::Video, &[0u8; 1200], 0);
+        p.start_media_probe(t0, 3, 16_000_000.0, 30_000);
+        let (_, d, probe) = p.pop(t0).unwrap();
+        assert_eq!((d.len(), probe), (1200, 3));
+        assert!(p.wants_media(), "it asks for the next frame");
+        p.end_media_probe();
+        assert!(!p.probing());
+        assert_eq!(p.finished_probe(), Some((3, 1)));
+        assert_eq!(p.finished_probe(), None);
     }
 
     #[test]

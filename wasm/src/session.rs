@@ -200,6 +200,8 @@ pub struct SessionConfig {
 /// The estimate for viewers that send no transport-wide feedback, before REMB or loss lower it:
 /// high enough that pacing only smooths.
 const NO_FEEDBACK_START_BPS: f64 = 20_000_000.0;
+/// A probe carried by media takes at least this much of it (enough packets to read a rate from).
+const MEDIA_PROBE_MIN_BYTES: f64 = 6.0 * 1200.0;
 /// An estimate event is due when the estimate moved this much (relative) since the last one,
 /// and at most this often.
 const ESTIMATE_EVENT_CHANGE: f64 = 0.05;
@@ -1244,6 +1246,9 @@ impl Session {
             // A probe goes between frames, when nothing else waits.
             self.maybe_probe(now);
             self.drain_pacer(now);
+        } else {
+            // Video held back by the estimate: the probe rides on it.
+            self.maybe_media_probe(now);
         }
         n
     }
@@ -1285,7 +1290,7 @@ impl Session {
     fn drain_pacer(&mut self, now: Instant) {
         let Some((base, to)) = self.selected else { return };
         loop {
-            if !self.pacer.has_video() && self.pacer.has_tokens(now) {
+            if !self.pacer.has_video() && (self.pacer.wants_media() || self.pacer.has_tokens(now)) {
                 // The next waiting frame is packetized only when its turn comes.
                 if let Some((buf, ts, at)) = self.video_queue.pop_front() {
                     self.packetize(now, false, &buf, ts, at);
@@ -1302,6 +1307,12 @@ impl Session {
             }
             self.send(base, to, &data);
             self.pacer.recycle(data);
+        }
+        if self.pacer.wants_media() && self.video_queue.is_empty() {
+            self.pacer.end_media_probe();
+        }
+        if let Some((id, packets)) = self.pacer.finished_probe() {
+            self.gcc.probe_sent(id, packets);
         }
         while let Some(&(t, n)) = self.sent_window.front() {
             if now.saturating_duration_since(t) <= Duration::from_secs(1) {
@@ -1332,6 +1343,24 @@ impl Session {
             self.gcc.probe_sent(id, count.min(400));
         }
         self.relay_batch = batch;
+    }
+
+    /// A probe carried by the video waiting to be sent, when one is due and enough waits to carry
+    /// it ([`crate::pacer::Pacer::start_media_probe`]).
+    fn maybe_media_probe(&mut self, now: Instant) {
+        if self.twcc_ext.is_none() || self.pacer.probing() || self.sender.is_none() {
+            return;
+        }
+        let waiting = self.pacer.video_bytes() + self.video_queue.iter().map(|f| f.0.len()).sum::<usize>();
+        let probe_bytes = |rate: f64| (rate / 8.0 * crate::gcc::PROBE_DURATION.as_secs_f64()).max(MEDIA_PROBE_MIN_BYTES);
+        let most = (crate::gcc::PROBE_FACTOR * self.gcc.estimate()).min(crate::gcc::PROBE_CEILING_BPS);
+        if (waiting as f64) < probe_bytes(most) {
+            return;
+        }
+        let sending = self.sent_window_bytes as f64 * 8.0;
+        let Some((id, rate)) = self.gcc.probe_due(now, sending) else { return };
+        self.pacer.start_media_probe(now, id, rate, probe_bytes(rate) as usize);
+        self.drain_pacer(now);
     }
 
     /// The estimate moved: pace at it, and tell the host when it moved notably.
