@@ -742,11 +742,13 @@ impl Estimator {
                 return None;
             }
         }
-        // Not blocked for long by a decrease: the session asks only when its pacer is empty after
-        // a frame, i.e. when the stream is not held back by the estimate, so these are
-        // libwebrtc's periodic probes in the application-limited region (every 5 s there, not
-        // held back by its back-offs); they keep measuring the path while a lower rendition
-        // leaves the estimate unused, and find it widened soon after it does.
+        // Not blocked for long by a decrease. The session asks when its pacer is empty after a
+        // frame (the stream not held back by the estimate: libwebrtc's periodic probes in the
+        // application-limited region, every 5 s there, not held back by its back-offs; they keep
+        // measuring the path while a lower rendition leaves the estimate unused, and find it
+        // widened soon after it does), and when video waits behind the estimate (a catch-up, a
+        // source above the start rate): that probe rides on the waiting video, held back by an
+        // overuse (above) or a recent decrease as any other.
         if self.last_decrease.is_some_and(|t| now.saturating_duration_since(t) < PROBE_AFTER_DECREASE) {
             return None;
         }
