@@ -62,6 +62,8 @@ pub struct TwccHistory {
     pub duplicates: u64,
     /// The last feedback packet count seen (duplicates are ignored).
     last_fb_count: Option<u8>,
+    /// When the newest packet reported received left (a packet that left later is not lost).
+    newest_received: Option<Instant>,
 }
 
 impl Default for TwccHistory {
@@ -74,6 +76,7 @@ impl Default for TwccHistory {
             feedbacks_ignored: 0,
             duplicates: 0,
             last_fb_count: None,
+            newest_received: None,
         }
     }
 }
@@ -142,6 +145,7 @@ impl TwccHistory {
         // The reference time counts 64 ms units (24 bits, signed on the wire; kept as sent).
         let mut arrival = (fb.reference_time as i64) * 64_000;
         let mut deltas = fb.recv_deltas.iter();
+        let mut named: Vec<(usize, Sent, Option<i64>)> = Vec::with_capacity(statuses.len());
         for (i, status) in statuses.iter().enumerate() {
             let seq = base + i as i64;
             let received = matches!(status, SymbolTypeTcc::PacketReceivedSmallDelta | SymbolTypeTcc::PacketReceivedLargeDelta);
@@ -161,6 +165,20 @@ impl TwccHistory {
             }
             let slot = seq as usize & (HISTORY - 1);
             let Some(sent) = self.slots[slot].filter(|s| s.seq == seq) else { continue };
+            named.push((slot, sent, at));
+        }
+        // Numbers are given when packets are made, and the pacer lets audio (and resends) out
+        // ahead of video made before it: a packet that left after the newest one reported
+        // received may not have arrived yet when the viewer wrote its report. Not lost (that
+        // would read as loss on a path that loses nothing): a later report says.
+        let newest = named.iter().filter(|n| n.2.is_some()).map(|n| n.1.at).max();
+        if newest.is_some_and(|t| self.newest_received.is_none_or(|n| t > n)) {
+            self.newest_received = newest;
+        }
+        for (slot, sent, at) in named {
+            if at.is_none() && self.newest_received.is_none_or(|t| sent.at > t) {
+                continue;
+            }
             let now = if at.is_some() { Reported::Received } else { Reported::Lost };
             match (self.reported[slot], now) {
                 (Reported::Received, _) | (Reported::Lost, Reported::Lost) => {
@@ -233,6 +251,31 @@ mod tests {
     }
 
     #[test]
+    fn a_packet_that_left_after_the_newest_received_is_not_lost_yet() {
+        use SymbolTypeTcc::*;
+        let mut h = TwccHistory::default();
+        let t0 = Instant::now();
+        // Video 10 and 11 made first, audio 12 made later but let out first; 11 leaves after
+        // the viewer wrote a report naming 10 and 12.
+        h.on_sent(10, t0, 1200, 0);
+        h.on_sent(12, t0 + Duration::from_millis(1), 100, 0);
+        h.on_sent(11, t0 + Duration::from_millis(3), 1200, 0);
+        let r = h.on_feedback(&feedback(10, vec![PacketReceivedSmallDelta, PacketNotReceived, PacketReceivedSmallDelta], vec![1000, 1000], 1));
+        let seen: Vec<(i64, bool)> = r.iter().map(|x| (x.sent.seq, x.arrival_us.is_some())).collect();
+        assert_eq!(seen, vec![(10, true), (12, true)], "11 is not judged");
+        // The next report has it: received, once.
+        let r = h.on_feedback(&feedback(11, vec![PacketReceivedSmallDelta], vec![3000], 2));
+        assert_eq!(r.len(), 1);
+        assert!(r[0].arrival_us.is_some());
+        // One that left before a packet reported received, and is reported missing, is lost.
+        h.on_sent(13, t0 + Duration::from_millis(4), 1200, 0);
+        h.on_sent(14, t0 + Duration::from_millis(5), 1200, 0);
+        let r = h.on_feedback(&feedback(13, vec![PacketNotReceived, PacketReceivedSmallDelta], vec![5000], 3));
+        let seen: Vec<(i64, bool)> = r.iter().map(|x| (x.sent.seq, x.arrival_us.is_some())).collect();
+        assert_eq!(seen, vec![(13, false), (14, true)]);
+    }
+
+    #[test]
     fn extension_round_trips_and_unwraps_across_zero() {
         let mut p = vec![0x80 | 0x10, 96, 0, 1, 0, 0, 0, 0, 0, 0, 0, 9];
         write_extension(&mut p, 3, 0xfffe);
@@ -258,13 +301,15 @@ mod tests {
             1,
         );
         let r = h.on_feedback(&fb);
-        assert_eq!(r.len(), 6);
+        // The last, not received and sent after every packet received, may be in flight: not
+        // judged yet.
+        assert_eq!(r.len(), 5);
         assert_eq!(r[0].arrival_us, Some(640_000 + 1000));
         assert_eq!(r[1].arrival_us, None);
         assert_eq!(r[2].arrival_us, Some(640_000 + 3000));
         assert_eq!(r[3].arrival_us, Some(640_000 + 73_000));
         assert_eq!(r[4].sent.size, 1004);
-        assert_eq!(r[5].sent.seq, 65538, "unwrapped past 65535");
+        assert_eq!(r[4].sent.seq, 65537, "unwrapped past 65535");
         // The same report again is ignored; one for numbers never sent gives nothing.
         assert!(h.on_feedback(&fb).is_empty());
         let far = feedback(30_000, vec![PacketReceivedSmallDelta; 7], vec![10; 7], 2);
