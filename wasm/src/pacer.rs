@@ -4,6 +4,10 @@
 //! A leaky bucket: tokens (bytes) refill at the pacing rate up to [`BURST`] of it, a packet leaves
 //! while tokens last, the rest waits in class queues served audio first, then retransmissions,
 //! then video. Probe packets leave on their own schedule (the probe's rate) and take no tokens.
+//! The pacing rate is above the estimate so that a frame's burst (a keyframe above all) leaves
+//! quickly; a second bucket at the estimate itself, [`AVERAGE_WINDOW`] deep, keeps the average
+//! there: a stream above the estimate (a fixed-rate source on a narrow path) waits, and is
+//! dropped as below, instead of going out at the pacing rate and overrunning the path.
 //! Video that waited longer than [`MAX_QUEUE_DELAY`] is dropped whole (the caller then waits for
 //! the next keyframe): the queue never turns into latency. Sans-IO: the caller's clock.
 //!
@@ -20,6 +24,8 @@ pub const BURST: Duration = Duration::from_millis(40);
 pub const MIN_BURST_BYTES: f64 = 4.0 * 1200.0;
 /// Pacing rate = this × the estimate.
 pub const PACE_FACTOR: f64 = 1.5;
+/// Retransmissions and video leave at most at the estimate over this long (plus its depth).
+pub const AVERAGE_WINDOW: Duration = Duration::from_millis(250);
 /// Video older than this in the queue is dropped.
 pub const MAX_QUEUE_DELAY: Duration = Duration::from_millis(1000);
 /// Wake-ups come no more often than this: each sends what the rate allowed meanwhile.
@@ -47,6 +53,8 @@ struct Queued {
 pub struct Pacer {
     queues: [VecDeque<Queued>; 4],
     tokens: f64,
+    /// The average's bucket (bytes, may go below zero), refilled at the estimate.
+    average: f64,
     last: Instant,
     rate_bps: f64,
     probe_rate: f64,
@@ -69,6 +77,7 @@ impl Pacer {
         let mut p = Pacer {
             queues: Default::default(),
             tokens: 0.0,
+            average: 0.0,
             last: now,
             rate_bps: 0.0,
             probe_rate: 0.0,
@@ -83,11 +92,21 @@ impl Pacer {
         };
         p.set_rate(rate_bps);
         p.tokens = p.depth();
+        p.average = p.average_depth();
         p
     }
 
     fn depth(&self) -> f64 {
         (self.rate_bps / 8.0 * BURST.as_secs_f64()).max(MIN_BURST_BYTES)
+    }
+
+    /// The estimate, bytes per second.
+    fn average_rate(&self) -> f64 {
+        self.rate_bps / PACE_FACTOR / 8.0
+    }
+
+    fn average_depth(&self) -> f64 {
+        (self.average_rate() * AVERAGE_WINDOW.as_secs_f64()).max(MIN_BURST_BYTES)
     }
 
     /// The pacing rate from now on.
@@ -104,6 +123,7 @@ impl Pacer {
         let dt = now.saturating_duration_since(self.last).as_secs_f64();
         self.last = self.last.max(now);
         self.tokens = (self.tokens + dt * self.rate_bps / 8.0).min(self.depth());
+        self.average = (self.average + dt * self.average_rate()).min(self.average_depth());
     }
 
     /// Queue a copy of `data`.
@@ -179,6 +199,7 @@ impl Pacer {
             if self.has_video() && self.probe_due().is_some_and(|due| due <= now + Duration::from_millis(1)) {
                 let (class, data, _) = self.take(Class::Video)?;
                 self.probe_bytes += data.len();
+                self.average -= data.len() as f64;
                 let left = left.saturating_sub(data.len());
                 if left == 0 {
                     self.media_probe = None;
@@ -197,12 +218,17 @@ impl Pacer {
         if self.tokens <= 0.0 {
             return None;
         }
-        // While a probe carries the video, video leaves on the probe's clock only.
-        let classes: &[Class] =
-            if self.media_probe.is_some() { &[Class::Audio, Class::Retransmission] } else { &[Class::Audio, Class::Retransmission, Class::Video] };
+        // While a probe carries the video, video leaves on the probe's clock only; audio is never
+        // held by the average (it counts in it).
+        let classes: &[Class] = match (self.media_probe.is_some(), self.average > 0.0) {
+            (_, false) => &[Class::Audio],
+            (true, true) => &[Class::Audio, Class::Retransmission],
+            (false, true) => &[Class::Audio, Class::Retransmission, Class::Video],
+        };
         let class = classes.iter().copied().find(|c| !self.queues[*c as usize].is_empty())?;
         let (class, data, probe) = self.take(class)?;
         self.tokens -= data.len() as f64;
+        self.average -= data.len() as f64;
         Some((class, data, probe))
     }
 
@@ -227,7 +253,7 @@ impl Pacer {
     /// Whether a datagram could leave now (tokens left).
     pub fn has_tokens(&mut self, now: Instant) -> bool {
         self.refill(now);
-        self.tokens > 0.0
+        self.tokens > 0.0 && self.average > 0.0
     }
 
     /// Whether anything waits.
@@ -247,8 +273,14 @@ impl Pacer {
             // When a tick's worth of tokens is there (a few packets per wake-up).
             let per_s = self.rate_bps / 8.0;
             let want = (per_s * TICK.as_secs_f64()).min(self.depth());
-            let tokens = self.tokens + now.saturating_duration_since(self.last).as_secs_f64() * per_s;
-            let wait = ((want - tokens) / per_s).max(0.0);
+            let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+            let tokens = self.tokens + elapsed * per_s;
+            let mut wait = ((want - tokens) / per_s).max(0.0);
+            if self.queues[Class::Audio as usize].is_empty() {
+                // Only what the average holds back: when it is above zero again.
+                let average = self.average + elapsed * self.average_rate();
+                wait = wait.max((-average / self.average_rate()).max(0.0));
+            }
             let t = now + Duration::from_secs_f64(wait).max(Duration::from_millis(1));
             next = Some(next.map_or(t, |n| n.min(t)));
         }
@@ -349,6 +381,33 @@ mod tests {
         assert_eq!(sent.len(), 46);
         let (start, last) = (now.duration_since(t0).as_millis() as u64, sent.last().unwrap().0);
         assert!(last >= 500, "55 KB at 100 KB/s after the probe: ends at {last} ms (probe ended at {start} ms)");
+    }
+
+    #[test]
+    fn a_stream_above_the_estimate_leaves_at_the_estimate_not_the_pacing_rate() {
+        let t0 = Instant::now();
+        let mut p = Pacer::new(t0, 1_000_000.0); // estimate 125 KB/s, paced at 187.5 KB/s
+        for _ in 0..250 {
+            p.push(t0, Class::Video, &[0u8; 1000], 0);
+        }
+        let sent = run(&mut p, t0, 3000);
+        assert_eq!(sent.len(), 250);
+        // At the pacing rate until the average's 31 KB are used up (0.5 s: it drains at 62.5 KB/s
+        // net), then at 125 KB/s: 250 KB take ~1.7 s (the pacing rate alone: 1.33 s).
+        let in_window = |a: u64, b: u64| sent.iter().filter(|s| s.0 >= a && s.0 < b).map(|s| s.2).sum::<usize>();
+        let steady = in_window(600, 1400);
+        assert!((95_000..=106_000).contains(&steady), "{steady} bytes from 0.6 to 1.4 s (100 KB at the estimate)");
+        let last = sent.last().unwrap().0;
+        assert!((1650..=1800).contains(&last), "{last} ms");
+        // Audio is not held by the average.
+        let mut p = Pacer::new(t0, 1_000_000.0);
+        for _ in 0..100 {
+            p.push(t0, Class::Video, &[0u8; 1000], 0);
+        }
+        let _ = run(&mut p, t0, 400);
+        p.push(t0 + Duration::from_millis(400), Class::Audio, &[0u8; 100], 0);
+        let (class, _, _) = p.pop(t0 + Duration::from_millis(405)).expect("audio leaves at once");
+        assert_eq!(class, Class::Audio);
     }
 
     #[test]
