@@ -25,23 +25,8 @@ export const BUILD = `${ROOT}bench/.build`;
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export { bounded } from "../tests/support/until.ts";
-
-/**
- * Whether `cmd` is on the PATH.
- *
- * @example
- * ```ts
- * import { have } from "./werift_setup.ts";
- * console.log(await have("ffmpeg"));
- * ```
- */
-export async function have(cmd: string): Promise<boolean> {
-  try {
-    return (await new Deno.Command("sh", { args: ["-c", `command -v ${cmd}`] }).output()).success;
-  } catch {
-    return false;
-  }
-}
+import { have } from "../tests/support/have.ts";
+export { have };
 
 /**
  * Run a command to its end (killed after 5 minutes); its stdout, or an error with its stderr.

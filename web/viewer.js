@@ -47,6 +47,7 @@ const viewerState = {
   iceConnectionState: "new",
   selectedPair: null,
   bitrateKbps: 0,
+  framesReceived: 0,
   framesDropped: 0,
   packetsLost: 0,
   forceTurn: false,
@@ -708,6 +709,7 @@ async function start(p) {
             viewerState.framesDecoded = r.framesDecoded ?? 0;
             viewerState.width = r.frameWidth ?? viewerState.width;
             viewerState.height = r.frameHeight ?? viewerState.height;
+            viewerState.framesReceived = r.framesReceived ?? 0;
             viewerState.framesDropped = r.framesDropped ?? 0;
             viewerState.packetsLost = r.packetsLost ?? 0;
             const codec = r.codecId ? report.get(r.codecId) : null;

@@ -84,12 +84,18 @@ export interface ViewerLadder {
 /** Most remote candidates held for a session still being made. */
 const MAX_HELD_REMOTE = 64;
 /**
- * A joining viewer's catch-up (the current GOP) leaves at most this many bytes every
- * {@link CATCH_UP_TICK_MS} (≈ 64 Mbit/s): a whole GOP in one burst overflows socket buffers on
- * the way (a TURN relay's above all), and the viewer then asks for what was lost.
+ * A joining viewer's catch-up (the current GOP) is handed to its session at
+ * {@link CATCH_UP_FACTOR} × its estimate, at most this many bytes every {@link CATCH_UP_TICK_MS}
+ * (≈ 64 Mbit/s): a whole GOP in one burst overflows socket buffers on the way (a TURN relay's
+ * above all), and frames handed over long before the session's pacer can send them age in its
+ * queue, which drops them all once the oldest waited a second (a 1 MB GOP at a 3 Mbit/s start
+ * lost that race when the machine was busy). Twice the estimate keeps the pacer fed (and its
+ * probes riding on the video, so the estimate rises) while the queue stays young. The first
+ * frame (the IDR) always goes at once.
  */
 const CATCH_UP_BYTES = 32 * 1024;
 const CATCH_UP_TICK_MS = 4;
+const CATCH_UP_FACTOR = 2;
 /** Frames queued behind a catch-up at most (live frames wait their turn meanwhile). */
 const MAX_BACKLOG = 1000;
 /**
@@ -137,6 +143,8 @@ export class Viewer {
   /** Frames waiting behind a catch-up, and the timer sending them. */
   #backlog: EncodedFrame[] = [];
   #drainTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Bytes the catch-up may still hand over (below zero after a large frame: it waits). */
+  #credit = 0;
   #onFail: (error: unknown) => void = () => {};
   #keyframeRequests = 0;
   /** Timestamp of the last frame given to its session (undefined: none yet). */
@@ -204,6 +212,7 @@ export class Viewer {
       this.#caughtUp = catchUp.length;
       this.#backlog = [...catchUp];
       this.#onFail = onFail;
+      this.#credit = 0;
       this.#drain();
     }
   }
@@ -211,11 +220,13 @@ export class Viewer {
   /** Send queued frames up to the tick's budget; come back for the rest. */
   #drain(): void {
     this.#drainTimer = undefined;
-    let budget = CATCH_UP_BYTES;
+    const bps = this.#estimateBps ?? REPLAY_DEFAULT_BPS;
+    const perTick = Math.min(CATCH_UP_BYTES, (bps * CATCH_UP_FACTOR / 8) * CATCH_UP_TICK_MS / 1000);
+    this.#credit = Math.min(this.#credit + perTick, CATCH_UP_BYTES);
     try {
-      while (this.#backlog.length && budget > 0 && this.ended === undefined) {
+      while (this.#backlog.length && this.#credit > 0 && this.ended === undefined) {
         const frame = this.#backlog.shift()!;
-        budget -= frame.data.length;
+        this.#credit -= frame.data.length;
         this.#write(frame);
       }
     } catch (e) {
@@ -262,6 +273,7 @@ export class Viewer {
     this.#keyframeRequests++;
     this.#backlog = frames;
     this.#onFail = onFail;
+    this.#credit = 0;
     this.#drain();
     return true;
   }

@@ -10,6 +10,7 @@
  */
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
 import { viewerPageUrl } from "../../web/serve.ts";
+import { have } from "./have.ts";
 
 /** What the viewer page reports in `window.viewerState` / `#status`. */
 export interface ViewerStatus {
@@ -110,8 +111,8 @@ export function chromiumExecutable(path: string, cpus?: string): Promise<string>
 
 async function makeWrapper(path: string, cpus: string | undefined): Promise<string> {
   const prefix: string[] = [];
-  if (cpus !== undefined && await runs("taskset", "--version")) prefix.push(`taskset -c ${cpus}`);
-  if (Deno.uid() === 0 && await runs("setpriv", "--version")) {
+  if (cpus !== undefined && await have("taskset")) prefix.push(`taskset -c ${cpus}`);
+  if (Deno.uid() === 0 && await have("setpriv")) {
     prefix.push("setpriv --bounding-set -sys_nice --inh-caps -sys_nice");
   }
   if (prefix.length === 0) return path;
@@ -120,16 +121,6 @@ async function makeWrapper(path: string, cpus: string | undefined): Promise<stri
   await Deno.writeTextFile(wrapper, `#!/bin/sh\nexec ${prefix.join(" ")} '${path}' "$@"\n`);
   await Deno.chmod(wrapper, 0o755);
   return wrapper;
-}
-
-async function runs(command: string, ...args: string[]): Promise<boolean> {
-  try {
-    const { success } = await new Deno.Command(command, { args, stdout: "null", stderr: "null" })
-      .output();
-    return success;
-  } catch {
-    return false;
-  }
 }
 
 /** Options of {@link launchBrowser}. */
