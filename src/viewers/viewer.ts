@@ -96,6 +96,8 @@ const MAX_HELD_REMOTE = 64;
 const CATCH_UP_BYTES = 32 * 1024;
 const CATCH_UP_TICK_MS = 4;
 const CATCH_UP_FACTOR = 2;
+/** A large frame holds the next back this many ticks at most (a frame every 40 ms or faster). */
+const CATCH_UP_MAX_WAIT_TICKS = 10;
 /** Frames queued behind a catch-up at most (live frames wait their turn meanwhile). */
 const MAX_BACKLOG = 1000;
 /**
@@ -226,7 +228,10 @@ export class Viewer {
     try {
       while (this.#backlog.length && this.#credit > 0 && this.ended === undefined) {
         const frame = this.#backlog.shift()!;
-        this.#credit -= frame.data.length;
+        this.#credit = Math.max(
+          this.#credit - frame.data.length,
+          -CATCH_UP_MAX_WAIT_TICKS * perTick,
+        );
         this.#write(frame);
       }
     } catch (e) {
