@@ -17,9 +17,10 @@
 //!   estimate, 30 ms long, at the start, then every 2 s while the estimate is under 10 Mbit/s,
 //!   0.5 s after one that arrived at its full rate, never within 0.5 s of a decrease) raise it
 //!   faster than 8 %/s when the path has room: the estimate becomes the rate at which the probe
-//!   arrived, when that is higher. The session asks for one only when its pacer is empty after a
-//!   frame (the stream is not held back by the estimate), so these are libwebrtc's periodic
-//!   probes in the application-limited region (ALR; every 5 s there), at a shorter period. A
+//!   arrived, when that is higher. The session asks for one when its pacer is empty after a frame
+//!   (the stream is not held back by the estimate: libwebrtc's periodic probes in the
+//!   application-limited region, ALR, every 5 s there, at a shorter period), sent as padding,
+//!   and when video waits behind the estimate, carried by that video (probing with media). A
 //!   probe's arrival rate is the lower of its own (libwebrtc's ProbeBitrateEstimator: 95 % of it
 //!   when well below the send rate) and the rate over the whole time the bottleneck was busy
 //!   with it and the media queued ahead of it, counted from when the first of those could have

@@ -65,7 +65,8 @@ pub struct Pacer {
     /// A media probe that ended, until the caller takes it: its cluster and packets.
     finished: Option<(u32, usize)>,
     spare: Vec<Vec<u8>>,
-    queued_bytes: usize,
+    /// Bytes queued per class.
+    bytes: [usize; 4],
     /// Datagrams dropped from the queue (stale video), and the times it happened.
     pub dropped: u64,
     pub drops: u64,
@@ -86,7 +87,7 @@ impl Pacer {
             media_probe: None,
             finished: None,
             spare: Vec::new(),
-            queued_bytes: 0,
+            bytes: [0; 4],
             dropped: 0,
             drops: 0,
         };
@@ -131,13 +132,13 @@ impl Pacer {
         let mut buf = self.spare.pop().unwrap_or_default();
         buf.clear();
         buf.extend_from_slice(data);
-        self.queued_bytes += buf.len();
+        self.bytes[class as usize] += buf.len();
         if class == Class::Probe && self.queues[Class::Probe as usize].is_empty() {
             self.probe_start = Some(now);
             self.probe_bytes = 0;
         }
         self.queues[class as usize].push_back(Queued { data: buf, at: now, probe });
-        while self.queued_bytes > MAX_QUEUED_BYTES {
+        while self.queued_bytes() > MAX_QUEUED_BYTES {
             if !self.drop_video() {
                 break;
             }
@@ -154,7 +155,7 @@ impl Pacer {
         self.media_probe = Some((id, bytes.max(1), 0));
     }
 
-    /// End a media probe early (no video left to carry it).
+    /// End a media probe (it carried its bytes, or no video is left to carry the rest).
     pub fn end_media_probe(&mut self) {
         if let Some((id, _, n)) = self.media_probe.take() {
             self.finished = Some((id, n));
@@ -178,7 +179,7 @@ impl Pacer {
 
     /// Video bytes queued.
     pub fn video_bytes(&self) -> usize {
-        self.queues[Class::Video as usize].iter().map(|q| q.data.len()).sum()
+        self.bytes[Class::Video as usize]
     }
 
     fn probe_due(&self) -> Option<Instant> {
@@ -201,11 +202,9 @@ impl Pacer {
                 self.probe_bytes += data.len();
                 self.average -= data.len() as f64;
                 let left = left.saturating_sub(data.len());
+                self.media_probe = Some((id, left, n + 1));
                 if left == 0 {
-                    self.media_probe = None;
-                    self.finished = Some((id, n + 1));
-                } else {
-                    self.media_probe = Some((id, left, n + 1));
+                    self.end_media_probe();
                 }
                 return Some((class, data, id));
             }
@@ -234,7 +233,7 @@ impl Pacer {
 
     fn take(&mut self, class: Class) -> Option<(Class, Vec<u8>, u32)> {
         let q = self.queues[class as usize].pop_front()?;
-        self.queued_bytes -= q.data.len();
+        self.bytes[class as usize] -= q.data.len();
         Some((class, q.data, q.probe))
     }
 
@@ -250,7 +249,7 @@ impl Pacer {
         !self.queues[Class::Video as usize].is_empty()
     }
 
-    /// Whether a datagram could leave now (tokens left).
+    /// Whether a datagram could leave now (tokens left, and for video the average's too).
     pub fn has_tokens(&mut self, now: Instant) -> bool {
         self.refill(now);
         self.tokens > 0.0 && self.average > 0.0
@@ -294,7 +293,7 @@ impl Pacer {
 
     /// Bytes waiting.
     pub fn queued_bytes(&self) -> usize {
-        self.queued_bytes
+        self.bytes.iter().sum()
     }
 
     /// Drop all queued video if its oldest waited longer than [`MAX_QUEUE_DELAY`]; returns how
@@ -313,7 +312,7 @@ impl Pacer {
 
     fn drop_video(&mut self) -> bool {
         let Some(q) = self.queues[Class::Video as usize].pop_front() else { return false };
-        self.queued_bytes -= q.data.len();
+        self.bytes[Class::Video as usize] -= q.data.len();
         self.dropped += 1;
         self.recycle(q.data);
         true
