@@ -26,6 +26,15 @@ Deno.test("SDP: Chromium's offer", () => {
   assert.ok(o.candidates.length >= 8, "the candidates it gathered before offering");
 });
 
+Deno.test("SDP: our DTLS role follows the offer's a=setup; anything else is refused naming it", () => {
+  assert.equal(parseOffer(chromium).dtlsRole, "client", "actpass: we answer active");
+  const withSetup = (v: string) => chromium.replaceAll("a=setup:actpass", `a=setup:${v}`);
+  assert.equal(parseOffer(withSetup("passive")).dtlsRole, "client");
+  assert.equal(parseOffer(withSetup("active")).dtlsRole, "server");
+  assert.equal(parseOffer(chromium.replaceAll("a=setup:actpass\r\n", "")).dtlsRole, "client");
+  assert.throws(() => parseOffer(withSetup("holdconn")), /a=setup is "holdconn"/);
+});
+
 Deno.test("SDP: the answer's H.264 format plays the stream's own profile, or the offer is refused naming both", async (t) => {
   const { h264Profile, profileFit } = await import("../src/peer/h264_profiles.ts");
   const { writeAnswer } = await import("../src/peer/sdp.ts");
@@ -188,63 +197,86 @@ Deno.test("SDP: mangled offers are refused with an OfferRejectedError, never any
 });
 
 Deno.test({
-  name: "SDP: Chromium accepts our answer to its audio + video offer; ICE and DTLS connect",
+  name:
+    "SDP: Chromium accepts our answer to its audio + video offer; ICE and DTLS connect in either role",
   sanitizeOps: false,
   sanitizeResources: false,
-  fn: async () => {
+  fn: async (t) => {
     const browser = await launchBrowser();
-    const context = await browser.browser.newContext();
-    const states: PeerConnectionState[] = [];
-    const session = await new WasmPeerSessionFactory({ loopbackOnly: true }).create({
-      viewerId: "chromium",
-      iceServers: [],
-      logger: silentLogger,
-      callbacks: {
-        onLocalCandidate() {},
-        onStateChange: (s) => states.push(s),
-        onKeyframeRequest() {},
-        onClosed() {},
-      },
-    });
-    try {
-      const page = await context.newPage();
-      // Gather first, trickle nothing: the offer carries the candidates.
-      // (Browser-side code as text: Deno has no RTCPeerConnection types.)
-      const offer: string = await page.evaluate(`(async () => {
-        const pc = new RTCPeerConnection();
-        globalThis.pc = pc;
-        pc.addTransceiver("video", { direction: "recvonly" });
-        pc.addTransceiver("audio", { direction: "recvonly" });
-        await pc.setLocalDescription(await pc.createOffer());
-        await new Promise((r) => {
-          if (pc.iceGatheringState === "complete") r();
-          pc.onicegatheringstatechange = () => pc.iceGatheringState === "complete" && r();
-          setTimeout(r, 3000);
-        });
-        return pc.localDescription.sdp;
-      })()`);
-      assert.ok(parseOffer(offer).candidates.length > 0);
-      const answer = await session.acceptOffer(offer);
-      assert.match(answer, /^m=audio 0 UDP\/TLS\/RTP\/SAVPF \d+\r$/m, "audio declined");
-      const state = await page.evaluate(`(async () => {
-        const pc = globalThis.pc;
-        await pc.setRemoteDescription({ type: "answer", sdp: ${JSON.stringify(answer)} });
-        const end = Date.now() + 10000;
-        while (pc.connectionState !== "connected" && Date.now() < end) {
+    // `setup`: what the offer we parse says (Chromium's own says actpass; "active" plays a
+    // viewer that insists on being the DTLS client). `answered`: our answer's a=setup.
+    const connect = async (setup: string, answered: string) => {
+      const context = await browser.browser.newContext();
+      const states: PeerConnectionState[] = [];
+      const session = await new WasmPeerSessionFactory({ loopbackOnly: true }).create({
+        viewerId: "chromium",
+        iceServers: [],
+        logger: silentLogger,
+        callbacks: {
+          onLocalCandidate() {},
+          onStateChange: (s) => states.push(s),
+          onKeyframeRequest() {},
+          onClosed() {},
+        },
+      });
+      try {
+        const page = await context.newPage();
+        // Gather first, trickle nothing: the offer carries the candidates.
+        // (Browser-side code as text: Deno has no RTCPeerConnection types.)
+        const offer: string = await page.evaluate(`(async () => {
+          const pc = new RTCPeerConnection();
+          globalThis.pc = pc;
+          pc.addTransceiver("video", { direction: "recvonly" });
+          pc.addTransceiver("audio", { direction: "recvonly" });
+          await pc.setLocalDescription(await pc.createOffer());
+          await new Promise((r) => {
+            if (pc.iceGatheringState === "complete") r();
+            pc.onicegatheringstatechange = () => pc.iceGatheringState === "complete" && r();
+            setTimeout(r, 3000);
+          });
+          return pc.localDescription.sdp;
+        })()`);
+        assert.ok(parseOffer(offer).candidates.length > 0);
+        assert.match(offer, /^a=setup:actpass\r$/m);
+        const answer = await session.acceptOffer(
+          offer.replaceAll("a=setup:actpass", `a=setup:${setup}`),
+        );
+        assert.match(answer, /^m=audio 0 UDP\/TLS\/RTP\/SAVPF \d+\r$/m, "audio declined");
+        assert.deepEqual(
+          [...new Set(answer.match(/^a=setup:.*$/gm))],
+          [`a=setup:${answered}`],
+        );
+        const state = await page.evaluate(`(async () => {
+          const pc = globalThis.pc;
+          await pc.setRemoteDescription({ type: "answer", sdp: ${JSON.stringify(answer)} });
+          const end = Date.now() + 10000;
+          while (pc.connectionState !== "connected" && Date.now() < end) {
+            await new Promise((r) => setTimeout(r, 50));
+          }
+          return pc.connectionState;
+        })()`);
+        assert.equal(state, "connected");
+        const end = performance.now() + 5000;
+        while (!states.includes("connected") && performance.now() < end) {
           await new Promise((r) => setTimeout(r, 50));
         }
-        return pc.connectionState;
-      })()`);
-      assert.equal(state, "connected");
-      const end = performance.now() + 5000;
-      while (!states.includes("connected") && performance.now() < end) {
-        await new Promise((r) => setTimeout(r, 50));
+        assert.ok(states.includes("connected"), `our states: ${states.join(", ")}`);
+        assert.match(session.stats().selectedPair ?? "", /^host -> /);
+      } finally {
+        session.close();
+        await context.close();
       }
-      assert.ok(states.includes("connected"), `our states: ${states.join(", ")}`);
-      assert.match(session.stats().selectedPair ?? "", /^host -> /);
+    };
+    try {
+      await t.step(
+        "actpass offer: we answer active, the DTLS client",
+        () => connect("actpass", "active"),
+      );
+      await t.step(
+        "active offer: we answer passive, the DTLS server",
+        () => connect("active", "passive"),
+      );
     } finally {
-      session.close();
-      await context.close();
       await browser.close();
     }
   },

@@ -105,6 +105,7 @@ export class MediaCoreSession {
       ...(options.hostAddress6 ? [`host6 ${options.hostAddress6}`] : []),
       `policy ${options.policy ?? "all"}`,
       `srtp ${options.allowAesGcm ? "any" : "cm"}`,
+      `dtls ${options.dtlsRole ?? "server"}`,
       `connect_timeout_ms ${Math.max(0, Math.round(options.connectTimeoutMs ?? 0))}`,
       ...(options.transportCcId ? [`twcc_ext ${options.transportCcId}`] : []),
       ...(options.startBitrateBps ? [`start_bps ${Math.round(options.startBitrateBps)}`] : []),

@@ -84,6 +84,12 @@ export interface MediaCoreSessionOptions {
    * slower in WebAssembly; the viewer's preference decides when both are offered).
    */
   allowAesGcm?: boolean;
+  /**
+   * Our DTLS role (default `server`, `a=setup:passive`): `client` (`a=setup:active`) sends the
+   * ClientHello the moment the viewer nominates a pair, a round trip sooner than the server's
+   * handshake, which starts with a HelloVerifyRequest exchange.
+   */
+  dtlsRole?: "client" | "server";
   /** End the session when the viewer nominated no pair this long after it was made, ms
    * (default 30 000). */
   connectTimeoutMs?: number;

@@ -104,6 +104,14 @@ export interface ParsedOffer {
   /** The viewer's DTLS certificate fingerprint, `sha-256 AB:…`. */
   fingerprint: string;
   /**
+   * Our DTLS role, from the offer's `a=setup` (RFC 8842 §5): `client` (we answer
+   * `a=setup:active` and send the ClientHello the moment the viewer nominates a pair) for
+   * `actpass` — what browsers offer — and `passive`; `server` (`a=setup:passive`) when the
+   * viewer insists on being the client (`active`). The client role saves a round trip before
+   * the first frame: the DTLS server here always makes a HelloVerifyRequest exchange first.
+   */
+  dtlsRole: "client" | "server";
+  /**
    * Every m-section in offer order (an answer must mirror them): kind, mid, protocol, first
    * format. Those not in {@link ParsedOffer.video}, `audio` or `data` are answered with port 0.
    */
@@ -358,6 +366,12 @@ export function parseOffer(sdp: string, options: ParseOfferOptions = {}): Parsed
       `the offer's fingerprint is not a SHA-256 one (${fingerprint.split(" ")[0].slice(0, 16)})`,
     );
   }
+  const setup = attr("setup") ?? "actpass";
+  if (!["actpass", "active", "passive"].includes(setup)) {
+    throw new OfferRejectedError(
+      `the offer's a=setup is "${setup.slice(0, 16)}" (actpass, active or passive expected)`,
+    );
+  }
   let transportCcId: number | undefined;
   if (options.transportCc ?? true) {
     for (const i of [v, a]) {
@@ -378,6 +392,7 @@ export function parseOffer(sdp: string, options: ParseOfferOptions = {}): Parsed
     iceUfrag,
     icePwd,
     fingerprint,
+    dtlsRole: setup === "active" ? "server" : "client",
     sections,
     candidates,
   };
@@ -456,7 +471,7 @@ export interface AnswerParameters {
 
 /**
  * The answer to a parsed offer, its sections in the offer's order, the accepted ones in one
- * BUNDLE group with rtcp-mux, `a=setup:passive` and our ICE credentials: video send only (H.264
+ * BUNDLE group with rtcp-mux, `a=setup` for {@link ParsedOffer.dtlsRole} and our ICE credentials: video send only (H.264
  * with the offer's payload type and the profile chosen, NACK, PLI, FIR and REMB feedback, and
  * transport-wide congestion control when {@link ParsedOffer.transportCcId} is set), audio
  * (Opus, `minptime=10;useinbandfec=1`, sending and receiving as {@link OfferedAudio} says),
@@ -491,7 +506,7 @@ export function writeAnswer(offer: ParsedOffer, p: AnswerParameters): string {
     `a=ice-pwd:${p.pwd}`,
     "a=ice-options:trickle",
     `a=fingerprint:${p.fingerprint}`,
-    "a=setup:passive",
+    `a=setup:${offer.dtlsRole === "client" ? "active" : "passive"}`,
     `a=mid:${mid}`,
     ...(mid === offer.mid ? candidates : []),
   ];

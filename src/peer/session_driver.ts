@@ -158,6 +158,7 @@ export class WasmPeerSession implements PeerSession {
       hostAddress6: v6 ? `[${v6.addresses[0] ?? "::"}]:${v6.port}` : undefined,
       policy: this.#relayOnly ? "relay" : "all",
       allowAesGcm: this.#f.allowAesGcm,
+      dtlsRole: offer.dtlsRole,
       connectTimeoutMs: this.#f.iceConnectTimeoutMs,
       transportCcId: offer.transportCcId,
       startBitrateBps: this.#o.startBitrateBps,

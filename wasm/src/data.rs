@@ -18,8 +18,8 @@
 //! - A message sent in order whose fragments add up to more than [`MAX_MESSAGE_SIZE`] (our
 //!   `a=max-message-size`) ends the association; a complete one over it (reassembled out of
 //!   order) is dropped with an [`DataEvent::Error`].
-//! - New streams only from a DCEP `DATA_CHANNEL_OPEN`, on the viewer's stream ids (even: it is
-//!   the DTLS client), at most [`MAX_STREAMS`] at once; at most [`MAX_CHANNELS`] channels, an
+//! - New streams only from a DCEP `DATA_CHANNEL_OPEN`, on the viewer's stream ids (even for
+//!   the DTLS client, odd for the server: RFC 8832 §6), at most [`MAX_STREAMS`] at once; at most [`MAX_CHANNELS`] channels, an
 //!   open past that refused by resetting its stream.
 //! - FORWARD TSN within [`TSN_WINDOW`] (`rtc-sctp` walks every TSN it skips); at most
 //!   [`MAX_WAITING_RESETS`] stream reset requests waiting for data still to come; a viewer that
@@ -30,9 +30,11 @@
 //!
 //! Packets that fail a check are counted in [`DataChannels::ignored`], never fatal.
 //!
-//! We are the DTLS server: the viewer sends the SCTP INIT, our channels take odd stream ids.
-//! [`DataChannels::new_client`] plays the other side (the DTLS client: it sends the INIT, opens
-//! even stream ids), for tests and warm-up.
+//! As the DTLS client ([`DataChannels::new_client`], the role browsers' `actpass` offers give
+//! the master) we send the SCTP INIT and open even stream ids; a viewer's own INIT is not passed
+//! on (browsers send one whatever their role, and answer ours with an INIT ACK as RFC 4960
+//! §5.2.1 says). As the DTLS server ([`DataChannels::new`]) we answer the viewer's INIT and open
+//! odd stream ids.
 
 use bytes::Bytes;
 use rtc_sctp::{

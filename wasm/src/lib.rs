@@ -284,7 +284,8 @@ pub extern "C" fn scratch_ptr() -> *const u8 {
 /// absent: no data channels),
 /// `host` (the IPv4 UDP socket's `ip:port`), `host6` (the IPv6 UDP socket's `[ip]:port`, when the
 /// host has one; datagrams to IPv6 addresses then leave on it), `policy` (`all` or `relay`), `srtp` (`any`: AES-GCM
-/// too; otherwise AES-CM only), `connect_timeout_ms` (fail when nothing is nominated by then;
+/// too; otherwise AES-CM only), `dtls` (`client`: we start the DTLS handshake once the
+/// viewer nominates a pair, `a=setup:active`; otherwise we wait for the viewer's, `a=setup:passive`), `connect_timeout_ms` (fail when nothing is nominated by then;
 /// default 30 000). `certificate`: PEM from
 /// `certificate_new`. Returns a handle, 0 on error (`last_error_*`).
 ///
@@ -333,6 +334,7 @@ pub unsafe extern "C" fn session_new(
                 .map(Duration::from_millis),
             twcc_ext: get("twcc_ext").parse::<u8>().ok().filter(|id| (1..=14).contains(id)),
             start_bps: get("start_bps").parse::<f64>().ok().filter(|b| b.is_finite() && *b > 0.0),
+            dtls_client: get("dtls") == "client",
         };
         if config.local_ufrag.is_empty() || config.remote_ufrag.is_empty() || config.remote_pwd.is_empty() {
             return Err(SessionError("ICE ufrag and pwd of both sides are required".into()));

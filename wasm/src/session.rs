@@ -195,6 +195,11 @@ pub struct SessionConfig {
     pub twcc_ext: Option<u8>,
     /// The bandwidth estimate before any feedback (default [`crate::gcc::START_BPS`]).
     pub start_bps: Option<f64>,
+    /// Our DTLS role: the client (`a=setup:active` in our answer) sends its ClientHello the
+    /// moment the viewer nominates a pair; the server (`a=setup:passive`) waits for the viewer's.
+    /// The client saves a round trip: no HelloVerifyRequest exchange, which the server side of
+    /// `rtc-dtls` always makes.
+    pub dtls_client: bool,
 }
 
 /// The estimate for viewers that send no transport-wide feedback, before REMB or loss lower it:
@@ -240,6 +245,9 @@ pub struct Session {
     host_allowed: bool,
     host_addr: Option<SocketAddr>,
     dtls: Endpoint,
+    /// As the DTLS client: the handshake's configuration, until the nomination starts it.
+    dtls_connect: Option<Arc<rtc_dtls::config::HandshakeConfig>>,
+    dtls_client: bool,
     /// Set once DTLS started: the association is keyed by [`DTLS_KEY`], whatever address its
     /// packets come from, so a viewer moving to another candidate pair mid-handshake (another
     /// relay, another local address) keeps its one association.
@@ -368,8 +376,9 @@ impl Session {
             // what authenticates the viewer (RFC 8827 §6.5).
             .with_insecure_skip_verify(true)
             .with_verify_peer_certificate(Some(verify))
-            .build(false, None)
+            .build(config.dtls_client, None)
             .map_err(|e| SessionError(format!("DTLS configuration: {e}")))?;
+        let dtls_config = Arc::new(dtls_config);
         let local: SocketAddr = "0.0.0.0:0".parse().unwrap();
         let mut ice = IceAgent::new(
             (&config.local_ufrag, &config.local_pwd),
@@ -390,7 +399,9 @@ impl Session {
             ice,
             host_allowed: config.host_allowed,
             host_addr: config.host_addr,
-            dtls: Endpoint::new(local, TransportProtocol::UDP, Some(Arc::new(dtls_config))),
+            dtls: Endpoint::new(local, TransportProtocol::UDP, (!config.dtls_client).then(|| dtls_config.clone())),
+            dtls_connect: config.dtls_client.then_some(dtls_config),
+            dtls_client: config.dtls_client,
             dtls_started: false,
             dtls_from: None,
             fingerprint_mismatch: mismatch,
@@ -780,6 +791,14 @@ impl Session {
                 IceEvent::Selected { base, remote, description } => {
                     self.selected = Some((base, remote));
                     self.events.push_back(SessionEvent::IceConnected(description));
+                    // As the DTLS client: the ClientHello right behind our answer to the check
+                    // that nominated (the viewer is writable once that answer arrives).
+                    if let Some(config) = self.dtls_connect.take() {
+                        self.dtls_started = true;
+                        if self.dtls.connect(self.now, DTLS_KEY, config, None).is_err() {
+                            self.close("DTLS: the handshake could not start".into());
+                        }
+                    }
                 }
                 IceEvent::Failed(reason) => self.close(reason),
             }
@@ -806,8 +825,14 @@ impl Session {
                     match e {
                         EndpointEvent::HandshakeComplete => {
                             self.start_srtp(DTLS_KEY);
+                            // The DTLS client sends the SCTP INIT (as RFC 8832 gives it even
+                            // stream ids); browsers send theirs too and answer ours either way.
                             if let Some((port, max)) = self.sctp {
-                                self.data = Some(DataChannels::new(now, port, crate::data::SCTP_PORT, max));
+                                self.data = Some(if self.dtls_client {
+                                    DataChannels::new_client(now, port, crate::data::SCTP_PORT, max)
+                                } else {
+                                    DataChannels::new(now, port, crate::data::SCTP_PORT, max)
+                                });
                             }
                         }
                         EndpointEvent::PeerClosed => self.close("DTLS close_notify from the viewer".into()),
@@ -1051,22 +1076,27 @@ impl Session {
             }
         };
         let salt_len = if profile == Profile::AeadAes128Gcm { 12 } else { 14 };
-        // client key | server key | client salt | server salt (RFC 5764 §4.2); we are the server.
+        // client key | server key | client salt | server salt (RFC 5764 §4.2).
         let Ok(material) = state.export_keying_material("EXTRACTOR-dtls_srtp", &[], 2 * (16 + salt_len)) else {
             self.close("DTLS-SRTP key export failed".into());
             return;
         };
         let m = material.as_ref();
-        let key = &m[16..32];
-        let salt = &m[32 + salt_len..32 + 2 * salt_len];
+        let (client_key, server_key) = (&m[0..16], &m[16..32]);
+        let (client_salt, server_salt) = (&m[32..32 + salt_len], &m[32 + salt_len..32 + 2 * salt_len]);
+        let ((key, salt), (their_key, their_salt)) = if self.dtls_client {
+            ((client_key, client_salt), (server_key, server_salt))
+        } else {
+            ((server_key, server_salt), (client_key, client_salt))
+        };
         // The viewer's own keys protect the RTCP it sends us.
         let srtp_profile = match profile {
             Profile::AesCm128HmacSha1_80 => rtc_srtp::protection_profile::ProtectionProfile::Aes128CmHmacSha1_80,
             Profile::AeadAes128Gcm => rtc_srtp::protection_profile::ProtectionProfile::AeadAes128Gcm,
         };
         self.remote_srtp = rtc_srtp::context::Context::new(
-            &m[0..16],
-            &m[32..32 + salt_len],
+            their_key,
+            their_salt,
             srtp_profile,
             None,
             None,
@@ -1530,6 +1560,10 @@ mod tests {
     }
 
     fn session_gcm(viewer_cert: &Certificate, ssrc: u32, allow_aes_gcm: bool) -> Session {
+        session_as(viewer_cert, ssrc, allow_aes_gcm, false)
+    }
+
+    fn session_as(viewer_cert: &Certificate, ssrc: u32, allow_aes_gcm: bool, dtls_client: bool) -> Session {
         let config = SessionConfig {
             certificate: cert(),
             local_ufrag: "srv".into(),
@@ -1548,6 +1582,7 @@ mod tests {
             connect_timeout: None,
             twcc_ext: Some(3),
             start_bps: None,
+            dtls_client,
         };
         Session::new(config, Instant::now()).unwrap()
     }
@@ -2032,6 +2067,134 @@ mod tests {
         assert_eq!(id % 2, 1, "the DTLS server's stream ids are odd");
         assert!(s.data_send(now, 999, false, b"x").is_err(), "no channel 999");
         assert!(s.data_send(now, id, true, &vec![0; 70_000]).unwrap_err().contains("max-message-size"));
+    }
+
+    #[test]
+    fn as_the_dtls_client_the_handshake_starts_at_the_nomination() {
+        use crate::data::{DataChannels, DataEvent, Reliability, SCTP_PORT};
+        let provider = rtc_dtls::crypto_provider::default_provider().unwrap();
+        let viewer_cert = cert();
+        let mut s = session_as(&viewer_cert, 0xabc, false, true);
+        let viewer: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        let server: SocketAddr = "127.0.0.1:6000".parse().unwrap();
+        let mut now = Instant::now();
+        // A check that does not nominate: answered, nothing else.
+        s.handle_datagram(now, UDP, viewer, &check(provider.as_ref(), "srv:cli", PWD, false));
+        assert!(drain(&mut s).iter().all(|(_, _, d)| d[0] < 4), "STUN only before the nomination");
+        // The nomination: our answer to it, then our ClientHello right behind.
+        s.handle_datagram(now, UDP, viewer, &binding_request(provider.as_ref(), "srv:cli", PWD));
+        let out = drain(&mut s);
+        let hello = out.iter().position(|(_, _, d)| d[0] == 22).expect("a ClientHello");
+        assert!(out[..hello].iter().any(|(_, _, d)| d[..2] == [1, 1]), "after the success response");
+        assert_eq!((out[hello].1, out[hello].2[13]), (viewer, 1), "a ClientHello, to the nominated pair");
+        // The viewer: a DTLS server (as a browser answering our active role), requiring our
+        // certificate, with SCTP answering our INIT.
+        let config = ConfigBuilder::default()
+            .with_crypto_provider(provider.clone())
+            .with_certificates(vec![viewer_cert])
+            .with_srtp_protection_profiles(vec![SrtpProtectionProfile::Srtp_Aes128_Cm_Hmac_Sha1_80])
+            .with_extended_master_secret(ExtendedMasterSecretType::Require)
+            .with_client_auth(ClientAuthType::RequireAnyClientCert)
+            .with_insecure_skip_verify(true)
+            .build(false, None)
+            .unwrap();
+        let mut dtls = Endpoint::new(viewer, TransportProtocol::UDP, Some(Arc::new(config)));
+        let mut theirs = DataChannels::new(now, SCTP_PORT, SCTP_PORT, 65536);
+        let mut pending: Vec<Vec<u8>> = out.into_iter().map(|(_, _, d)| d).filter(|d| d[0] == 22).collect();
+        let (mut viewer_done, mut their_channel, mut ours_events, mut their_events) = (false, None, vec![], vec![]);
+        for _ in 0..200 {
+            for d in pending.drain(..) {
+                if let Ok(events) = dtls.read(now, server, None, BytesMut::from(&d[..])) {
+                    for e in events {
+                        match e {
+                            EndpointEvent::HandshakeComplete => viewer_done = true,
+                            EndpointEvent::ApplicationData(p) => theirs.handle_sctp(now, &p),
+                            _ => {}
+                        }
+                    }
+                }
+            }
+            while let Some(p) = theirs.poll_transmit() {
+                dtls.write(now, server, &p).unwrap();
+            }
+            while let Some(t) = dtls.poll_transmit() {
+                s.handle_datagram(now, UDP, viewer, &t.message);
+            }
+            pending.extend(drain(&mut s).into_iter().map(|(_, _, d)| d).filter(|d| (20..=63).contains(&d[0])));
+            ours_events.extend(std::iter::from_fn(|| s.poll_event()));
+            their_events.extend(std::iter::from_fn(|| theirs.poll_event()));
+            if theirs.is_connected() && their_channel.is_none() {
+                their_channel = Some(theirs.open(now, "kvsDataChannel", "", true, Reliability::Reliable).unwrap());
+            }
+            let opened = ours_events.iter().any(|e| matches!(e, SessionEvent::Data(DataEvent::Opened { .. })));
+            if viewer_done && opened && pending.is_empty() {
+                break;
+            }
+            now += Duration::from_millis(10);
+            s.handle_timeout(now);
+            theirs.handle_timeout(now);
+        }
+        assert!(viewer_done, "the viewer finished its handshake");
+        assert!(ours_events.contains(&SessionEvent::DtlsConnected(Profile::AesCm128HmacSha1_80)), "{ours_events:?}");
+        // Our SCTP INIT (the DTLS client's) made the association; the viewer's channel id is odd.
+        assert_eq!(their_channel.map(|id| id % 2), Some(1), "the DTLS server's stream ids are odd");
+        assert!(
+            ours_events.iter().any(|e| matches!(e, SessionEvent::Data(DataEvent::Opened { label, .. }) if label == "kvsDataChannel")),
+            "{ours_events:?}"
+        );
+        assert_eq!(s.data_open(now, "telemetry", "", false, Reliability::Reliable).unwrap() % 2, 0, "ours are even");
+        // Keys: we write with the client's, the viewer with the server's (RFC 5764 §4.2).
+        let state = dtls.get_connection_state(server).unwrap();
+        let material = state.export_keying_material("EXTRACTOR-dtls_srtp", &[], 60).unwrap();
+        let m = material.as_ref();
+        let mut rx = Context::new(&m[0..16], &m[32..46], ProtectionProfile::Aes128CmHmacSha1_80, None, None, provider.crypto()).unwrap();
+        let au = [0, 0, 0, 1, 0x65, 0x88, 0x84, 0x21, 0xa0];
+        assert_eq!(s.write_frame(now, &au, 3000), 1);
+        let sent: Vec<Vec<u8>> = drain(&mut s).into_iter().map(|(_, _, d)| d).filter(|d| d[0] & 0xc0 == 0x80 && d[0] & 0x20 == 0).collect();
+        let plain = sent.iter().find_map(|d| rx.decrypt_rtp(d).ok()).expect("the viewer decrypts our frame");
+        assert_eq!(&plain[plain.len() - 5..], &au[4..]);
+        let mut tx = Context::new(&m[16..32], &m[46..60], ProtectionProfile::Aes128CmHmacSha1_80, None, None, provider.crypto()).unwrap();
+        use rtc_shared::marshal::Marshal;
+        let pli = rtc_rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication { sender_ssrc: 1, media_ssrc: 0xabc };
+        let before = s.keyframe_requests;
+        s.handle_datagram(now, UDP, viewer, &tx.encrypt_rtcp(&pli.marshal().unwrap()).unwrap());
+        assert_eq!(s.keyframe_requests, before + 1, "the viewer's SRTCP decrypts with the server's keys");
+    }
+
+    #[test]
+    fn as_the_dtls_client_a_server_certificate_not_in_the_offer_is_refused() {
+        let provider = rtc_dtls::crypto_provider::default_provider().unwrap();
+        let mut s = session_as(&cert(), 1, false, true);
+        let viewer: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        let server: SocketAddr = "127.0.0.1:6000".parse().unwrap();
+        let now = Instant::now();
+        let config = ConfigBuilder::default()
+            .with_crypto_provider(provider.clone())
+            .with_certificates(vec![cert()])
+            .with_srtp_protection_profiles(vec![SrtpProtectionProfile::Srtp_Aes128_Cm_Hmac_Sha1_80])
+            .with_extended_master_secret(ExtendedMasterSecretType::Require)
+            .with_client_auth(ClientAuthType::RequireAnyClientCert)
+            .with_insecure_skip_verify(true)
+            .build(false, None)
+            .unwrap();
+        let mut dtls = Endpoint::new(viewer, TransportProtocol::UDP, Some(Arc::new(config)));
+        s.handle_datagram(now, UDP, viewer, &binding_request(provider.as_ref(), "srv:cli", PWD));
+        for _ in 0..10 {
+            for (_, _, d) in drain(&mut s) {
+                if d[0] == 22 {
+                    let _ = dtls.read(now, server, None, BytesMut::from(&d[..]));
+                }
+            }
+            while let Some(t) = dtls.poll_transmit() {
+                s.handle_datagram(now, UDP, viewer, &t.message);
+            }
+        }
+        assert!(s.sender.is_none(), "no SRTP keys");
+        let events: Vec<_> = std::iter::from_fn(|| s.poll_event()).collect();
+        assert!(
+            events.iter().any(|e| matches!(e, SessionEvent::Closed(r) if r.contains("does not match the fingerprint"))),
+            "{events:?}"
+        );
     }
 
     #[test]

@@ -1,15 +1,15 @@
 //! Warm start: one whole session played in memory against a viewer made of the same crates —
-//! an ICE check with nomination, a DTLS 1.2 handshake with DTLS-SRTP, then a few seconds' worth
-//! of frames packetized and protected. Run once when a master starts, it makes the WebAssembly
+//! an ICE check with nomination, a DTLS 1.2 handshake with DTLS-SRTP (we are the client, as
+//! browsers' offers make us), then a few seconds' worth of frames packetized and protected. Run once when a master starts, it makes the WebAssembly
 //! engine compile (and optimize) every function the first real viewer would otherwise pay for,
 //! and grows the instance's memory to what a session needs, so the first viewer costs no more
 //! than later ones. Nothing leaves the call: no datagram, no key.
 
 use crate::session::{self, Session, SessionConfig, SessionError, UDP};
 use bytes::BytesMut;
-use rtc_dtls::config::{ConfigBuilder, ExtendedMasterSecretType};
+use rtc_dtls::config::{ClientAuthType, ConfigBuilder, ExtendedMasterSecretType};
 use rtc_dtls::crypto::Certificate;
-use rtc_dtls::endpoint::{Endpoint, EndpointEvent};
+use rtc_dtls::endpoint::Endpoint;
 use rtc_dtls::extension::extension_use_srtp::SrtpProtectionProfile;
 use rtc_shared::TransportProtocol;
 use std::net::SocketAddr;
@@ -47,6 +47,8 @@ pub fn warm_up(certificate: &Certificate, frames: usize) -> Result<usize, Sessio
             connect_timeout: None,
             twcc_ext: Some(3),
             start_bps: None,
+            // The role browsers' offers give us (actpass: we answer active).
+            dtls_client: true,
         },
         now,
     )?;
@@ -56,32 +58,29 @@ pub fn warm_up(certificate: &Certificate, frames: usize) -> Result<usize, Sessio
     if s.selected().is_none() {
         return Err(SessionError("warm-up: ICE did not select the pair".into()));
     }
-    // The viewer's DTLS client.
+    // The viewer's DTLS server: our ClientHello went out behind the answer to its check.
     let config = ConfigBuilder::default()
         .with_crypto_provider(provider.clone())
         .with_certificates(vec![certificate.clone()])
         .with_srtp_protection_profiles(vec![SrtpProtectionProfile::Srtp_Aes128_Cm_Hmac_Sha1_80])
         .with_extended_master_secret(ExtendedMasterSecretType::Require)
+        .with_client_auth(ClientAuthType::RequireAnyClientCert)
         .with_insecure_skip_verify(true)
-        .build(true, Some(server))
-        .map_err(|e| SessionError(format!("warm-up DTLS client: {e}")))?;
-    let mut client = Endpoint::new(viewer, TransportProtocol::UDP, None);
-    client
-        .connect(now, server, Arc::new(config), None)
-        .map_err(|e| SessionError(format!("warm-up DTLS connect: {e}")))?;
-    let mut connected = false;
+        .build(false, None)
+        .map_err(|e| SessionError(format!("warm-up DTLS server: {e}")))?;
+    let mut dtls_server = Endpoint::new(viewer, TransportProtocol::UDP, Some(Arc::new(config)));
     for _ in 0..20 {
-        while let Some(t) = client.poll_transmit() {
-            s.handle_datagram(now, UDP, viewer, &t.message);
-        }
         while let Some((_, _, d)) = s.poll_transmit() {
             if d.first().is_some_and(|b| (20..=63).contains(b)) {
-                if let Ok(events) = client.read(now, server, None, BytesMut::from(&d[..])) {
-                    connected |= events.iter().any(|e| matches!(e, EndpointEvent::HandshakeComplete));
-                }
+                let _ = dtls_server.read(now, server, None, BytesMut::from(&d[..]));
             }
         }
-        if connected {
+        let mut replied = false;
+        while let Some(t) = dtls_server.poll_transmit() {
+            s.handle_datagram(now, UDP, viewer, &t.message);
+            replied = true;
+        }
+        if !replied {
             break;
         }
     }

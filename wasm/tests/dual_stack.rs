@@ -30,6 +30,7 @@ fn session(now: Instant) -> Session {
         connect_timeout: None,
         twcc_ext: None,
         start_bps: None,
+        dtls_client: false,
     };
     Session::new(config, now).unwrap()
 }
