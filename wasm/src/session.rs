@@ -2162,6 +2162,33 @@ mod tests {
     }
 
     #[test]
+    fn as_the_dtls_client_a_viewer_that_never_answers_costs_only_spaced_retransmissions() {
+        let provider = rtc_dtls::crypto_provider::default_provider().unwrap();
+        let mut s = session_as(&cert(), 1, false, true);
+        let viewer: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        let t0 = s.now;
+        s.handle_datagram(t0, UDP, viewer, &binding_request(provider.as_ref(), "srv:cli", PWD));
+        let mut hellos = drain(&mut s).iter().filter(|(_, _, d)| d[0] == 22).count();
+        // Follow the session's own timer for a minute of silence (the viewer keeps its consent
+        // with checks): the timer always moves on, and the ClientHello goes out a few times.
+        let mut now = t0;
+        let mut wakes = 0;
+        while now < t0 + Duration::from_secs(60) {
+            let Some(next) = s.poll_timeout() else { break };
+            assert!(next > now || wakes == 0, "the timer moves on ({wakes} wakes)");
+            now = next.max(now + Duration::from_millis(1));
+            if (now - t0).as_millis() % 5000 < 50 {
+                s.handle_datagram(now, UDP, viewer, &check(provider.as_ref(), "srv:cli", PWD, false));
+            }
+            s.handle_timeout(now);
+            hellos += drain(&mut s).iter().filter(|(_, _, d)| d[0] == 22).count();
+            wakes += 1;
+            assert!(wakes < 10_000, "a busy timer");
+        }
+        assert!((2..=20).contains(&hellos), "{hellos} ClientHellos");
+    }
+
+    #[test]
     fn as_the_dtls_client_a_server_certificate_not_in_the_offer_is_refused() {
         let provider = rtc_dtls::crypto_provider::default_provider().unwrap();
         let mut s = session_as(&cert(), 1, false, true);
