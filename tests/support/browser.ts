@@ -116,10 +116,18 @@ async function makeWrapper(path: string, cpus: string | undefined): Promise<stri
     prefix.push("setpriv --bounding-set -sys_nice --inh-caps -sys_nice");
   }
   if (prefix.length === 0) return path;
-  const dir = await Deno.makeTempDir({ prefix: "chromium-" });
-  const wrapper = `${dir}/chromium.sh`;
-  await Deno.writeTextFile(wrapper, `#!/bin/sh\nexec ${prefix.join(" ")} '${path}' "$@"\n`);
-  await Deno.chmod(wrapper, 0o755);
+  // One file per distinct script, shared by every test process (named by its content's hash,
+  // written whole under a temporary name, then renamed into place): nothing left per run.
+  const script = `#!/bin/sh\nexec ${prefix.join(" ")} '${path}' "$@"\n`;
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < script.length; i++) hash = Math.imul(hash ^ script.charCodeAt(i), 0x01000193);
+  const dir = `${Deno.env.get("TMPDIR") ?? "/tmp"}/kvs-chromium-wrappers-${Deno.uid()}`;
+  const wrapper = `${dir}/${(hash >>> 0).toString(16)}.sh`;
+  if (await Deno.readTextFile(wrapper).then((t) => t === script, () => false)) return wrapper;
+  await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+  const partial = `${wrapper}.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}`;
+  await Deno.writeTextFile(partial, script, { mode: 0o755 });
+  await Deno.rename(partial, wrapper);
   return wrapper;
 }
 

@@ -5,7 +5,8 @@
 //! close), time and timers, and traffic with that endpoint in between. Nothing may panic, what
 //! received data costs stays within its bound, and timers never point to the past.
 //!
-//! Input: one byte (bit 0: handshake first), then `[op][len][bytes]`….
+//! Input: one byte (bit 0: handshake first; bit 1: we are the DTLS client, so we send the INIT
+//! and the viewer's side answers it), then `[op][len][bytes]`….
 #![no_main]
 use kvs_media_core::data::{
     checksum, DataChannels, Reliability, INBOUND_BUDGET, INBOUND_RESERVE, MAX_MESSAGE_SIZE, SCTP_PORT,
@@ -52,11 +53,20 @@ fn exchange(now: Instant, ours: &mut DataChannels, viewer: &mut DataChannels) ->
 fuzz_target!(|input: &[u8]| {
     let t0 = Instant::now();
     let mut now = t0;
-    let mut ours = DataChannels::new(t0, SCTP_PORT, SCTP_PORT, 65_536);
+    let client = input.first().is_some_and(|b| b & 2 == 2);
+    let mut ours = if client {
+        DataChannels::new_client(t0, SCTP_PORT, SCTP_PORT, 65_536)
+    } else {
+        DataChannels::new(t0, SCTP_PORT, SCTP_PORT, 65_536)
+    };
     let mut viewer = None;
     let mut vtag = 0;
     if input.first().is_some_and(|b| b & 1 == 1) {
-        let mut v = DataChannels::new_client(t0, SCTP_PORT, SCTP_PORT, MAX_MESSAGE_SIZE);
+        let mut v = if client {
+            DataChannels::new(t0, SCTP_PORT, SCTP_PORT, MAX_MESSAGE_SIZE)
+        } else {
+            DataChannels::new_client(t0, SCTP_PORT, SCTP_PORT, MAX_MESSAGE_SIZE)
+        };
         vtag = exchange(now, &mut ours, &mut v).unwrap_or(0);
         let _ = v.open(now, "kvsDataChannel", "", true, Reliability::Reliable);
         exchange(now, &mut ours, &mut v);

@@ -32,10 +32,17 @@ fuzz_target!(|data: &[u8]| {
         remote_fingerprint: vec![0xab; 32],
         ssrc: 1,
         payload_type: 102,
+        audio_out: Some((2, 111)),
+        audio_in_pt: Some(111),
+        sctp: Some((5000, 65_536)),
         host_allowed: data.first().is_some_and(|b| b & 1 == 0),
         host_addr: Some("127.0.0.1:6000".parse().unwrap()),
         allow_aes_gcm: true,
         connect_timeout: None,
+        twcc_ext: Some(3),
+        start_bps: None,
+        // Bit 1: we are the DTLS client (our ClientHello goes out at the nomination).
+        dtls_client: data.first().is_some_and(|b| b & 2 == 2),
     };
     let t0 = Instant::now();
     let mut s = Session::new(config, t0).unwrap();
