@@ -26,7 +26,7 @@ import { parseArgs } from "node:util";
 import { silentLogger } from "../src/log.ts";
 import type { PeerConnectionState } from "../src/peer/types.ts";
 import { WasmPeerSessionFactory } from "../src/peer/wasm_session.ts";
-import { launchBrowser } from "../tests/support/browser.ts";
+import { gatheredOfferScript, launchBrowser } from "../tests/support/browser.ts";
 import { startUdpLink } from "../tests/support/link_emulator.ts";
 
 const args = parseArgs({
@@ -50,20 +50,6 @@ interface Connect {
   pageMs: number | null;
 }
 
-/** The offer as Chromium makes it (video recvonly, candidates gathered), from a new page. */
-const OFFER = `(async () => {
-  const pc = new RTCPeerConnection();
-  globalThis.pc = pc;
-  pc.addTransceiver("video", { direction: "recvonly" });
-  await pc.setLocalDescription(await pc.createOffer());
-  await new Promise((r) => {
-    if (pc.iceGatheringState === "complete") r();
-    pc.onicegatheringstatechange = () => pc.iceGatheringState === "complete" && r();
-    setTimeout(r, 3000);
-  });
-  return pc.localDescription.sdp;
-})()`;
-
 async function connectOnce(
   browser: Awaited<ReturnType<typeof launchBrowser>>,
   role: Role,
@@ -86,7 +72,7 @@ async function connectOnce(
   let link: ReturnType<typeof startUdpLink> | undefined;
   try {
     const page = await context.newPage();
-    const offer: string = await page.evaluate(OFFER);
+    const offer: string = await page.evaluate(gatheredOfferScript(["video"]));
     const setup = role === "server" ? "active" : "actpass";
     const answer = await session.acceptOffer(
       offer.replaceAll("a=setup:actpass", `a=setup:${setup}`)

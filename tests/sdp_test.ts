@@ -8,7 +8,7 @@ import { silentLogger } from "../src/log.ts";
 import { OfferRejectedError } from "../src/peer/errors.ts";
 import { parseOffer, WasmPeerSessionFactory } from "../src/peer/wasm_session.ts";
 import type { PeerConnectionState } from "../src/peer/types.ts";
-import { launchBrowser } from "./support/browser.ts";
+import { gatheredOfferScript, launchBrowser } from "./support/browser.ts";
 
 const chromium = await Deno.readTextFile(new URL("fixtures/chromium_offer.sdp", import.meta.url));
 const firefox = await Deno.readTextFile(new URL("fixtures/firefox_offer.sdp", import.meta.url));
@@ -222,20 +222,7 @@ Deno.test({
       try {
         const page = await context.newPage();
         // Gather first, trickle nothing: the offer carries the candidates.
-        // (Browser-side code as text: Deno has no RTCPeerConnection types.)
-        const offer: string = await page.evaluate(`(async () => {
-          const pc = new RTCPeerConnection();
-          globalThis.pc = pc;
-          pc.addTransceiver("video", { direction: "recvonly" });
-          pc.addTransceiver("audio", { direction: "recvonly" });
-          await pc.setLocalDescription(await pc.createOffer());
-          await new Promise((r) => {
-            if (pc.iceGatheringState === "complete") r();
-            pc.onicegatheringstatechange = () => pc.iceGatheringState === "complete" && r();
-            setTimeout(r, 3000);
-          });
-          return pc.localDescription.sdp;
-        })()`);
+        const offer: string = await page.evaluate(gatheredOfferScript(["video", "audio"]));
         assert.ok(parseOffer(offer).candidates.length > 0);
         assert.match(offer, /^a=setup:actpass\r$/m);
         const answer = await session.acceptOffer(

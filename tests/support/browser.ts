@@ -131,6 +131,32 @@ async function makeWrapper(path: string, cpus: string | undefined): Promise<stri
   return wrapper;
 }
 
+/**
+ * Page script (text, for `page.evaluate`): an `RTCPeerConnection` kept as `globalThis.pc`, a
+ * recvonly transceiver per kind, and its offer once ICE gathering completed (at most 3 s): the
+ * SDP, candidates in it.
+ *
+ * @example
+ * ```ts
+ * import { gatheredOfferScript } from "./browser.ts";
+ * console.log(gatheredOfferScript(["video", "audio"]).length > 0);
+ * ```
+ */
+export function gatheredOfferScript(kinds: readonly ("video" | "audio")[]): string {
+  return `(async () => {
+    const pc = new RTCPeerConnection();
+    globalThis.pc = pc;
+    for (const kind of ${JSON.stringify(kinds)}) pc.addTransceiver(kind, { direction: "recvonly" });
+    await pc.setLocalDescription(await pc.createOffer());
+    await new Promise((r) => {
+      if (pc.iceGatheringState === "complete") r();
+      pc.onicegatheringstatechange = () => pc.iceGatheringState === "complete" && r();
+      setTimeout(r, 3000);
+    });
+    return pc.localDescription.sdp;
+  })()`;
+}
+
 /** Options of {@link launchBrowser}. */
 export interface LaunchOptions {
   /** Chromium binary (default `/usr/bin/chromium` or `$CHROMIUM_PATH`). */

@@ -216,6 +216,9 @@ const FEEDBACK_PER_S: f64 = 100.0;
 const FEEDBACK_BURST: f64 = 20.0;
 /// Frames waiting for the pacer at most (beyond, new ones are dropped until the wait ends).
 const MAX_QUEUED_FRAMES: usize = 512;
+/// DTLS must be up this long after the first nomination, or the session ends: a viewer that
+/// nominates and then keeps only its consent checks going would otherwise hold its seat forever.
+pub const DTLS_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// One TURN server and our allocation on it.
 struct Turn {
@@ -248,6 +251,8 @@ pub struct Session {
     /// As the DTLS client: the handshake's configuration, until the nomination starts it.
     dtls_connect: Option<Arc<rtc_dtls::config::HandshakeConfig>>,
     dtls_client: bool,
+    /// When DTLS must be up by (set at the first nomination, cleared once SRTP is keyed).
+    dtls_deadline: Option<Instant>,
     /// Set once DTLS started: the association is keyed by [`DTLS_KEY`], whatever address its
     /// packets come from, so a viewer moving to another candidate pair mid-handshake (another
     /// relay, another local address) keeps its one association.
@@ -402,6 +407,7 @@ impl Session {
             dtls: Endpoint::new(local, TransportProtocol::UDP, (!config.dtls_client).then(|| dtls_config.clone())),
             dtls_connect: config.dtls_client.then_some(dtls_config),
             dtls_client: config.dtls_client,
+            dtls_deadline: None,
             dtls_started: false,
             dtls_from: None,
             fingerprint_mismatch: mismatch,
@@ -791,6 +797,9 @@ impl Session {
                 IceEvent::Selected { base, remote, description } => {
                     self.selected = Some((base, remote));
                     self.events.push_back(SessionEvent::IceConnected(description));
+                    if self.sender.is_none() && self.dtls_deadline.is_none() {
+                        self.dtls_deadline = Some(self.now + DTLS_TIMEOUT);
+                    }
                     // As the DTLS client: the ClientHello right behind our answer to the check
                     // that nominated (the viewer is writable once that answer arrives).
                     if let Some(config) = self.dtls_connect.take() {
@@ -1123,6 +1132,7 @@ impl Session {
                     s.set_transport_cc(id);
                 }
                 self.sender = Some(s);
+                self.dtls_deadline = None;
                 self.events.push_back(SessionEvent::DtlsConnected(profile));
             }
             Err(e) => self.close(e.to_string()),
@@ -1137,6 +1147,14 @@ impl Session {
         }
         if self.dtls_started && self.dtls.handle_timeout(DTLS_KEY, now).is_err() {
             self.ignored += 1;
+        }
+        if self.dtls_deadline.is_some_and(|t| t <= now) {
+            let role = if self.dtls_client { "our ClientHello went unanswered" } else { "no ClientHello came" };
+            self.close(format!(
+                "DTLS: no handshake within {} s of the viewer's nomination ({role})",
+                DTLS_TIMEOUT.as_secs()
+            ));
+            return;
         }
         if let Some(d) = self.data.as_mut() {
             if d.poll_timeout().is_some_and(|t| t <= now) {
@@ -1186,6 +1204,7 @@ impl Session {
             all.extend(self.dtls.poll_timeout(&DTLS_KEY));
         }
         all.extend(self.ice.poll_timeout());
+        all.extend(self.dtls_deadline);
         all.extend(self.data.as_ref().and_then(|d| d.poll_timeout()));
         all.extend(self.next_report);
         all.extend(self.pacer.next_time(self.now));
@@ -2089,16 +2108,7 @@ mod tests {
         assert_eq!((out[hello].1, out[hello].2[13]), (viewer, 1), "a ClientHello, to the nominated pair");
         // The viewer: a DTLS server (as a browser answering our active role), requiring our
         // certificate, with SCTP answering our INIT.
-        let config = ConfigBuilder::default()
-            .with_crypto_provider(provider.clone())
-            .with_certificates(vec![viewer_cert])
-            .with_srtp_protection_profiles(vec![SrtpProtectionProfile::Srtp_Aes128_Cm_Hmac_Sha1_80])
-            .with_extended_master_secret(ExtendedMasterSecretType::Require)
-            .with_client_auth(ClientAuthType::RequireAnyClientCert)
-            .with_insecure_skip_verify(true)
-            .build(false, None)
-            .unwrap();
-        let mut dtls = Endpoint::new(viewer, TransportProtocol::UDP, Some(Arc::new(config)));
+        let mut dtls = crate::warm::viewer_dtls_server(provider.clone(), viewer_cert, viewer).unwrap();
         let mut theirs = DataChannels::new(now, SCTP_PORT, SCTP_PORT, 65536);
         let mut pending: Vec<Vec<u8>> = out.into_iter().map(|(_, _, d)| d).filter(|d| d[0] == 22).collect();
         let (mut viewer_done, mut their_channel, mut ours_events, mut their_events) = (false, None, vec![], vec![]);
@@ -2162,30 +2172,40 @@ mod tests {
     }
 
     #[test]
-    fn as_the_dtls_client_a_viewer_that_never_answers_costs_only_spaced_retransmissions() {
+    fn a_viewer_that_nominates_and_never_handshakes_loses_its_session() {
         let provider = rtc_dtls::crypto_provider::default_provider().unwrap();
-        let mut s = session_as(&cert(), 1, false, true);
-        let viewer: SocketAddr = "127.0.0.1:5000".parse().unwrap();
-        let t0 = s.now;
-        s.handle_datagram(t0, UDP, viewer, &binding_request(provider.as_ref(), "srv:cli", PWD));
-        let mut hellos = drain(&mut s).iter().filter(|(_, _, d)| d[0] == 22).count();
-        // Follow the session's own timer for a minute of silence (the viewer keeps its consent
-        // with checks): the timer always moves on, and the ClientHello goes out a few times.
-        let mut now = t0;
-        let mut wakes = 0;
-        while now < t0 + Duration::from_secs(60) {
-            let Some(next) = s.poll_timeout() else { break };
-            assert!(next > now || wakes == 0, "the timer moves on ({wakes} wakes)");
-            now = next.max(now + Duration::from_millis(1));
-            if (now - t0).as_millis() % 5000 < 50 {
-                s.handle_datagram(now, UDP, viewer, &check(provider.as_ref(), "srv:cli", PWD, false));
+        for client in [true, false] {
+            let mut s = session_as(&cert(), 1, false, client);
+            let viewer: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+            let t0 = s.now;
+            s.handle_datagram(t0, UDP, viewer, &binding_request(provider.as_ref(), "srv:cli", PWD));
+            let mut hellos = drain(&mut s).iter().filter(|(_, _, d)| d[0] == 22).count();
+            // Follow the session's own timer through a minute of the viewer checking every
+            // second and never handshaking: the timer always moves on; as the client our
+            // ClientHello goes out a few times.
+            let (mut now, mut wakes, mut checked) = (t0, 0, t0);
+            while now < t0 + Duration::from_secs(60) {
+                let Some(next) = s.poll_timeout() else { break };
+                assert!(next > now || wakes == 0, "the timer moves on ({wakes} wakes)");
+                now = next.max(now + Duration::from_millis(1));
+                if now >= checked + Duration::from_secs(1) {
+                    checked = now;
+                    s.handle_datagram(now, UDP, viewer, &check(provider.as_ref(), "srv:cli", PWD, false));
+                }
+                s.handle_timeout(now);
+                hellos += drain(&mut s).iter().filter(|(_, _, d)| d[0] == 22).count();
+                wakes += 1;
+                assert!(wakes < 10_000, "a busy timer");
             }
-            s.handle_timeout(now);
-            hellos += drain(&mut s).iter().filter(|(_, _, d)| d[0] == 22).count();
-            wakes += 1;
-            assert!(wakes < 10_000, "a busy timer");
+            assert!(if client { (2..=20).contains(&hellos) } else { hellos == 0 }, "{hellos} ClientHellos");
+            let events: Vec<_> = std::iter::from_fn(|| s.poll_event()).collect();
+            let why = if client { "our ClientHello went unanswered" } else { "no ClientHello came" };
+            assert!(
+                events.iter().any(|e| matches!(e, SessionEvent::Closed(r) if r.contains("no handshake within 20 s") && r.contains(why))),
+                "the seat is given back: {events:?}"
+            );
+            assert!(now < t0 + DTLS_TIMEOUT + Duration::from_secs(2), "closed at the deadline");
         }
-        assert!((2..=20).contains(&hellos), "{hellos} ClientHellos");
     }
 
     #[test]
@@ -2195,16 +2215,7 @@ mod tests {
         let viewer: SocketAddr = "127.0.0.1:5000".parse().unwrap();
         let server: SocketAddr = "127.0.0.1:6000".parse().unwrap();
         let now = Instant::now();
-        let config = ConfigBuilder::default()
-            .with_crypto_provider(provider.clone())
-            .with_certificates(vec![cert()])
-            .with_srtp_protection_profiles(vec![SrtpProtectionProfile::Srtp_Aes128_Cm_Hmac_Sha1_80])
-            .with_extended_master_secret(ExtendedMasterSecretType::Require)
-            .with_client_auth(ClientAuthType::RequireAnyClientCert)
-            .with_insecure_skip_verify(true)
-            .build(false, None)
-            .unwrap();
-        let mut dtls = Endpoint::new(viewer, TransportProtocol::UDP, Some(Arc::new(config)));
+        let mut dtls = crate::warm::viewer_dtls_server(provider.clone(), cert(), viewer).unwrap();
         s.handle_datagram(now, UDP, viewer, &binding_request(provider.as_ref(), "srv:cli", PWD));
         for _ in 0..10 {
             for (_, _, d) in drain(&mut s) {

@@ -59,16 +59,7 @@ pub fn warm_up(certificate: &Certificate, frames: usize) -> Result<usize, Sessio
         return Err(SessionError("warm-up: ICE did not select the pair".into()));
     }
     // The viewer's DTLS server: our ClientHello went out behind the answer to its check.
-    let config = ConfigBuilder::default()
-        .with_crypto_provider(provider.clone())
-        .with_certificates(vec![certificate.clone()])
-        .with_srtp_protection_profiles(vec![SrtpProtectionProfile::Srtp_Aes128_Cm_Hmac_Sha1_80])
-        .with_extended_master_secret(ExtendedMasterSecretType::Require)
-        .with_client_auth(ClientAuthType::RequireAnyClientCert)
-        .with_insecure_skip_verify(true)
-        .build(false, None)
-        .map_err(|e| SessionError(format!("warm-up DTLS server: {e}")))?;
-    let mut dtls_server = Endpoint::new(viewer, TransportProtocol::UDP, Some(Arc::new(config)));
+    let mut dtls_server = viewer_dtls_server(provider, certificate.clone(), viewer)?;
     for _ in 0..20 {
         while let Some((_, _, d)) = s.poll_transmit() {
             if d.first().is_some_and(|b| (20..=63).contains(b)) {
@@ -113,6 +104,25 @@ pub fn warm_up(certificate: &Certificate, frames: usize) -> Result<usize, Sessio
         return Err(SessionError("warm-up: no media (DTLS did not complete)".into()));
     }
     Ok(datagrams)
+}
+
+/// A DTLS server at `addr` as a browser is one when we answer `a=setup:active`: AES-CM SRTP,
+/// extended master secret, our certificate required (the warm start's viewer, and tests').
+pub(crate) fn viewer_dtls_server(
+    provider: Arc<dyn rtc_dtls::crypto_provider::RTCCryptoProvider>,
+    certificate: Certificate,
+    addr: SocketAddr,
+) -> Result<Endpoint, SessionError> {
+    let config = ConfigBuilder::default()
+        .with_crypto_provider(provider)
+        .with_certificates(vec![certificate])
+        .with_srtp_protection_profiles(vec![SrtpProtectionProfile::Srtp_Aes128_Cm_Hmac_Sha1_80])
+        .with_extended_master_secret(ExtendedMasterSecretType::Require)
+        .with_client_auth(ClientAuthType::RequireAnyClientCert)
+        .with_insecure_skip_verify(true)
+        .build(false, None)
+        .map_err(|e| SessionError(format!("viewer's DTLS server: {e}")))?;
+    Ok(Endpoint::new(addr, TransportProtocol::UDP, Some(Arc::new(config))))
 }
 
 #[cfg(test)]
