@@ -23,12 +23,16 @@
  * data channel as in bench/fair_load.ts. TTFF is the page's own `viewerState.ttffMs`: offer sent
  * → first decoded frame (requestVideoFrameCallback). An init script notes when the page's
  * RTCPeerConnection got connected (DTLS done), to split TTFF into connecting and waiting for a
- * decodable frame. After a join the pages stop (the viewer SDK closes its peer connection) and
+ * decodable frame. Then the pages play 3 s more, and Chromium's `freezeCount` and
+ * `totalFreezesDuration` of the video say whether a viewer froze once its first frame was up (a
+ * catch-up it could not keep up with, a queue dropped); first frame + frozen time is about when it
+ * played smoothly. After a join the pages stop (the viewer SDK closes its peer connection) and
  * close; the next join waits until the master has no session left (at most 10 s; werift
  * reports its sessions each second, ours logs each viewer joining and leaving).
  *
  * Prints a table: per size, median and max TTFF, median offer → connected and connected → first
- * frame, joins that got no frame in 15 s, and the ratio ours/werift; then every join's TTFF.
+ * frame, freezes in the 3 s after it, joins that got no frame in 15 s, and the ratio ours/werift;
+ * then every join's TTFF.
  *
  * Usage: deno run -A bench/live_ttff.ts [--rounds 5] [--viewers 1,3] [--warmup 4]
  *   [--seed 17] [--only ours|werift] [--master-log <file>: our master's log, at debug level]
@@ -99,6 +103,8 @@ const FIRST_FRAME_TIMEOUT_MS = 15_000;
 const DRAIN_TIMEOUT_MS = 10_000;
 /** The goal of issue 17 for our master: first frame at most this long after the offer. */
 const TARGET_MS = 300;
+/** After a join's last first frame, its pages play this long before their freezes are read. */
+const WATCH_MS = 3000;
 
 // ---- masters -------------------------------------------------------------------------------
 
@@ -205,6 +211,7 @@ const NOTE_TIMES = `(() => {
   globalThis.RTCPeerConnection = class extends Original {
     constructor(...a) {
       super(...a);
+      globalThis.__benchPc = this;
       this.addEventListener("connectionstatechange", () => {
         if (this.connectionState === "connected" && t.connected === null) {
           t.connected = performance.now();
@@ -238,6 +245,10 @@ interface Join {
   answerMs: number | null;
   /** Offer set → ICE connected, ms (null: not connected). */
   iceMs: number | null;
+  /** Freezes in the video's stats once it played {@link WATCH_MS} (null: not read). */
+  freezes: number | null;
+  /** Their total duration, ms (null: not read). */
+  frozenMs: number | null;
   /** The page's state (playing, error, …). */
   state: string;
   /** The page's signaling client id. */
@@ -270,6 +281,8 @@ async function view(page: Page): Promise<Join> {
           connectedMs: t?.offer != null && t.connected != null ? t.connected - t.offer : null,
           answerMs: t?.offer != null && t.answer != null ? t.answer - t.offer : null,
           iceMs: t?.offer != null && t.ice != null ? t.ice - t.offer : null,
+          freezes: null,
+          frozenMs: null,
           state: g.viewerState?.state ?? "unknown",
           clientId: g.viewerState?.clientId ?? null,
           error: g.viewerState?.error ?? null,
@@ -284,10 +297,39 @@ async function view(page: Page): Promise<Join> {
       connectedMs: null,
       answerMs: null,
       iceMs: null,
+      freezes: null,
+      frozenMs: null,
       state: "unreachable",
       clientId: null,
       error: null,
     };
+  }
+}
+
+/** The page's video freezes so far, from its peer connection's stats (undefined: none read). */
+async function freezes(page: Page): Promise<{ count: number; ms: number } | undefined> {
+  try {
+    return await bounded(
+      page.evaluate(async () => {
+        const pc = (globalThis as unknown as {
+          __benchPc?: { getStats(): Promise<Map<string, Record<string, unknown>>> };
+        }).__benchPc;
+        if (!pc) return undefined;
+        for (const r of (await pc.getStats()).values()) {
+          if (r.type === "inbound-rtp" && r.kind === "video") {
+            return {
+              count: Number(r.freezeCount ?? 0),
+              ms: Number(r.totalFreezesDuration ?? 0) * 1000,
+            };
+          }
+        }
+        return undefined;
+      }),
+      5000,
+      "viewer stats",
+    );
+  } catch {
+    return undefined;
   }
 }
 
@@ -336,6 +378,18 @@ async function measureMaster(
             FIRST_FRAME_TIMEOUT_MS,
             100,
           );
+          // Then the pages play on: do they freeze once the first frame is up (a catch-up the
+          // browser cannot keep up with, a queue dropped)? Chromium's freezeCount and
+          // totalFreezesDuration of the video, WATCH_MS after the last first frame.
+          if (views.some((v) => v.ttffMs !== null)) {
+            await sleep(WATCH_MS);
+            await Promise.all(views.map(async (v, i) => {
+              if (v.ttffMs === null) return;
+              const f = await freezes(viewers[i].page);
+              v.freezes = f?.count ?? null;
+              v.frozenMs = f?.ms ?? null;
+            }));
+          }
           joins.get(n)!.push(...views);
           for (const [i, v] of views.entries()) {
             if (v.ttffMs !== null) continue;
@@ -353,7 +407,8 @@ async function measureMaster(
           console.error(
             `  ${kind} round ${round}, ${n} viewer${n > 1 ? "s" : ""}: TTFF ` +
               views.map((v) => v.ttffMs === null ? "none" : v.ttffMs.toFixed(0)).join(", ") +
-              " ms",
+              " ms; frozen " + views.map((v) => v.frozenMs?.toFixed(0) ?? "–").join(", ") +
+              ` ms in the ${WATCH_MS / 1000} s after`,
           );
         } finally {
           await Promise.all(viewers.map(async (v) => {
@@ -449,6 +504,26 @@ function report(results: MasterResult[], nodeRuntime: string): void {
     row("  ICE → DTLS connected ms, median", (j) => median(between(j, "iceMs", "connectedMs")), n);
     row("  offer → connected ms, median", (j) => median(connected(j)), n);
     row("  connected → first frame ms, median", (j) => median(afterConnected(j)), n);
+    row(
+      `  freezes, ${WATCH_MS / 1000} s after first frame`,
+      (j) => j.reduce((a, x) => a + (x.freezes ?? 0), 0),
+      n,
+      false,
+    );
+    row(
+      "  first frame + frozen ms, median",
+      (j) =>
+        median(
+          j.map((x) => x.ttffMs !== null && x.frozenMs !== null ? x.ttffMs + x.frozenMs : NaN),
+        ),
+      n,
+    );
+    row(
+      `  frozen ms, ${WATCH_MS / 1000} s after first frame, max`,
+      (j) => max(j.map((x) => x.frozenMs ?? NaN)),
+      n,
+      false,
+    );
     row("  joins without a frame", (j) => j.filter((x) => x.ttffMs === null).length, n, false);
   }
   const date = new Date().toISOString().replace("T", " ").slice(0, 16) + " UTC";
