@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { silentLogger } from "../src/log.ts";
 import { OfferRejectedError } from "../src/peer/errors.ts";
+import { PLAYOUT_DELAY_URI, writeAnswer } from "../src/peer/sdp.ts";
 import { parseOffer, WasmPeerSessionFactory } from "../src/peer/wasm_session.ts";
 import type { PeerConnectionState } from "../src/peer/types.ts";
 import { gatheredOfferScript, launchBrowser } from "./support/browser.ts";
@@ -24,6 +25,24 @@ Deno.test("SDP: Chromium's offer", () => {
   assert.match(o.fingerprint, /^sha-256 94:94:92:9B:/);
   assert.deepEqual(o.sections.map((s) => [s.kind, s.mid]), [["video", "0"], ["audio", "1"]]);
   assert.ok(o.candidates.length >= 8, "the candidates it gathered before offering");
+  // Its playout delay extension, answered in the video section (a catch-up asks for none).
+  assert.equal(o.playoutDelayId, 5);
+  const answer = writeAnswer(o, {
+    ufrag: "abcd",
+    pwd: "0123456789abcdefghijkl",
+    fingerprint: "sha-256 " + Array(32).fill("AB").join(":"),
+    ssrc: 1,
+    hosts: [],
+  });
+  const video = answer.split(/^m=/m).find((m) => m.startsWith("video "))!;
+  assert.match(
+    video,
+    /^a=extmap:5 http:\/\/www\.webrtc\.org\/experiments\/rtp-hdrext\/playout-delay\r$/m,
+  );
+  assert.equal(
+    parseOffer(chromium.replaceAll(PLAYOUT_DELAY_URI, "urn:x")).playoutDelayId,
+    undefined,
+  );
 });
 
 Deno.test("SDP: our DTLS role follows the offer's a=setup; anything else is refused naming it", () => {

@@ -59,7 +59,7 @@ export interface TurnServer {
 }
 
 /**
- * A port on 127.0.0.1 that was free for TCP and UDP a moment ago.
+ * A port on 127.0.0.1 that was free for TCP and UDP a moment ago (with `alsoIpv6`, on ::1 too).
  *
  * @example
  * ```ts
@@ -67,15 +67,19 @@ export interface TurnServer {
  * const port = freePort();
  * ```
  */
-export function freePort(): number {
+export function freePort(alsoIpv6 = false): number {
   for (let i = 0; i < 20; i++) {
     const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
     const port = (l.addr as Deno.NetAddr).port;
     l.close();
     try {
       Deno.listenDatagram({ hostname: "127.0.0.1", port, transport: "udp" }).close();
+      if (alsoIpv6) {
+        Deno.listen({ hostname: "::1", port }).close();
+        Deno.listenDatagram({ hostname: "::1", port, transport: "udp" }).close();
+      }
       return port;
-    } catch { /* taken for UDP: try another */ }
+    } catch { /* taken for UDP (or on ::1): try another */ }
   }
   throw new EmulatorError("EMULATOR_PORT", "no free port on 127.0.0.1");
 }
@@ -116,9 +120,11 @@ export async function hasTurnServer(): Promise<boolean> {
  */
 export async function startTurnServer(options: TurnServerOptions): Promise<TurnServer> {
   const dir = await Deno.makeTempDir({ prefix: "kvs-emulator-turn-" });
-  const port = freePort();
-  let tlsPort = freePort();
-  while (tlsPort === port) tlsPort = freePort();
+  // With IPv6 the ports must be free on ::1 too: a socket of another process there (the tests
+  // run many at once) would take the server's IPv6 traffic, or keep it from listening.
+  const port = freePort(options.ipv6);
+  let tlsPort = freePort(options.ipv6);
+  while (tlsPort === port) tlsPort = freePort(options.ipv6);
   const secret = crypto.randomUUID() + crypto.randomUUID();
   const minPort = 40000 + Math.floor(Math.random() * 200) * 100;
   await Deno.writeTextFile(
@@ -184,15 +190,19 @@ export async function startTurnServer(options: TurnServerOptions): Promise<TurnS
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   };
   const deadline = performance.now() + (options.startTimeoutMs ?? 10_000);
-  for (const p of [port, tlsPort]) {
+  const hosts = options.ipv6 ? ["127.0.0.1", "::1"] : ["127.0.0.1"];
+  for (const [hostname, p] of hosts.flatMap((h) => [[h, port], [h, tlsPort]] as const)) {
     for (;;) {
       try {
-        (await Deno.connect({ hostname: "127.0.0.1", port: p })).close();
+        (await Deno.connect({ hostname, port: p })).close();
         break;
       } catch {
         if (performance.now() > deadline) {
           await close();
-          throw new EmulatorError("EMULATOR_TURN", `turnserver did not listen on ${p} in time`);
+          throw new EmulatorError(
+            "EMULATOR_TURN",
+            `turnserver did not listen on ${hostname} port ${p} in time`,
+          );
         }
         await new Promise((r) => setTimeout(r, 50));
       }

@@ -101,6 +101,7 @@ export interface Exports {
   ): number;
   session_data_close(handle: number, nowMs: number, id: number): void;
   session_data_buffered(handle: number): number;
+  session_set_playout_delay(handle: number, min10ms: number, max10ms: number): number;
   session_poll(handle: number): number;
   session_free(handle: number): void;
   last_error_len(): number;

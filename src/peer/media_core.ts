@@ -108,6 +108,7 @@ export class MediaCoreSession {
       `dtls ${options.dtlsRole ?? "server"}`,
       `connect_timeout_ms ${Math.max(0, Math.round(options.connectTimeoutMs ?? 0))}`,
       ...(options.transportCcId ? [`twcc_ext ${options.transportCcId}`] : []),
+      ...(options.playoutDelayId ? [`playout_ext ${options.playoutDelayId}`] : []),
       ...(options.startBitrateBps ? [`start_bps ${Math.round(options.startBitrateBps)}`] : []),
     ].join("\n"));
     const cp = copyIn(x, config);
@@ -273,6 +274,21 @@ export class MediaCoreSession {
         rtpTimestamp >>> 0,
       );
     });
+  }
+
+  /**
+   * The playout delay the video frames written from now on carry, ms (rounded to 10 ms, at most
+   * 40 950): `{ minMs: 0, maxMs: 0 }` asks the viewer to show each frame as soon as it is decoded;
+   * null: frames carry none. False when the viewer's offer did not have the extension.
+   */
+  setPlayoutDelay(delay: { minMs: number; maxMs: number } | null): boolean {
+    if (this.#dead) return false;
+    const units = (ms: number) => Math.max(0, Math.min(4095, Math.round(ms / 10)));
+    return this.#x.session_set_playout_delay(
+      this.#handle,
+      delay ? units(delay.minMs) : -1,
+      delay ? units(delay.maxMs) : -1,
+    ) === 1;
   }
 
   /** Send one Opus packet (nothing before ICE and DTLS are up, or without negotiated audio). */

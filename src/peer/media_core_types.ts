@@ -96,6 +96,8 @@ export interface MediaCoreSessionOptions {
   /** The viewer's transport-wide sequence number extension id (absent: no transport-wide
    * feedback; the estimate then comes from REMB and loss). */
   transportCcId?: number;
+  /** The viewer's playout delay extension id (absent: frames carry no playout delay). */
+  playoutDelayId?: number;
   /** The bandwidth estimate before any feedback, bits/s (default 3 000 000). */
   startBitrateBps?: number;
 }

@@ -35,6 +35,12 @@ export interface ParseOfferOptions {
 export const TRANSPORT_CC_URI =
   "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01";
 
+/**
+ * The playout delay header extension: the least and most time a receiver may hold video frames
+ * (the master asks for none while a joining viewer's catch-up plays).
+ */
+export const PLAYOUT_DELAY_URI = "http://www.webrtc.org/experiments/rtp-hdrext/playout-delay";
+
 /** Direction of a media section (RFC 3264 §5.1), as its sender wrote it. */
 export type MediaDirection = "sendrecv" | "sendonly" | "recvonly" | "inactive";
 
@@ -97,6 +103,8 @@ export interface ParsedOffer {
    * transport-wide congestion control is wanted.
    */
   transportCcId?: number;
+  /** The id of the viewer's playout delay extension in the video section answered (1–14). */
+  playoutDelayId?: number;
   /** The viewer's ICE username fragment. */
   iceUfrag: string;
   /** The viewer's ICE password. */
@@ -383,11 +391,22 @@ export function parseOffer(sdp: string, options: ParseOfferOptions = {}): Parsed
       }
     }
   }
+  let playoutDelayId: number | undefined;
+  if (video && v >= 0) {
+    for (const line of media[v].attrs) {
+      if (!line.startsWith("extmap:") || !line.endsWith(` ${PLAYOUT_DELAY_URI}`)) continue;
+      const id = Number(line.slice(7, line.indexOf(" ")).split("/")[0]);
+      if (Number.isInteger(id) && id >= 1 && id <= 14 && id !== transportCcId) {
+        playoutDelayId ??= id;
+      }
+    }
+  }
   return {
     video,
     audio,
     data,
     ...(transportCcId !== undefined ? { transportCcId } : {}),
+    ...(playoutDelayId !== undefined ? { playoutDelayId } : {}),
     mid: sections[first].mid,
     iceUfrag,
     icePwd,
@@ -524,6 +543,9 @@ export function writeAnswer(offer: ParsedOffer, p: AnswerParameters): string {
         "a=rtcp:9 IN IP4 0.0.0.0",
         "a=sendonly",
         "a=rtcp-mux",
+        ...(offer.playoutDelayId === undefined
+          ? []
+          : [`a=extmap:${offer.playoutDelayId} ${PLAYOUT_DELAY_URI}`]),
         `a=rtpmap:${pt} H264/90000`,
         `a=rtcp-fb:${pt} nack`,
         `a=rtcp-fb:${pt} nack pli`,

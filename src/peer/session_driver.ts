@@ -19,6 +19,7 @@ import { type MediaCoreOutput, MediaCoreSession } from "./media_core.ts";
 import type {
   DataChannelInfo,
   DataChannelOptions,
+  FrameHints,
   IceCandidateInit,
   PeerConnectionState,
   PeerSession,
@@ -32,6 +33,23 @@ import { TurnStream } from "./turn_stream.ts";
 import { DataChannelError, OfferRejectedError } from "./errors.ts";
 import { parseOffer, writeAnswer } from "./sdp.ts";
 import type { WasmPeerSessionOptions } from "./wasm_session.ts";
+
+/** What live frames after a catch-up carry: the browsers' own default bounds (0 to 10 s). */
+const PLAYOUT_RESTORE = { minMs: 0, maxMs: 10_000 };
+/** For this many frames. */
+const PLAYOUT_RESTORE_FRAMES = 25;
+/**
+ * Between the two, the most delay allowed grows this much per frame: the browser's jitter
+ * buffer grows back into its target a little at a time instead of holding frames back at once
+ * (which it counts as a freeze).
+ */
+const PLAYOUT_RAMP_MS = 20;
+/**
+ * Live frames after a catch-up still shown as soon as decoded, before the default bounds come
+ * back: the browser's clock mapping learns the live frames' pace first (the catch-up's frames,
+ * stamped just before the live edge and arriving over a second, taught it nothing useful).
+ */
+const PLAYOUT_ASAP_LIVE_FRAMES = 50;
 
 function randomText(n: number): string {
   const a = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
@@ -71,6 +89,10 @@ export class WasmPeerSession implements PeerSession {
   #state: PeerConnectionState = "new";
   #closed = false;
   #timer: ReturnType<typeof setTimeout> | undefined;
+  /** What the frames written now carry: a zero playout delay, the default bounds, none. */
+  #playoutState: "asap" | "ramp" | "restore" | "none" = "none";
+  /** Live frames left in that state. */
+  #playoutFrames = 0;
   /** When {@link WasmPeerSession.#timer} fires (caller ms), to re-arm only when it moves. */
   #timerAt = -1;
   readonly #udp: OrderedDatagramSender;
@@ -161,6 +183,7 @@ export class WasmPeerSession implements PeerSession {
       dtlsRole: offer.dtlsRole,
       connectTimeoutMs: this.#f.iceConnectTimeoutMs,
       transportCcId: offer.transportCcId,
+      playoutDelayId: offer.playoutDelayId,
       startBitrateBps: this.#o.startBitrateBps,
     });
     if (this.#closed) {
@@ -215,11 +238,12 @@ export class WasmPeerSession implements PeerSession {
     }
   }
 
-  writeFrame(frame: EncodedFrame): void {
+  writeFrame(frame: EncodedFrame, hints?: FrameHints): void {
     if (!this.#core || this.#state !== "connected" || this.#closed || !this.#sendsVideo) return;
     const ts = Math.round(frame.timestampUs * 0.09) >>> 0;
     let out: MediaCoreOutput;
     try {
+      this.#playout(hints?.catchUp === true);
       out = this.#core.writeFrame(frame.data, ts);
     } catch (e) {
       this.close(`media core failed: ${(e as Error).message}`);
@@ -228,6 +252,38 @@ export class WasmPeerSession implements PeerSession {
     this.#flush(out);
     if (this.#stats.framesSent++ === 0 && this.#offerAt) {
       this.#stats.timeToFirstPacketMs = performance.now() - this.#offerAt;
+    }
+  }
+
+  /**
+   * A catch-up's frames carry a playout delay of zero (shown as soon as decoded: they arrive
+   * faster than their timestamps run, and a browser holds late frames back, showing the first
+   * picture frozen until frames come on time again), and so do the first
+   * {@link PLAYOUT_ASAP_LIVE_FRAMES} live frames after it; then the default bounds again
+   * ({@link PLAYOUT_RESTORE}) for {@link PLAYOUT_RESTORE_FRAMES} frames (one lost packet cannot
+   * leave the viewer without smoothing), then none.
+   */
+  #playout(catchUp: boolean): void {
+    const core = this.#core!;
+    if (catchUp) {
+      if (this.#playoutState !== "asap") core.setPlayoutDelay({ minMs: 0, maxMs: 0 });
+      this.#playoutState = "asap";
+      this.#playoutFrames = PLAYOUT_ASAP_LIVE_FRAMES;
+    } else if (this.#playoutState === "asap") {
+      if (--this.#playoutFrames > 0) return;
+      this.#playoutState = "ramp";
+      this.#playoutFrames = 0;
+    }
+    if (this.#playoutState === "ramp") {
+      const maxMs = ++this.#playoutFrames * PLAYOUT_RAMP_MS;
+      if (maxMs >= PLAYOUT_RESTORE.maxMs) {
+        core.setPlayoutDelay(PLAYOUT_RESTORE);
+        this.#playoutState = "restore";
+        this.#playoutFrames = PLAYOUT_RESTORE_FRAMES;
+      } else core.setPlayoutDelay({ minMs: 0, maxMs });
+    } else if (this.#playoutState === "restore" && --this.#playoutFrames === 0) {
+      core.setPlayoutDelay(null);
+      this.#playoutState = "none";
     }
   }
 

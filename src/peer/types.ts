@@ -216,6 +216,20 @@ export interface PeerSessionOptions {
 }
 
 /**
+ * How a frame written to a {@link PeerSession} is to be shown.
+ *
+ * @example
+ * ```ts
+ * import type { FrameHints } from "./types.ts";
+ * const hints: FrameHints = { catchUp: true };
+ * ```
+ */
+export interface FrameHints {
+  /** A frame of a catch-up, to be shown as soon as it is decoded. */
+  catchUp?: boolean;
+}
+
+/**
  * One viewer's media session: SDP, ICE, DTLS-SRTP and RTP.
  *
  * @example
@@ -234,8 +248,13 @@ export interface PeerSession {
   acceptOffer(offerSdp: string): Promise<string>;
   /** Add a remote trickled candidate. Bad candidates are reported, never thrown past here. */
   addRemoteCandidate(candidate: IceCandidateInit): void;
-  /** Send one access unit (no-op until connected, or when the viewer takes no video). */
-  writeFrame(frame: EncodedFrame): void;
+  /**
+   * Send one access unit (no-op until connected, or when the viewer takes no video). With
+   * `hints.catchUp` the frame belongs to a catch-up (a joining viewer's GOP, a replay, or live
+   * frames queued behind one): it goes out faster than its timestamps run, and the viewer is
+   * asked to show it as soon as it is decoded instead of holding it back as late.
+   */
+  writeFrame(frame: EncodedFrame, hints?: FrameHints): void;
   /** Send one Opus packet (no-op until connected, or when no audio was negotiated). */
   writeAudio?(frame: AudioPacket): void;
   /**

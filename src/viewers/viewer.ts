@@ -10,6 +10,7 @@ import { KeyframeGate } from "../media/keyframe_gate.ts";
 import type { GopCache } from "../media/gop_cache.ts";
 import type { EncodedFrame, Rendition } from "../media/types.ts";
 import {
+  type FrameHints,
   type IceCandidateInit,
   type PeerConnectionState,
   type PeerSession,
@@ -98,6 +99,8 @@ const CATCH_UP_TICK_MS = 4;
 const CATCH_UP_FACTOR = 2;
 /** A large frame holds the next back this many ticks at most (a frame every 40 ms or faster). */
 const CATCH_UP_MAX_WAIT_TICKS = 10;
+/** Frames of a catch-up are shown as soon as decoded (see {@link PeerSession.writeFrame}). */
+const CATCH_UP_HINTS: FrameHints = { catchUp: true };
 /** Frames queued behind a catch-up at most (live frames wait their turn meanwhile). */
 const MAX_BACKLOG = 1000;
 /**
@@ -232,7 +235,7 @@ export class Viewer {
           this.#credit - frame.data.length,
           -CATCH_UP_MAX_WAIT_TICKS * perTick,
         );
-        this.#write(frame);
+        this.#write(frame, true);
       }
     } catch (e) {
       this.#backlog = [];
@@ -335,13 +338,14 @@ export class Viewer {
     this.#write(frame);
   }
 
-  #write(frame: EncodedFrame): void {
+  /** Pass a frame to the session (`catchUp`: sent from a catch-up's backlog). */
+  #write(frame: EncodedFrame, catchUp = false): void {
     if (!this.session || !this.gate) return;
     if (!this.gate.pass(frame)) {
       this.#skipped++;
       return;
     }
-    this.session.writeFrame(frame);
+    this.session.writeFrame(frame, catchUp ? CATCH_UP_HINTS : undefined);
     this.#lastWrittenUs = frame.timestampUs;
   }
 

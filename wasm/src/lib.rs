@@ -335,6 +335,7 @@ pub unsafe extern "C" fn session_new(
             twcc_ext: get("twcc_ext").parse::<u8>().ok().filter(|id| (1..=14).contains(id)),
             start_bps: get("start_bps").parse::<f64>().ok().filter(|b| b.is_finite() && *b > 0.0),
             dtls_client: get("dtls") == "client",
+            playout_ext: get("playout_ext").parse::<u8>().ok().filter(|id| (1..=14).contains(id)),
         };
         if config.local_ufrag.is_empty() || config.remote_ufrag.is_empty() || config.remote_pwd.is_empty() {
             return Err(SessionError("ICE ufrag and pwd of both sides are required".into()));
@@ -568,6 +569,17 @@ pub unsafe extern "C" fn session_write_frame(
         s.session.write_frame(now, data, rtp_timestamp);
         finish(s)
     })
+}
+
+/// The playout delay the video frames written from now on carry, in 10 ms units (0–4095 each;
+/// a negative `min_10ms`: none). Returns 1 when the viewer negotiated the extension, else 0.
+#[no_mangle]
+pub extern "C" fn session_set_playout_delay(handle: u32, min_10ms: i32, max_10ms: i32) -> u32 {
+    let delay = (min_10ms >= 0).then(|| session::PlayoutDelay {
+        min_10ms: min_10ms.clamp(0, 4095) as u16,
+        max_10ms: max_10ms.clamp(min_10ms.clamp(0, 4095), 4095) as u16,
+    });
+    with_session(handle, 0, |s| s.session.set_playout_delay(delay) as u32)
 }
 
 /// Send one Opus frame (48 kHz `rtp_timestamp`) at `now_ms` when audio was negotiated;

@@ -10,8 +10,40 @@ use rtc_srtp::protection_profile::ProtectionProfile;
 /// Largest datagram produced: fits a 1280-byte path MTU with IP/UDP/TURN overhead.
 pub const DEFAULT_DATAGRAM: usize = 1200;
 const RTP_HEADER: usize = 12;
-/// Room kept in every packet for header extensions ([`crate::twcc::EXTENSION_LEN`]).
-const EXTENSION_ROOM: usize = crate::twcc::EXTENSION_LEN;
+/// Room kept in every packet for header extensions: the transport-wide number and a playout
+/// delay together ([`write_extensions`]).
+const EXTENSION_ROOM: usize = 12;
+
+/// The playout delay header extension (`http://www.webrtc.org/experiments/rtp-hdrext/playout-delay`):
+/// the least and most delay the receiver may hold frames for, in 10 ms units (12 bits each).
+/// `(0, 0)` asks it to show each frame as soon as it is decoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PlayoutDelay {
+    pub min_10ms: u16,
+    pub max_10ms: u16,
+}
+
+/// Append an RFC 8285 one-byte header block: the transport-wide number (`id`, `seq`) and/or a
+/// playout delay (`id`, delay), padded to a whole word. Nothing when both are absent.
+pub fn write_extensions(out: &mut Vec<u8>, twcc: Option<(u8, u16)>, playout: Option<(u8, PlayoutDelay)>) {
+    let words: u8 = match (twcc.is_some(), playout.is_some()) {
+        (false, false) => return,
+        (true, true) => 2,
+        _ => 1,
+    };
+    let at = out.len();
+    out.extend_from_slice(&[0xbe, 0xde, 0, words]);
+    if let Some((id, seq)) = twcc {
+        out.push((id << 4) | 1);
+        out.extend_from_slice(&seq.to_be_bytes());
+    }
+    if let Some((id, d)) = playout {
+        let (min, max) = (d.min_10ms.min(0xfff), d.max_10ms.min(0xfff));
+        out.push((id << 4) | 2);
+        out.extend_from_slice(&[(min >> 4) as u8, (((min & 0xf) << 4) | (max >> 8)) as u8, max as u8]);
+    }
+    out.resize(at + 4 + 4 * words as usize, 0);
+}
 /// Bytes of padding in a probe packet (RFC 3550 §5.1: the count is one byte).
 pub const PROBE_PADDING: usize = 240;
 
@@ -163,6 +195,9 @@ pub struct Sender {
     twcc: Option<u8>,
     /// The next transport-wide sequence number.
     pub transport_sequence: u16,
+    /// The playout delay extension's id (when negotiated) and the delay the frames written now
+    /// carry (None: frames carry none).
+    playout: Option<(u8, Option<PlayoutDelay>)>,
 }
 
 impl Sender {
@@ -251,6 +286,7 @@ impl Sender {
             spans: Vec::new(),
             twcc: None,
             transport_sequence: 0,
+            playout: None,
         })
     }
 
@@ -282,6 +318,7 @@ impl Sender {
         let batched = matches!(self.srtp, Protection::Cm(_));
         self.spans.clear();
         let first_transport = self.transport_sequence;
+        let playout = self.playout.and_then(|(id, d)| d.map(|d| (id, d)));
         let Sender { srtp, packetizer, ssrc, payload_type, sequence, payload_bytes, spans, twcc, transport_sequence, .. } =
             self;
         let packetized = packetizer.packetize(access_unit, |payload| {
@@ -292,13 +329,13 @@ impl Sender {
             let len_at = out.len();
             out.extend_from_slice(&[0; 4]);
             let start = out.len();
-            out.push(if twcc.is_some() { 0x90 } else { 0x80 });
+            out.push(if twcc.is_some() || playout.is_some() { 0x90 } else { 0x80 });
             out.push(if payload.marker { 0x80 } else { 0 } | *payload_type);
             out.extend_from_slice(&sequence.to_be_bytes());
             out.extend_from_slice(&rtp_timestamp.to_be_bytes());
             out.extend_from_slice(&ssrc.to_be_bytes());
-            if let Some(id) = *twcc {
-                crate::twcc::write_extension(out, id, *transport_sequence);
+            write_extensions(out, twcc.map(|id| (id, *transport_sequence)), playout);
+            if twcc.is_some() {
                 *transport_sequence = transport_sequence.wrapping_add(1);
             }
             let header_len = out.len() - start;
@@ -464,6 +501,25 @@ impl Sender {
         }
     }
 
+    /// The playout delay extension's id (1–14), when negotiated: frames can then carry one.
+    pub fn set_playout_delay_id(&mut self, id: u8) {
+        if (1..=14).contains(&id) {
+            self.playout = Some((id, None));
+        }
+    }
+
+    /// The playout delay the frames written from now on carry (None: none); ignored unless the
+    /// extension was negotiated. Returns whether frames can carry it.
+    pub fn set_playout_delay(&mut self, delay: Option<PlayoutDelay>) -> bool {
+        match self.playout.as_mut() {
+            Some((_, d)) => {
+                *d = delay;
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Append `count` padding-only packets (a bandwidth probe, RFC 3550 §5.1: no payload,
     /// [`PROBE_PADDING`] bytes of padding) to `out` as [`Sender::write_frame_into`] does, after
     /// the frames written so far (their sequence numbers continue the stream's, their timestamp is
@@ -589,6 +645,49 @@ mod tests {
     #[test]
     fn aes_gcm_round_trip() {
         round_trip(Profile::AeadAes128Gcm, 12);
+    }
+
+    #[test]
+    fn frames_carry_a_playout_delay_beside_the_transport_wide_number_when_asked() {
+        use rtc_shared::marshal::Unmarshal;
+        let (key, salt) = ([7u8; 16], [3u8; 14]);
+        let provider = rtc_srtp::crypto::default_provider().unwrap();
+        let mut rx = Context::new(&key, &salt, Profile::AesCm128HmacSha1_80.srtp(), None, None, provider.crypto()).unwrap();
+        let mut tx = Sender::new(Profile::AesCm128HmacSha1_80, &key, &salt, 5, 96, 0, 1200).unwrap();
+        let mut au = vec![0, 0, 0, 1, 0x65];
+        au.extend(std::iter::repeat(9u8).take(5000));
+        let headers = |tx: &mut Sender, rx: &mut Context| -> Vec<(rtc_rtp::Header, usize)> {
+            tx.write_frame(&au, 0).unwrap();
+            datagrams(&tx.out)
+                .iter()
+                .map(|d| {
+                    assert!(d.len() <= 1200, "within the datagram size with both extensions");
+                    let plain = rx.decrypt_rtp(d).unwrap();
+                    (rtc_rtp::Header::unmarshal(&mut &plain[..]).unwrap(), plain.len())
+                })
+                .collect()
+        };
+        // Not negotiated: asking changes nothing.
+        assert!(!tx.set_playout_delay(Some(PlayoutDelay { min_10ms: 0, max_10ms: 0 })));
+        assert!(headers(&mut tx, &mut rx).iter().all(|(h, _)| !h.extension));
+        tx.set_transport_cc(3);
+        tx.set_playout_delay_id(5);
+        // Negotiated, no delay asked: the transport-wide number alone.
+        for (h, _) in headers(&mut tx, &mut rx) {
+            assert_eq!(h.extensions.iter().map(|e| e.id).collect::<Vec<_>>(), vec![3]);
+        }
+        // (0, 0), then (0, 10 s): 12 bits each, in 10 ms units, after the transport-wide number.
+        for (min, max, bytes) in [(0u16, 0u16, [0u8, 0, 0]), (0, 1000, [0x00, 0x03, 0xe8])] {
+            assert!(tx.set_playout_delay(Some(PlayoutDelay { min_10ms: min, max_10ms: max })));
+            let all = headers(&mut tx, &mut rx);
+            assert!(all.len() >= 5);
+            for (h, _) in all {
+                assert_eq!(h.extensions.iter().map(|e| e.id).collect::<Vec<_>>(), vec![3, 5]);
+                assert_eq!(&h.extensions[1].payload[..], &bytes);
+            }
+        }
+        assert!(tx.set_playout_delay(None));
+        assert!(headers(&mut tx, &mut rx).iter().all(|(h, _)| h.extensions.len() == 1));
     }
 
     #[test]

@@ -9,6 +9,7 @@ use crate::ice::{self, Base, CandidateError, IceAgent, IceEvent};
 use crate::gcc::Estimator;
 use crate::output::Output;
 use crate::pacer::{Class, Pacer};
+pub use crate::sender::PlayoutDelay;
 use crate::sender::{Profile, Sender};
 use crate::twcc::TwccHistory;
 use bytes::BytesMut;
@@ -200,6 +201,9 @@ pub struct SessionConfig {
     /// The client saves a round trip: no HelloVerifyRequest exchange, which the server side of
     /// `rtc-dtls` always makes.
     pub dtls_client: bool,
+    /// The playout delay extension's id, when the viewer's offer has it for video (frames can
+    /// then carry a delay: see [`Session::write_frame_with`]).
+    pub playout_ext: Option<u8>,
 }
 
 /// The estimate for viewers that send no transport-wide feedback, before REMB or loss lower it:
@@ -318,6 +322,9 @@ pub struct Session {
     /// the estimator, the pacer every datagram leaves through, the next transport-wide number
     /// (shared by the video and audio senders).
     twcc_ext: Option<u8>,
+    playout_ext: Option<u8>,
+    /// The playout delay the video frames written now carry (see [`Session::set_playout_delay`]).
+    playout_now: Option<PlayoutDelay>,
     twcc: TwccHistory,
     pub gcc: Estimator,
     pub pacer: Pacer,
@@ -327,8 +334,9 @@ pub struct Session {
     sent_window_bytes: usize,
     /// The last estimate reported in an event, and when.
     estimate_reported: Option<(f64, Instant)>,
-    /// Frames waiting for the pacer, not yet packetized: bytes, RTP timestamp, when written.
-    video_queue: VecDeque<(Vec<u8>, u32, Instant)>,
+    /// Frames waiting for the pacer, not yet packetized: bytes, RTP timestamp, when written, the
+    /// playout delay they carry.
+    video_queue: VecDeque<(Vec<u8>, u32, Instant, Option<PlayoutDelay>)>,
     frame_spare: Vec<Vec<u8>>,
     /// After waiting frames were dropped: no video until the next IDR.
     awaiting_keyframe: bool,
@@ -444,6 +452,8 @@ impl Session {
             ignored: 0,
             rtcp_authenticated_at: None,
             twcc_ext: config.twcc_ext.filter(|id| (1..=14).contains(id)),
+            playout_ext: config.playout_ext.filter(|id| (1..=14).contains(id)),
+            playout_now: None,
             twcc: TwccHistory::default(),
             feedback_tokens: FEEDBACK_BURST,
             feedback_at: now,
@@ -1131,6 +1141,9 @@ impl Session {
                 if let Some(id) = self.twcc_ext {
                     s.set_transport_cc(id);
                 }
+                if let Some(id) = self.playout_ext {
+                    s.set_playout_delay_id(id);
+                }
                 self.sender = Some(s);
                 self.dtls_deadline = None;
                 self.events.push_back(SessionEvent::DtlsConnected(profile));
@@ -1220,6 +1233,15 @@ impl Session {
 
     /// Send one access unit to the viewer (nothing before ICE and DTLS are up). Returns how many
     /// datagrams were queued.
+    /// The playout delay video frames written from now on carry (None: none): `(0, 0)` asks
+    /// the viewer to show each as soon as it is decoded — a catch-up's frames, which arrive
+    /// faster than their timestamps say and would otherwise be held back as late. False when
+    /// the viewer's offer did not have the extension (frames then carry none).
+    pub fn set_playout_delay(&mut self, delay: Option<PlayoutDelay>) -> bool {
+        self.playout_now = delay;
+        self.playout_ext.is_some()
+    }
+
     pub fn write_frame(&mut self, now: Instant, access_unit: &[u8], rtp_timestamp: u32) -> usize {
         self.write(now, false, access_unit, rtp_timestamp)
     }
@@ -1239,7 +1261,7 @@ impl Session {
             if self.audio_sender.is_none() {
                 return 0;
             }
-            let n = self.packetize(now, true, frame, rtp_timestamp, now);
+            let n = self.packetize(now, true, frame, rtp_timestamp, now, None);
             if n > 0 {
                 self.last_audio = Some((rtp_timestamp, now));
                 if self.next_report.is_none() {
@@ -1257,7 +1279,7 @@ impl Session {
             // sequence number was spent on them, so the viewer sees no gap to ask about), and
             // video resumes at the next IDR (the host is asked for one, and may switch to a
             // lighter rendition).
-            while let Some((buf, _, _)) = self.video_queue.pop_front() {
+            while let Some((buf, ..)) = self.video_queue.pop_front() {
                 self.frames_dropped += 1;
                 self.recycle_frame(buf);
             }
@@ -1281,12 +1303,12 @@ impl Session {
         let mut n = 0;
         if self.video_queue.is_empty() && !self.pacer.has_video() {
             // Nothing waits: packetized now, sent as far as the pacer allows.
-            n = self.packetize(now, false, frame, rtp_timestamp, now);
+            n = self.packetize(now, false, frame, rtp_timestamp, now, self.playout_now);
         } else if self.video_queue.len() < MAX_QUEUED_FRAMES {
             let mut buf = self.frame_spare.pop().unwrap_or_default();
             buf.clear();
             buf.extend_from_slice(frame);
-            self.video_queue.push_back((buf, rtp_timestamp, now));
+            self.video_queue.push_back((buf, rtp_timestamp, now, self.playout_now));
         } else {
             self.frames_dropped += 1;
         }
@@ -1303,9 +1325,20 @@ impl Session {
     }
 
     /// Packetize and protect a frame into the pacer (its datagrams stamped as queued at `at`).
-    fn packetize(&mut self, now: Instant, audio: bool, frame: &[u8], rtp_timestamp: u32, at: Instant) -> usize {
+    fn packetize(
+        &mut self,
+        now: Instant,
+        audio: bool,
+        frame: &[u8],
+        rtp_timestamp: u32,
+        at: Instant,
+        playout: Option<PlayoutDelay>,
+    ) -> usize {
         let sender = if audio { self.audio_sender.as_mut() } else { self.sender.as_mut() };
         let Some(sender) = sender else { return 0 };
+        if !audio {
+            sender.set_playout_delay(playout);
+        }
         sender.set_clock(now, None);
         sender.transport_sequence = self.transport_sequence;
         let mut batch = std::mem::take(&mut self.relay_batch);
@@ -1341,8 +1374,8 @@ impl Session {
         loop {
             if !self.pacer.has_video() && (self.pacer.wants_media() || self.pacer.has_tokens(now)) {
                 // The next waiting frame is packetized only when its turn comes.
-                if let Some((buf, ts, at)) = self.video_queue.pop_front() {
-                    self.packetize(now, false, &buf, ts, at);
+                if let Some((buf, ts, at, playout)) = self.video_queue.pop_front() {
+                    self.packetize(now, false, &buf, ts, at, playout);
                     self.recycle_frame(buf);
                 }
             }
@@ -1602,6 +1635,7 @@ mod tests {
             twcc_ext: Some(3),
             start_bps: None,
             dtls_client,
+            playout_ext: None,
         };
         Session::new(config, Instant::now()).unwrap()
     }

@@ -49,6 +49,7 @@ pub fn warm_up(certificate: &Certificate, frames: usize) -> Result<usize, Sessio
             start_bps: None,
             // The role browsers' offers give us (actpass: we answer active).
             dtls_client: true,
+            playout_ext: None,
         },
         now,
     )?;

@@ -31,6 +31,7 @@ fn session(now: Instant) -> Session {
         twcc_ext: None,
         start_bps: None,
         dtls_client: false,
+        playout_ext: None,
     };
     Session::new(config, now).unwrap()
 }

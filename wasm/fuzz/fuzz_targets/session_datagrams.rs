@@ -43,6 +43,7 @@ fuzz_target!(|data: &[u8]| {
         start_bps: None,
         // Bit 1: we are the DTLS client (our ClientHello goes out at the nomination).
         dtls_client: data.first().is_some_and(|b| b & 2 == 2),
+        playout_ext: None,
     };
     let t0 = Instant::now();
     let mut s = Session::new(config, t0).unwrap();
