@@ -259,14 +259,15 @@ export class WasmPeerSession implements PeerSession {
    * A catch-up's frames carry a playout delay of zero (shown as soon as decoded: they arrive
    * faster than their timestamps run, and a browser holds late frames back, showing the first
    * picture frozen until frames come on time again), and so do the first
-   * {@link PLAYOUT_ASAP_LIVE_FRAMES} live frames after it; then the default bounds again
-   * ({@link PLAYOUT_RESTORE}) for {@link PLAYOUT_RESTORE_FRAMES} frames (one lost packet cannot
-   * leave the viewer without smoothing), then none.
+   * {@link PLAYOUT_ASAP_LIVE_FRAMES} live frames after it; then the most delay allowed grows
+   * {@link PLAYOUT_RAMP_MS} per frame up to the default bounds ({@link PLAYOUT_RESTORE}), which
+   * {@link PLAYOUT_RESTORE_FRAMES} more frames carry (one lost packet cannot leave the viewer
+   * without smoothing), then none. Nothing of this for a viewer whose offer lacked the extension.
    */
   #playout(catchUp: boolean): void {
     const core = this.#core!;
     if (catchUp) {
-      if (this.#playoutState !== "asap") core.setPlayoutDelay({ minMs: 0, maxMs: 0 });
+      if (this.#playoutState !== "asap" && !core.setPlayoutDelay({ minMs: 0, maxMs: 0 })) return;
       this.#playoutState = "asap";
       this.#playoutFrames = PLAYOUT_ASAP_LIVE_FRAMES;
     } else if (this.#playoutState === "asap") {
