@@ -136,6 +136,19 @@ interface Section {
   attrs: string[];
 }
 
+/**
+ * The id (1–14, a one-byte header element) a section's first `a=extmap` for `uri` gives it, other
+ * than `taken`.
+ */
+function extmapId(attrs: readonly string[], uri: string, taken?: number): number | undefined {
+  for (const line of attrs) {
+    if (!line.startsWith("extmap:") || !line.endsWith(` ${uri}`)) continue;
+    const id = Number(line.slice(7, line.indexOf(" ")).split("/")[0]);
+    if (Number.isInteger(id) && id >= 1 && id <= 14 && id !== taken) return id;
+  }
+  return undefined;
+}
+
 /** Printable ASCII without spaces, 1–64 characters: what may be echoed into an answer. */
 function isToken(s: string | undefined): s is string {
   if (!s || s.length > 64) return false;
@@ -384,23 +397,12 @@ export function parseOffer(sdp: string, options: ParseOfferOptions = {}): Parsed
   if (options.transportCc ?? true) {
     for (const i of [v, a]) {
       if (i < 0 || (i === v && !video) || (i === a && !audio)) continue;
-      for (const line of media[i].attrs) {
-        if (!line.startsWith("extmap:") || !line.endsWith(` ${TRANSPORT_CC_URI}`)) continue;
-        const id = Number(line.slice(7, line.indexOf(" ")).split("/")[0]);
-        if (Number.isInteger(id) && id >= 1 && id <= 14) transportCcId ??= id;
-      }
+      transportCcId ??= extmapId(media[i].attrs, TRANSPORT_CC_URI);
     }
   }
-  let playoutDelayId: number | undefined;
-  if (video && v >= 0) {
-    for (const line of media[v].attrs) {
-      if (!line.startsWith("extmap:") || !line.endsWith(` ${PLAYOUT_DELAY_URI}`)) continue;
-      const id = Number(line.slice(7, line.indexOf(" ")).split("/")[0]);
-      if (Number.isInteger(id) && id >= 1 && id <= 14 && id !== transportCcId) {
-        playoutDelayId ??= id;
-      }
-    }
-  }
+  const playoutDelayId = video && v >= 0
+    ? extmapId(media[v].attrs, PLAYOUT_DELAY_URI, transportCcId)
+    : undefined;
   return {
     video,
     audio,

@@ -91,7 +91,7 @@ export class WasmPeerSession implements PeerSession {
   #timer: ReturnType<typeof setTimeout> | undefined;
   /** What the frames written now carry: a zero playout delay, the default bounds, none. */
   #playoutState: "asap" | "ramp" | "restore" | "none" = "none";
-  /** Live frames left in that state. */
+  /** Live frames still to carry it (zero delay, default bounds), or carried so far (ramp). */
   #playoutFrames = 0;
   /** When {@link WasmPeerSession.#timer} fires (caller ms), to re-arm only when it moves. */
   #timerAt = -1;

@@ -541,8 +541,8 @@ impl Sender {
             out.extend_from_slice(&self.sequence.to_be_bytes());
             out.extend_from_slice(&timestamp.to_be_bytes());
             out.extend_from_slice(&self.ssrc.to_be_bytes());
-            if let Some(id) = self.twcc {
-                crate::twcc::write_extension(out, id, self.transport_sequence);
+            write_extensions(out, self.twcc.map(|id| (id, self.transport_sequence)), None);
+            if self.twcc.is_some() {
                 self.transport_sequence = self.transport_sequence.wrapping_add(1);
             }
             out.extend(std::iter::repeat_n(0u8, PROBE_PADDING - 1));

@@ -202,7 +202,7 @@ pub struct SessionConfig {
     /// `rtc-dtls` always makes.
     pub dtls_client: bool,
     /// The playout delay extension's id, when the viewer's offer has it for video (frames can
-    /// then carry a delay: see [`Session::write_frame_with`]).
+    /// then carry a delay: see [`Session::set_playout_delay`]).
     pub playout_ext: Option<u8>,
 }
 
@@ -1231,8 +1231,6 @@ impl Session {
         all.into_iter().min()
     }
 
-    /// Send one access unit to the viewer (nothing before ICE and DTLS are up). Returns how many
-    /// datagrams were queued.
     /// The playout delay video frames written from now on carry (None: none): `(0, 0)` asks
     /// the viewer to show each as soon as it is decoded — a catch-up's frames, which arrive
     /// faster than their timestamps say and would otherwise be held back as late. False when
@@ -1242,6 +1240,8 @@ impl Session {
         self.playout_ext.is_some()
     }
 
+    /// Send one access unit to the viewer (nothing before ICE and DTLS are up). Returns how many
+    /// datagrams were queued.
     pub fn write_frame(&mut self, now: Instant, access_unit: &[u8], rtp_timestamp: u32) -> usize {
         self.write(now, false, access_unit, rtp_timestamp)
     }

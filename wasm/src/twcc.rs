@@ -9,10 +9,6 @@ use std::time::Instant;
 /// The header extension's URI in SDP (`a=extmap:<id> <uri>`).
 pub const EXTENSION_URI: &str = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01";
 
-/// Bytes the extension adds to an RTP header: the one-byte-header block (RFC 8285) with one
-/// element of two bytes, padded to a word.
-pub const EXTENSION_LEN: usize = 8;
-
 /// Packets remembered (a power of two): about 8 s of 2.5 Mbit/s video.
 const HISTORY: usize = 2048;
 
@@ -196,14 +192,8 @@ impl TwccHistory {
     }
 }
 
-/// Write the extension block carrying `seq` with element id `id` (1–14) at `out`
-/// ([`EXTENSION_LEN`] bytes).
-pub fn write_extension(out: &mut Vec<u8>, id: u8, seq: u16) {
-    let s = seq.to_be_bytes();
-    out.extend_from_slice(&[0xbe, 0xde, 0, 1, (id << 4) | 1, s[0], s[1], 0]);
-}
-
-/// The transport-wide sequence number in an RTP packet's header, if it carries ours first.
+/// The transport-wide sequence number in an RTP packet's header, if it carries ours first (as
+/// [`crate::sender::write_extensions`] puts it).
 pub fn read_extension(packet: &[u8], id: u8) -> Option<u16> {
     if packet.len() < 20 || packet[0] & 0x10 == 0 {
         return None;
@@ -278,7 +268,7 @@ mod tests {
     #[test]
     fn extension_round_trips_and_unwraps_across_zero() {
         let mut p = vec![0x80 | 0x10, 96, 0, 1, 0, 0, 0, 0, 0, 0, 0, 9];
-        write_extension(&mut p, 3, 0xfffe);
+        crate::sender::write_extensions(&mut p, Some((3, 0xfffe)), None);
         p.extend_from_slice(&[1, 2, 3]);
         assert_eq!(read_extension(&p, 3), Some(0xfffe));
         assert_eq!(read_extension(&p, 4), None);
